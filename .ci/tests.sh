@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The test command behind `make test`: lint, then pytest. Usage: .ci/tests.sh VENV [pytest args]
+set -uo pipefail
+venv=${1:-.venv}; shift || true
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export MPLBACKEND=Agg
+
+# The browser tests drive Debian's headless Chromium; install it when we may (root + apt).
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
+        >/tmp/saescope-chromium-install.log 2>&1 || echo "warning: chromium install failed; browser tests will skip"
+fi
+
+"$venv/bin/ruff" check src tests benchmarks || exit 1
+"$venv/bin/python" -m pytest -q -p no:cacheprovider --timeout 600 "$@"
+rc=$?
+# Exit code 5: no test was collected (an empty selection); not a failure of the code.
+if [ "$rc" = 5 ]; then echo "no tests selected"; exit 0; fi
+exit "$rc"

@@ -1,0 +1,63 @@
+"""Entry point of the `saescope` console script."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from saescope.errors import SaescopeError
+
+app = typer.Typer(
+    name="saescope",
+    help="Sparse autoencoders on dense vectors: train, interpret, curate, and look at the features.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Each stage module adds its own commands; adding a stage touches only this tuple.
+STAGE_MODULES = ("sae", "data", "interpret", "curate", "viz", "tune", "demo")
+
+for _name in STAGE_MODULES:
+    try:
+        _mod = importlib.import_module(f"saescope.cli.{_name}")
+    except ModuleNotFoundError as _exc:  # a stage not written yet
+        if _exc.name != f"saescope.cli.{_name}":
+            raise
+        continue
+    _mod.register(app)
+
+
+@app.command("version")
+def version() -> None:
+    """Print the saescope version."""
+    from saescope import __version__
+
+    typer.echo(__version__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; user errors print one clear line and exit with code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except SaescopeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()
