@@ -17,6 +17,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+@app.callback()
+def _root() -> None:
+    """Sparse autoencoders on dense vectors: train, interpret, curate, and look at the features."""
+
+
 # Each stage module adds its own commands; adding a stage touches only this tuple.
 STAGE_MODULES = ("sae", "data", "interpret", "curate", "viz", "tune", "demo")
 

@@ -1,0 +1,28 @@
+"""Sparse autoencoders: architectures (registry), training, metrics, checkpoints, estimator.
+
+```python
+from saescope.sae import SparseAutoencoder, SAEConfig, TrainConfig, train_sae, encode_csr
+result = train_sae(X_train, TrainConfig(sae=SAEConfig(k=32, expansion_factor=8)), out_dir="sae")
+codes = encode_csr(result.sae, X)                   # scipy CSR [N, M]
+sae = SparseAutoencoder.load("sae")                 # cfg.json + sae.safetensors (sparsify layout)
+```
+"""
+
+from saescope.sae.config import SAEConfig, TrainConfig
+from saescope.sae.encode import decode_csr, encode_csr, write_codes_parquet
+from saescope.sae.model import SparseAutoencoder
+from saescope.sae.outputs import EncoderOutput, ForwardOutput
+from saescope.sae.train import TrainResult, train_sae
+
+__all__ = [
+    "EncoderOutput",
+    "ForwardOutput",
+    "SAEConfig",
+    "SparseAutoencoder",
+    "TrainConfig",
+    "TrainResult",
+    "decode_csr",
+    "encode_csr",
+    "train_sae",
+    "write_codes_parquet",
+]

@@ -1,0 +1,123 @@
+"""`saescope tune`: Bayesian hyperparameter search for an SAE (a thin layer over saescope.tune)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from saescope.errors import ConfigError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("tune")(tune)
+
+
+def tune(
+    input: Path = typer.Argument(..., help="Vectors: .npy, .safetensors, or Parquet file/folder."),
+    trials: int = typer.Option(..., "--trials", help="Total finished trials wanted (resumed ones count)."),
+    out: Path = typer.Option(Path("tune"), "--out", help="Output folder (reused when resuming)."),
+    storage: str | None = typer.Option(
+        None, "--storage", help="Optuna storage URL, e.g. sqlite:///tune.db [default: sqlite:///OUT/study.db]."
+    ),
+    study_name: str = typer.Option("saescope-tune", "--study-name", help="Study name in the storage."),
+    objective: str = typer.Option(
+        "fvu-at-l0", "--objective", help="fvu-at-l0 (validation FVU at --target-l0) or pareto (FVU/L0 front)."
+    ),
+    target_l0: int = typer.Option(32, "--target-l0", help="Target active latents per input."),
+    l0_penalty: float = typer.Option(
+        10.0, "--l0-penalty", help="fvu-at-l0 score: FVU + this x relative L0 excess over the target."
+    ),
+    archs: str = typer.Option("topk,batchtopk,relu", "--archs", help="Comma-separated architectures."),
+    expansions: str = typer.Option("4,8,16", "--expansions", help="Comma-separated expansion factors."),
+    lr_range: str = typer.Option("1e-4,1e-2", "--lr-range", help="Learning-rate range (log-uniform)."),
+    l1_range: str | None = typer.Option(None, "--l1-range", help="relu L1 coefficient range."),
+    reward_range: str | None = typer.Option(None, "--reward-range", help="reward lambda range."),
+    k_range: str | None = typer.Option(None, "--k-range", help="k range in pareto mode."),
+    config: Path | None = typer.Option(
+        None, "--config", help="Base training config (YAML/JSON, `saescope train --config` format)."
+    ),
+    steps: int | None = typer.Option(None, "--steps", help="Optimiser steps per trial."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Batch size per trial."),
+    device: str | None = typer.Option(None, "--device", help="auto | cpu | cuda."),
+    val_fraction: float = typer.Option(0.1, "--val-fraction", help="Held-out validation fraction."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the train/validation split and the sampler."),
+    sampler: str = typer.Option("tpe", "--sampler", help="tpe, or nsga2 (pareto only)."),
+    startup_trials: int = typer.Option(
+        10, "--startup-trials", help="Random trials before TPE (NSGA-II population size)."
+    ),
+    column: str | None = typer.Option(None, "--column", help="Vector column of a Parquet input."),
+    limit: int | None = typer.Option(None, "--limit", help="Read at most this many rows."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Search learning rate, k or sparsity penalty, expansion and architecture with Optuna.
+
+    Each trial trains on a seeded training split and is scored on the disjoint validation
+    split: FVU at a target L0 (trials over the target are penalised, so a weaker penalty is not
+    rewarded) or the FVU/L0 Pareto front. Writes OUT/best_config.yaml (for `saescope train
+    --config`), trials.parquet/.csv, tune_plot.png and summary.json. Rerun with the same
+    --storage and --study-name to add trials to the study.
+    """
+    from saescope.data.vectors import check_finite, read_vectors
+    from saescope.tune import TuneConfig, load_base_config, run_tune, train_val_split
+
+    base = load_base_config(config) if config is not None else {}
+    for name, value in (("steps", steps), ("batch_size", batch_size), ("device", device)):
+        if value is not None:
+            base[name] = value
+    base.setdefault("seed", seed)
+
+    kwargs: dict = {}
+    if l1_range is not None:
+        kwargs["l1_range"] = _floats(l1_range, "--l1-range")
+    if reward_range is not None:
+        kwargs["reward_range"] = _floats(reward_range, "--reward-range")
+    if k_range is not None:
+        kwargs["k_range"] = tuple(int(v) for v in _floats(k_range, "--k-range"))
+    cfg = TuneConfig(
+        trials=trials,
+        objective=objective,
+        target_l0=target_l0,
+        l0_penalty=l0_penalty,
+        archs=tuple(a.strip() for a in archs.split(",") if a.strip()),
+        expansions=tuple(int(v) for v in _floats(expansions, "--expansions", n=None)),
+        lr_range=_floats(lr_range, "--lr-range"),
+        base=base,
+        sampler=sampler,
+        n_startup_trials=startup_trials,
+        seed=seed,
+        storage=storage,
+        study_name=study_name,
+        **kwargs,
+    )
+    table = read_vectors(input, column=column, limit=limit)
+    check_finite(table.X, table.source)
+    train_idx, val_idx = train_val_split(len(table.X), val_fraction, seed)
+    summary = run_tune(table.X[train_idx], table.X[val_idx], cfg, out, progress=progress)
+    best = summary["best"]
+    if best is None:
+        typer.echo(f"no trial finished; see {out / 'trials.csv'}")
+        return
+    p = best["params"]
+    knob = f"k={p['k']}" if p.get("k") is not None else ", ".join(
+        f"{n}={p[n]:.3g}" for n in p if n not in ("arch", "lr", "expansion", "k")
+    )
+    typer.echo(
+        f"best trial {best['trial']} of {summary['n_finished']}: {p['arch']} expansion "
+        f"{p['expansion']} lr {p['lr']:.3g} {knob}: validation FVU {best['fvu']:.4f}, "
+        f"L0 {best['l0']:.2f} (score {best['score']:.4f})"
+    )
+    typer.echo(f"wrote {out}/best_config.yaml, trials.parquet, trials.csv, tune_plot.png, summary.json")
+    typer.echo(f"train it: saescope train INPUT --config {out / 'best_config.yaml'} --out SAE_DIR")
+
+
+def _floats(text: str, name: str, n: int | None = 2) -> tuple[float, ...]:
+    try:
+        vals = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"{name}: expected comma-separated numbers, got {text!r}") from None
+    if n is not None and len(vals) != n:
+        raise ConfigError(f"{name}: expected {n} comma-separated numbers, got {text!r}")
+    if not vals:
+        raise ConfigError(f"{name}: expected at least one number")
+    return vals

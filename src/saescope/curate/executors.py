@@ -1,0 +1,223 @@
+"""Where the per-shard scoring runs: this process, a pool of processes, or Ray Data.
+
+Every executor writes the same sidecars, `scores/part-XXXXX.parquet` (`id`, `score`,
+`centroid_sim`, `max_sim`, `nearest_seed`, `cluster`) and a `part-XXXXX.done` marker (JSON
+with the row count) once the sidecar is complete; shards with a marker are skipped on rerun.
+
+The fitted space travels to workers as its state (`fit/state.safetensors` + `fit/space.json`)
+plus the SAE folder, which workers load themselves (on a Ray cluster, both must be on storage
+every node can read, or the SAE folder is shipped in `runtime_env`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from saescope.curate.shards import PoolLayout, Shard, iter_chunks
+from saescope.curate.spaces import ChunkScores, FittedSpace
+from saescope.io import atomic_path
+
+SCORE_SCHEMA = pa.schema([
+    ("id", pa.string()), ("score", pa.float32()), ("centroid_sim", pa.float32()),
+    ("max_sim", pa.float32()), ("nearest_seed", pa.int32()), ("cluster", pa.int32()),
+])  # fmt: skip
+
+
+def scores_table(ids: np.ndarray, s: ChunkScores) -> pa.Table:
+    """The sidecar rows of one chunk."""
+    return pa.table(
+        [pa.array(ids, type=pa.string()), pa.array(s.score, pa.float32()),
+         pa.array(s.centroid_sim, pa.float32()), pa.array(s.max_sim, pa.float32()),
+         pa.array(s.nearest_seed, pa.int32()), pa.array(s.cluster, pa.int32())],
+        schema=SCORE_SCHEMA,
+    )  # fmt: skip
+
+
+def sidecar(scores_dir: Path, shard: Shard) -> Path:
+    return scores_dir / f"{shard.name}.parquet"
+
+
+def done_marker(scores_dir: Path, shard: Shard) -> Path:
+    return scores_dir / f"{shard.name}.done"
+
+
+def pending_shards(layout: PoolLayout, scores_dir: Path) -> list[Shard]:
+    """Shards without a completion marker (or whose sidecar went missing)."""
+    return [s for s in layout.shards
+            if not (done_marker(scores_dir, s).is_file() and sidecar(scores_dir, s).is_file())]
+
+
+def write_sidecar(scores_dir: Path, shard: Shard, table: pa.Table) -> None:
+    """Write the sidecar atomically, then the marker: a marker always means a complete file."""
+    with atomic_path(sidecar(scores_dir, shard)) as tmp:
+        pq.write_table(table, tmp)
+    with atomic_path(done_marker(scores_dir, shard)) as tmp:
+        tmp.write_text(json.dumps({"rows": table.num_rows}) + "\n")
+
+
+def score_shard(shard: Shard, layout: PoolLayout, space: FittedSpace, scores_dir: Path,
+                chunk_size: int, bar: Any = None) -> int:
+    """Score one shard chunk by chunk and write its sidecar; returns its row count."""
+    parts = []
+    for ids, X, _ in iter_chunks(shard, layout, chunk_size):
+        parts.append(scores_table(ids, space.score(X, ids)))
+        if bar is not None:
+            bar.update(len(ids))
+    table = pa.concat_tables(parts) if parts else SCORE_SCHEMA.empty_table()
+    write_sidecar(scores_dir, shard, table)
+    return table.num_rows
+
+
+# ---------------------------------------------------------------------------- local
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(fit_dir: str, sae_dir: str | None, device: str, layout: dict[str, Any],
+                 threads: int) -> None:
+    from threadpoolctl import threadpool_limits
+
+    from saescope.curate.fitstate import load_space
+
+    _WORKER["limits"] = threadpool_limits(threads)
+    _WORKER["space"] = load_space(Path(fit_dir), sae_dir, device)
+    _WORKER["layout"] = layout
+
+
+def _run_worker(shard: dict[str, Any], scores_dir: str, chunk_size: int) -> int:
+    from saescope.curate.fitstate import layout_from_dict
+
+    layout = layout_from_dict(_WORKER["layout"])
+    return score_shard(Shard.from_dict(shard), layout, _WORKER["space"], Path(scores_dir), chunk_size)
+
+
+def run_local(layout: PoolLayout, space: FittedSpace, scores_dir: Path, chunk_size: int,
+              workers: int = 1, fit_dir: Path | None = None, sae_dir: str | None = None,
+              progress: bool = True) -> int:
+    """Score the pending shards here (workers == 1) or in `workers` processes; returns shards done."""
+    from saescope.curate.fitstate import layout_to_dict
+
+    todo = pending_shards(layout, scores_dir)
+    scores_dir.mkdir(parents=True, exist_ok=True)
+    if not todo:
+        return 0
+    rows = sum(s.num_rows for s in todo)
+    with tqdm(total=rows, unit="rows", desc="score", disable=not progress) as bar:
+        if workers <= 1 or len(todo) == 1:
+            for shard in todo:
+                score_shard(shard, layout, space, scores_dir, chunk_size, bar)
+            return len(todo)
+        import multiprocessing as mp
+
+        assert fit_dir is not None
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_init_worker,
+            initargs=(str(fit_dir), sae_dir, space.device, layout_to_dict(layout), threads),
+        ) as ex:
+            futs = {ex.submit(_run_worker, s.to_dict(), str(scores_dir), chunk_size): s for s in todo}
+            for fut in as_completed(futs):
+                fut.result()
+                bar.update(futs[fut].num_rows)
+    return len(todo)
+
+
+# ---------------------------------------------------------------------------- ray
+class _RayScorer:
+    """Ray Data actor: holds the fitted space (and its SAE) and scores pyarrow batches."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], meta: dict[str, Any], sae_dir: str | None,
+                 device: str, vector_column: str, id_column: str | None) -> None:
+        from saescope.curate.fitstate import load_sae_for
+
+        sae = load_sae_for(meta, sae_dir, device)
+        self.space = FittedSpace.from_state(arrays, meta, sae=sae, device=device)
+        self.vector_column = vector_column
+        self.id_column = id_column
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        from saescope.data.vectors import list_column_to_numpy
+
+        X = list_column_to_numpy(batch[self.vector_column], "ray batch", self.vector_column)
+        ids = np.asarray(batch[self.id_column].cast(pa.string()).to_numpy(zero_copy_only=False),
+                         dtype=object)
+        table = scores_table(ids, self.space.score(X, ids))
+        return table.append_column("path", batch["path"])
+
+
+def run_ray(layout: PoolLayout, space: FittedSpace, scores_dir: Path, chunk_size: int,
+            sae_dir: str | None = None, address: str | None = None, concurrency: int | None = None,
+            progress: bool = True) -> int:
+    """Score the pending shards (whole files) with Ray Data; returns shards done.
+
+    `read_parquet` -> `map_batches` (an actor pool holding the space; one GPU per actor when
+    the space runs on CUDA) -> `write_parquet` into a temporary folder, then the rows are split
+    into the per-shard sidecars so that selection and resume are the same as locally.
+    """
+    import shutil
+    import tempfile
+
+    import ray
+
+    from saescope.errors import InputError
+
+    if layout.id_column is None:
+        raise InputError("the Ray executor needs an `id` column in the pool")
+    todo = pending_shards(layout, scores_dir)
+    scores_dir.mkdir(parents=True, exist_ok=True)
+    if not todo:
+        return 0
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, ignore_reinit_error=True,
+                 log_to_driver=False)
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = progress
+    files = [s.file for s in todo]
+    arrays, meta = space.state()
+    gpus = 1 if space.device.startswith("cuda") else 0
+    if concurrency is None:
+        concurrency = max(1, int(ray.available_resources().get("GPU" if gpus else "CPU", 1)) // 2)
+    ds = ray.data.read_parquet(files, columns=[layout.vector_column, layout.id_column],
+                               include_paths=True)
+    ds = ds.map_batches(
+        _RayScorer,
+        fn_constructor_kwargs={"arrays": arrays, "meta": meta, "sae_dir": sae_dir,
+                               "device": space.device, "vector_column": layout.vector_column,
+                               "id_column": layout.id_column},
+        batch_size=chunk_size, batch_format="pyarrow", concurrency=concurrency,
+        num_gpus=gpus or None,
+    )  # fmt: skip
+    tmp = Path(tempfile.mkdtemp(prefix=".ray-scores.", dir=scores_dir))
+    try:
+        ds.write_parquet(str(tmp))
+        out = pq.read_table(tmp)
+        by_path = {p: s for s in todo for p in _path_keys(s.file)}
+        paths = out["path"].to_pylist()
+        keys = sorted(set(paths))
+        for key in keys:
+            shard = by_path.get(key) or by_path.get(os.path.basename(key))
+            if shard is None:
+                raise RuntimeError(f"Ray returned rows of an unknown file {key}")
+            part = out.filter(pc.equal(out["path"], key)).drop_columns(["path"])
+            write_sidecar(scores_dir, shard, part)
+        for shard in todo:  # files with no rows
+            if not done_marker(scores_dir, shard).is_file():
+                write_sidecar(scores_dir, shard, SCORE_SCHEMA.empty_table())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return len(todo)
+
+
+def _path_keys(file: str) -> list[str]:
+    p = Path(file)
+    return [str(p), str(p.resolve()), str(p.resolve()).lstrip("/"), p.name]

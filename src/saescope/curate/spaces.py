@@ -1,0 +1,364 @@
+"""Similarity spaces and the chunked scoring kernel.
+
+A space maps raw input vectors (sentence embeddings or LLM activations) `x` to a representation
+`a = enc(x)` and compares rows by the cosine of `a - mu`:
+
+- `embedding`: `a = x`, `mu = 0` (raw cosine, the baseline FineScope should have reported).
+- `embedding-centered`: `a = x`, `mu` = the pool's mean embedding. Removing the common
+  component that all embeddings of a model share makes the cosine discriminative
+  (Mu & Viswanath, "All-but-the-Top", ICLR 2018).
+- `sae`: `a` = the SAE code with its latent indices, a sparse row of `scipy.sparse.csr_matrix`;
+  cosine between codes counts only latents that fire in both rows.
+- `sae-idf`: latent `f` weighted by `idf_f = ln((1 + n) / (1 + df_f)) + 1`, `df_f` the number
+  of sampled pool rows where it fires (the smoothed inverse document frequency of
+  Sparck Jones, J. Documentation 1972, as in scikit-learn's `TfidfTransformer`).
+- `sae-centered`: `sae` with the pool's mean code subtracted, computed without densifying the
+  pool: `(a - mu).w = a.w - mu.w` and `|a - mu|^2 = |a|^2 - 2 a.mu + |mu|^2`.
+- `random`: a uniform score from a hash of the row id (the floor); its similarity columns
+  are measured in the `embedding` space.
+
+Pool statistics (`mu`, `df`) and k-means centroids are estimated on a uniform sample of the
+pool (exact when the sample is the whole pool). Seeds enter as unit vectors `u_j` of the
+centred space; the centroid score is the cosine to `mean_j u_j`, the max score is
+`max_j cos(a - mu, u_j)` and `nearest_seed` its argmax. All are computed per chunk of pool rows
+with one matrix product against `[u_1 .. u_m | centroid | mu | k-means centres]`, so memory is
+bounded by `chunk x (m + K + 2)` floats and no seed x pool matrix ever exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from saescope.errors import ConfigError, InputError
+
+DENSE_SPACES = ("embedding", "embedding-centered", "random")
+
+
+class ChunkScores(NamedTuple):
+    """Scores of one chunk of pool rows (all length n)."""
+
+    score: np.ndarray
+    """float32: the selection score (centroid_sim or max_sim, a feature sum, or random)."""
+    centroid_sim: np.ndarray
+    """float32: cosine to the seed centroid in the space (NaN without seeds)."""
+    max_sim: np.ndarray
+    """float32: cosine to the nearest seed (NaN without seeds)."""
+    nearest_seed: np.ndarray
+    """int32: row of the nearest seed in the seed set (-1 without seeds)."""
+    cluster: np.ndarray
+    """int32: k-means cluster (-1 without clustering)."""
+
+
+@dataclass
+class FittedSpace:
+    """A space fitted on the seeds and a pool sample; `score` is applied to pool chunks."""
+
+    name: str
+    """Space name (see module docstring)."""
+    aggregate: str
+    """`centroid` or `max`: which similarity is the score."""
+    seed_units: np.ndarray | None
+    """float32 [m, D] unit seed rows in the centred space (None for feature selection w/o seeds)."""
+    centroid: np.ndarray | None
+    """float32 [D] unit direction of the mean of `seed_units`."""
+    mean: np.ndarray | None
+    """float32 [D] centring offset `mu` (None: no centring)."""
+    weights: np.ndarray | None
+    """float32 [M] per-latent weights (idf) applied to SAE codes (None: unweighted)."""
+    cluster_centers: np.ndarray | None
+    """float32 [K, D] k-means centres of unit (uncentred) rows (None: no clustering)."""
+    features: np.ndarray | None
+    """int64 latent indices: score = sum of their raw activations (None: similarity score)."""
+    random_seed: int = 0
+    """Seed of the `random` space's hash."""
+    sae: Any = None
+    """The SparseAutoencoder for SAE spaces (not serialised: loaded from its folder)."""
+    device: str = "cpu"
+    """Where products run: `cpu` (numpy/scipy) or `cuda` (torch)."""
+
+    # ------------------------------------------------------------------ representation
+    @property
+    def sparse(self) -> bool:
+        return self.name not in DENSE_SPACES
+
+    @property
+    def dim(self) -> int:
+        if self.seed_units is not None:
+            return int(self.seed_units.shape[1])
+        return int(self.sae.num_latents)
+
+    def encode(self, X: np.ndarray) -> tuple[np.ndarray | sp.csr_matrix, sp.csr_matrix | None]:
+        """(space rows `a` before centring, raw SAE codes or None) for raw inputs X [n, d]."""
+        if not self.sparse:
+            codes = encode_codes(self.sae, X, self.device) if self.features is not None else None
+            return np.asarray(X, dtype=np.float32), codes
+        codes = encode_codes(self.sae, X, self.device)
+        if self.weights is None:
+            return codes, codes
+        weighted = codes.copy()
+        weighted.data *= self.weights[weighted.indices]
+        return weighted, codes
+
+    def norms(self, A: np.ndarray | sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """(|a|, |a - mu|) per row, float64."""
+        if sp.issparse(A):
+            sq = np.asarray(A.multiply(A).sum(axis=1), dtype=np.float64).ravel()
+        else:
+            sq = np.einsum("ij,ij->i", A, A).astype(np.float64)
+        raw = np.sqrt(np.maximum(sq, 0.0))
+        if self.mean is None:
+            return raw, raw
+        if sp.issparse(A):
+            amu = np.asarray(A @ self.mean.astype(np.float64), dtype=np.float64).ravel()
+            csq = sq - 2.0 * amu + float(np.dot(self.mean, self.mean))
+            return raw, np.sqrt(np.maximum(csq, 0.0))
+        C = A - self.mean
+        return raw, np.sqrt(np.einsum("ij,ij->i", C, C).astype(np.float64))
+
+    def unit_sum(self, A: np.ndarray | sp.csr_matrix) -> tuple[np.ndarray, int]:
+        """(sum of unit centred rows, number of non-zero rows): the running sums of the metrics."""
+        _, nc = self.norms(A)
+        nz = nc > 0
+        inv = np.zeros_like(nc)
+        inv[nz] = 1.0 / nc[nz]
+        if sp.issparse(A):
+            s = np.asarray(A.T @ inv, dtype=np.float64).ravel()
+        else:
+            s = A.astype(np.float64).T @ inv
+        if self.mean is not None:
+            s = s - self.mean.astype(np.float64) * inv.sum()
+        return s, int(nz.sum())
+
+    # ------------------------------------------------------------------ scoring
+    def _columns(self) -> tuple[np.ndarray, int]:
+        """Right-hand matrix [D, m + 1 + K]: unit seeds, centroid, k-means centres; cluster column."""
+        cols = []
+        if self.seed_units is not None:
+            cols += [self.seed_units, self.centroid[None, :]]
+        cl_col = sum(len(c) for c in cols)
+        if self.cluster_centers is not None:
+            cols.append(self.cluster_centers)
+        if not cols:
+            return np.zeros((self.dim, 0), dtype=np.float32), cl_col
+        return np.ascontiguousarray(np.concatenate(cols).T, dtype=np.float32), cl_col
+
+    def score(self, X: np.ndarray, ids: np.ndarray | None = None) -> ChunkScores:
+        """Scores of raw pool inputs X [n, d] (ids are needed by the `random` space)."""
+        n = len(X)
+        if X.ndim != 2 or (n and X.shape[1] != self.input_dim):
+            raise InputError(f"pool vectors have dimension {X.shape[-1]}, expected {self.input_dim}")
+        A, codes = self.encode(X)
+        W, cl_col = self._cached_columns()
+        G = _product(A, W, self.device)
+        raw_norm, c_norm = self.norms(A)
+        nz = c_norm > 0
+        inv = np.zeros(n, dtype=np.float32)
+        inv[nz] = 1.0 / c_norm[nz]
+        m = 0 if self.seed_units is None else len(self.seed_units)
+        if m:
+            S = G[:, : m + 1]
+            if self.mean is not None:
+                S -= self._seed_mu[None, :]  # (a - mu).u = a.u - mu.u
+            # argmax is unchanged by the positive per-row scale 1 / |a - mu|
+            nearest = S[:, :m].argmax(axis=1).astype(np.int32) if n else np.zeros(0, np.int32)
+            max_sim = (S[np.arange(n), nearest] * inv).astype(np.float32)
+            centroid_sim = (S[:, m] * inv).astype(np.float32)
+        else:
+            nearest = np.full(n, -1, dtype=np.int32)
+            max_sim = np.full(n, np.nan, dtype=np.float32)
+            centroid_sim = np.full(n, np.nan, dtype=np.float32)
+        if self.cluster_centers is not None:
+            # argmin |a/|a| - c_k|^2 = argmax a.c_k - |a| |c_k|^2 / 2 (|a| > 0)
+            half = 0.5 * np.einsum("ij,ij->i", self.cluster_centers, self.cluster_centers)
+            cl = G[:, cl_col:] - raw_norm[:, None].astype(np.float32) * half[None, :]
+            cluster = cl.argmax(axis=1).astype(np.int32) if n else np.zeros(0, np.int32)
+        else:
+            cluster = np.full(n, -1, dtype=np.int32)
+        if self.features is not None:
+            score = np.asarray(codes[:, self.features].sum(axis=1), dtype=np.float32).ravel()
+        elif self.name == "random":
+            if ids is None:
+                raise ValueError("the random space needs row ids")
+            score = random_scores(ids, self.random_seed)
+        else:
+            score = centroid_sim if self.aggregate == "centroid" else max_sim
+        return ChunkScores(score, centroid_sim, max_sim, nearest, cluster)
+
+    @property
+    def input_dim(self) -> int:
+        if self.sparse:
+            return int(self.sae.d_in)
+        return self.dim
+
+    def _cached_columns(self) -> tuple[np.ndarray, int]:
+        if getattr(self, "_cols", None) is None:
+            W, cl_col = self._columns()
+            self._cols = (W, cl_col)
+            if self.seed_units is not None and self.mean is not None:
+                self._seed_mu = (self.mean.astype(np.float64) @ W[:, :cl_col]).astype(np.float32)
+        return self._cols
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """(arrays, metadata) for safetensors + JSON; the SAE is referenced by folder elsewhere."""
+        arrays = {
+            k: np.ascontiguousarray(getattr(self, k))
+            for k in ("seed_units", "centroid", "mean", "weights", "cluster_centers", "features")
+            if getattr(self, k) is not None
+        }
+        meta = {"name": self.name, "aggregate": self.aggregate, "random_seed": self.random_seed,
+                "needs_sae": self.sae is not None}
+        return arrays, meta
+
+    @staticmethod
+    def from_state(arrays: dict[str, np.ndarray], meta: dict[str, Any], sae: Any = None,
+                   device: str = "cpu") -> FittedSpace:
+        return FittedSpace(
+            name=meta["name"], aggregate=meta["aggregate"], random_seed=int(meta["random_seed"]),
+            seed_units=arrays.get("seed_units"), centroid=arrays.get("centroid"),
+            mean=arrays.get("mean"), weights=arrays.get("weights"),
+            cluster_centers=arrays.get("cluster_centers"), features=arrays.get("features"),
+            sae=sae, device=device,
+        )
+
+
+def _product(A: np.ndarray | sp.csr_matrix, W: np.ndarray, device: str) -> np.ndarray:
+    """A @ W as float32 [n, W.shape[1]]: numpy/scipy on CPU, torch on CUDA."""
+    if W.shape[1] == 0:
+        return np.zeros((A.shape[0], 0), dtype=np.float32)
+    if device.startswith("cuda"):
+        import torch
+
+        Wt = torch.from_numpy(W).to(device)
+        if sp.issparse(A):
+            At = torch.sparse_csr_tensor(
+                torch.from_numpy(A.indptr.astype(np.int64)), torch.from_numpy(A.indices.astype(np.int64)),
+                torch.from_numpy(A.data.astype(np.float32)), size=A.shape,
+            ).to(device)
+        else:
+            At = torch.from_numpy(np.ascontiguousarray(A)).to(device)
+        return (At @ Wt).cpu().numpy()
+    if sp.issparse(A):
+        return np.asarray(A @ W, dtype=np.float32)
+    return np.asarray(A, dtype=np.float32) @ W
+
+
+def encode_codes(sae: Any, X: np.ndarray, device: str = "cpu") -> sp.csr_matrix:
+    """SAE codes of X as float32 CSR [n, M] (zeros dropped), via `saescope.sae.encode_csr`."""
+    from saescope.sae import encode_csr
+
+    if len(X) == 0:
+        return sp.csr_matrix((0, int(sae.num_latents)), dtype=np.float32)
+    codes = encode_csr(sae, np.ascontiguousarray(X, dtype=np.float32))
+    codes = sp.csr_matrix(codes, dtype=np.float32)
+    codes.eliminate_zeros()
+    return codes
+
+
+def random_scores(ids: np.ndarray, seed: int) -> np.ndarray:
+    """Uniform [0, 1) scores from a keyed hash of each id: independent of sharding and order."""
+    key = str(seed).encode()
+    out = np.empty(len(ids), dtype=np.float64)
+    for i, x in enumerate(ids):
+        h = hashlib.blake2b(str(x).encode(), digest_size=8, key=key).digest()
+        out[i] = int.from_bytes(h, "little") / 2.0**64
+    return out.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------- fitting
+def unit_rows(A: np.ndarray | sp.csr_matrix, mean: np.ndarray | None) -> np.ndarray:
+    """Dense float32 unit rows of `A - mean` (zero rows stay zero); for small matrices only."""
+    D = A.toarray() if sp.issparse(A) else np.array(A, dtype=np.float32)
+    if mean is not None:
+        D = D - mean[None, :]
+    n = np.linalg.norm(D, axis=1, keepdims=True)
+    return np.divide(D, n, out=np.zeros_like(D), where=n > 0).astype(np.float32)
+
+
+def idf_weights(codes: sp.csr_matrix) -> np.ndarray:
+    """Smoothed idf per latent: ln((1 + n) / (1 + df)) + 1 (Sparck Jones 1972; scikit-learn)."""
+    n = codes.shape[0]
+    df = np.bincount(codes.indices, minlength=codes.shape[1]).astype(np.float64)
+    return (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
+
+
+def fit_space(
+    name: str,
+    seeds_X: np.ndarray | None,
+    pool_sample_X: np.ndarray,
+    sae: Any = None,
+    aggregate: str = "centroid",
+    clusters: int = 0,
+    features: np.ndarray | list[int] | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+) -> FittedSpace:
+    """Fit a space on the seeds' raw inputs and a uniform sample of the pool's raw inputs.
+
+    The sample gives the pool mean (centred spaces), latent frequencies (`sae-idf`) and the
+    k-means centres (`clusters > 0`, fitted with scikit-learn on unit rows of the sample).
+    """
+    from saescope.curate.config import SPACES
+
+    if name not in SPACES:
+        raise ConfigError(f"space: unknown {name!r} (choose from {', '.join(SPACES)})")
+    sparse = name not in DENSE_SPACES
+    if (sparse or features is not None) and sae is None:
+        raise ConfigError(f"space {name!r} needs an SAE")
+    d = pool_sample_X.shape[1]
+    if seeds_X is not None:
+        if len(seeds_X) == 0:
+            raise InputError("the seed set is empty")
+        if seeds_X.shape[1] != d:
+            raise InputError(f"seeds have dimension {seeds_X.shape[1]}, the pool has {d}")
+    if sae is not None and int(sae.d_in) != d:
+        raise InputError(f"the SAE expects inputs of dimension {sae.d_in}, the pool has {d}")
+    if features is not None:
+        features = np.asarray(features, dtype=np.int64)
+        bad = features[(features < 0) | (features >= int(sae.num_latents))]
+        if len(bad):
+            raise ConfigError(f"features: latent {int(bad[0])} out of range (the SAE has {sae.num_latents})")
+    proto = FittedSpace(name=name, aggregate=aggregate, seed_units=None, centroid=None, mean=None,
+                        weights=None, cluster_centers=None, features=None, random_seed=seed,
+                        sae=sae, device=device)
+    sample_A, _ = proto.encode(pool_sample_X)
+    if name == "sae-idf":
+        proto.weights = idf_weights(sample_A)
+        sample_A, _ = proto.encode(pool_sample_X)
+    if name in ("embedding-centered", "sae-centered"):
+        proto.mean = np.asarray(sample_A.mean(axis=0), dtype=np.float32).ravel()
+    if seeds_X is not None:
+        seeds_A, _ = proto.encode(seeds_X)
+        U = unit_rows(seeds_A, proto.mean)
+        c = U.astype(np.float64).mean(axis=0)
+        cn = np.linalg.norm(c)
+        proto.seed_units = U
+        proto.centroid = (c / cn if cn > 0 else c).astype(np.float32)
+    if clusters:
+        proto.cluster_centers = fit_kmeans(sample_A, clusters, seed)
+    if features is not None:
+        proto.features = features
+    return proto
+
+
+def fit_kmeans(A: np.ndarray | sp.csr_matrix, k: int, seed: int) -> np.ndarray:
+    """k-means (scikit-learn, k-means++ init) on the unit rows of a sample; dense [k, D] centres."""
+    from sklearn.cluster import KMeans
+
+    if A.shape[0] < k:
+        raise ConfigError(f"clusters={k} but the pool sample has only {A.shape[0]} rows")
+    if sp.issparse(A):
+        norms = np.sqrt(np.asarray(A.multiply(A).sum(axis=1)).ravel())
+        inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        U = sp.diags(inv.astype(np.float32)) @ A
+        U = sp.csr_matrix(U, dtype=np.float32)
+    else:
+        U = unit_rows(A, None)
+    km = KMeans(n_clusters=k, n_init=1, random_state=seed, max_iter=100)
+    km.fit(U)
+    return np.asarray(km.cluster_centers_, dtype=np.float32)

@@ -1,0 +1,47 @@
+"""Start the Streamlit dashboard on a run folder (`saescope dashboard RUN_DIR`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from saescope.errors import ConfigError, InputError
+from saescope.rundir import RunLayout
+
+APP = Path(__file__).with_name("app.py")
+
+
+def dashboard_command(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8501) -> list[str]:
+    """The `streamlit run` command line for a run folder (headless, no usage statistics)."""
+    if not 0 < port < 65536:
+        raise ConfigError(f"--port: {port} is not a TCP port (1-65535)")
+    return [
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--server.address", host,
+        "--server.port", str(port),
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+        "--global.developmentMode", "false",
+        "--", str(Path(run_dir).resolve()),
+    ]
+
+
+def check_run_dir(run_dir: str | Path) -> RunLayout:
+    """The run folder's layout, or an InputError naming the folder when it holds nothing."""
+    lay = RunLayout.detect(run_dir)
+    if not (lay.data or lay.sae or lay.interpret or lay.curate):
+        raise InputError(f"{run_dir}: holds no run artifacts (no data, sae, interpret or curate)")
+    return lay
+
+
+def launch(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8501) -> int:
+    """Run the dashboard in the foreground until interrupted; returns Streamlit's exit code."""
+    check_run_dir(run_dir)
+    env = dict(os.environ, SAESCOPE_RUN_DIR=str(Path(run_dir).resolve()))
+    try:
+        return subprocess.call(dashboard_command(run_dir, host, port), env=env)
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,77 @@
+"""Train/validation splits: random, or group-aware (all rows of a group on one side).
+
+Group-aware splits matter for corpora such as Wikipedia paragraphs: paragraphs of one article
+are near-duplicates of each other, so a row-level split leaks them into validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from saescope.errors import ConfigError, InputError
+
+
+def _check_fraction(val_fraction: float) -> None:
+    if not 0.0 <= val_fraction < 1.0:
+        raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
+
+
+def random_split(n: int, val_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(train_idx, val_idx), sorted int64; validation holds round(n * val_fraction) rows."""
+    _check_fraction(val_fraction)
+    if n < 0:
+        raise ConfigError(f"n must be >= 0, got {n}")
+    n_val = int(round(n * val_fraction))
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[n_val:]).astype(np.int64), np.sort(perm[:n_val]).astype(np.int64)
+
+
+def group_split(
+    groups: Sequence | np.ndarray | pa.Array | pa.ChunkedArray, val_fraction: float, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train_idx, val_idx), sorted int64, with every group entirely on one side.
+
+    Groups are visited in a seeded random order and added to validation while that brings
+    its row count closer to `n * val_fraction`. Null groups are an error.
+    """
+    _check_fraction(val_fraction)
+    if isinstance(groups, (pa.Array, pa.ChunkedArray)):
+        if groups.null_count:
+            raise InputError(f"group column has {groups.null_count} null values")
+        groups = groups.to_pylist()
+    values = list(groups)
+    n = len(values)
+    if any(g is None for g in values):
+        raise InputError(f"group column has null values (first at row {values.index(None)})")
+    uniq, inverse, counts = np.unique(np.asarray(values, dtype=object).astype(str),
+                                      return_inverse=True, return_counts=True)
+    target = n * val_fraction
+    order = np.random.default_rng(seed).permutation(len(uniq))
+    in_val = np.zeros(len(uniq), dtype=bool)
+    size = 0
+    for g in order:
+        if abs(size + counts[g] - target) < abs(size - target):
+            in_val[g] = True
+            size += counts[g]
+    val_mask = in_val[inverse]
+    return np.flatnonzero(~val_mask).astype(np.int64), np.flatnonzero(val_mask).astype(np.int64)
+
+
+def split_column(
+    table: pa.Table, val_fraction: float, seed: int = 0, group_field: str | None = None
+) -> pa.Array:
+    """A `split` column (`train` / `val`) for `table`, group-aware when `group_field` is given."""
+    if group_field is not None:
+        if group_field not in table.column_names:
+            raise InputError(
+                f"no group column {group_field!r} (columns: {', '.join(table.column_names)})"
+            )
+        _, val_idx = group_split(table[group_field], val_fraction, seed)
+    else:
+        _, val_idx = random_split(table.num_rows, val_fraction, seed)
+    labels = np.full(table.num_rows, "train", dtype=object)
+    labels[val_idx] = "val"
+    return pa.array(labels.tolist(), pa.string())

@@ -1,0 +1,196 @@
+"""The interface every architecture implements, and helpers several of them share."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from saescope.errors import ConfigError
+from saescope.sae.outputs import EncoderOutput
+
+if TYPE_CHECKING:
+    from saescope.sae.config import SAEConfig
+    from saescope.sae.model import SparseAutoencoder
+
+ARCHITECTURES: dict[str, type[Architecture]] = {}
+
+
+def register(cls: type[Architecture]) -> type[Architecture]:
+    """Class decorator: make an architecture available under `cls.name`."""
+    ARCHITECTURES[cls.name] = cls
+    return cls
+
+
+@dataclass
+class NoOptions:
+    """An architecture without options of its own."""
+
+
+@dataclass
+class StepContext:
+    """What one training step needs to know beyond the batch.
+
+    Losses are sums over this process's rows divided by global normalisers, so that under
+    data-parallel training the gradients summed over processes equal the single-process
+    gradients of the global batch.
+    """
+
+    step: int
+    """0-based optimiser step."""
+    total_steps: int
+    """Steps in the whole run (for schedules)."""
+    total_variance: torch.Tensor
+    """sum ||x - mean(x)||^2 over the global batch (the FVU denominator)."""
+    global_batch: int
+    """Rows in the global batch."""
+    dead_mask: torch.Tensor | None = None
+    """[M] bool, latents that have not fired for `dead_samples` training samples."""
+    fast: bool = False
+    """Use the sparse TopK kernels (`saescope.sae.kernels`)."""
+    all_reduce_mean: Any = None
+    """Callable averaging a tensor over processes in place (None: single process)."""
+
+
+class StepOutput(NamedTuple):
+    """Result of one training forward pass."""
+
+    loss: torch.Tensor
+    """What to backpropagate (this process's share of the global loss)."""
+    fvu: torch.Tensor
+    """This process's share of the global batch FVU (detached)."""
+    l0_sum: torch.Tensor
+    """Active latents summed over this process's rows (detached)."""
+    fired: torch.Tensor
+    """[M] bool, latents active on at least one row of the batch."""
+    extras: dict[str, torch.Tensor]
+    """Further detached scalars to log (auxk_loss, l1, ...), this process's share."""
+
+
+class Architecture:
+    """One SAE variant: its options, extra tensors, inference encoder and training loss.
+
+    Every architecture shares the sparsify tensor layout (`encoder.weight` [M, D],
+    `encoder.bias` [M], `W_dec` [M, D], `b_dec` [D]) and may add tensors of its own.
+    """
+
+    name: ClassVar[str]
+    Options: ClassVar[type] = NoOptions
+    normalize_decoder_default: ClassVar[bool] = True
+
+    def __init__(self, cfg: SAEConfig) -> None:
+        self.cfg = cfg
+        self.opts = self.parse_options(cfg.options)
+
+    @classmethod
+    def parse_options(cls, options: dict[str, Any]) -> Any:
+        """Validate the architecture options (ConfigError naming a bad field)."""
+        known = {f.name for f in dataclasses.fields(cls.Options)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown option(s) {', '.join(unknown)} for arch {cls.name!r} "
+                f"(options: {', '.join(sorted(known)) or 'none'})"
+            )
+        try:
+            return cls.Options(**options)
+        except TypeError as exc:
+            raise ConfigError(f"arch {cls.name!r}: {exc}") from None
+
+    # -- tensors -------------------------------------------------------------------------
+    def add_tensors(self, sae: SparseAutoencoder) -> None:
+        """Register extra parameters or buffers on `sae` (saved beside the standard four)."""
+
+    def init_from_data(self, sae: SparseAutoencoder, x: torch.Tensor) -> None:
+        """Data-dependent initialisation after the standard one (x: scaled sample)."""
+
+    def supports_input_scaling(self) -> bool:
+        """Whether an input scale can be folded into the weights (see `fold_input_scale`)."""
+        return True
+
+    def fold_input_scale(self, sae: SparseAutoencoder, s: float) -> None:
+        """Rewrite weights trained on `s * x` so the SAE takes raw `x`.
+
+        With pre' = W(s x - b_dec') + b_enc', dividing `b_dec` and `b_enc` by s gives
+        pre = pre' / s; ReLU and top-k commute with a positive scale, so the activations are
+        the trained ones divided by s, and W_dec a + b_dec / s = x_hat' / s: unit-norm
+        decoder rows are kept. Architectures with further tensors extend this.
+        """
+        with torch.no_grad():
+            sae.encoder.bias.div_(s)
+            sae.b_dec.div_(s)
+
+    # -- inference -----------------------------------------------------------------------
+    def encode(self, sae: SparseAutoencoder, x: torch.Tensor) -> EncoderOutput:
+        raise NotImplementedError
+
+    def output(self, y: torch.Tensor) -> torch.Tensor:
+        """Decoder output activation applied to W_dec a + b_dec (identity by default)."""
+        return y
+
+    # -- training ------------------------------------------------------------------------
+    def training_step(
+        self, sae: SparseAutoencoder, x: torch.Tensor, ctx: StepContext
+    ) -> StepOutput:
+        raise NotImplementedError
+
+    def after_step(self, sae: SparseAutoencoder, ctx: StepContext) -> None:
+        """Hook after the optimiser step (e.g. running statistics)."""
+
+
+def pack_dense(acts_BM: torch.Tensor) -> EncoderOutput:
+    """Dense non-negative activations as EncoderOutput, K = the largest row L0 in the batch."""
+    nnz = int((acts_BM > 0).sum(-1).max().item()) if acts_BM.numel() else 0
+    k = max(nnz, 1)
+    vals, idx = acts_BM.topk(k, dim=-1, sorted=False)
+    return EncoderOutput(vals.clamp_min(0), idx)
+
+
+def dense_decode(sae: SparseAutoencoder, acts_BM: torch.Tensor) -> torch.Tensor:
+    """W_dec^T a + b_dec for dense activations (before the output activation)."""
+    return acts_BM @ sae.W_dec + sae.b_dec
+
+
+def recon_error(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """Summed squared error, in float32 whatever the compute dtype."""
+    return (x_hat.float() - x.float()).pow(2).sum()
+
+
+def auxk_loss(
+    sae: SparseAutoencoder,
+    x_centered: torch.Tensor,
+    residual: torch.Tensor,
+    dead_mask: torch.Tensor | None,
+    total_variance: torch.Tensor,
+) -> torch.Tensor | None:
+    """AuxK loss of Gao et al. 2024 (arXiv:2406.04093, sec. A.2).
+
+    The top k_aux = d_in / 2 pre-activations among dead latents reconstruct the detached
+    residual e = x - x_hat, without b_dec: ||e - W_dec^T z_aux||^2 / sum ||x - mean(x)||^2,
+    scaled by min(num_dead / k_aux, 1) as in sparsify when fewer latents are dead than k_aux.
+    Only the dead rows of W_enc are multiplied, so the cost is proportional to num_dead.
+    """
+    if dead_mask is None:
+        return None
+    dead = torch.nonzero(dead_mask).squeeze(-1)
+    num_dead = dead.numel()
+    if num_dead == 0:
+        return None
+    k_aux_full = max(x_centered.shape[-1] // 2, 1)
+    k_aux = min(k_aux_full, num_dead)
+    scale = min(num_dead / k_aux_full, 1.0)
+    pre = F.relu(F.linear(x_centered, sae.encoder.weight[dead], sae.encoder.bias[dead]))
+    vals, local = pre.topk(k_aux, dim=-1, sorted=False)
+    e_hat = F.embedding_bag(dead[local], sae.W_dec, per_sample_weights=vals.to(sae.W_dec.dtype),
+                            mode="sum")
+    return scale * (e_hat.float() - residual.detach().float()).pow(2).sum() / total_variance
+
+
+def fired_mask(idx: torch.Tensor, vals: torch.Tensor, num_latents: int) -> torch.Tensor:
+    """[M] bool of latents with a positive activation somewhere in the batch."""
+    fired = torch.zeros(num_latents, dtype=torch.bool, device=idx.device)
+    fired[idx[vals > 0]] = True
+    return fired

@@ -1,0 +1,108 @@
+"""BatchTopK SAE (Bussmann, Leask & Nanda 2024, "BatchTopK Sparse Autoencoders", arXiv:2412.06410).
+
+Training keeps the top k*B ReLU pre-activations over the whole batch (k per row on average)
+and learns a threshold theta: a running average of the smallest kept activation. Inference
+is a JumpReLU, a_i = pre_i * [pre_i > theta], so a row's code does not depend on its batch.
+The threshold is saved as the extra tensor `threshold` (a scalar).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from saescope.errors import ConfigError
+from saescope.sae.archs.base import (
+    Architecture,
+    StepContext,
+    StepOutput,
+    auxk_loss,
+    dense_decode,
+    pack_dense,
+    recon_error,
+    register,
+)
+from saescope.sae.outputs import EncoderOutput
+
+
+@dataclass
+class BatchTopKOptions:
+    """Options of the batchtopk architecture."""
+
+    threshold_momentum: float = 0.01
+    """Weight of the current batch in the running average of the threshold."""
+    auxk_alpha: float = 1 / 32
+    """Weight of the AuxK loss on dead latents (0 disables AuxK)."""
+    dead_samples: int = 100_000
+    """A latent is dead after this many training samples without firing."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.threshold_momentum <= 1:
+            raise ConfigError(f"threshold_momentum must be in (0, 1], got {self.threshold_momentum}")
+        if self.auxk_alpha < 0 or self.dead_samples < 1:
+            raise ConfigError("auxk_alpha must be >= 0 and dead_samples >= 1")
+
+
+@register
+class BatchTopK(Architecture):
+    """Top k*B activations over the batch in training; a learned JumpReLU threshold at inference."""
+
+    name = "batchtopk"
+    Options = BatchTopKOptions
+
+    def add_tensors(self, sae) -> None:
+        # -1 marks "not estimated yet"; the first training batch sets it.
+        sae.register_buffer("threshold", torch.tensor(-1.0, device=sae.device, dtype=sae.dtype))
+
+    def fold_input_scale(self, sae, s: float) -> None:
+        super().fold_input_scale(sae, s)
+        with torch.no_grad():
+            if sae.threshold > 0:
+                sae.threshold.div_(s)
+
+    def jumprelu(self, sae, x: torch.Tensor) -> torch.Tensor:
+        pre = sae.pre_acts(x)
+        return pre * (pre > sae.threshold.clamp_min(0))
+
+    def encode(self, sae, x: torch.Tensor) -> EncoderOutput:
+        return pack_dense(self.jumprelu(sae, x))
+
+    def batch_topk(self, pre: torch.Tensor, k: int) -> torch.Tensor:
+        """Dense [B, M] activations keeping the k*B largest entries of the batch."""
+        flat = pre.flatten()
+        n_keep = min(k * pre.shape[0], flat.numel())
+        vals, idx = flat.topk(n_keep, sorted=False)
+        return torch.zeros_like(flat).scatter(0, idx, vals).view_as(pre)
+
+    def training_step(self, sae, x: torch.Tensor, ctx: StepContext) -> StepOutput:
+        x_c = x - sae.b_dec
+        pre = nn.functional.relu(sae.encoder(x_c))
+        acts = self.batch_topk(pre, self.cfg.k)
+        x_hat = dense_decode(sae, acts)
+        fvu = recon_error(x, x_hat) / ctx.total_variance
+        loss = fvu
+        extras: dict[str, torch.Tensor] = {}
+        if self.opts.auxk_alpha > 0:
+            aux = auxk_loss(sae, x_c, x - x_hat, ctx.dead_mask, ctx.total_variance)
+            if aux is not None:
+                loss = loss + self.opts.auxk_alpha * aux
+                extras["auxk_loss"] = aux.detach()
+        with torch.no_grad():
+            active = acts > 0
+            kept = acts[active]
+            low = kept.min().float() if kept.numel() else torch.zeros((), device=x.device)
+            if ctx.all_reduce_mean is not None:
+                ctx.all_reduce_mean(low)
+            self._update_threshold(sae, low)
+        return StepOutput(loss, fvu.detach(), active.sum().float(), active.any(0), extras)
+
+    @torch.no_grad()
+    def _update_threshold(self, sae, low: torch.Tensor) -> None:
+        low = low.to(sae.threshold.dtype)
+        if sae.threshold < 0:
+            sae.threshold.copy_(low)
+        else:
+            m = self.opts.threshold_momentum
+            sae.threshold.mul_(1 - m).add_(m * low)

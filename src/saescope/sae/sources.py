@@ -1,0 +1,136 @@
+"""Training data sources: in-memory/memory-mapped arrays and streams of batches.
+
+A source yields the global batches of one epoch, deterministically from (seed, epoch), so a
+resumed run sees exactly the batches an uninterrupted one would, and every data-parallel
+process sees the same global batch and keeps its own slice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from saescope.errors import InputError
+
+
+def as_numpy(batch: Any, source: str = "data") -> np.ndarray:
+    """A float32 [B, D] numpy view of a numpy array, memmap, tensor or list of rows."""
+    if isinstance(batch, torch.Tensor):
+        batch = batch.detach().cpu().float().numpy()
+    arr = np.asarray(batch, dtype=np.float32)
+    if arr.ndim != 2:
+        raise InputError(f"{source}: expected a 2-D batch [N, D], got shape {arr.shape}")
+    return arr
+
+
+class ArraySource:
+    """Shuffled batches drawn from a whole [N, D] array (numpy, memmap or tensor).
+
+    Batches are `batch_size` rows of a per-epoch permutation (seed, epoch); the last partial
+    batch is dropped (so every step has the same global batch) unless N < batch_size.
+    """
+
+    def __init__(self, X: Any, batch_size: int, seed: int, source: str = "data") -> None:
+        if isinstance(X, torch.Tensor):
+            X = X.detach().cpu().float().numpy()
+        if not hasattr(X, "shape") or len(X.shape) != 2:
+            X = as_numpy(X, source)
+        self.X = X
+        self.n, self.d = int(X.shape[0]), int(X.shape[1])
+        if self.n == 0:
+            raise InputError(f"{source}: no training rows")
+        self.batch_size = min(batch_size, self.n)
+        self.seed = seed
+        self.steps_per_epoch = self.n // self.batch_size
+
+    def epoch(self, epoch: int, skip: int = 0) -> Iterator[np.ndarray]:
+        rng = np.random.default_rng([self.seed, epoch])
+        perm = rng.permutation(self.n)
+        for i in range(skip, self.steps_per_epoch):
+            rows = np.sort(perm[i * self.batch_size:(i + 1) * self.batch_size])
+            yield np.asarray(self.X[rows], dtype=np.float32)
+
+    def sample(self, n: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, 1 << 30])
+        rows = np.sort(rng.choice(self.n, size=min(n, self.n), replace=False))
+        return np.asarray(self.X[rows], dtype=np.float32)
+
+
+class StreamSource:
+    """Batches re-cut to `batch_size` from an iterable of float batches (re-iterated per epoch).
+
+    `data` is a re-iterable (a list of arrays, a dataset object) or a callable returning a
+    fresh iterator. Rows are used in the order given; shuffle upstream if needed. One counting
+    pass establishes the number of rows.
+    """
+
+    def __init__(self, data: Iterable[Any] | Callable[[], Iterable[Any]], batch_size: int,
+                 source: str = "data") -> None:
+        self._data = data
+        self.source = source
+        self.batch_size = batch_size
+        n, d = 0, None
+        for b in self._iter():
+            n += b.shape[0]
+            if d is None:
+                d = b.shape[1]
+            elif b.shape[1] != d:
+                raise InputError(f"{source}: batch with {b.shape[1]} columns after {d}")
+        if n == 0 or d is None:
+            raise InputError(f"{source}: no training rows")
+        self.n, self.d = n, int(d)
+        self.batch_size = min(batch_size, n)
+        self.steps_per_epoch = n // self.batch_size
+
+    def _iter(self) -> Iterator[np.ndarray]:
+        it = self._data() if callable(self._data) else self._data
+        if isinstance(it, Iterator) and not callable(self._data) and getattr(self, "n", None):
+            raise InputError(f"{self.source}: a one-shot iterator cannot be re-read; "
+                             "pass a list, a re-iterable or a callable")
+        for b in it:
+            yield as_numpy(b, self.source)
+
+    def epoch(self, epoch: int, skip: int = 0) -> Iterator[np.ndarray]:
+        buf: list[np.ndarray] = []
+        have = 0
+        i = 0
+        for b in self._iter():
+            buf.append(b)
+            have += len(b)
+            while have >= self.batch_size and i < self.steps_per_epoch:
+                cat = np.concatenate(buf) if len(buf) > 1 else buf[0]
+                batch, rest = cat[:self.batch_size], cat[self.batch_size:]
+                buf, have = ([rest] if len(rest) else []), len(rest)
+                if i >= skip:
+                    yield batch
+                i += 1
+
+    def sample(self, n: int) -> np.ndarray:
+        out, have = [], 0
+        for b in self._iter():
+            out.append(b[: n - have])
+            have += len(out[-1])
+            if have >= n:
+                break
+        return np.concatenate(out)
+
+
+def make_source(data: Any, batch_size: int, seed: int) -> ArraySource | StreamSource:
+    """Pick the source for what `train_sae` was given (array, tensor, path, or iterable)."""
+    if isinstance(data, (str, Path)):
+        from saescope.data.vectors import check_finite, read_vectors
+
+        table = read_vectors(data)
+        check_finite(table.X, table.source)
+        return ArraySource(table.X, batch_size, seed, str(data))
+    if isinstance(data, (np.ndarray, torch.Tensor)) or (
+        hasattr(data, "shape") and hasattr(data, "__getitem__")
+    ):
+        return ArraySource(data, batch_size, seed)
+    if isinstance(data, Iterable) or callable(data):
+        return StreamSource(data, batch_size)
+    raise InputError(f"cannot train on {type(data).__name__}: give an array or an iterable of batches")

@@ -1,0 +1,123 @@
+"""`TuneConfig`: what `saescope tune` searches over and how it scores a trial."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from saescope.errors import ConfigError
+
+OBJECTIVES = ("fvu-at-l0", "pareto")
+SAMPLERS = ("tpe", "nsga2")
+
+
+@dataclass
+class TuneConfig:
+    """Settings of one hyperparameter search (`saescope tune`)."""
+
+    trials: int = 20
+    """Total number of finished trials wanted in the study; trials already in the storage count."""
+    objective: str = "fvu-at-l0"
+    """`fvu-at-l0`: minimise validation FVU at `target_l0`; `pareto`: FVU/L0 Pareto front."""
+    target_l0: int = 32
+    """Target number of active latents per input (k for topk/batchtopk in `fvu-at-l0`)."""
+    l0_penalty: float = 10.0
+    """Weight of the relative L0 excess in the `fvu-at-l0` score (see `fvu_at_l0_score`)."""
+    archs: tuple[str, ...] = ("topk", "batchtopk", "relu")
+    """Architectures to search over (names from the SAE registry)."""
+    expansions: tuple[int, ...] = (4, 8, 16)
+    """Expansion factors (latents = expansion * input dimension) to search over."""
+    lr_range: tuple[float, float] = (1e-4, 1e-2)
+    """Learning-rate range, sampled log-uniformly."""
+    l1_range: tuple[float, float] = (1e-3, 10.0)
+    """Range of relu's L1 coefficient (`l1_coef`), log-uniform."""
+    reward_range: tuple[float, float] = (1e-4, 0.3)
+    """Range of reward's L0 price (`reward_lambda`), log-uniform."""
+    k_range: tuple[int, int] | None = None
+    """k range for topk/batchtopk in `pareto` mode (log-uniform); None: target_l0/4 .. 4*target_l0."""
+    base: dict[str, Any] = field(default_factory=dict)
+    """Fixed training settings for every trial, in `TrainConfig.from_dict` format (steps, batch...)."""
+    enqueue: list[dict[str, Any]] = field(default_factory=list)
+    """Parameter sets evaluated first on a fresh study (e.g. your current config), by param name."""
+    sampler: str = "tpe"
+    """`tpe` (single- or multi-objective TPE) or `nsga2` (NSGA-II; `pareto` only)."""
+    n_startup_trials: int = 10
+    """Random trials before TPE starts modelling (NSGA-II: population size)."""
+    seed: int = 0
+    """Seed of the sampler; trials all train with the base config's seed."""
+    storage: str | None = None
+    """Optuna storage URL (e.g. `sqlite:///tune.db`); None: `sqlite:///OUT/study.db`."""
+    study_name: str = "saescope-tune"
+    """Study name inside the storage; rerunning with the same storage and name resumes it."""
+
+    def __post_init__(self) -> None:
+        self.archs = tuple(self.archs)
+        self.expansions = tuple(int(e) for e in self.expansions)
+        self.lr_range = _range(self.lr_range, "lr_range")
+        self.l1_range = _range(self.l1_range, "l1_range")
+        self.reward_range = _range(self.reward_range, "reward_range")
+        if self.k_range is not None:
+            lo, hi = (int(v) for v in _range(self.k_range, "k_range"))
+            self.k_range = (lo, hi)
+        if self.trials < 1:
+            raise ConfigError(f"trials must be at least 1, got {self.trials}")
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.target_l0 < 1:
+            raise ConfigError(f"target_l0 must be at least 1, got {self.target_l0}")
+        if not (self.l0_penalty >= 0 and math.isfinite(self.l0_penalty)):
+            raise ConfigError(f"l0_penalty must be a finite number >= 0, got {self.l0_penalty}")
+        if not self.archs:
+            raise ConfigError("archs: give at least one architecture")
+        if not self.expansions or min(self.expansions) < 1:
+            raise ConfigError(f"expansions must be integers >= 1, got {self.expansions}")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        if self.sampler == "nsga2" and self.objective != "pareto":
+            raise ConfigError("sampler nsga2 is for the two-objective `pareto` search only")
+        if self.n_startup_trials < 0:
+            raise ConfigError(f"n_startup_trials must be >= 0, got {self.n_startup_trials}")
+        if not self.study_name:
+            raise ConfigError("study_name must not be empty")
+        for i, params in enumerate(self.enqueue):
+            if not isinstance(params, dict):
+                raise ConfigError(f"enqueue[{i}]: expected a mapping of parameter names to values")
+
+    @property
+    def effective_k_range(self) -> tuple[int, int]:
+        """The k range searched in `pareto` mode."""
+        if self.k_range is not None:
+            return self.k_range
+        return max(1, self.target_l0 // 4), 4 * self.target_l0
+
+    def penalty_range(self, option: str) -> tuple[float, float]:
+        """The searched range of a penalty architecture's coefficient option."""
+        ranges = {"l1_coef": self.l1_range, "reward_lambda": self.reward_range}
+        if option not in ranges:
+            raise ConfigError(f"no search range for the penalty option {option!r}")
+        return ranges[option]
+
+    def search_space(self) -> dict[str, Any]:
+        """The fields that define the search; a resumed study must have the same ones."""
+        d = asdict(self)
+        keys = ("objective", "target_l0", "l0_penalty", "archs", "expansions", "lr_range",
+                "l1_range", "reward_range", "base")
+        space = {k: d[k] for k in keys}
+        space["archs"] = list(self.archs)
+        space["expansions"] = list(self.expansions)
+        space["lr_range"] = list(self.lr_range)
+        space["l1_range"] = list(self.l1_range)
+        space["reward_range"] = list(self.reward_range)
+        space["k_range"] = list(self.effective_k_range) if self.objective == "pareto" else None
+        return space
+
+
+def _range(value: Any, name: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: expected two numbers (low, high), got {value!r}") from None
+    if not (0 < lo <= hi and math.isfinite(hi)):
+        raise ConfigError(f"{name}: expected 0 < low <= high, got ({lo}, {hi})")
+    return lo, hi

@@ -1,0 +1,179 @@
+"""Numbers behind the pictures: spectra, projections, clusterings and similarities on samples.
+
+Everything here works on a sample the caller draws (`sample_rows`), so a view of 100,000 rows
+or 16,000 latents costs what a view of a few thousand does.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+Projection = Literal["auto", "umap", "tsne", "pca"]
+
+
+def sample_rows(n: int, k: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of at most `k` rows out of `n`, drawn without replacement."""
+    if n <= k:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
+
+
+def l2_normalize(X: np.ndarray) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float32)
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.maximum(norms, 1e-12)
+
+
+def cosine_matrix(A: np.ndarray, B: np.ndarray | None = None) -> np.ndarray:
+    """Cosine similarity cos(a, b) = a.b / (|a| |b|) between the rows of A and of B (or A)."""
+    A = l2_normalize(A)
+    B = A if B is None else l2_normalize(B)
+    return A @ B.T
+
+
+def pca_spectrum(X: np.ndarray, max_components: int = 100) -> tuple[np.ndarray, int]:
+    """Explained-variance ratio of the principal components of centred X, and the number of
+    components reaching 95% of the variance (Pearson 1901; Jolliffe, *Principal Component
+    Analysis*, 2002, sec. 6.1.1: the cumulative-percentage-of-variance rule).
+
+    Ratios are eigenvalues of the covariance over its trace, from the SVD of the centred data;
+    computed on the full spectrum, so the 95% count is exact even when it exceeds
+    `max_components` (only the first `max_components` ratios are returned).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if len(X) < 2:
+        return np.zeros(0), 0
+    Xc = X - X.mean(axis=0)
+    s = np.linalg.svd(Xc, compute_uv=False)
+    var = s**2
+    total = var.sum()
+    if total <= 0:
+        return np.zeros(min(len(var), max_components)), 0
+    ratio = var / total
+    n95 = int(np.searchsorted(np.cumsum(ratio), 0.95 - 1e-12) + 1)
+    return ratio[:max_components], min(n95, len(ratio))
+
+
+def pca_2d(X: np.ndarray) -> np.ndarray:
+    """Coordinates on the first two principal components of centred X."""
+    X = np.asarray(X, dtype=np.float64)
+    Xc = X - X.mean(axis=0)
+    if len(X) < 2:
+        return np.zeros((len(X), 2))
+    _, _, vt = np.linalg.svd(Xc, full_matrices=False)
+    coords = Xc @ vt[:2].T
+    if coords.shape[1] < 2:
+        coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
+    return coords
+
+
+def project_2d(
+    X: np.ndarray, method: Projection = "auto", metric: str = "cosine", seed: int = 0
+) -> tuple[np.ndarray, str]:
+    """2-D map of the rows of X: UMAP (McInnes et al. 2018) when umap-learn is installed,
+    else t-SNE (van der Maaten & Hinton 2008); PCA for fewer than 10 rows.
+
+    Returns (coords [N, 2], name of the method used).
+    """
+    X = np.asarray(X, dtype=np.float32)
+    n = len(X)
+    if n < 10 or method == "pca":
+        return pca_2d(X), "PCA"
+    if method in ("auto", "umap"):
+        try:
+            import umap
+        except ImportError:
+            if method == "umap":
+                warnings.warn("umap-learn is not installed; using t-SNE", stacklevel=2)
+        else:
+            reducer = umap.UMAP(
+                n_components=2, metric=metric, random_state=seed, n_neighbors=min(15, n - 1)
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return np.asarray(reducer.fit_transform(X)), "UMAP"
+    from sklearn.manifold import TSNE
+
+    tsne = TSNE(
+        n_components=2,
+        metric=metric,
+        random_state=seed,
+        init="pca",
+        perplexity=float(min(30, max(2, (n - 1) // 3))),
+    )
+    return np.asarray(tsne.fit_transform(X)), "t-SNE"
+
+
+def kmeans_labels(X: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """k-means cluster of each row (Lloyd's algorithm, k-means++ initialisation, scikit-learn)."""
+    from sklearn.cluster import KMeans
+
+    k = max(1, min(int(k), len(X)))
+    return KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(X).astype(np.int32)
+
+
+def pairwise_cosines(X: np.ndarray) -> np.ndarray:
+    """Cosines of all distinct pairs i < j of the rows of X (the sample's upper triangle)."""
+    S = cosine_matrix(X)
+    iu = np.triu_indices(len(S), k=1)
+    return S[iu]
+
+
+def most_similar_pairs(X: np.ndarray, n: int = 20) -> list[tuple[int, int, float]]:
+    """The `n` most cosine-similar distinct pairs (i < j) among the rows of X."""
+    S = cosine_matrix(X)
+    iu = np.triu_indices(len(S), k=1)
+    vals = S[iu]
+    n = min(n, len(vals))
+    if n == 0:
+        return []
+    top = np.argpartition(-vals, n - 1)[:n]
+    top = top[np.argsort(-vals[top], kind="stable")]
+    return [(int(iu[0][t]), int(iu[1][t]), float(vals[t])) for t in top]
+
+
+def kendall_tau_matrix(codes: sp.csr_matrix | np.ndarray) -> np.ndarray:
+    """Kendall's tau-b (Kendall 1945, "The treatment of ties in ranking problems") between the
+    latent rankings of every pair of samples.
+
+    For samples a and b the two activation vectors are compared over the union of the latents
+    active in either (inactive = 0), so agreement is measured on the latents that matter
+    rather than swamped by thousands of tied zeros. NaN where the union has fewer than two
+    latents or a vector is constant on it.
+    """
+    from scipy.stats import kendalltau
+
+    dense = codes.toarray() if sp.issparse(codes) else np.asarray(codes)
+    n = len(dense)
+    out = np.eye(n)
+    active = [set(np.flatnonzero(r)) for r in dense]
+    for i in range(n):
+        for j in range(i + 1, n):
+            cols = sorted(active[i] | active[j])
+            if len(cols) < 2:
+                tau = np.nan
+            else:
+                a, b = dense[i, cols], dense[j, cols]
+                if np.ptp(a) == 0 or np.ptp(b) == 0:
+                    tau = np.nan
+                else:
+                    tau = float(kendalltau(a, b).statistic)
+            out[i, j] = out[j, i] = tau
+    return out
+
+
+def reranked(codes: sp.csr_matrix | np.ndarray, top: int = 64) -> np.ndarray:
+    """Each sample's activations sorted in decreasing order (rank 1 first), first `top` ranks."""
+    dense = codes.toarray() if sp.issparse(codes) else np.asarray(codes)
+    srt = -np.sort(-dense, axis=1)
+    return srt[:, :top]
+
+
+def latent_activations(codes: sp.csr_matrix, latent: int) -> np.ndarray:
+    """The non-zero activations of one latent over the rows of a CSR code matrix."""
+    col = codes.getcol(latent)
+    return np.asarray(col.data, dtype=np.float32)
