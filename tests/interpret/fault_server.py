@@ -86,6 +86,7 @@ class FaultServer:
         self.faults_sent: Counter[str] = Counter()
         self.fault_plan: dict[str, list[str]] = {}
         self.always_fail: set[str] = set()
+        self.fail_if: Any = None
         self.auth_seen: list[str | None] = []
         self.fault_every_first = True
         server = self
@@ -171,7 +172,7 @@ class FaultServer:
         for marker, plan in self.fault_plan.items():
             if marker in user:
                 return plan[attempt] if attempt < len(plan) else None
-        if any(m in user for m in self.always_fail):
+        if any(m in user for m in self.always_fail) or (self.fail_if is not None and self.fail_if(user)):
             return "500"
         if self.fault_every_first and attempt == 0:
             return FAULTS[int(key[:8], 16) % len(FAULTS)]

@@ -16,19 +16,23 @@ def test_score_penalises_l0_over_target_only():
     # At or under the target the score is the FVU itself.
     assert fvu_at_l0_score(0.3, 8, 8, 10.0) == pytest.approx(0.3)
     assert fvu_at_l0_score(0.3, 2, 8, 10.0) == pytest.approx(0.3)
-    # 50% over the target with penalty 10 adds 5.
+    # 50% over the target with penalty 10 adds 5; with a 5% tolerance, 4.5.
     assert fvu_at_l0_score(0.1, 12, 8, 10.0) == pytest.approx(0.1 + 10 * 0.5)
+    assert fvu_at_l0_score(0.1, 12, 8, 10.0, 0.05) == pytest.approx(0.1 + 10 * 0.45)
+    assert fvu_at_l0_score(0.1, 8.4, 8, 10.0, 0.05) == pytest.approx(0.1)
     assert fvu_at_l0_score(math.nan, 8, 8, 10.0) == math.inf
 
 
 def test_weaker_penalty_with_high_l0_scores_worse_than_meeting_target():
     # A tiny-lambda relu SAE reconstructs almost perfectly but with L0 far above the target;
     # training loss (or plain FVU) would prefer it, the score must not.
-    tiny_lambda = fvu_at_l0_score(fvu=0.01, l0=60, target_l0=8, penalty=10.0)
-    at_target = fvu_at_l0_score(fvu=0.6, l0=8, target_l0=8, penalty=10.0)
+    d = TuneConfig()
+    tiny_lambda = fvu_at_l0_score(0.01, 60, 8, d.l0_penalty, d.l0_tolerance)
+    at_target = fvu_at_l0_score(0.6, 8, 8, d.l0_penalty, d.l0_tolerance)
     assert tiny_lambda > at_target
-    # With the default penalty, 10% over the target already costs more than any FVU <= 1.
-    assert fvu_at_l0_score(0.0, 8.8, 8, 10.0) >= fvu_at_l0_score(0.99, 8, 8, 10.0)
+    # With the defaults, 10% over the target already costs more than any FVU <= 1.
+    assert fvu_at_l0_score(0.0, 8.8, 8, d.l0_penalty, d.l0_tolerance) >= fvu_at_l0_score(
+        0.99, 8, 8, d.l0_penalty, d.l0_tolerance)
 
 
 def test_k_fixed_to_target_in_fvu_at_l0_and_searched_in_pareto():

@@ -37,7 +37,7 @@ def test_tune_beats_a_bad_starting_config(split, base, tmp_path):
     best = summary["best"]
     assert best["score"] == pytest.approx(min(r["score"] for r in rows))
     # A clear margin, at the target sparsity, on the validation split.
-    assert best["score"] < 0.6 * first["score"], (best, first)
+    assert best["score"] < min(0.7 * first["score"], first["score"] - 0.15), (best, first)
     assert best["l0"] <= TARGET_L0 * 1.05
     # Outputs.
     for name in ("best_config.yaml", "trials.csv", "summary.json", "study.db"):
@@ -68,6 +68,8 @@ def test_resume_from_sqlite_adds_trials(split, base, tmp_path):
     for old, new in zip(first, rows[:2], strict=True):  # the old trials kept, not rerun
         assert (old["lr"], old["fvu"], old["datetime_start"]) == (
             new["lr"], new["fvu"], new["datetime_start"])
+    # The resumed sampler does not replay the first run's random start-up trials.
+    assert {r["lr"] for r in rows[2:]}.isdisjoint({r["lr"] for r in rows[:2]})
     run_tune(X_tr, X_va, cfg, tmp_path / "b", progress=False)  # already complete: no new trial
     assert len(_rows(tmp_path / "b")) == 4
     cfg2 = _cfg(base, trials=5, archs=("topk",), expansions=(2,), storage=storage, target_l0=3)

@@ -7,6 +7,13 @@ from pathlib import Path
 import typer
 
 from saescope.errors import ConfigError
+from saescope.tune.config import TuneConfig
+
+_D = TuneConfig()  # defaults are defined once, in TuneConfig
+
+
+def _csv(values) -> str:
+    return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
 
 
 def register(app: typer.Typer) -> None:
@@ -18,22 +25,31 @@ def tune(
     trials: int = typer.Option(..., "--trials", help="Total finished trials wanted (resumed ones count)."),
     out: Path = typer.Option(Path("tune"), "--out", help="Output folder (reused when resuming)."),
     storage: str | None = typer.Option(
-        None, "--storage", help="Optuna storage URL, e.g. sqlite:///tune.db [default: sqlite:///OUT/study.db]."
+        None, "--storage", help="Optuna storage URL, e.g. sqlite:///tune.db (default: SQLite OUT/study.db)."
     ),
-    study_name: str = typer.Option("saescope-tune", "--study-name", help="Study name in the storage."),
+    study_name: str = typer.Option(_D.study_name, "--study-name", help="Study name in the storage."),
     objective: str = typer.Option(
-        "fvu-at-l0", "--objective", help="fvu-at-l0 (validation FVU at --target-l0) or pareto (FVU/L0 front)."
+        _D.objective, "--objective", help="fvu-at-l0 (validation FVU at --target-l0) or pareto (FVU/L0 front)."
     ),
-    target_l0: int = typer.Option(32, "--target-l0", help="Target active latents per input."),
+    target_l0: int = typer.Option(_D.target_l0, "--target-l0", help="Target active latents per input."),
     l0_penalty: float = typer.Option(
-        10.0, "--l0-penalty", help="fvu-at-l0 score: FVU + this x relative L0 excess over the target."
+        _D.l0_penalty, "--l0-penalty", help="fvu-at-l0 score: FVU + this x relative L0 excess over the target."
     ),
-    archs: str = typer.Option("topk,batchtopk,relu", "--archs", help="Comma-separated architectures."),
-    expansions: str = typer.Option("4,8,16", "--expansions", help="Comma-separated expansion factors."),
-    lr_range: str = typer.Option("1e-4,1e-2", "--lr-range", help="Learning-rate range (log-uniform)."),
-    l1_range: str | None = typer.Option(None, "--l1-range", help="relu L1 coefficient range."),
-    reward_range: str | None = typer.Option(None, "--reward-range", help="reward lambda range."),
-    k_range: str | None = typer.Option(None, "--k-range", help="k range in pareto mode."),
+    l0_tolerance: float = typer.Option(
+        _D.l0_tolerance, "--l0-tolerance", help="Relative L0 overshoot still meeting the target."
+    ),
+    archs: str = typer.Option(_csv(_D.archs), "--archs", help="Comma-separated architectures."),
+    expansions: str = typer.Option(_csv(_D.expansions), "--expansions", help="Comma-separated expansion factors."),
+    lr_range: str = typer.Option(_csv(_D.lr_range), "--lr-range", help="Learning-rate range (log-uniform)."),
+    l1_range: str = typer.Option(
+        _csv(_D.l1_range), "--l1-range", help="relu L1 coefficient (l1_coef) range (log-uniform)."
+    ),
+    reward_range: str = typer.Option(
+        _csv(_D.reward_range), "--reward-range", help="reward lambda range (log-uniform)."
+    ),
+    k_range: str | None = typer.Option(
+        None, "--k-range", help="k range in pareto mode (default: target/4 to 4 x target)."
+    ),
     config: Path | None = typer.Option(
         None, "--config", help="Base training config (YAML/JSON, `saescope train --config` format)."
     ),
@@ -42,9 +58,9 @@ def tune(
     device: str | None = typer.Option(None, "--device", help="auto | cpu | cuda."),
     val_fraction: float = typer.Option(0.1, "--val-fraction", help="Held-out validation fraction."),
     seed: int = typer.Option(0, "--seed", help="Seed of the train/validation split and the sampler."),
-    sampler: str = typer.Option("tpe", "--sampler", help="tpe, or nsga2 (pareto only)."),
+    sampler: str = typer.Option(_D.sampler, "--sampler", help="tpe, or nsga2 (pareto only)."),
     startup_trials: int = typer.Option(
-        10, "--startup-trials", help="Random trials before TPE (NSGA-II population size)."
+        _D.n_startup_trials, "--startup-trials", help="Random trials before TPE (NSGA-II population size)."
     ),
     column: str | None = typer.Option(None, "--column", help="Vector column of a Parquet input."),
     limit: int | None = typer.Option(None, "--limit", help="Read at most this many rows."),
@@ -59,7 +75,7 @@ def tune(
     --storage and --study-name to add trials to the study.
     """
     from saescope.data.vectors import check_finite, read_vectors
-    from saescope.tune import TuneConfig, load_base_config, run_tune, train_val_split
+    from saescope.tune import load_base_config, run_tune, train_val_split
 
     base = load_base_config(config) if config is not None else {}
     for name, value in (("steps", steps), ("batch_size", batch_size), ("device", device)):
@@ -67,28 +83,25 @@ def tune(
             base[name] = value
     base.setdefault("seed", seed)
 
-    kwargs: dict = {}
-    if l1_range is not None:
-        kwargs["l1_range"] = _floats(l1_range, "--l1-range")
-    if reward_range is not None:
-        kwargs["reward_range"] = _floats(reward_range, "--reward-range")
-    if k_range is not None:
-        kwargs["k_range"] = tuple(int(v) for v in _floats(k_range, "--k-range"))
+    k = tuple(int(v) for v in _floats(k_range, "--k-range")) if k_range is not None else None
     cfg = TuneConfig(
         trials=trials,
         objective=objective,
         target_l0=target_l0,
         l0_penalty=l0_penalty,
+        l0_tolerance=l0_tolerance,
         archs=tuple(a.strip() for a in archs.split(",") if a.strip()),
         expansions=tuple(int(v) for v in _floats(expansions, "--expansions", n=None)),
         lr_range=_floats(lr_range, "--lr-range"),
+        l1_range=_floats(l1_range, "--l1-range"),
+        reward_range=_floats(reward_range, "--reward-range"),
+        k_range=k,
         base=base,
         sampler=sampler,
         n_startup_trials=startup_trials,
         seed=seed,
         storage=storage,
         study_name=study_name,
-        **kwargs,
     )
     table = read_vectors(input, column=column, limit=limit)
     check_finite(table.X, table.source)

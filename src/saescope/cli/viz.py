@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
         formats: str = typer.Option("png,svg", help="Static formats, comma separated (png, svg)."),
         interactive: bool = typer.Option(True, help="Also write plotly HTML figures."),
         projection: str = typer.Option("auto", help="2-D maps: auto (UMAP if installed, else t-SNE), umap, tsne, pca."),
-        max_points: int = typer.Option(3000, help="Points at most in a 2-D map (sampled beyond)."),
+        max_points: int = typer.Option(1500, help="Points at most in a 2-D map (sampled beyond)."),
     ) -> None:
         """Draw training, latent and curation figures (PNG/SVG + interactive HTML)."""
         from saescope.viz.plots import PlotConfig, plot_run

@@ -1,8 +1,9 @@
 """Where the per-shard scoring runs: this process, a pool of processes, or Ray Data.
 
 Every executor writes the same sidecars, `scores/part-XXXXX.parquet` (`id`, `score`,
-`centroid_sim`, `max_sim`, `nearest_seed`, `cluster`) and a `part-XXXXX.done` marker (JSON
+`centroid_sim`, `max_sim`, `nearest_seed`, `cluster`) and a `_part-XXXXX.done` marker (JSON
 with the row count) once the sidecar is complete; shards with a marker are skipped on rerun.
+The underscore keeps `pyarrow.parquet.read_table("scores/")` reading the sidecars only.
 
 The fitted space travels to workers as its state (`fit/state.safetensors` + `fit/space.json`)
 plus the SAE folder, which workers load themselves (on a Ray cluster, both must be on storage
@@ -48,7 +49,8 @@ def sidecar(scores_dir: Path, shard: Shard) -> Path:
 
 
 def done_marker(scores_dir: Path, shard: Shard) -> Path:
-    return scores_dir / f"{shard.name}.done"
+    # a leading underscore hides markers from Arrow/Spark readers of the scores/ folder
+    return scores_dir / f"_{shard.name}.done"
 
 
 def pending_shards(layout: PoolLayout, scores_dir: Path) -> list[Shard]:
@@ -185,10 +187,11 @@ def run_ray(layout: PoolLayout, space: FittedSpace, scores_dir: Path, chunk_size
     files = [s.file for s in todo]
     arrays, meta = space.state()
     gpus = 1 if space.device.startswith("cuda") else 0
-    if concurrency is None:
-        concurrency = max(1, int(ray.available_resources().get("GPU" if gpus else "CPU", 1)) // 2)
-    ds = ray.data.read_parquet(files, columns=[layout.vector_column, layout.id_column],
-                               include_paths=True)
+    if concurrency is None:  # one actor per GPU, or per two CPUs (BLAS uses several threads)
+        free = ray.available_resources().get("GPU" if gpus else "CPU", 1)
+        concurrency = max(1, int(free if gpus else free // 2))
+    ds = ray.data.read_parquet(files, include_paths=True).select_columns(
+        [layout.vector_column, layout.id_column, "path"])
     ds = ds.map_batches(
         _RayScorer,
         fn_constructor_kwargs={"arrays": arrays, "meta": meta, "sae_dir": sae_dir,

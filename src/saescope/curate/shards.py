@@ -2,7 +2,7 @@
 
 A shard is a run of consecutive row groups of one Parquet file, holding at most `shard_rows`
 rows (a larger row group is a shard of its own). Shards are numbered in file order; shard `i`
-writes its scores to `scores/part-{i:05d}.parquet` and, once complete, `part-{i:05d}.done`.
+writes its scores to `scores/part-{i:05d}.parquet` and, once complete, `_part-{i:05d}.done`.
 """
 
 from __future__ import annotations

@@ -254,7 +254,10 @@ def encode_codes(sae: Any, X: np.ndarray, device: str = "cpu") -> sp.csr_matrix:
 
     if len(X) == 0:
         return sp.csr_matrix((0, int(sae.num_latents)), dtype=np.float32)
-    codes = encode_csr(sae, np.ascontiguousarray(X, dtype=np.float32))
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    if not X.flags.writeable:  # torch warns on read-only arrays (zero-copy Arrow buffers)
+        X = X.copy()
+    codes = encode_csr(sae, X)
     codes = sp.csr_matrix(codes, dtype=np.float32)
     codes.eliminate_zeros()
     return codes

@@ -207,7 +207,7 @@ def page_embedding(path: str) -> None:
     labels = run.label_columns()
     color_by = cols[1].selectbox("colour by", labels + ["norm", "cluster"], key="map-color")
     k = cols[2].slider("k-means clusters", 2, 30, 8, key="kmeans-k")
-    map_n = min(n, 2000)
+    map_n = min(n, 1000)
     coords, used = projection_2d(path, map_n, {"t-SNE": "tsne", "UMAP": "umap", "PCA": "pca"}[method])
     cl = clusters(path, n, k)
     frame = meta.head(map_n).copy()
@@ -255,11 +255,21 @@ def page_features(path: str) -> None:
     st.caption(f"{len(shown):,} of {len(table):,} latents")
     cols = [c for c in ("latent", "status", "explanation", "density", "n_fires", "frequency",
                         *run.scorers(), "family") if c in shown.columns]
-    st.dataframe(paginate(shown[cols], "feature-page"), hide_index=True, key="feature-table")
+    page = paginate(shown[cols], "feature-page")
+    st.dataframe(page, hide_index=True, key="feature-table")
     if len(shown) == 0:
         return
-    default = int(shown["latent"].iloc[0])
-    lat = int(st.number_input("latent", 0, int(table["latent"].max()), default, key="latent-id"))
+    expl = (table.set_index("latent")["explanation"].fillna("") if "explanation" in table.columns
+            else pd.Series(dtype=str))
+    c = st.columns([3, 1])
+    lat = c[0].selectbox("open a latent from this page", page["latent"].astype(int).tolist(),
+                         format_func=lambda m: f"#{m} {expl.get(m, '')}", key="latent-pick")
+    jump = c[1].text_input("or latent id", key="latent-jump").strip()
+    if jump:
+        if not jump.isdigit():
+            st.warning(f"{jump!r} is not a latent id (a whole number)")
+            return
+        lat = int(jump)
     rows = table[table["latent"] == lat]
     if rows.empty:
         st.warning(f"latent {lat} is not in this run")

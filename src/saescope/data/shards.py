@@ -40,11 +40,11 @@ def table_fingerprint(table: pa.Table, columns: Sequence[str]) -> str:
     """sha256 over the row count and the values of `columns` (used to recognise the same input)."""
     h = hashlib.sha256(str(table.num_rows).encode())
     for name in columns:
-        h.update(name.encode())
-        for chunk in table[name].cast(pa.string()).chunks:
-            for buf in chunk.buffers():
-                if buf is not None:
-                    h.update(memoryview(buf))
+        h.update(b"\x00column\x00" + name.encode())
+        # Values, not buffers: a sliced column shares (and would hash) its parent's buffers.
+        for batch in table.select([name]).to_batches(max_chunksize=65_536):
+            for value in batch.column(0).cast(pa.string()).to_pylist():
+                h.update(b"\x01" if value is None else value.encode() + b"\x00")
     return h.hexdigest()
 
 

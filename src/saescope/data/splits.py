@@ -6,12 +6,15 @@ are near-duplicates of each other, so a row-level split leaks them into validati
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
 
 from saescope.errors import ConfigError, InputError
+
+log = logging.getLogger(__name__)
 
 
 def _check_fraction(val_fraction: float) -> None:
@@ -72,6 +75,9 @@ def split_column(
         _, val_idx = group_split(table[group_field], val_fraction, seed)
     else:
         _, val_idx = random_split(table.num_rows, val_fraction, seed)
+    if val_fraction > 0 and (len(val_idx) == 0 or len(val_idx) == table.num_rows):
+        side = "empty" if len(val_idx) == 0 else "the whole table"
+        log.warning("the validation split is %s (too few groups for val_fraction=%s)", side, val_fraction)
     labels = np.full(table.num_rows, "train", dtype=object)
     labels[val_idx] = "val"
     return pa.array(labels.tolist(), pa.string())

@@ -100,9 +100,9 @@ class ScorerConfig:
 
 
 def parse_scorers(spec: str | Sequence[str]) -> list[str]:
-    """Scorer names from "a,b,c" or a list, validated."""
+    """Scorer names from "a,b,c" or a list, validated ("none" or empty: no scoring)."""
     names = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
-    names = [n for n in names if n]
+    names = [n for n in names if n and n != "none"]
     bad = [n for n in names if n not in SCORERS]
     if bad:
         raise ConfigError(f"--scorer: unknown scorer(s) {', '.join(bad)} (choose from {', '.join(SCORERS)})")

@@ -233,22 +233,6 @@ def train_sae(
     t_start = time.perf_counter()
     device = resolve_device(cfg.device)
     dist, device = _init_dist(device)
-    out = Path(out_dir) if out_dir is not None else None
-    ckpt_dir = out / CHECKPOINT if out is not None else None
-    if out is not None and dist.main:
-        if resume:
-            if not (ckpt_dir / "state.json").is_file():
-                if out.exists() and any(out.iterdir()) and not overwrite:
-                    raise InputError(f"{out}: no checkpoint to resume from ({CHECKPOINT}/ missing)")
-                resume = False
-        elif out.exists() and any(out.iterdir()):
-            check_output_dir(out, overwrite)
-            shutil.rmtree(out)
-        out.mkdir(parents=True, exist_ok=True)
-    dist.barrier()
-    if out is not None and not dist.main:
-        resume = resume and (ckpt_dir / "state.json").is_file()
-
     # Data: training source and validation split.
     if isinstance(data, (str, Path)) or isinstance(data, (np.ndarray, torch.Tensor)):
         X = data
@@ -287,6 +271,22 @@ def train_sae(
     sae_cfg = copy.deepcopy(cfg.sae)
     sae_cfg.d_in = d_in
     sae_cfg.check_sizes()
+    out = Path(out_dir) if out_dir is not None else None
+    ckpt_dir = out / CHECKPOINT if out is not None else None
+    if out is not None and dist.main:
+        if resume:
+            if not (ckpt_dir / "state.json").is_file():
+                if out.exists() and any(out.iterdir()) and not overwrite:
+                    raise InputError(f"{out}: no checkpoint to resume from ({CHECKPOINT}/ missing)")
+                resume = False
+        elif out.exists() and any(out.iterdir()):
+            check_output_dir(out, overwrite)
+            shutil.rmtree(out)
+        out.mkdir(parents=True, exist_ok=True)
+    dist.barrier()
+    if out is not None and not dist.main:
+        resume = resume and (ckpt_dir / "state.json").is_file()
+
     gen = torch.Generator().manual_seed(cfg.seed)
     sae = SparseAutoencoder(sae_cfg, device=device, generator=gen)
     scaling = cfg.normalize_input and sae.arch.supports_input_scaling()

@@ -22,8 +22,10 @@ class TuneConfig:
     """`fvu-at-l0`: minimise validation FVU at `target_l0`; `pareto`: FVU/L0 Pareto front."""
     target_l0: int = 32
     """Target number of active latents per input (k for topk/batchtopk in `fvu-at-l0`)."""
-    l0_penalty: float = 10.0
+    l0_penalty: float = 20.0
     """Weight of the relative L0 excess in the `fvu-at-l0` score (see `fvu_at_l0_score`)."""
+    l0_tolerance: float = 0.05
+    """Relative L0 overshoot that still counts as meeting the target (batchtopk's L0 varies)."""
     archs: tuple[str, ...] = ("topk", "batchtopk", "relu")
     """Architectures to search over (names from the SAE registry)."""
     expansions: tuple[int, ...] = (4, 8, 16)
@@ -68,6 +70,8 @@ class TuneConfig:
             raise ConfigError(f"target_l0 must be at least 1, got {self.target_l0}")
         if not (self.l0_penalty >= 0 and math.isfinite(self.l0_penalty)):
             raise ConfigError(f"l0_penalty must be a finite number >= 0, got {self.l0_penalty}")
+        if not 0 <= self.l0_tolerance < 1:
+            raise ConfigError(f"l0_tolerance must be in [0, 1), got {self.l0_tolerance}")
         if not self.archs:
             raise ConfigError("archs: give at least one architecture")
         if not self.expansions or min(self.expansions) < 1:
@@ -101,7 +105,7 @@ class TuneConfig:
     def search_space(self) -> dict[str, Any]:
         """The fields that define the search; a resumed study must have the same ones."""
         d = asdict(self)
-        keys = ("objective", "target_l0", "l0_penalty", "archs", "expansions", "lr_range",
+        keys = ("objective", "target_l0", "l0_penalty", "l0_tolerance", "archs", "expansions", "lr_range",
                 "l1_range", "reward_range", "base")
         space = {k: d[k] for k in keys}
         space["archs"] = list(self.archs)

@@ -20,21 +20,26 @@ from saescope.tune.config import TuneConfig
 PARAM_NAMES = ("arch", "lr", "expansion", "k", "l1_coef", "reward_lambda")
 
 
-def fvu_at_l0_score(fvu: float, l0: float, target_l0: float, penalty: float) -> float:
+def fvu_at_l0_score(
+    fvu: float, l0: float, target_l0: float, penalty: float, tolerance: float = 0.0
+) -> float:
     """Score of a trial in `fvu-at-l0` mode (lower is better).
 
-    ``score = FVU + penalty * max(0, (L0 - target_l0) / target_l0)``
+    ``score = FVU + penalty * max(0, L0 / target_l0 - 1 - tolerance)``
 
-    FVU (fraction of variance unexplained, ``sum ||x - x_hat||^2 / sum ||x - mean(x)||^2`` on the
-    validation split) lies in [0, 1] for any useful SAE, so with the default penalty of 10 a
-    trial whose validation L0 overshoots the target by 10% or more scores at least 1: worse
-    than every trial that meets the target. An SAE sparser than the target is not rewarded for
-    it (its score is its FVU, and it pays for the sparsity in FVU). Non-finite inputs give
-    ``inf``.
+    FVU is the fraction of variance unexplained on the validation split,
+    ``sum ||x - x_hat||^2 / sum ||x - mean(x)||^2`` (the normalised MSE of Gao et al. 2024,
+    arXiv:2406.04093), and L0 the mean number of active latents per validation row. FVU lies
+    in [0, 1] for any useful SAE, so with the defaults of `TuneConfig` (penalty 20, tolerance
+    0.05) a trial whose L0 overshoots the target by 10% or more scores at least 1 more than
+    its FVU: worse than every useful trial that meets the target. The tolerance absorbs the
+    small spread of batchtopk's threshold-based inference L0 around k. An SAE sparser than
+    the target is not rewarded for it (its score is its FVU, and it pays for its sparsity in
+    FVU). Non-finite inputs give ``inf``.
     """
     if not (math.isfinite(fvu) and math.isfinite(l0)):
         return math.inf
-    excess = max(0.0, (l0 - target_l0) / target_l0)
+    excess = max(0.0, l0 / target_l0 - 1.0 - tolerance)
     return float(fvu + penalty * excess)
 
 

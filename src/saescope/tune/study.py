@@ -14,11 +14,13 @@ finished trials count toward `trials`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,12 +98,8 @@ def run_tune(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     storage = cfg.storage or f"sqlite:///{(out_dir / STUDY_DB).resolve()}"
-    prev_verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
+    with _quiet_optuna():
         study = _open_study(cfg, storage, _data_fingerprint(X_train, X_val))
-    finally:
-        optuna.logging.set_verbosity(prev_verbosity)
 
     done = sum(t.state in _FINISHED for t in study.trials)
     remaining = max(0, cfg.trials - done)
@@ -114,34 +112,49 @@ def run_tune(
         t0 = time.perf_counter()
         metrics = sae_adapter.train_trial(X_train, X_val, params, base)
         fvu, l0 = float(metrics["fvu"]), float(metrics["l0"])
-        score = fvu_at_l0_score(fvu, l0, cfg.target_l0, cfg.l0_penalty)
-        trial.set_user_attr("fvu", fvu)
-        trial.set_user_attr("l0", l0)
-        trial.set_user_attr("dead_fraction", float(metrics.get("dead_fraction", math.nan)))
-        trial.set_user_attr("score", score)
-        trial.set_user_attr("seconds", time.perf_counter() - t0)
+        result = {
+            "fvu": fvu,
+            "l0": l0,
+            "dead_fraction": float(metrics.get("dead_fraction", math.nan)),
+            "score": fvu_at_l0_score(fvu, l0, cfg.target_l0, cfg.l0_penalty, cfg.l0_tolerance),
+            "seconds": time.perf_counter() - t0,
+        }
+        # JSON has no NaN/Inf: the storage keeps None for them.
+        trial.set_user_attr("result", {k: v if math.isfinite(v) else None for k, v in result.items()})
         if not (math.isfinite(fvu) and math.isfinite(l0)):
-            # A diverged run (too high a learning rate): worst outcome, counts as finished.
-            trial.set_user_attr("diverged", True)
+            # A diverged run (too high a learning rate): the worst outcome, counts as finished.
             raise optuna.TrialPruned("training diverged (non-finite FVU or L0)")
+        score = result["score"]
         if cfg.objective == "pareto":
             return fvu, l0
         return score
 
     bar = _progress_bar(remaining, done, progress)
-    callbacks = [lambda st, tr: _update_bar(bar, st, cfg)] if bar is not None else []
-    prev_verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    callbacks = [lambda st, tr: _update_bar(bar, st)] if bar is not None else []
     try:
-        if remaining:
-            study.optimize(objective, n_trials=remaining, callbacks=callbacks)
+        with _quiet_optuna():
+            if remaining:
+                study.optimize(objective, n_trials=remaining, callbacks=callbacks)
+    except BaseException:
+        # Interrupted or failed: still write what the finished trials show, then re-raise.
+        with contextlib.suppress(Exception):
+            _write_outputs(study, cfg, out_dir, storage, base, X_train, X_val)
+        raise
     finally:
-        optuna.logging.set_verbosity(prev_verbosity)
         if bar is not None:
             bar.close()
-        # Outputs reflect every finished trial, also after an interruption.
-        summary = _write_outputs(study, cfg, out_dir, storage, base, X_train, X_val)
-    return summary
+    return _write_outputs(study, cfg, out_dir, storage, base, X_train, X_val)
+
+
+@contextlib.contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    """Optuna's per-trial INFO lines would drown the progress bar."""
+    prev = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(prev)
 
 
 def _check_matrix(X: np.ndarray, name: str) -> np.ndarray:
@@ -165,10 +178,13 @@ def _data_fingerprint(X_train: np.ndarray, X_val: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _make_sampler(cfg: TuneConfig) -> optuna.samplers.BaseSampler:
+def _make_sampler(cfg: TuneConfig, n_existing: int = 0) -> optuna.samplers.BaseSampler:
+    # A resumed study gets a sampler seeded past the trials it has, or its random start-up
+    # trials would repeat the first run's.
+    seed = cfg.seed + 1_000_003 * n_existing
     if cfg.sampler == "nsga2":
         return optuna.samplers.NSGAIISampler(
-            population_size=max(2, cfg.n_startup_trials), seed=cfg.seed
+            population_size=max(2, cfg.n_startup_trials), seed=seed
         )
     with warnings.catch_warnings():
         # multivariate/group TPE are flagged experimental; they model the conditional space
@@ -176,7 +192,7 @@ def _make_sampler(cfg: TuneConfig) -> optuna.samplers.BaseSampler:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.samplers.TPESampler(
             n_startup_trials=cfg.n_startup_trials,
-            seed=cfg.seed,
+            seed=seed,
             multivariate=True,
             group=True,
         )
@@ -217,6 +233,7 @@ def _open_study(cfg: TuneConfig, storage: str, data: dict[str, Any]) -> optuna.S
             f"study {cfg.study_name!r} in {storage} was run on other data ({old_data}, now "
             f"{data}); use the same input, --val-fraction and --seed to resume, or a new --study-name"
         )
+    study.sampler = _make_sampler(cfg, n_existing=len(study.trials))
     return study
 
 
@@ -228,11 +245,17 @@ def _progress_bar(remaining: int, done: int, progress: bool) -> Any:
     return tqdm(total=remaining, desc=f"tune ({done} trials already done)", unit="trial")
 
 
-def _update_bar(bar: Any, study: optuna.Study, cfg: TuneConfig) -> None:
+def _update_bar(bar: Any, study: optuna.Study) -> None:
     bar.update(1)
-    scores = [t.user_attrs.get("score", math.inf) for t in study.trials if t.state in _FINISHED]
+    scores = [_result(t).get("score") for t in study.trials if t.state in _FINISHED]
+    scores = [s for s in scores if s is not None]
     if scores:
         bar.set_postfix(best_score=f"{min(scores):.4f}")
+
+
+def _result(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """A trial's validation metrics and score ({} while running or when it failed)."""
+    return trial.user_attrs.get("result") or {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,8 +273,9 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"number": t.number, "state": t.state.name}
         for name in PARAM_NAMES:
             row[name] = params.get(name)
+        result = _result(t)
         for name in ("fvu", "l0", "dead_fraction", "score", "seconds"):
-            row[name] = t.user_attrs.get(name)
+            row[name] = result.get(name)
         row["pareto"] = t.number in pareto
         row["datetime_start"] = t.datetime_start.isoformat() if t.datetime_start else None
         rows.append(row)
@@ -283,17 +307,19 @@ def best_trial(study: optuna.Study, cfg: TuneConfig) -> optuna.trial.FrozenTrial
     """The trial whose config is written as `best_config.yaml`.
 
     `fvu-at-l0`: the lowest score. `pareto`: among the Pareto-optimal trials, the lowest FVU
-    with validation L0 <= target_l0; if none meets the target, the lowest `fvu-at-l0` score.
+    with validation L0 <= target_l0 * (1 + l0_tolerance); if none meets the target, the lowest
+    `fvu-at-l0` score.
     """
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         return None
     if cfg.objective == "pareto":
         front = study.best_trials
-        meeting = [t for t in front if t.user_attrs["l0"] <= cfg.target_l0]
+        limit = cfg.target_l0 * (1 + cfg.l0_tolerance)
+        meeting = [t for t in front if _result(t)["l0"] <= limit]
         if meeting:
-            return min(meeting, key=lambda t: t.user_attrs["fvu"])
-    return min(complete, key=lambda t: t.user_attrs["score"])
+            return min(meeting, key=lambda t: _result(t)["fvu"])
+    return min(complete, key=lambda t: _result(t)["score"])
 
 
 def _write_outputs(
@@ -323,7 +349,8 @@ def _write_outputs(
         "objective": cfg.objective,
         "target_l0": cfg.target_l0,
         "l0_penalty": cfg.l0_penalty,
-        "score": "fvu + l0_penalty * max(0, (l0 - target_l0) / target_l0) on the validation split",
+        "l0_tolerance": cfg.l0_tolerance,
+        "score": "fvu + l0_penalty * max(0, l0 / target_l0 - 1 - l0_tolerance), validation split",
         "sampler": cfg.sampler,
         "storage": storage,
         "study_name": cfg.study_name,
@@ -339,19 +366,13 @@ def _write_outputs(
         summary["pareto_front"] = [r["number"] for r in rows if r["pareto"]]
     if best is not None:
         params = best.user_attrs["params"]
-        summary["best"] = {
-            "trial": best.number,
-            "params": params,
-            "fvu": best.user_attrs["fvu"],
-            "l0": best.user_attrs["l0"],
-            "dead_fraction": best.user_attrs["dead_fraction"],
-            "score": best.user_attrs["score"],
-        }
+        result = _result(best)
+        summary["best"] = {"trial": best.number, "params": params, **result}
         config = sae_adapter.train_config_dict(params, base)
         header = (
             f"# saescope tune: best trial {best.number} of study {cfg.study_name!r} "
             f"({cfg.objective}, target L0 {cfg.target_l0})\n"
-            f"# validation FVU {best.user_attrs['fvu']:.4f}, L0 {best.user_attrs['l0']:.2f}\n"
+            f"# validation FVU {result['fvu']:.4f}, L0 {result['l0']:.2f}\n"
             f"# use it with: saescope train INPUT --config {BEST_CONFIG}\n"
         )
         import yaml

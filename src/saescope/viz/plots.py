@@ -37,7 +37,7 @@ class PlotConfig:
     """Also write plotly HTML for the training curves, decoder map and curation view."""
     projection: analysis.Projection = "auto"
     """2-D map of decoder directions / curation: auto (UMAP if installed, else t-SNE), umap, tsne, pca."""
-    max_points: int = 3000
+    max_points: int = 1500
     """At most this many points in a 2-D map (a random sample beyond)."""
     n_samples: int = 30
     """Samples in the re-ranked activation plot and the sample-by-sample heatmaps."""

@@ -239,3 +239,11 @@ def build_sample_run(out: str | Path, n_per_domain: int = 60, num_latents: int =
                                         "stand_ins": stand_ins})
     del run_interpret, run_curate
     return Path(out)
+
+
+def ensure_sample_run(out: str | Path, **kwargs: Any) -> Path:
+    """`build_sample_run(out)` unless `out` already holds a finished one (run.json is written last)."""
+    out = Path(out)
+    if (out / "run.json").is_file():
+        return out
+    return build_sample_run(out, **kwargs)

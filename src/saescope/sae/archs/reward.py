@@ -11,7 +11,8 @@ with b the leave-one-out mean reward of the other rows (an unbiased baseline; Wi
 "Simple statistical gradient-following algorithms", and Kool et al. 2019 for the leave-one-out
 form). The gates learn per-latent thresholds (s_i, c_i): the score-function gradient carries
 the L0 cost that a hard gate cannot differentiate. Inference is deterministic: g_i = [l_i > 0].
-Extra tensors: `gate_log_scale` [M] and `gate_bias` [M] (initialised so E[L0] is about k).
+Extra tensors: `gate_log_scale` [M] and `gate_bias` [M], initialised from a data sample so
+that each latent's gate opens on about k/M of the rows (E[L0] about k).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from saescope.sae.archs.base import (
     register,
 )
 from saescope.sae.outputs import EncoderOutput
+
+
+GATE_SHARPNESS = 4.0
 
 
 @dataclass
@@ -59,6 +63,17 @@ class RewardSAE(Architecture):
         sae.gate_log_scale = torch.nn.Parameter(torch.zeros(m, device=sae.device, dtype=sae.dtype))
         sae.gate_bias = torch.nn.Parameter(torch.full((m,), init, device=sae.device,
                                                       dtype=sae.dtype))
+
+    def init_from_data(self, sae, x: torch.Tensor) -> None:
+        # Per-latent thresholds at the (1 - k/M) quantile of z on the sample, so every latent
+        # starts out firing on about k/M of the rows (E[L0] about k, no latent dead at start),
+        # with a gate sharpness of GATE_SHARPNESS per unit of z.
+        q = 1 - min(self.cfg.k / sae.num_latents, 1.0)
+        with torch.no_grad():
+            z = F.linear(x[:4096] - sae.b_dec, sae.encoder.weight).float()
+            tau = torch.quantile(z, q, dim=0)
+            sae.gate_log_scale.fill_(math.log(GATE_SHARPNESS))
+            sae.gate_bias.copy_(-GATE_SHARPNESS * tau)
 
     def fold_input_scale(self, sae, s: float) -> None:
         super().fold_input_scale(sae, s)

@@ -1,0 +1,52 @@
+"""Write a table as JSON Lines (optionally .gz/.zst), CSV or Parquet, atomically."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from saescope.errors import ConfigError
+from saescope.io import atomic_path
+
+
+def write_table(table: pa.Table, out: str | Path) -> Path:
+    """Write `table` to `out`, the format chosen by its suffix (.jsonl[.gz|.zst], .csv, .parquet)."""
+    out = Path(out)
+    suffixes = [s.lower() for s in out.suffixes]
+    compression = suffixes[-1] if suffixes and suffixes[-1] in (".gz", ".zst") else None
+    fmt = suffixes[-2] if compression and len(suffixes) > 1 else (suffixes[-1] if suffixes else "")
+    if fmt == ".parquet" and compression is None:
+        with atomic_path(out) as tmp:
+            pq.write_table(table, tmp)
+        return out
+    if fmt not in (".jsonl", ".csv"):
+        raise ConfigError(f"{out}: unknown output format (use .jsonl, .jsonl.gz, .jsonl.zst, .csv or .parquet)")
+    with atomic_path(out) as tmp:
+        if compression == ".gz":
+            fh = gzip.open(tmp, "wt", encoding="utf-8", newline="")
+        elif compression == ".zst":
+            import io
+
+            import zstandard
+
+            raw = open(tmp, "wb")  # noqa: SIM115 - closed through the text wrapper
+            fh = io.TextIOWrapper(zstandard.ZstdCompressor().stream_writer(raw), encoding="utf-8", newline="")
+        else:
+            fh = open(tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        with fh:
+            if fmt == ".jsonl":
+                for batch in table.to_batches(max_chunksize=4096):
+                    for row in batch.to_pylist():
+                        fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            else:
+                writer = csv.writer(fh)
+                writer.writerow(table.column_names)
+                for batch in table.to_batches(max_chunksize=4096):
+                    for row in batch.to_pylist():
+                        writer.writerow([row[c] for c in table.column_names])
+    return out

@@ -1,0 +1,96 @@
+"""`saescope interpret` on a tiny trained SAE, with texts in --data or joined from --texts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "interpret"))
+from synth import corpus, hash_embed  # noqa: E402
+
+from saescope.cli.main import main  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def run_files(tmp_path_factory):
+    import torch
+
+    from saescope.sae import SAEConfig, SparseAutoencoder
+
+    tmp = tmp_path_factory.mktemp("cli")
+    texts, topic = corpus(400, seed=1)
+    X = hash_embed(texts, 64)
+    ids = [f"q{i}" for i in range(len(texts))]
+    emb = pa.FixedSizeListArray.from_arrays(pa.array(X.ravel(), pa.float32()), 64)
+    pq.write_table(pa.table({"id": ids, "embedding": emb, "text": texts}), tmp / "emb.parquet")
+    pq.write_table(pa.table({"id": ids, "embedding": emb}), tmp / "vec.parquet")
+    with open(tmp / "corpus.jsonl", "w") as f:
+        for i, t in zip(ids, texts, strict=True):
+            f.write(json.dumps({"id": i, "body": t}) + "\n")
+    # An untrained SAE: the command's plumbing does not depend on training quality.
+    sae = SparseAutoencoder(SAEConfig(k=4, expansion_factor=1), d_in=64, generator=torch.Generator().manual_seed(0))
+    sae.save(tmp / "sae")
+    return tmp
+
+
+def corpus_ids_texts(folder):
+    rows = [json.loads(line) for line in (folder / "corpus.jsonl").read_text().splitlines()]
+    return [r["id"] for r in rows], [r["body"] for r in rows]
+
+
+def _run(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    return exc.value.code, capsys.readouterr()
+
+
+def test_interpret_cli_keywords_embedding(run_files, capsys):
+    out = run_files / "out"
+    try:
+        main(["interpret", str(run_files / "sae"), "--data", str(run_files / "emb.parquet"), "--out", str(out),
+              "--latents", "3", "--no-progress"])
+    except SystemExit as exc:  # typer may exit 0
+        assert exc.code in (0, None)
+    printed = capsys.readouterr().out
+    assert "embedding: mean" in printed and "shuffled-explanation baseline" in printed
+    lat = pq.read_table(out / "latents.parquet").to_pandas()
+    assert len(lat) == 3 and (lat.status == "ok").all()
+    s = json.loads((out / "summary.json").read_text())
+    assert set(s["scores"]) == {"embedding"} and s["counts"]["latents_selected"] == 3
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["sae"]["num_latents"] == 64 and m["embedder"] == "minilm"
+    # A finished output is not overwritten without --overwrite.
+    code, err = _run(["interpret", str(run_files / "sae"), "--data", str(run_files / "emb.parquet"),
+                      "--out", str(out), "--latents", "3", "--no-progress"], capsys)
+    assert code == 2 and "--overwrite" in err.err
+
+
+def test_interpret_cli_texts_join_and_errors(run_files, capsys):
+    out = run_files / "out2"
+    try:
+        main(["interpret", str(run_files / "sae"), "--data", str(run_files / "vec.parquet"), "--texts",
+              str(run_files / "corpus.jsonl"), "--text-field", "body", "--out", str(out), "--latents", "1,2",
+              "--scorer", "none", "--no-progress"])
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    lat = pq.read_table(out / "latents.parquet").to_pandas()
+    assert lat.latent.tolist() == [1, 2]
+    assert lat.explanation.notna().all() and "embedding" not in lat.columns
+    ex = pq.read_table(out / "examples.parquet").to_pandas()
+    texts = dict(zip(*corpus_ids_texts(run_files), strict=True))
+    assert all(texts[i] == t for i, t in zip(ex.id, ex.text, strict=True))
+    code, err = _run(["interpret", str(run_files / "sae"), "--data", str(run_files / "vec.parquet"),
+                      "--out", str(run_files / "o3")], capsys)
+    assert code == 2 and "no text column 'text'" in err.err
+    code, err = _run(["interpret", str(run_files / "sae"), "--data", str(run_files / "emb.parquet"),
+                      "--out", str(run_files / "o4"), "--scorer", "embedding,fuzzing"], capsys)
+    assert code == 2 and "unknown scorer" in err.err
+    code, err = _run(["interpret", str(run_files / "sae"), "--data", str(run_files / "emb.parquet"),
+                      "--out", str(run_files / "o5"), "--latents", "1,999"], capsys)
+    assert code == 2 and "999 out of range" in err.err

@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from saescope.data.activations import ActivationExtractor, extract_table
+from saescope.data.vectors import read_vectors
+from saescope.errors import ConfigError
+
+TEXTS = [
+    "The capital of France is Paris.",
+    "Photosynthesis converts light energy into chemical energy in plants.",
+    "Hi",
+]
+LAYERS = [2, 5]
+
+
+def _reference(model, input_ids: list[int], layer: int) -> torch.Tensor:
+    """Hidden states after block `layer` from a plain unpadded forward: hidden_states[layer + 1]."""
+    with torch.inference_mode():
+        out = model(input_ids=torch.tensor([input_ids]), output_hidden_states=True)
+    return out.hidden_states[layer + 1][0]
+
+
+def _reference_pool(H: torch.Tensor, pooling: str, k: int) -> torch.Tensor:
+    if pooling == "mean":
+        return H.mean(0)
+    if pooling == "max":
+        return H.max(0).values
+    if pooling == "last":
+        return H[-1]
+    top = H.norm(dim=-1).topk(min(k, len(H))).indices
+    return H[top].mean(0)
+
+
+@pytest.fixture(scope="module")
+def references(smollm2):
+    model, tok = smollm2
+    ids = [tok(t)["input_ids"] for t in TEXTS]
+    return ids, {(i, layer): _reference(model, s, layer) for i, s in enumerate(ids) for layer in LAYERS}
+
+
+@pytest.mark.parametrize("pooling", ["mean", "max", "last", "topk"])
+def test_pooled_matches_plain_forward(smollm2, references, pooling: str) -> None:
+    _, refs = references
+    # batch_size=2 puts texts of different lengths in one padded batch.
+    ex = ActivationExtractor(layers=LAYERS, pooling=pooling, top_k=3, batch_size=2,
+                             model_and_tokenizer=smollm2)
+    assert ex.hidden_size == smollm2[0].config.hidden_size == 576
+    out = ex.pooled(TEXTS)
+    for layer in LAYERS:
+        assert out[layer].shape == (3, 576) and out[layer].dtype == np.float32
+        for i in range(3):
+            ref = _reference_pool(refs[(i, layer)], pooling, 3).numpy()
+            np.testing.assert_allclose(out[layer][i], ref, rtol=1e-4, atol=1e-4)
+    if pooling == "topk":  # K=3 of >3 tokens is not the mean
+        assert not np.allclose(out[2][1], refs[(1, 2)].mean(0).numpy(), atol=1e-3)
+
+
+def test_per_token_matches_plain_forward(smollm2, references) -> None:
+    ids, refs = references
+    ex = ActivationExtractor(layers=LAYERS, batch_size=3, model_and_tokenizer=smollm2)
+    tb = ex.per_token(TEXTS)
+    assert tb.doc_index.tolist() == [i for i, s in enumerate(ids) for _ in s]
+    assert tb.position.tolist() == [p for s in ids for p in range(len(s))]
+    assert tb.token_id.tolist() == [t for s in ids for t in s]
+    for layer in LAYERS:
+        ref = torch.cat([refs[(i, layer)] for i in range(3)]).numpy()
+        np.testing.assert_allclose(tb.vectors[layer], ref, rtol=1e-4, atol=1e-4)
+
+
+class _BosTokenizer:
+    """Wraps a tokenizer so that it prepends BOS, like LLaMA-2/Gemma tokenizers do."""
+
+    def __init__(self, tok) -> None:
+        self._tok = tok
+
+    def __getattr__(self, name):
+        return getattr(self._tok, name)
+
+    def __call__(self, texts, **kwargs):
+        enc = self._tok(texts, **kwargs)
+        bos = self._tok.bos_token_id
+        if isinstance(texts, str):
+            return {"input_ids": [bos] + enc["input_ids"]}
+        return {"input_ids": [[bos] + s for s in enc["input_ids"]]}
+
+
+def test_bos_is_excluded(smollm2) -> None:
+    model, tok = smollm2
+    ex = ActivationExtractor(layers=[3], model_and_tokenizer=(model, _BosTokenizer(tok)))
+    assert ex.bos_id == tok.bos_token_id
+    text = TEXTS[1]
+    pooled = ex.pooled([text])[3][0]
+    H = _reference(model, [tok.bos_token_id] + tok(text)["input_ids"], 3)
+    np.testing.assert_allclose(pooled, H[1:].mean(0).numpy(), rtol=1e-4, atol=1e-4)
+    assert not np.allclose(pooled, H.mean(0).numpy(), atol=1e-3)
+    tb = ex.per_token([text])
+    assert tb.position[0] == 1 and len(tb.position) == len(H) - 1
+
+
+def test_layers_and_options_checked(smollm2) -> None:
+    ex = ActivationExtractor(layers=[-1, 0], model_and_tokenizer=smollm2)
+    assert ex.layers == [29, 0]
+    assert ActivationExtractor(model_and_tokenizer=smollm2).layers == [15]
+    with pytest.raises(ConfigError, match="layer 30 out of range"):
+        ActivationExtractor(layers=[30], model_and_tokenizer=smollm2)
+    with pytest.raises(ConfigError, match="pooling"):
+        ActivationExtractor(layers=[1], pooling="median", model_and_tokenizer=smollm2)
+
+
+def test_extract_table_layouts(smollm2, tmp_path: Path) -> None:
+    table = pa.table({"id": ["x", "y", "z"], "text": TEXTS, "label": ["geo", "bio", "greet"]})
+    ex = ActivationExtractor(layers=LAYERS, pooling="mean", model_and_tokenizer=smollm2)
+    outs = extract_table(table, tmp_path / "acts.parquet", ex, shard_size=2, progress=False)
+    assert outs == {2: tmp_path / "acts-layer2.parquet", 5: tmp_path / "acts-layer5.parquet"}
+    t = pq.read_table(outs[5])
+    assert t.column_names == ["id", "embedding", "text", "label"]
+    assert t.schema.field("embedding").type == pa.list_(pa.float32(), 576)
+    assert t.schema.metadata[b"saescope.layer"] == b"5"
+    np.testing.assert_allclose(read_vectors(outs[5]).X, ex.pooled(TEXTS)[5], rtol=1e-4, atol=1e-4)
+
+    ex1 = ActivationExtractor(layers=[2], model_and_tokenizer=smollm2)
+    tok_out = extract_table(table, tmp_path / "tok.parquet", ex1, per_token=True, progress=False)
+    t = pq.read_table(tok_out[2])
+    n_tok = [len(smollm2[1](s)["input_ids"]) for s in TEXTS]
+    assert t.num_rows == sum(n_tok)
+    assert t.column_names == ["id", "embedding", "doc_id", "position", "token", "token_id"]
+    assert t["doc_id"].to_pylist() == ["x"] * n_tok[0] + ["y"] * n_tok[1] + ["z"] * n_tok[2]
+    assert t["id"][1].as_py() == "x:1"
+    assert "".join(t.filter(pa.compute.equal(t["doc_id"], "x"))["token"].to_pylist()) == TEXTS[0]

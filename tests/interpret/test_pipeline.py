@@ -1,0 +1,163 @@
+"""run_interpret end to end: outputs, LLM path through a faulty server, resume, zero-call rerun."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from fault_server import INJECTION
+from synth import TOPICS, corpus, hash_embed, topic_codes
+
+import saescope.interpret.pipeline as pipeline
+from saescope.errors import ConfigError
+from saescope.interpret import InterpretConfig, ScorerConfig, run_interpret
+
+
+@pytest.fixture(scope="module")
+def data():
+    texts, topic = corpus(240, seed=3)
+    texts = [f"{t} {INJECTION}" if i % 5 == 0 else t for i, t in enumerate(texts)]
+    codes = topic_codes(topic)
+    X = hash_embed(texts, 64)
+    ids = [f"doc{i}" for i in range(len(texts))]
+    return X, ids, texts, codes, topic
+
+
+def _embed(strings):
+    return hash_embed(strings)
+
+
+def test_keywords_run_writes_the_documented_outputs(data, tmp_path):
+    X, ids, texts, codes, topic = data
+    out = tmp_path / "interp"
+    summary = run_interpret(None, X, ids, texts, out, InterpretConfig(), progress=False, codes=codes, embed=_embed)
+    lat = pq.read_table(out / "latents.parquet")
+    for col in ("latent", "density", "n_fires", "status", "explanation", "explainer", "top_ids", "top_acts",
+                "embedding", "embedding_lo", "embedding_hi", "embedding_baseline", "family", "similar_latents"):
+        assert col in lat.column_names, col
+    assert str(lat.schema.field("latent").type) == "int32"
+    assert str(lat.schema.field("top_ids").type) == "list<element: string>"
+    rows = lat.to_pylist()
+    assert [r["status"] for r in rows] == ["ok"] * 6 + ["dead"]
+    for k in range(6):
+        assert rows[k]["n_fires"] == int((topic == k).sum())
+        assert rows[k]["explanation"].split(",")[0] in TOPICS[k]
+        assert rows[k]["embedding"] > 0.75 and rows[k]["embedding_lo"] <= rows[k]["embedding"]
+        assert all(texts[ids.index(i)] for i in rows[k]["top_ids"])
+    ex = pq.read_table(out / "examples.parquet").to_pandas()
+    assert set(ex.columns) == {"latent", "id", "text", "activation", "kind", "split"}
+    for _, g in ex.groupby("latent"):
+        assert not set(g[g.split == "explain"].id) & set(g[g.split == "test"].id)
+    s = json.loads((out / "summary.json").read_text())
+    assert s == json.loads(json.dumps(summary))
+    assert s["scores"]["embedding"]["mean"] > 0.85
+    assert s["scores"]["embedding"]["baseline_mean"] < 0.7
+    assert s["counts"]["ok"] == 6 and s["counts"]["dead"] == 1
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["sample_sizes"]["n_test_positive"] == 20 and m["seeds"]["run"] == 0
+    assert not (out / ".work").exists()
+    with pytest.raises(ConfigError, match="finished interpretation"):
+        run_interpret(None, X, ids, texts, out, InterpretConfig(), progress=False, codes=codes, embed=_embed)
+
+
+def test_resume_scores_only_unfinished_latents(data, tmp_path, monkeypatch):
+    X, ids, texts, codes, _ = data
+    out = tmp_path / "interp"
+    seen: list[int] = []
+    real = pipeline.embedding_scores
+
+    def crashing(tests, embed, cfg):
+        if seen:
+            raise KeyboardInterrupt
+        seen.extend(t.latent for t in tests)
+        return real(tests, embed, cfg)
+
+    monkeypatch.setattr(pipeline, "embedding_scores", crashing)
+    cfg = InterpretConfig(chunk_latents=2)
+    with pytest.raises(KeyboardInterrupt):
+        run_interpret(None, X, ids, texts, out, cfg, progress=False, codes=codes, embed=_embed)
+    assert seen == [0, 1] and not (out / "summary.json").exists()
+    with pytest.raises(ConfigError, match="other settings"):
+        run_interpret(None, X, ids, texts, out, InterpretConfig(chunk_latents=2, seed=5), progress=False,
+                      codes=codes, embed=_embed)
+    resumed: list[int] = []
+
+    def counting(tests, embed, cfg):
+        resumed.extend(t.latent for t in tests)
+        return real(tests, embed, cfg)
+
+    monkeypatch.setattr(pipeline, "embedding_scores", counting)
+    run_interpret(None, X, ids, texts, out, cfg, progress=False, codes=codes, embed=_embed)
+    assert resumed == [2, 3, 4, 5]
+    lat = pq.read_table(out / "latents.parquet").to_pandas()
+    assert lat.embedding.notna().sum() == 6
+
+
+def test_llm_run_through_faulty_server_then_zero_call_rerun(data, tmp_path, fault_server, fast_backoff):
+    X, ids, texts, codes, _ = data
+    fault_server.retry_after = "0.05"
+    cfg = InterpretConfig(
+        explainer="llm",
+        scorers=("embedding", "detection", "intruder"),
+        llm_base_url=fault_server.base_url,
+        llm_model="scripted",
+        llm_timeout=0.5,
+        cache_path=str(tmp_path / "cache.sqlite"),
+        scoring=ScorerConfig(n_boot=200),
+    )
+    out = tmp_path / "interp"
+    s = run_interpret(None, X, ids, texts, out, cfg, progress=False, codes=codes, embed=_embed)
+    assert set(fault_server.faults_sent) == {"429", "500", "hang", "malformed", "truncated"}
+    assert max(fault_server.paid.values()) == 1
+    lat = pq.read_table(out / "latents.parquet").to_pandas()
+    ok = lat[lat.status == "ok"]
+    assert len(ok) == 6
+    for _, r in ok.iterrows():
+        assert r.explanation == " ".join(TOPICS[r.latent][:3])
+        # The oracle echoes injected texts before answering: parsing still reads its answers.
+        assert r.detection == 1.0 and r.detection_unparsed == 0
+        assert r.detection_baseline < 0.6
+        assert r.intruder == 1.0 and r.intruder_baseline == pytest.approx(0.2)
+    ex = pq.read_table(out / "examples.parquet").to_pandas()
+    assert ex[ex.split == "test"].text.str.contains(INJECTION).any()
+    assert s["scores"]["detection"]["mean"] == 1.0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["llm_stats"]["calls"] == len(fault_server.paid) and m["token_counts"]["prompt"] > 0
+    assert m["prompt_version"] and m["model"].endswith(":scripted")
+    # Rerun of the finished job (overwrite): every answer comes from the cache.
+    before = fault_server.total_requests
+    cfg.overwrite = True
+    s2 = run_interpret(None, X, ids, texts, out, cfg, progress=False, codes=codes, embed=_embed)
+    assert fault_server.total_requests == before
+    assert s2["scores"] == s["scores"]
+    m2 = json.loads((out / "manifest.json").read_text())
+    assert m2["llm_stats"]["calls"] == 0 and m2["llm_stats"]["cache_hits"] > 0
+
+
+def test_failed_latents_are_recorded(data, tmp_path, fault_server, fast_backoff):
+    X, ids, texts, codes, _ = data
+    fault_server.fault_every_first = False
+    oracle = fault_server.oracle
+
+    def explains_latent_2(user):  # the explanation request of latent 2 always gets HTTP 500
+        if "Texts on which the feature fires" not in user:
+            return False
+        firing = user.split("does not fire")[0]
+        return oracle.topic_of(firing.split("\n")[1]) == 2
+
+    fault_server.fail_if = explains_latent_2
+    cfg = InterpretConfig(
+        explainer="llm",
+        scorers=("embedding",),
+        llm_base_url=fault_server.base_url,
+        llm_model="scripted",
+        cache_path=str(tmp_path / "cache.sqlite"),
+    )
+    s = run_interpret(None, X, ids, texts, tmp_path / "o", cfg, progress=False, codes=codes, embed=_embed)
+    lat = pq.read_table(tmp_path / "o" / "latents.parquet").to_pandas()
+    st = dict(zip(lat.latent, lat.status, strict=True))
+    assert st[2].startswith("failed:") and "HTTP 500" in st[2]
+    assert sum(v == "ok" for v in st.values()) == 5
+    assert s["counts"]["failed"] == 1 and np.isnan(lat.embedding[lat.latent == 2]).all()

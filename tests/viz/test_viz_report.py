@@ -1,0 +1,80 @@
+"""The self-contained HTML report."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from saescope.viz.plots import PlotConfig
+from saescope.viz.report import write_report
+from saescope.viz.rundata import RunData
+
+FAST = PlotConfig(projection="pca", interactive=False)
+
+
+@pytest.fixture(scope="module")
+def report_html(sample_run: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    out = write_report(sample_run, tmp_path_factory.mktemp("report") / "report.html", FAST)
+    return out.read_text(encoding="utf-8")
+
+
+def test_report_is_self_contained(report_html: str):
+    # No external resource: every src/href is inline data or an in-page anchor.
+    refs = re.findall(r'(?:src|href)="([^"]*)"', report_html)
+    assert refs, "report has no figures or links"
+    assert all(r.startswith(("data:", "#")) for r in refs), [r for r in refs if not r.startswith(("data:", "#"))][:3]
+    assert "default-src 'none'" in report_html  # the page itself forbids network loads
+    assert "<svg" in report_html  # training curves inline as SVG
+
+
+def test_report_sections_and_tables(report_html: str, sample_run: Path):
+    run = RunData(sample_run)
+    for sec in ("summary", "training", "latents", "top-latents", "curation"):
+        assert f'id="{sec}"' in report_html
+    rows = re.search(r'<table class="sortable" id="latents-table">.*?</table>', report_html, re.S).group(0)
+    assert rows.count("<tr>") - 1 == len(run.latents())  # every latent (small run: no cut)
+    # Scores appear with intervals.
+    assert "embedding 95% CI" in rows
+    metrics = re.search(r'id="curation-metrics">.*?</table>', report_html, re.S).group(0)
+    assert "embedding (baseline)" in metrics and "random (baseline)" in metrics
+    top = run.latents()
+    best = top[top["status"] == "ok"].sort_values("embedding", ascending=False).iloc[0]
+    assert f'id="latent-{int(best["latent"])}"' in report_html
+
+
+def test_report_escapes_text_from_the_data(sample_run: Path, tmp_path: Path):
+    run_copy = tmp_path / "run"
+    shutil.copytree(sample_run, run_copy)
+    path = run_copy / "interpret" / "latents.parquet"
+    df = pq.read_table(path).to_pandas()
+    df.loc[df["status"] == "ok", "explanation"] = "<script>alert('x')</script>"
+    df.to_parquet(path, index=False)
+    html = write_report(run_copy, tmp_path / "r.html", FAST).read_text()
+    assert "<script>alert" not in html
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+
+
+def test_report_of_interpret_only_output_names_what_is_missing(sample_run: Path, tmp_path: Path):
+    interp = tmp_path / "interp"
+    shutil.copytree(sample_run / "interpret", interp)
+    html = write_report(interp, tmp_path / "r.html", FAST).read_text()
+    assert 'id="latents-table"' in html
+    assert 'id="curation"' not in html and 'id="training"' not in html
+    assert "curate: no selected.parquet" in html
+
+
+def test_report_cli_default_path(sample_run: Path, tmp_path: Path):
+    from saescope.cli.main import main
+
+    run_copy = tmp_path / "run"
+    shutil.copytree(sample_run, run_copy, ignore=shutil.ignore_patterns("data"))
+    with pytest.raises(SystemExit) as exc:
+        main(["report", str(run_copy)])
+    assert exc.value.code in (0, None)
+    html = (run_copy / "report.html").read_text()
+    assert "data: no data/embeddings.parquet" in html  # the copy has no data folder: said so
+    assert 'id="curation-metrics"' in html
