@@ -47,8 +47,8 @@ class Oracle:
 
     def answer(self, user: str) -> str:
         texts = _texts(user)
-        if "Texts on which the feature fires" in user:
-            firing = user.split("Texts on which the feature does not fire")[0]
+        if "texts on which the feature fires" in user:
+            firing = user.split("texts on which the feature does not fire")[0]
             counts = Counter(self.topic_of(t) for t in _texts(firing))
             top = counts.most_common(1)[0][0]
             words = self.topics[top][:3] if top is not None else ["nothing"]

@@ -142,7 +142,7 @@ def test_failed_latents_are_recorded(data, tmp_path, fault_server, fast_backoff)
     oracle = fault_server.oracle
 
     def explains_latent_2(user):  # the explanation request of latent 2 always gets HTTP 500
-        if "Texts on which the feature fires" not in user:
+        if "texts on which the feature fires" not in user:
             return False
         firing = user.split("does not fire")[0]
         return oracle.topic_of(firing.split("\n")[1]) == 2

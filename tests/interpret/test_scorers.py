@@ -13,7 +13,13 @@ from synth import TOPICS, hash_embed
 from saescope.errors import ConfigError
 from saescope.interpret import prompts as P
 from saescope.interpret.llm import LLM, Completion
-from saescope.interpret.scorers import LatentTest, ScorerConfig, embedding_scores, llm_scores, parse_scorers
+from saescope.interpret.scorers import (
+    LatentTest,
+    ScorerConfig,
+    embedding_scores,
+    llm_scores,
+    parse_scorers,
+)
 
 
 class Scripted:

@@ -34,7 +34,7 @@ def test_tune_cli_best_config_round_trips_through_train(planted, base, tmp_path)
 
     sae_dir = tmp_path / "sae"
     res = runner.invoke(app, ["train", str(data), "--config", str(out / "best_config.yaml"),
-                              "--out", str(sae_dir)])
+                              "--out", str(sae_dir), "--quiet"])
     assert res.exit_code == 0, res.output
     cfg = json.loads((sae_dir / "cfg.json").read_text())
     assert cfg["arch"] == best["arch"]

@@ -73,6 +73,8 @@ def test_split_is_disjoint_complete_and_seeded():
         ({"lr_range": (1e-2, 1e-4)}, "lr_range"),
         ({"trials": 0}, "trials"),
         ({"expansions": ()}, "expansions"),
+        ({"enqueue": [{"arch": "topk", "expansion": 3}]}, "expansion 3"),
+        ({"enqueue": [{"arch": "topk", "l1": 0.1}]}, "l1"),
     ],
 )
 def test_bad_config_names_the_field(kwargs, field):

@@ -100,3 +100,13 @@ def test_kmeans_labels_finds_planted_clusters():
     assert len(set(labels)) == 3
     for block in range(3):
         assert len(set(labels[block * 30:(block + 1) * 30])) == 1
+
+
+def test_kendall_tau_b_agrees_with_scipy_on_ties():
+    from scipy.stats import kendalltau
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        a = rng.integers(0, 4, 12).astype(float)
+        b = rng.integers(0, 4, 12).astype(float)
+        assert analysis.kendall_tau_b(a, b) == pytest.approx(kendalltau(a, b).statistic)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -12,41 +11,60 @@ import pandas as pd
 import pytest
 
 from saescope.errors import ConfigError, InputError
-from saescope.viz.plots import PlotConfig, build_figures, fig_firing_histogram, plot_run
+from saescope.viz.plots import PlotConfig, fig_firing_histogram, plot_run
 from saescope.viz.rundata import RunData
 
 FAST = PlotConfig(projection="pca", interactive=False, formats=("png",))
+STATIC = ("training_curves", "firing_frequency", "latents_reranked", "latents_sample_heatmaps",
+          "latent_histograms", "decoder_map", "curation_pca", "curation_seed_selected")
 
 
-def test_plot_run_full_run_writes_every_figure(sample_run: Path, tmp_path: Path):
-    paths = plot_run(sample_run, tmp_path / "plots", PlotConfig(projection="pca", formats=("png", "svg")))
-    names = {p.name for p in paths}
-    for stem in ("training_curves", "firing_frequency", "latents_reranked", "latents_sample_heatmaps",
-                 "latent_histograms", "decoder_map", "curation_pca", "curation_seed_selected"):
+@pytest.fixture(scope="module")
+def plotted(sample_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("plots")
+    plot_run(sample_run, out, PlotConfig(projection="pca", formats=("png", "svg"), n_seeds=7,
+                                         n_selected=11))
+    return out
+
+
+def test_plot_run_full_run_writes_every_figure(plotted: Path):
+    names = {p.name for p in plotted.iterdir()}
+    for stem in STATIC:
         assert f"{stem}.png" in names and f"{stem}.svg" in names, stem
     for stem in ("training_curves", "decoder_map", "curation_pca"):
-        html = (tmp_path / "plots" / f"{stem}.html").read_text()
+        html = (plotted / f"{stem}.html").read_text()
         assert "plotly" in html and "<script" in html
-    png = (tmp_path / "plots" / "training_curves.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (tmp_path / "plots" / "training_curves.svg").read_text().lstrip().startswith("<?xml")
-    assert (tmp_path / "plots" / "MISSING.txt").read_text().strip() == "nothing missing"
-    assert not list((tmp_path / "plots").glob("*.tmp"))
+    assert (plotted / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (plotted / "training_curves.svg").read_text().lstrip().startswith("<?xml")
+    assert (plotted / "MISSING.txt").read_text().strip() == "nothing missing"
+    assert not [n for n in names if n.endswith(".tmp")]
 
 
-def test_training_curves_plot_the_logged_values(sample_run: Path):
-    run = RunData(sample_run)
-    figs = build_figures(run, FAST)
-    try:
-        log = run.train_log()
-        ax = figs.static["training_curves"].axes[0]
-        x, y = ax.lines[0].get_data()
-        np.testing.assert_array_equal(x, log["step"].to_numpy())
-        np.testing.assert_allclose(y, log["fvu"].to_numpy())
-        assert "FVU" in ax.get_title()
-    finally:
-        for f in figs.static.values():
-            plt.close(f)
+def test_training_curves_plot_the_logged_values(sample_run: Path, plotted: Path):
+    import xml.etree.ElementTree as ET
+
+    log = RunData(sample_run).train_log()
+    # The SVG keeps one polyline path per curve: the FVU panel has as many vertices as log rows.
+    svg = ET.parse(plotted / "training_curves.svg").getroot()
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    lines = [g for g in svg.iterfind(".//s:g", ns) if (g.get("id") or "").startswith("line2d")]
+    vertex_counts = [p.get("d").count("L") + 1 for g in lines for p in g.iterfind("s:path", ns)
+                     if p.get("d")]
+    assert len(log) in vertex_counts
+
+
+def test_training_curves_figure_data():
+    from saescope.viz.plots import fig_training_curves
+
+    log = pd.DataFrame({"step": [0, 10, 20], "fvu": [0.9, 0.5, 0.3], "l0": [8, 8, 8],
+                        "dead_fraction": [0.0, 0.1, 0.2]})
+    fig = fig_training_curves(log)
+    assert len(fig.axes) == 3
+    x, y = fig.axes[0].lines[0].get_data()
+    np.testing.assert_array_equal(x, [0, 10, 20])
+    np.testing.assert_allclose(y, [0.9, 0.5, 0.3])
+    assert "FVU" in fig.axes[0].get_title() and "dead" in fig.axes[2].get_title()
+    plt.close(fig)
 
 
 def test_firing_histogram_counts_alive_and_dead():
@@ -59,38 +77,38 @@ def test_firing_histogram_counts_alive_and_dead():
     plt.close(fig)
 
 
-def test_seed_selected_heatmap_has_sampled_shape(sample_run: Path):
-    cfg = PlotConfig(projection="pca", interactive=False, n_seeds=7, n_selected=11)
-    figs = build_figures(RunData(sample_run), cfg)
-    try:
-        fig = figs.static["curation_seed_selected"]
-        shapes = [im.get_array().shape for ax in fig.axes for im in ax.images]
-        assert shapes == [(7, 11), (7, 11)]  # embedding space and SAE codes
-        # The embedding-space heatmap holds real cosines: within [-1, 1], not all equal.
-        arr = fig.axes[0].images[0].get_array()
-        assert arr.max() <= 1 + 1e-5 and arr.min() >= -1 - 1e-5 and arr.std() > 0
-    finally:
-        for f in figs.static.values():
-            plt.close(f)
+def test_seed_selected_heatmap_is_sampled(plotted: Path):
+    from PIL import Image
+
+    # Two panels (embedding space and SAE codes) of 7 seeds x 11 selected: the figure exists
+    # and is wider than tall (two side-by-side heatmaps).
+    w, h = Image.open(plotted / "curation_seed_selected.png").size
+    assert w > 1.8 * h
+
+
+def test_seed_selected_matrices(sample_run: Path):
+    from saescope.viz.plots import Figures, _curation
+
+    figs = Figures()
+    _curation(RunData(sample_run), PlotConfig(projection="pca", interactive=False, n_seeds=7,
+                                              n_selected=11), figs)
+    fig = figs.static["curation_seed_selected"]
+    arrays = [im.get_array() for ax in fig.axes for im in ax.images]
+    assert [a.shape for a in arrays] == [(7, 11), (7, 11)]
+    for a in arrays:  # real cosines: within [-1, 1], not constant
+        assert a.max() <= 1 + 1e-5 and a.min() >= -1 - 1e-5 and a.std() > 0
+    for f in figs.static.values():
+        plt.close(f)
 
 
 def test_single_train_output_plots_training_and_names_the_rest(sample_run: Path, tmp_path: Path):
     sae_only = tmp_path / "train_out"
     shutil.copytree(sample_run / "sae", sae_only)
-    paths = plot_run(sae_only, tmp_path / "p", FAST)
-    names = {p.name for p in paths}
+    names = {p.name for p in plot_run(sae_only, tmp_path / "p", FAST)}
     assert {"training_curves.png", "firing_frequency.png", "decoder_map.png"} <= names
     assert not any(n.startswith("curation") for n in names)
     missing = (tmp_path / "p" / "MISSING.txt").read_text()
     assert "interpret" in missing and "curate" in missing and "data" in missing
-
-
-def test_single_curate_output(sample_run: Path, tmp_path: Path):
-    cur = tmp_path / "curate_out"
-    shutil.copytree(sample_run / "curate", cur)
-    names = {p.name for p in plot_run(cur, tmp_path / "p", FAST)}
-    assert "curation_pca.png" in names
-    assert "training_curves.png" not in names
 
 
 def test_empty_folder_is_an_input_error(tmp_path: Path):
@@ -105,7 +123,7 @@ def test_malformed_log_names_file_and_line(sample_run: Path, tmp_path: Path):
         fh.write("{not json\n")
     n = len((sae / "train_log.jsonl").read_text().splitlines())
     with pytest.raises(InputError, match=rf"train_log.jsonl: line {n} "):
-        plot_run(sae, tmp_path / "out", FAST)
+        RunData(sae).train_log()
 
 
 def test_bad_config_is_a_config_error():
@@ -115,12 +133,21 @@ def test_bad_config_is_a_config_error():
         PlotConfig(projection="isomap")  # type: ignore[arg-type]
 
 
-def test_cli_plot(sample_run: Path, tmp_path: Path):
+def test_cli_plot_on_a_curate_output(sample_run: Path, tmp_path: Path):
+    from saescope.cli.main import main
+
+    cur = tmp_path / "curate_out"
+    shutil.copytree(sample_run / "curate", cur)
+    main(["plot", str(cur), "--out", str(tmp_path / "cli"), "--formats", "png",
+          "--no-interactive", "--projection", "pca"])
+    names = {p.name for p in (tmp_path / "cli").iterdir()}
+    assert "curation_pca.png" in names and "training_curves.png" not in names
+
+
+def test_cli_plot_error_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     from saescope.cli.main import main
 
     with pytest.raises(SystemExit) as exc:
-        main(["plot", str(sample_run), "--out", str(tmp_path / "cli"), "--formats", "png",
-              "--no-interactive", "--projection", "pca"])
-    assert exc.value.code in (0, None)
-    assert (tmp_path / "cli" / "decoder_map.png").is_file()
-    assert json.loads((sample_run / "run.json").read_text())  # run folder untouched and readable
+        main(["plot", str(tmp_path)])
+    assert exc.value.code == 2
+    assert "no run artifacts" in capsys.readouterr().err

@@ -2,8 +2,9 @@
 
 Layer numbering: `layer=L` is the output of decoder block L, counting blocks from 0 (so for
 L < num_layers - 1 it equals `hidden_states[L + 1]` of a forward with
-`output_hidden_states=True`; `hidden_states[0]` is the token embeddings). Negative L counts from
-the last block. The forward stops after the deepest requested block.
+`output_hidden_states=True`; `hidden_states[0]` is the token embeddings; for the last block
+transformers applies the final norm to `hidden_states[-1]`, while the hook reads the raw block
+output). Negative L counts from the last block. The forward stops after the deepest requested block.
 
 Tokens: texts are tokenised with truncation to `max_tokens`, sorted by length into batches
 (padding only within similar lengths), padded on the right (so real tokens keep positions
@@ -15,9 +16,10 @@ Poolings, over a document's valid tokens t = 1..n with vectors h_t in R^d:
 - `mean`: (1/n) sum_t h_t
 - `max`: elementwise max_t h_t[j] for every dimension j
 - `last`: h_n (the last real token, which in a causal LM has attended to the whole text)
-- `topk`: FineScope's "top-K activation selection" (Wang et al. 2025, "FineScope: Precision
-  Pruning for Domain-Specialized Large Language Models Using SAE-Guided Self-Data
-  Cultivation"). The paper names the operation without fixing its axis. We define it as:
+- `topk`: FineScope's "top-K activation selection" ("FineScope: Precision Pruning for
+  Domain-Specialized Large Language Models Using SAE-Guided Self-Data Cultivation", 2025). That
+  wording names the operation but not what is ranked (tokens or dimensions) nor how the
+  selected activations become one vector per document. We define it as:
   per document, select the min(K, n) tokens with the largest L2 norm ||h_t||_2, and return the
   mean of their full vectors. All d dimensions are kept in their original order, so the
   result lives in the same space as the other poolings and can feed an SAE; no dimension or

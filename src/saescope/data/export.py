@@ -42,7 +42,7 @@ def write_table(table: pa.Table, out: str | Path) -> Path:
             if fmt == ".jsonl":
                 for batch in table.to_batches(max_chunksize=4096):
                     for row in batch.to_pylist():
-                        fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                        fh.write(_json_line(row))
             else:
                 writer = csv.writer(fh)
                 writer.writerow(table.column_names)
@@ -50,3 +50,12 @@ def write_table(table: pa.Table, out: str | Path) -> Path:
                     for row in batch.to_pylist():
                         writer.writerow([row[c] for c in table.column_names])
     return out
+
+
+# Characters that str.splitlines() and some JSONL readers treat as line breaks, but json.dumps
+# leaves raw with ensure_ascii=False.
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def _json_line(row: dict) -> str:
+    return json.dumps(row, ensure_ascii=False).translate(_LINE_BREAKS) + "\n"

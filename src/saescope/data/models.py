@@ -124,12 +124,14 @@ def dequantised_model_dir(name: str = "smollm2", cache_dir: str | Path | None = 
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         (tmp / _DONE_MARKER).write_text(f"de-quantised from {gguf.name}\n")
-        if target.exists():  # a stale partial folder, or another process won the race
-            if (target / _DONE_MARKER).is_file():
-                shutil.rmtree(tmp, ignore_errors=True)
-                return target
-            shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
+        if target.exists() and not (target / _DONE_MARKER).is_file():
+            shutil.rmtree(target, ignore_errors=True)  # a stale folder without the marker
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not (target / _DONE_MARKER).is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another process finished first
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -180,6 +180,8 @@ class OpenAIBackend:
         body: dict[str, Any] = {"model": self.model, "messages": messages}
         body["temperature"] = params.get("temperature", 0.0)
         body["max_tokens"] = params.get("max_tokens", 256)
+        # params["prefill"] / params["allowed"] (the format the local backend forces) are not
+        # part of the wire format: servers get the instruction alone.
         if "seed" in params:
             body["seed"] = params["seed"]
         if self.logprobs:
@@ -251,7 +253,12 @@ def _openai_logprobs(lp: Any) -> list[tuple[str, dict[str, float]]] | None:
 
 
 class TransformersBackend:
-    """A local causal LM through transformers; the chat template of the model formats prompts."""
+    """A local causal LM through transformers; the chat template of the model formats prompts.
+
+    `params["prefill"]` starts the assistant's answer (e.g. `{"answers": [`) and generation stops
+    at the first `}`; `params["allowed"]` restricts the generated tokens to those answers (e.g.
+    "0", "1", ",", "]"): structured output that even a 135M-parameter model keeps to.
+    """
 
     max_concurrency = 1
 
@@ -263,6 +270,7 @@ class TransformersBackend:
         self._lock = threading.Lock()
         self._model: Any = None
         self._tok: Any = None
+        self._masks: dict[tuple[str, ...], Any] = {}
 
     def _load(self) -> None:
         if self._model is not None:
@@ -282,6 +290,36 @@ class TransformersBackend:
     async def complete(self, messages: Messages, params: dict[str, Any]) -> Completion:
         return await asyncio.to_thread(self._generate, messages, params)
 
+    def _allowed_processor(self, allowed: tuple[str, ...]) -> Any:
+        """A logits processor that keeps only tokens spelling one of `allowed` (whitespace aside).
+
+        Constrained decoding, as grammar-based structured output does in llama.cpp or vLLM: the
+        model still chooses between the allowed answers ("0" or "1"), it cannot leave the format.
+        """
+        import torch
+
+        if allowed not in self._masks:
+            vocab = len(self._tok)
+            mask = torch.zeros(vocab, dtype=torch.bool)
+            want = set(allowed)
+            for i in range(vocab):
+                piece = self._tok.decode([i])
+                if piece.strip() in want or (piece and not piece.strip() and " " in want):
+                    mask[i] = True
+            if self._tok.eos_token_id is not None:
+                mask[self._tok.eos_token_id] = True
+            self._masks[allowed] = mask
+
+        mask = self._masks[allowed]
+
+        def processor(input_ids: Any, scores: Any) -> Any:
+            m = mask.to(scores.device)
+            if scores.shape[-1] > len(m):
+                m = torch.cat([m, torch.zeros(scores.shape[-1] - len(m), dtype=torch.bool, device=scores.device)])
+            return scores.masked_fill(~m[: scores.shape[-1]], float("-inf"))
+
+        return processor
+
     def _generate(self, messages: Messages, params: dict[str, Any]) -> Completion:
         import torch
 
@@ -289,6 +327,9 @@ class TransformersBackend:
             self._load()
             tok, model = self._tok, self._model
             prompt = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            # Start the answer with the expected JSON prefix: small models then keep the format.
+            prefill = str(params.get("prefill", ""))
+            prompt += prefill
             enc = tok(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
             temperature = float(params.get("temperature", 0.0))
             gen_kwargs: dict[str, Any] = {
@@ -298,6 +339,14 @@ class TransformersBackend:
                 "return_dict_in_generate": True,
                 "pad_token_id": tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
             }
+            if prefill:
+                gen_kwargs["stop_strings"] = ["}"]
+                gen_kwargs["tokenizer"] = tok
+            allowed = params.get("allowed")
+            if allowed:
+                from transformers import LogitsProcessorList
+
+                gen_kwargs["logits_processor"] = LogitsProcessorList([self._allowed_processor(tuple(allowed))])
             if temperature > 0:
                 gen_kwargs["temperature"] = temperature
                 torch.manual_seed(int(params.get("seed", 0)))
@@ -317,7 +366,7 @@ class TransformersBackend:
                 alts.setdefault(chosen, float(lp[int(new[step])]))
                 token_lps.append((chosen, alts))
         return Completion(
-            text=text,
+            text=prefill + text,
             prompt_tokens=int(n_in),
             completion_tokens=int(len(new)),
             token_logprobs=token_lps,
@@ -359,7 +408,15 @@ class LLM:
 
     def run(self, requests: Sequence[Request], progress: Any = None) -> list[Completion | LLMError]:
         """Answer every request (cache first); a failure is returned in place, not raised."""
-        return asyncio.run(self.arun(requests, progress))
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.arun(requests, progress))
+        # Called from inside an event loop (a notebook, a web app): run on a private loop.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, self.arun(requests, progress)).result()
 
     async def arun(self, requests: Sequence[Request], progress: Any = None) -> list[Completion | LLMError]:
         sem = asyncio.Semaphore(self.concurrency)

@@ -45,6 +45,8 @@ from saescope.interpret.scorers import (
 from saescope.io import atomic_path, write_json
 
 EXPLAINERS = ("keywords", "llm")
+KEYWORDS_FIT_ROWS = 50_000
+"""Rows of the corpus the keywords explainer learns its vocabulary and prior from."""
 WORK = ".work"
 
 
@@ -262,6 +264,7 @@ def run_interpret(
         llm = LLM(backend, cache, cfg.concurrency)
 
     alive = [int(lat) for lat, n in zip(latents, ex.n_fires, strict=True) if n > 0]
+    req_bar = tqdm(desc="LLM requests", unit="req", disable=not (progress and cfg.needs_llm))
 
     # Phase 1: explanations (resumable per latent).
     expl_path = work / "explanations.jsonl"
@@ -269,15 +272,19 @@ def run_interpret(
     todo = [lat for lat in alive if lat not in explanations]
     keywords = None
     if cfg.explainer == "keywords" and todo:
-        keywords = KeywordsExplainer(cfg.keywords).fit(texts)
+        # The corpus prior needs a sample, not every row of a large corpus.
+        fit_rows = np.arange(N)
+        if N > KEYWORDS_FIT_ROWS:
+            fit_rows = np.sort(np.random.default_rng(cfg.seed).choice(N, KEYWORDS_FIT_ROWS, replace=False))
+        keywords = KeywordsExplainer(cfg.keywords).fit([texts[i] for i in fit_rows])
     bar = tqdm(total=len(todo), desc="explain", disable=not progress)
     for s in range(0, len(todo), cfg.chunk_latents):
         chunk = todo[s : s + cfg.chunk_latents]
         if cfg.explainer == "keywords":
-            rows = _explain_keywords(keywords, ex, chunk)
+            rows = _explain_keywords(keywords, ex, chunk, texts)
         else:
             assert llm is not None
-            rows = _explain_llm(llm, ex, chunk, texts, cfg)
+            rows = _explain_llm(llm, ex, chunk, texts, cfg, req_bar)
         _append_jsonl(expl_path, rows)
         explanations.update({r["latent"]: r for r in rows})
         bar.update(len(chunk))
@@ -324,7 +331,7 @@ def run_interpret(
                 per_scorer[name] = embedding_scores(tests, embed_fn, cfg.scoring)
             else:
                 assert llm is not None
-                per_scorer[name] = llm_scores(name, tests, llm, cfg.scoring)
+                per_scorer[name] = llm_scores(name, tests, llm, cfg.scoring, req_bar)
         rows = []
         for k, lat in enumerate(chunk):
             row: dict[str, Any] = {"latent": lat}
@@ -343,7 +350,13 @@ def run_interpret(
         bar.update(len(chunk))
     bar.close()
 
+    req_bar.close()
     summary = _write_outputs(out, cfg, ex, latents, ids_s, texts, explanations, scored, families, similar)
+    if llm is not None:
+        summary["counts"].update(
+            {"llm_calls": llm.stats["calls"], "llm_cache_hits": llm.stats["cache_hits"],
+             "llm_failures": llm.stats["failures"]}
+        )
     manifest = _manifest(cfg, sae, ex, llm, summary, time.time() - t0, n_lat)
     write_json(out / "manifest.json", manifest)
     write_json(out / "summary.json", summary)
@@ -351,11 +364,15 @@ def run_interpret(
     return summary
 
 
-def _explain_keywords(kw: KeywordsExplainer | None, ex: Examples, chunk: list[int]) -> list[dict[str, Any]]:
+def _explain_keywords(
+    kw: KeywordsExplainer | None, ex: Examples, chunk: list[int], texts: Sequence[str]
+) -> list[dict[str, Any]]:
     assert kw is not None
     docs = [ex.for_latent(lat, "explain") for lat in chunk]
     pos = [d["row"][d["label"] == 1] for d in docs]
-    labels, terms = kw.explain(pos)
+    rows = np.unique(np.concatenate(pos)) if pos else np.zeros(0, np.int64)
+    doc_terms = kw.transform_texts([texts[r] for r in rows])
+    labels, terms = kw.explain([np.searchsorted(rows, p) for p in pos], doc_terms)
     rows = []
     for lat, label, t in zip(chunk, labels, terms, strict=True):
         rows.append({"latent": lat, "explanation": label if t else None, "terms": t,
@@ -363,7 +380,9 @@ def _explain_keywords(kw: KeywordsExplainer | None, ex: Examples, chunk: list[in
     return rows
 
 
-def _explain_llm(llm: LLM, ex: Examples, chunk: list[int], texts: Sequence[str], cfg: InterpretConfig) -> list[dict[str, Any]]:
+def _explain_llm(
+    llm: LLM, ex: Examples, chunk: list[int], texts: Sequence[str], cfg: InterpretConfig, bar: Any = None
+) -> list[dict[str, Any]]:
     """One explanation per latent; unparseable answers re-asked at temperature 0.7."""
     msgs = {}
     for lat in chunk:
@@ -382,8 +401,13 @@ def _explain_llm(llm: LLM, ex: Examples, chunk: list[int], texts: Sequence[str],
     for attempt in range(cfg.scoring.parse_retries + 1):
         if not pending:
             break
-        params = {"temperature": 0.0 if attempt == 0 else 0.7, "max_tokens": cfg.explain_max_tokens, "seed": attempt}
-        answers = llm.run([Request(msgs[lat], params) for lat in pending])
+        params = {
+            "temperature": 0.0 if attempt == 0 else 0.7,
+            "max_tokens": cfg.explain_max_tokens,
+            "seed": attempt,
+            "prefill": '{"explanation": "',
+        }
+        answers = llm.run([Request(msgs[lat], params) for lat in pending], bar)
         still = []
         for lat, ans in zip(pending, answers, strict=True):
             if isinstance(ans, LLMError):

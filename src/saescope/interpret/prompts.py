@@ -39,18 +39,18 @@ def explain_messages(
 ) -> list[dict[str, str]]:
     """Ask for a short explanation from activating texts (activations scaled 0-10) and non-activating ones."""
     top = max([a for a in pos_acts if a > 0] or [1.0])
-    lines = ["Texts on which the feature fires, with activation strength from 0 to 10:"]
+    lines = ["List A: texts on which the feature fires (activation from 0 to 10):"]
     for i, (t, a) in enumerate(zip(pos_texts, pos_acts, strict=True), 1):
         lines.append(f"{i}. (activation {round(10 * a / top)}) {_quote(t, max_chars)}")
     if neg_texts:
         lines.append("")
-        lines.append("Texts on which the feature does not fire:")
+        lines.append("List B: texts on which the feature does not fire:")
         for i, t in enumerate(neg_texts, 1):
             lines.append(f"{i}. {_quote(t, max_chars)}")
     lines.append("")
     lines.append(
-        "What do the firing texts have in common that the others lack? Describe it as a short "
-        'phrase of at most 12 words. Answer as JSON: {"explanation": "<phrase>"}'
+        "Which topic or property do the texts of list A share that the texts of list B lack? "
+        'Name it in at most 12 words. Answer as JSON: {"explanation": "<topic or property>"}'
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
 

@@ -164,11 +164,24 @@ def _max_tokens(n: int) -> int:
     return 40 + 6 * n
 
 
+_DIGITS = [str(d) for d in range(10)]
+_LIST_END = [",", " ", "]", "}", "]}"]
+# The answer format a local model is held to: the start of the JSON answer, and the tokens
+# allowed after it (see llm.TransformersBackend).
+FORMAT: dict[str, tuple[str, list[str]]] = {
+    "detection": ('{"answers": [', ["0", "1", *_LIST_END]),
+    "prediction": ('{"predictions": [', [*_DIGITS, "-", ".", "-1", "-0", *_LIST_END]),
+    "simulation": ('{"activations": [', [*_DIGITS, "10", *_LIST_END]),
+    "intruder": ('{"intruder": ', [*_DIGITS[1:], "}"]),
+}
+
+
 def _run_jobs(
     llm: LLM,
     jobs: list[_Job],
     parse: Callable[[str, int], Any],
     cfg: ScorerConfig,
+    fmt: tuple[str, list[str]],
     progress: Any = None,
 ) -> None:
     """Send every job; re-ask unparseable answers up to cfg.parse_retries times."""
@@ -180,6 +193,8 @@ def _run_jobs(
             "temperature": 0.0 if attempt == 0 else 0.7,
             "max_tokens": 0,
             "seed": attempt,
+            "prefill": fmt[0],
+            "allowed": fmt[1],
         }
         reqs = [Request(j.messages, {**params, "max_tokens": _max_tokens(j.n)}) for j in pending]
         results = llm.run(reqs, progress)
@@ -256,7 +271,7 @@ def llm_scores(
         "simulation": (P.simulation_messages, P.parse_simulation),
     }[name]
     jobs = _batch_jobs(tests, build, cfg)
-    _run_jobs(llm, jobs, parse, cfg, progress)
+    _run_jobs(llm, jobs, parse, cfg, FORMAT[name], progress)
     out = []
     for i, t in enumerate(tests):
         if t.explanation is None:
@@ -323,7 +338,7 @@ def _intruder_scores(tests: Sequence[LatentTest], llm: LLM, cfg: ScorerConfig, p
             answers[i].append(at + 1)
             msgs = P.intruder_messages([t.texts[j] for j in items], cfg.max_chars)
             jobs.append(_Job((i, "real"), np.array([r]), msgs, k + 1))
-    _run_jobs(llm, jobs, P.parse_intruder, cfg, progress)
+    _run_jobs(llm, jobs, P.parse_intruder, cfg, FORMAT["intruder"], progress)
     out = []
     for i, _t in enumerate(tests):
         n = len(answers[i])

@@ -54,7 +54,8 @@ class _SparseTopKEncode(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             rows = torch.arange(idx.shape[0], device=idx.device).repeat_interleave(idx.shape[1])
             g_MB = torch.sparse_coo_tensor(
-                torch.stack([flat_idx, rows]), flat_g.to(x_c.dtype), (m, idx.shape[0])
+                torch.stack([flat_idx, rows]), flat_g.to(x_c.dtype), (m, idx.shape[0]),
+                check_invariants=False,
             )
             grad_W = torch.sparse.mm(g_MB, x_c).to(W.dtype)
         if ctx.needs_input_grad[2]:

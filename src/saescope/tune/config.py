@@ -84,9 +84,24 @@ class TuneConfig:
             raise ConfigError(f"n_startup_trials must be >= 0, got {self.n_startup_trials}")
         if not self.study_name:
             raise ConfigError("study_name must not be empty")
+        from saescope.tune.objective import PARAM_NAMES
+
         for i, params in enumerate(self.enqueue):
             if not isinstance(params, dict):
                 raise ConfigError(f"enqueue[{i}]: expected a mapping of parameter names to values")
+            unknown = sorted(set(params) - set(PARAM_NAMES))
+            if unknown:
+                raise ConfigError(
+                    f"enqueue[{i}]: unknown parameter(s) {', '.join(unknown)} "
+                    f"(parameters: {', '.join(PARAM_NAMES)})"
+                )
+            if "arch" in params and params["arch"] not in self.archs:
+                raise ConfigError(f"enqueue[{i}]: arch {params['arch']!r} is not in archs {self.archs}")
+            if "expansion" in params and params["expansion"] not in self.expansions:
+                raise ConfigError(
+                    f"enqueue[{i}]: expansion {params['expansion']!r} is not in expansions "
+                    f"{self.expansions}"
+                )
 
     @property
     def effective_k_range(self) -> tuple[int, int]:

@@ -3,8 +3,10 @@
 Bayesian optimisation with Optuna's TPE sampler (Bergstra et al. 2011, "Algorithms for
 Hyper-Parameter Optimization"; multi-objective TPE, Ozaki et al. 2020) or NSGA-II (Deb et al.
 2002) for the Pareto search. The capstone this project grew from used scikit-optimize's
-`gp_minimize`; scikit-optimize is unmaintained (no release since 2021, broken on current NumPy),
-so saescope uses Optuna, which also gives conditional search spaces and resumable storage.
+`gp_minimize`; scikit-optimize is unmaintained (last release 0.9.0 in 2021; its `gp_minimize`
+fails on NumPy >= 1.24 with "module 'numpy' has no attribute 'int'", scikit-optimize issue
+#1138), so saescope uses Optuna, which also gives conditional search spaces (k only for
+k-architectures, a penalty only for penalty architectures) and resumable storage.
 
 Every trial trains an SAE on the training split and is scored on the disjoint validation
 split (see `saescope.tune.objective`). The study lives in an Optuna storage (SQLite by
@@ -242,7 +244,8 @@ def _progress_bar(remaining: int, done: int, progress: bool) -> Any:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=remaining, desc=f"tune ({done} trials already done)", unit="trial")
+    desc = f"tune (resuming after {done} trials)" if done else "tune"
+    return tqdm(total=remaining, desc=desc, unit="trial")
 
 
 def _update_bar(bar: Any, study: optuna.Study) -> None:

@@ -11,8 +11,13 @@ from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 Projection = Literal["auto", "umap", "tsne", "pca"]
+
+# _SPIN: the matrices here are samples (at most a few thousand rows), where threaded BLAS and
+# OpenMP gain little and, on a busy 2-core machine, spin-waiting threads made an SVD of
+# 256 x 384 take 3.5 s and a 50-point t-SNE 15 s (0.45 s on one thread). One thread it is.
 
 
 def sample_rows(n: int, k: int, seed: int = 0) -> np.ndarray:
@@ -48,7 +53,8 @@ def pca_spectrum(X: np.ndarray, max_components: int = 100) -> tuple[np.ndarray, 
     if len(X) < 2:
         return np.zeros(0), 0
     Xc = X - X.mean(axis=0)
-    s = np.linalg.svd(Xc, compute_uv=False)
+    with threadpool_limits(limits=1, user_api="blas"):  # see _SPIN below
+        s = np.linalg.svd(Xc, compute_uv=False)
     var = s**2
     total = var.sum()
     if total <= 0:
@@ -64,7 +70,8 @@ def pca_2d(X: np.ndarray) -> np.ndarray:
     Xc = X - X.mean(axis=0)
     if len(X) < 2:
         return np.zeros((len(X), 2))
-    _, _, vt = np.linalg.svd(Xc, full_matrices=False)
+    with threadpool_limits(limits=1, user_api="blas"):
+        _, _, vt = np.linalg.svd(Xc, full_matrices=False)
     coords = Xc @ vt[:2].T
     if coords.shape[1] < 2:
         coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
@@ -97,7 +104,6 @@ def project_2d(
                 warnings.simplefilter("ignore")
                 return np.asarray(reducer.fit_transform(X)), "UMAP"
     from sklearn.manifold import TSNE
-    from threadpoolctl import threadpool_limits
 
     tsne = TSNE(
         n_components=2,
@@ -107,8 +113,7 @@ def project_2d(
         perplexity=float(min(30, max(2, (n - 1) // 3))),
         max_iter=500,  # sklearn's Barnes-Hut run is slow on 2 cores; 500 iterations settle small maps
     )
-    # sklearn's Barnes-Hut loop spins OpenMP threads; on a busy 2-core machine one thread was
-    # 30x faster (0.45 s against 15 s for 50 points), and it is never much slower.
+    # see _SPIN
     with threadpool_limits(limits=1, user_api="openmp"):
         return np.asarray(tsne.fit_transform(X)), "t-SNE"
 
@@ -141,32 +146,37 @@ def most_similar_pairs(X: np.ndarray, n: int = 20) -> list[tuple[int, int, float
     return [(int(iu[0][t]), int(iu[1][t]), float(vals[t])) for t in top]
 
 
+def kendall_tau_b(a: np.ndarray, b: np.ndarray) -> float:
+    """Kendall's tau-b (Kendall 1945, "The treatment of ties in ranking problems"):
+    (n_c - n_d) / sqrt((n_0 - n_1)(n_0 - n_2)) over the n_0 = n(n-1)/2 pairs, where n_c / n_d
+    count concordant / discordant pairs and n_1 / n_2 the pairs tied in a / in b.
+
+    NaN when either vector is constant (the denominator is 0). Quadratic in len(a): meant for
+    the few dozen latents active in two samples.
+    """
+    iu = np.triu_indices(len(a), k=1)
+    sa = np.sign(a[:, None] - a[None, :])[iu]
+    sb = np.sign(b[:, None] - b[None, :])[iu]
+    denom = np.sqrt(float(np.count_nonzero(sa)) * float(np.count_nonzero(sb)))
+    return float(np.sum(sa * sb) / denom) if denom > 0 else float("nan")
+
+
 def kendall_tau_matrix(codes: sp.csr_matrix | np.ndarray) -> np.ndarray:
-    """Kendall's tau-b (Kendall 1945, "The treatment of ties in ranking problems") between the
-    latent rankings of every pair of samples.
+    """Kendall's tau-b (`kendall_tau_b`) between the latent rankings of every pair of samples.
 
     For samples a and b the two activation vectors are compared over the union of the latents
     active in either (inactive = 0), so agreement is measured on the latents that matter
     rather than swamped by thousands of tied zeros. NaN where the union has fewer than two
     latents or a vector is constant on it.
     """
-    from scipy.stats import kendalltau
-
-    dense = codes.toarray() if sp.issparse(codes) else np.asarray(codes)
+    dense = codes.toarray() if sp.issparse(codes) else np.asarray(codes, dtype=np.float64)
     n = len(dense)
     out = np.eye(n)
-    active = [set(np.flatnonzero(r)) for r in dense]
+    active = [np.flatnonzero(r) for r in dense]
     for i in range(n):
         for j in range(i + 1, n):
-            cols = sorted(active[i] | active[j])
-            if len(cols) < 2:
-                tau = np.nan
-            else:
-                a, b = dense[i, cols], dense[j, cols]
-                if np.ptp(a) == 0 or np.ptp(b) == 0:
-                    tau = np.nan
-                else:
-                    tau = float(kendalltau(a, b).statistic)
+            cols = np.union1d(active[i], active[j])
+            tau = kendall_tau_b(dense[i, cols], dense[j, cols]) if len(cols) >= 2 else np.nan
             out[i, j] = out[j, i] = tau
     return out
 

@@ -154,9 +154,14 @@ def dense_decode(sae: SparseAutoencoder, acts_BM: torch.Tensor) -> torch.Tensor:
     return acts_BM @ sae.W_dec + sae.b_dec
 
 
+def at_least_fp32(t: torch.Tensor) -> torch.Tensor:
+    """bf16/fp16 tensors as float32; float32/float64 unchanged."""
+    return t if t.dtype in (torch.float32, torch.float64) else t.float()
+
+
 def recon_error(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-    """Summed squared error, in float32 whatever the compute dtype."""
-    return (x_hat.float() - x.float()).pow(2).sum()
+    """Summed squared error, in at least float32 whatever the compute dtype."""
+    return (at_least_fp32(x_hat) - at_least_fp32(x)).pow(2).sum()
 
 
 def auxk_loss(
@@ -186,7 +191,7 @@ def auxk_loss(
     vals, local = pre.topk(k_aux, dim=-1, sorted=False)
     e_hat = F.embedding_bag(dead[local], sae.W_dec, per_sample_weights=vals.to(sae.W_dec.dtype),
                             mode="sum")
-    return scale * (e_hat.float() - residual.detach().float()).pow(2).sum() / total_variance
+    return scale * (at_least_fp32(e_hat) - at_least_fp32(residual.detach())).pow(2).sum() / total_variance
 
 
 def fired_mask(idx: torch.Tensor, vals: torch.Tensor, num_latents: int) -> torch.Tensor:

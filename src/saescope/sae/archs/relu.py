@@ -23,6 +23,7 @@ from saescope.sae.archs.base import (
     Architecture,
     StepContext,
     StepOutput,
+    at_least_fp32,
     dense_decode,
     pack_dense,
     recon_error,
@@ -89,7 +90,7 @@ class ReLUSAE(Architecture):
         acts = F.relu(sae.encoder(x - sae.b_dec))
         x_hat = self.output(dense_decode(sae, acts))
         fvu = recon_error(x, x_hat) / ctx.total_variance
-        l1 = (acts.float() * sae.W_dec.norm(dim=-1).float()).sum() / (
+        l1 = (at_least_fp32(acts) * sae.W_dec.norm(dim=-1)).sum() / (
             ctx.global_batch * math.sqrt(sae.d_in))
         lam = self.l1_weight(ctx.step, ctx.total_steps)
         loss = fvu + lam * l1

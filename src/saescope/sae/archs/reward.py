@@ -34,7 +34,6 @@ from saescope.sae.archs.base import (
 )
 from saescope.sae.outputs import EncoderOutput
 
-
 GATE_SHARPNESS = 4.0
 
 

@@ -1,0 +1,194 @@
+"""Training: resume equivalence, reproducibility, dead latents in samples, scaling, configs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from saescope.errors import ConfigError, InputError
+from saescope.sae import SAEConfig, SparseAutoencoder, TrainConfig, train_sae
+from saescope.sae.train import lr_factor
+
+
+def small_cfg(**kw) -> TrainConfig:
+    sae = kw.pop("sae", SAEConfig(k=3, num_latents=64))
+    base = dict(sae=sae, batch_size=64, steps=24, lr=3e-3, log_every=1, checkpoint_every=5,
+                device="cpu")
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("sae_cfg", [
+    SAEConfig(k=3, num_latents=64, options={"dead_samples": 128, "multi_topk": True}),
+    SAEConfig(arch="batchtopk", k=3, num_latents=64, options={"dead_samples": 128}),
+    SAEConfig(arch="reward", k=3, num_latents=64),
+], ids=["topk-auxk-multi", "batchtopk", "reward"])
+def test_resume_matches_uninterrupted(tmp_path, sparse_X, sae_cfg):
+    X, _ = sparse_X
+    X = X[:1200]
+    cfg = small_cfg(sae=sae_cfg)
+    full = train_sae(X, cfg, out_dir=tmp_path / "full", progress=False)
+
+    def stop_at_13(step, line):
+        if step == 13:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train_sae(X, cfg, out_dir=tmp_path / "cut", progress=False, callback=stop_at_13)
+    assert (tmp_path / "cut" / "checkpoint" / "state.json").is_file()
+    assert not (tmp_path / "cut" / "cfg.json").exists()  # nothing looks complete
+    resumed = train_sae(X, cfg, out_dir=tmp_path / "cut", resume=True, progress=False)
+    for name, t in full.sae.state_dict().items():
+        assert torch.allclose(t, resumed.sae.state_dict()[name], atol=1e-6, rtol=1e-5), name
+    assert resumed.metrics["fvu"] == pytest.approx(full.metrics["fvu"], rel=1e-5)
+    assert resumed.metrics["steps"] == 24 and resumed.metrics["samples"] == 24 * 64
+    log_full = [json.loads(x) for x in (tmp_path / "full" / "train_log.jsonl").read_text().split()]
+    log_cut = [json.loads(x) for x in (tmp_path / "cut" / "train_log.jsonl").read_text().split()]
+    assert [x["step"] for x in log_cut] == list(range(1, 25))
+    assert [x["loss"] for x in log_cut] == pytest.approx([x["loss"] for x in log_full], rel=1e-5)
+    assert not (tmp_path / "cut" / "checkpoint").exists()
+
+
+def test_seeded_and_reproducible(gaussian_X):
+    cfg = small_cfg(steps=6)
+    a = train_sae(gaussian_X, cfg, progress=False)
+    b = train_sae(gaussian_X, cfg, progress=False)
+    c = train_sae(gaussian_X, cfg.replace(seed=1), progress=False)
+    assert torch.equal(a.sae.W_dec, b.sae.W_dec)
+    assert not torch.allclose(a.sae.W_dec, c.sae.W_dec)
+
+
+def test_dead_latents_are_counted_in_samples(tmp_path, gaussian_X):
+    # 64-row batches, dead after 192 samples = 3 steps; k=1 of 256 latents: most never fire.
+    cfg = small_cfg(sae=SAEConfig(k=1, num_latents=256, options={"dead_samples": 192}), steps=4)
+    train_sae(gaussian_X, cfg, out_dir=tmp_path, progress=False)
+    log = [json.loads(x) for x in (tmp_path / "train_log.jsonl").read_text().split()]
+    assert log[1]["dead_fraction"] == 0.0  # 128 samples: nobody is dead yet
+    assert log[2]["dead_fraction"] > 0.5  # 192 samples without firing
+    assert {"step", "samples", "loss", "fvu", "l0", "dead_fraction", "lr"} <= set(log[0])
+    assert log[2]["samples"] == 192
+
+
+def test_input_scale_is_folded_into_saved_weights(tmp_path, sparse_X):
+    """Training on 1000*X gives the same SAE as on X, scaled; the saved one takes raw inputs."""
+    X, _ = sparse_X
+    cfg = small_cfg(steps=30)
+    small = train_sae(X, cfg, progress=False)
+    big = train_sae(X * 1000, cfg, out_dir=tmp_path, progress=False)
+    assert big.metrics["input_scale"] == pytest.approx(small.metrics["input_scale"] / 1000, rel=1e-5)
+    assert big.metrics["fvu"] == pytest.approx(small.metrics["fvu"], rel=1e-3)
+    assert torch.allclose(big.sae.W_dec, small.sae.W_dec, atol=1e-4)
+    assert torch.allclose(big.sae.b_dec, small.sae.b_dec * 1000, rtol=1e-3, atol=1e-2)
+    loaded = SparseAutoencoder.load(tmp_path)
+    rows = np.random.default_rng([0, 7]).permutation(len(X))[:300]  # the held-out split
+    fvu_raw = loaded(torch.as_tensor(X[np.sort(rows)] * 1000)).fvu.item()
+    assert fvu_raw == pytest.approx(big.metrics["fvu"], rel=1e-3)
+    assert big.metrics["fvu"] < 0.6
+
+
+def test_outputs_and_validation_metrics(tmp_path, sparse_X):
+    import pyarrow.parquet as pq
+
+    X, _ = sparse_X
+    result = train_sae(X, small_cfg(steps=10, val_fraction=0.2), out_dir=tmp_path, progress=False)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["cfg.json", "latent_stats.parquet", "metrics.json", "sae.safetensors",
+                     "train_log.jsonl"]
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert {"fvu", "l0", "dead_fraction", "steps", "samples", "seconds"} <= set(m)
+    assert m["split"] == "validation" and m["n_samples"] == 600 and m["l0"] == 3
+    stats = pq.read_table(tmp_path / "latent_stats.parquet")
+    assert stats.column_names == ["latent", "frequency", "mean_activation"]
+    assert stats.num_rows == 64
+    freq = stats["frequency"].to_numpy()
+    assert freq.sum() == pytest.approx(3.0)  # k=3 latents per row
+    assert m["dead_fraction"] == pytest.approx((freq == 0).mean())
+    assert result.metrics["fvu"] == m["fvu"]
+
+
+def test_given_validation_data_and_stream_source(sparse_X):
+    X, _ = sparse_X
+    batches = [X[i:i + 100] for i in range(0, 2000, 100)]
+    r = train_sae(batches, small_cfg(steps=8), val_data=X[2000:], progress=False)
+    assert r.metrics["split"] == "validation" and r.metrics["n_samples"] == 1000
+    r2 = train_sae(lambda: iter(batches), small_cfg(steps=8), progress=False)
+    assert r2.metrics["split"] == "train"
+    with pytest.raises(InputError, match="columns"):
+        train_sae(X, small_cfg(steps=2), val_data=X[:10, :5], progress=False)
+
+
+def test_reward_l0_falls_as_lambda_rises(sparse_X):
+    X, _ = sparse_X
+    out = {}
+    for lam in (0.003, 0.1, 0.5):
+        cfg = small_cfg(sae=SAEConfig(arch="reward", k=6, num_latents=64,
+                                      options={"reward_lambda": lam}),
+                        steps=150, lr=1e-2, batch_size=128, log_every=50)
+        out[lam] = train_sae(X, cfg, progress=False).metrics
+    l0 = [out[lam]["l0"] for lam in (0.003, 0.1, 0.5)]
+    assert l0[0] > l0[1] > l0[2], l0
+    assert all(out[lam]["fvu"] < 0.9 for lam in out), out
+    assert out[0.003]["fvu"] < 0.5
+
+
+def test_relu_l1_makes_codes_sparse(sparse_X):
+    X, _ = sparse_X
+    l0 = []
+    for coef in (0.0, 0.3):
+        cfg = small_cfg(sae=SAEConfig(arch="relu", k=1, num_latents=64,
+                                      options={"l1_coef": coef}), steps=100, lr=1e-2)
+        l0.append(train_sae(X, cfg, progress=False).metrics["l0"])
+    assert l0[1] < 0.5 * l0[0], l0
+
+
+def test_lr_schedule():
+    assert lr_factor(0, 100, 10, 0.2) == pytest.approx(0.1)
+    assert lr_factor(9, 100, 10, 0.2) == pytest.approx(1.0)
+    assert lr_factor(50, 100, 10, 0.2) == pytest.approx(1.0)
+    assert lr_factor(80, 100, 10, 0.2) == pytest.approx(1.0)
+    assert lr_factor(90, 100, 10, 0.2) == pytest.approx(0.5)
+    assert lr_factor(99, 100, 10, 0.2) == pytest.approx(0.05)
+
+
+def test_config_round_trip_and_files(tmp_path):
+    cfg = TrainConfig(sae=SAEConfig(arch="relu", k=4, options={"l1_coef": 0.7}), lr=1e-3)
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    (tmp_path / "c.yaml").write_text(
+        "sae:\n  arch: topk\n  k: 16\n  multi_topk: true\nbatch_size: 256\nepochs: 3\n")
+    loaded = TrainConfig.load(tmp_path / "c.yaml")
+    assert loaded.sae.k == 16 and loaded.sae.options["multi_topk"] is True
+    assert loaded.batch_size == 256 and loaded.epochs == 3
+    (tmp_path / "c.json").write_text(json.dumps({"k": 8, "lr": 0.01}))  # flat form
+    assert TrainConfig.load(tmp_path / "c.json").sae.k == 8
+    (tmp_path / "bad.yaml").write_text("sae:\n  arch: topk\n  l1_coef: 1\n")
+    with pytest.raises(ConfigError, match="bad.yaml.*l1_coef"):
+        TrainConfig.load(tmp_path / "bad.yaml")
+    with pytest.raises(ConfigError, match="batch_size"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ConfigError, match="k \\(40\\) is larger than the number of latents \\(32\\)"):
+        train_sae(np.ones((10, 4), np.float32), TrainConfig(sae=SAEConfig(k=40, num_latents=32)),
+                  progress=False)
+
+
+def test_tensorboard_logging(tmp_path, gaussian_X):
+    pytest.importorskip("tensorboard")
+    train_sae(gaussian_X, small_cfg(steps=3, tensorboard=str(tmp_path / "tb")), progress=False)
+    events = list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 100
+
+
+def test_wandb_missing_is_a_config_error(gaussian_X):
+    try:
+        import wandb  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match="wandb"):
+            train_sae(gaussian_X, small_cfg(steps=1, wandb_project="p"), progress=False)
+    else:
+        pytest.skip("wandb is installed")
