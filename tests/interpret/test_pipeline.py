@@ -161,3 +161,21 @@ def test_failed_latents_are_recorded(data, tmp_path, fault_server, fast_backoff)
     assert st[2].startswith("failed:") and "HTTP 500" in st[2]
     assert sum(v == "ok" for v in st.values()) == 5
     assert s["counts"]["failed"] == 1 and np.isnan(lat.embedding[lat.latent == 2]).all()
+
+
+def test_latent_selection_and_config_validation():
+    from saescope.interpret.pipeline import select_latents
+
+    n_fires = np.array([0, 50, 3, 40, 0, 25])
+    assert select_latents("all", n_fires, 1, 0).tolist() == list(range(6))
+    pick = select_latents("2", n_fires, 20, 0)
+    assert len(pick) == 2 and set(pick) <= {1, 3, 5}  # only latents firing >= 20 times
+    assert select_latents("5,1,1", n_fires, 1, 0).tolist() == [1, 5]
+    with pytest.raises(ConfigError, match="out of range"):
+        select_latents("1,6", n_fires, 1, 0)
+    with pytest.raises(ConfigError, match="--latents must be"):
+        select_latents("first", n_fires, 1, 0)
+    with pytest.raises(ConfigError, match="--explainer"):
+        InterpretConfig(explainer="gpt")
+    with pytest.raises(ConfigError, match="--concurrency"):
+        InterpretConfig(concurrency=0)

@@ -7,10 +7,14 @@ import pytest
 import torch
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _few_threads():
-    # The CI machine has 2 cores shared by the whole suite; oversubscription slows every step.
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # These tests use tiny tensors, where intra-op threads cost more than they give; restore
+    # the setting for the other stages' tests.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import typer
 
-from saescope.errors import ConfigError
+from saescope.errors import ConfigError, InputError
 from saescope.tune.config import TuneConfig
 
 _D = TuneConfig()  # defaults are defined once, in TuneConfig
 
 
-def _csv(values) -> str:
+def _csv(values: tuple) -> str:
     return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
 
 
@@ -63,6 +63,9 @@ def tune(
         _D.n_startup_trials, "--startup-trials", help="Random trials before TPE (NSGA-II population size)."
     ),
     column: str | None = typer.Option(None, "--column", help="Vector column of a Parquet input."),
+    group_by: str | None = typer.Option(
+        None, "--group-by", help="Parquet column (e.g. document id) kept wholly on one side of the split."
+    ),
     limit: int | None = typer.Option(None, "--limit", help="Read at most this many rows."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
@@ -83,7 +86,7 @@ def tune(
             base[name] = value
     base.setdefault("seed", seed)
 
-    k = tuple(int(v) for v in _floats(k_range, "--k-range")) if k_range is not None else None
+    k = _ints(k_range, "--k-range", n=2) if k_range is not None else None
     cfg = TuneConfig(
         trials=trials,
         objective=objective,
@@ -91,7 +94,7 @@ def tune(
         l0_penalty=l0_penalty,
         l0_tolerance=l0_tolerance,
         archs=tuple(a.strip() for a in archs.split(",") if a.strip()),
-        expansions=tuple(int(v) for v in _floats(expansions, "--expansions", n=None)),
+        expansions=_ints(expansions, "--expansions"),
         lr_range=_floats(lr_range, "--lr-range"),
         l1_range=_floats(l1_range, "--l1-range"),
         reward_range=_floats(reward_range, "--reward-range"),
@@ -105,7 +108,12 @@ def tune(
     )
     table = read_vectors(input, column=column, limit=limit)
     check_finite(table.X, table.source)
-    train_idx, val_idx = train_val_split(len(table.X), val_fraction, seed)
+    groups = None
+    if group_by is not None:
+        if table.meta is None or group_by not in table.meta.column_names:
+            raise InputError(f"{input}: no column {group_by!r} for --group-by")
+        groups = table.meta[group_by]
+    train_idx, val_idx = train_val_split(len(table.X), val_fraction, seed, groups)
     summary = run_tune(table.X[train_idx], table.X[val_idx], cfg, out, progress=progress)
     best = summary["best"]
     if best is None:
@@ -121,7 +129,7 @@ def tune(
         f"L0 {best['l0']:.2f} (score {best['score']:.4f})"
     )
     typer.echo(f"wrote {out}/best_config.yaml, trials.parquet, trials.csv, tune_plot.png, summary.json")
-    typer.echo(f"train it: saescope train INPUT --config {out / 'best_config.yaml'} --out SAE_DIR")
+    typer.echo(f"train it: saescope train {input} --config {out / 'best_config.yaml'} --out SAE_DIR")
 
 
 def _floats(text: str, name: str, n: int | None = 2) -> tuple[float, ...]:
@@ -134,3 +142,10 @@ def _floats(text: str, name: str, n: int | None = 2) -> tuple[float, ...]:
     if not vals:
         raise ConfigError(f"{name}: expected at least one number")
     return vals
+
+
+def _ints(text: str, name: str, n: int | None = None) -> tuple[int, ...]:
+    vals = _floats(text, name, n)
+    if any(v != int(v) for v in vals):
+        raise ConfigError(f"{name}: expected whole numbers, got {text!r}")
+    return tuple(int(v) for v in vals)

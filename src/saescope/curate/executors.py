@@ -6,8 +6,20 @@ with the row count) once the sidecar is complete; shards with a marker are skipp
 The underscore keeps `pyarrow.parquet.read_table("scores/")` reading the sidecars only.
 
 The fitted space travels to workers as its state (`fit/state.safetensors` + `fit/space.json`)
-plus the SAE folder, which workers load themselves (on a Ray cluster, both must be on storage
-every node can read, or the SAE folder is shipped in `runtime_env`).
+plus the SAE folder, which workers load themselves.
+
+Running on a Ray cluster (`saescope[ray]` installed on every node)::
+
+    ray start --head                       # on the head node; `ray start --address=HEAD:6379` on workers
+    saescope curate --executor ray --ray-address auto --seeds S --pool s3://... or /shared/pool \
+        --sae /shared/sae --budget 100000 --out /shared/cur
+
+`--ray-address` is passed to `ray.init(address=...)` (`auto` joins the cluster of this node,
+`ray://HEAD:10001` connects through Ray Client). The pool files, the SAE folder and the
+output folder must be on storage every node reads (NFS, or object storage that pyarrow can
+open); the fitted space (seed vectors, centroid, pool mean, idf, k-means centres) is sent
+to the actors by Ray. Each actor scores `--chunk-size` rows per batch; with CUDA, each actor
+takes one GPU (`num_gpus=1`) and runs the SAE encoder and the products there.
 """
 
 from __future__ import annotations
@@ -197,8 +209,8 @@ def run_ray(layout: PoolLayout, space: FittedSpace, scores_dir: Path, chunk_size
         fn_constructor_kwargs={"arrays": arrays, "meta": meta, "sae_dir": sae_dir,
                                "device": space.device, "vector_column": layout.vector_column,
                                "id_column": layout.id_column},
-        batch_size=chunk_size, batch_format="pyarrow", concurrency=concurrency,
-        num_gpus=gpus or None,
+        batch_size=chunk_size, batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=concurrency), num_gpus=gpus or None,
     )  # fmt: skip
     tmp = Path(tempfile.mkdtemp(prefix=".ray-scores.", dir=scores_dir))
     try:

@@ -95,23 +95,35 @@ def _is_vector_source(path: Path) -> bool:
     return False
 
 
+_MODELS: dict[tuple[Any, ...], Any] = {}
+
+
 def _embed_corpus(path: Path, cfg: CurateConfig, out: Path, progress: bool) -> Path:
-    """Embed a text corpus into the vector Parquet layout at `out` (resumable)."""
+    """Embed a text corpus into the vector Parquet layout at `out` (resumable by shard).
+
+    Sentence embeddings (`cfg.embedder`) or, with `cfg.activations_model`, the LLM's residual
+    stream at `cfg.layer`, mean-pooled per document (`saescope.data.activations`). The model is
+    loaded once per process and shared by the seeds and the pool.
+    """
     from saescope.data.corpus import read_corpus
 
     table = read_corpus(path, text_field=cfg.text_field)
     if table.num_rows == 0:
         raise InputError(f"{path}: no texts")
     if cfg.activations_model is not None:
-        try:
-            from saescope.data.activations import ActivationExtractor
-        except ImportError:
-            raise ConfigError("--activations-model needs saescope.data.activations") from None
-        extractor = ActivationExtractor(cfg.activations_model, layers=[cfg.layer], device=cfg.device)
-        return extractor.extract_table(table, out, progress=progress)
-    from saescope.data.embed import embed_table
+        from saescope.data.activations import ActivationExtractor, extract_table
 
-    return embed_table(table, out, model=cfg.embedder, progress=progress, device=cfg.device)
+        key: tuple[Any, ...] = ("act", cfg.activations_model, cfg.layer, cfg.device)
+        if key not in _MODELS:
+            _MODELS[key] = ActivationExtractor(cfg.activations_model, layers=[cfg.layer],
+                                               device=cfg.device)
+        return extract_table(table, out, _MODELS[key], progress=progress)[cfg.layer]  # type: ignore[index]
+    from saescope.data.embed import Embedder, embed_table
+
+    key = ("st", cfg.embedder, cfg.device)
+    if key not in _MODELS:
+        _MODELS[key] = Embedder(cfg.embedder, device=cfg.device)
+    return embed_table(table, out, embedder=_MODELS[key], progress=progress)
 
 
 def _vectors_to_parquet(vt: VectorTable, out: Path) -> Path:

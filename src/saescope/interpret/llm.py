@@ -256,7 +256,8 @@ class TransformersBackend:
     """A local causal LM through transformers; the chat template of the model formats prompts.
 
     `params["prefill"]` starts the assistant's answer (e.g. `{"answers": [`) and generation stops
-    at the first `}`; `params["allowed"]` restricts the generated tokens to those answers (e.g.
+    at the first `}` (or at `params["stop"]`, then `params["close"]` completes the JSON);
+    `params["allowed"]` restricts the generated tokens to those answers (e.g.
     "0", "1", ",", "]"): structured output that even a 135M-parameter model keeps to.
     """
 
@@ -302,8 +303,8 @@ class TransformersBackend:
             vocab = len(self._tok)
             mask = torch.zeros(vocab, dtype=torch.bool)
             want = set(allowed)
-            for i in range(vocab):
-                piece = self._tok.decode([i])
+            pieces = self._tok.batch_decode([[i] for i in range(vocab)])
+            for i, piece in enumerate(pieces):
                 if piece.strip() in want or (piece and not piece.strip() and " " in want):
                     mask[i] = True
             if self._tok.eos_token_id is not None:
@@ -340,7 +341,7 @@ class TransformersBackend:
                 "pad_token_id": tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
             }
             if prefill:
-                gen_kwargs["stop_strings"] = ["}"]
+                gen_kwargs["stop_strings"] = list(params.get("stop") or ["}"])
                 gen_kwargs["tokenizer"] = tok
             allowed = params.get("allowed")
             if allowed:
@@ -365,6 +366,13 @@ class TransformersBackend:
                 chosen = tok.decode([int(new[step])])
                 alts.setdefault(chosen, float(lp[int(new[step])]))
                 token_lps.append((chosen, alts))
+        close = str(params.get("close", ""))
+        if close:
+            # Cut at the stop string (a token may carry more after it), then complete the JSON.
+            for stop in params.get("stop") or []:
+                if stop in text:
+                    text = text[: text.index(stop)]
+            text += close
         return Completion(
             text=prefill + text,
             prompt_tokens=int(n_in),

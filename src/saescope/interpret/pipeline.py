@@ -184,6 +184,8 @@ def _prepare_out(out: Path, cfg: InterpretConfig) -> Path:
     finished = (out / "summary.json").exists()
     if out.exists() and cfg.overwrite:
         shutil.rmtree(work, ignore_errors=True)
+        # Until the new run finishes, the folder must not look finished.
+        (out / "summary.json").unlink(missing_ok=True)
     elif finished:
         raise ConfigError(f"--out {out} holds a finished interpretation (use --overwrite)")
     elif out.exists() and any(p.name != WORK for p in out.iterdir()):
@@ -406,6 +408,8 @@ def _explain_llm(
             "max_tokens": cfg.explain_max_tokens,
             "seed": attempt,
             "prefill": '{"explanation": "',
+            "stop": ['"'],
+            "close": '"}',
         }
         answers = llm.run([Request(msgs[lat], params) for lat in pending], bar)
         still = []

@@ -45,7 +45,7 @@ def plot_study(
     ax_trials.set_title("validation FVU per trial" if pareto else
                         f"objective per trial (target L0 {cfg.target_l0})")
     if _all_positive([r[key] for r in done]):
-        ax_trials.set_yscale("log")
+        _log_axis(ax_trials.yaxis, ax_trials.set_yscale, [r[key] for r in done])
 
     if pareto:
         ax = axes[1]
@@ -63,7 +63,7 @@ def plot_study(
         ax.set_ylabel("validation FVU")
         ax.set_title("FVU / L0 trade-off")
         if _all_positive([r["l0"] for r in done]):
-            ax.set_xscale("log")
+            _log_axis(ax.xaxis, ax.set_xscale, [r["l0"] for r in done])
         ax.legend(fontsize=8)
     if best_number is not None:
         best = next(r for r in rows if r["number"] == best_number)
@@ -80,6 +80,22 @@ def plot_study(
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
+
+
+def _log_axis(axis: Any, set_scale: Any, values: list[Any]) -> None:
+    """Log scale with plain tick labels (0.3, 5, 20 rather than 3 x 10^-1).
+
+    Minor ticks are labelled only when the data span less than about one and a half decades
+    (otherwise their labels would overlap).
+    """
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    set_scale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    axis.set_major_formatter(plain)
+    vals = [v for v in values if _finite(v)]
+    narrow = math.log10(max(vals) / min(vals)) < 1.5
+    axis.set_minor_formatter(plain if narrow else NullFormatter())
 
 
 def _finite(v: Any) -> bool:

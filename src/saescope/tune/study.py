@@ -47,16 +47,22 @@ _FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
 def train_val_split(
-    n: int, val_fraction: float, seed: int
+    n: int, val_fraction: float, seed: int, groups: Any = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Disjoint train/validation row indices: a seeded permutation, the first part validation."""
-    if not 0 < val_fraction < 1:
-        raise ConfigError(f"val_fraction must be between 0 and 1, got {val_fraction}")
-    n_val = int(round(n * val_fraction))
-    if n_val < 1 or n - n_val < 1:
+    """Disjoint, seeded (train_idx, val_idx) for the search (`saescope.data.splits`).
+
+    With `groups` (one value per row, e.g. the source document) every group falls wholly on
+    one side, so near-duplicate rows of one document cannot leak into validation.
+    """
+    from saescope.data.splits import group_split, random_split
+
+    if groups is not None:
+        train_idx, val_idx = group_split(groups, val_fraction, seed)
+    else:
+        train_idx, val_idx = random_split(n, val_fraction, seed)
+    if len(val_idx) < 1 or len(train_idx) < 1:
         raise InputError(f"{n} rows cannot be split into train and validation at {val_fraction}")
-    perm = np.random.default_rng(seed).permutation(n)
-    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    return train_idx, val_idx
 
 
 def run_tune(
@@ -132,7 +138,10 @@ def run_tune(
         return score
 
     bar = _progress_bar(remaining, done, progress)
-    callbacks = [lambda st, tr: _update_bar(bar, st)] if bar is not None else []
+    # Several processes may share one storage: stop once the study as a whole has enough.
+    callbacks: list[Any] = [optuna.study.MaxTrialsCallback(cfg.trials, states=_FINISHED)]
+    if bar is not None:
+        callbacks.append(lambda st, tr: _update_bar(bar, st))
     try:
         with _quiet_optuna():
             if remaining:

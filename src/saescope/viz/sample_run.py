@@ -66,7 +66,7 @@ def build_sae(lay: RunLayout, X: np.ndarray, meta: pd.DataFrame, num_latents: in
     cfg = TrainConfig(sae=SAEConfig(arch="topk", k=k, num_latents=num_latents), batch_size=64,
                       steps=steps, log_every=max(1, steps // 20), checkpoint_every=0, seed=seed,
                       device="cpu", lr=2e-3)
-    return train_sae(train, cfg, val_data=val, out_dir=lay.sae).sae
+    return train_sae(train, cfg, val_data=val, out_dir=lay.sae, progress=False).sae
 
 
 def codes_of(sae: Any, X: np.ndarray):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import optuna
 import pytest
 
-from saescope.errors import ConfigError
+from saescope.errors import ConfigError, InputError
 from saescope.tune import TuneConfig, fvu_at_l0_score, train_val_split
 from saescope.tune.objective import suggest_params
 
@@ -63,6 +64,11 @@ def test_split_is_disjoint_complete_and_seeded():
     tr2, va2 = train_val_split(1000, 0.1, seed=7)
     assert (va == va2).all() and (tr == tr2).all()
     assert set(train_val_split(1000, 0.1, seed=8)[1]) != set(va)
+    groups = np.arange(1000) // 10  # e.g. paragraphs of one document
+    tr, va = train_val_split(1000, 0.1, seed=7, groups=groups)
+    assert not set(groups[tr]) & set(groups[va]) and len(tr) + len(va) == 1000
+    with pytest.raises(InputError):
+        train_val_split(5, 0.01, seed=0)
 
 
 @pytest.mark.parametrize(

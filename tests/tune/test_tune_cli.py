@@ -63,4 +63,7 @@ def test_tune_cli_bad_range_is_a_clear_error(planted, tmp_path):
                                    "--out", str(tmp_path / "o")])
     assert res.exit_code != 0
     assert "--lr-range" in str(res.exception) or "--lr-range" in res.output
+    res = CliRunner().invoke(app, ["tune", str(data), "--trials", "2", "--group-by", "doc",
+                                   "--out", str(tmp_path / "o")])
+    assert res.exit_code != 0 and "doc" in str(res.exception)
     assert not (tmp_path / "o").exists()
