@@ -34,6 +34,8 @@ def main() -> None:
     ap.add_argument("--llm", action="store_true", help="Also run the smollm2 end-to-end check.")
     ap.add_argument("--llm-latents", type=int, default=20)
     ap.add_argument("--llm-scorers", default="embedding,detection")
+    ap.add_argument("--llm-batch-size", type=int, default=20, help="Texts per detection request.")
+    ap.add_argument("--skip-keywords", action="store_true", help="Reuse OUT/keywords from an earlier run.")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -42,8 +44,9 @@ def main() -> None:
     from saescope.data.builtin import load_mmlu
     from saescope.data.embed import Embedder, embed_table
     from saescope.data.vectors import read_vectors
-    from saescope.interpret import InterpretConfig, KeywordsExplainer, run_interpret
+    from saescope.interpret import InterpretConfig, KeywordsExplainer, ScorerConfig, run_interpret
     from saescope.interpret.examples import collect_examples
+    from saescope.interpret.pipeline import _explain_keywords
     from saescope.sae import SAEConfig, SparseAutoencoder, TrainConfig, encode_csr, train_sae
 
     emb_path = args.emb or args.out / "mmlu_minilm.parquet"
@@ -75,31 +78,30 @@ def main() -> None:
 
     embedder = Embedder("minilm", device="cpu")
 
-    # Keywords explainer speed (explanations only, all live latents).
     codes = encode_csr(sae, X)
-    ex = collect_examples(codes, X)
-    kw = KeywordsExplainer().fit(texts)
-    live = [int(lat) for lat, n in zip(ex.latents, ex.n_fires, strict=True) if n > 0]
-    docs = []
-    for lat in live:
-        d = ex.for_latent(lat, "explain")
-        docs.append(d["row"][d["label"] == 1])
-    t = time.time()
-    kw.explain(docs)
-    dt = time.time() - t
-    speed = len(live) / dt * 60
-    print(f"keywords explainer: {len(live)} latents in {dt:.2f} s = {speed:,.0f} latents/minute")
-    results["keywords_latents_per_minute"] = speed
-
-    # 1. keywords + embedding scorer over all latents.
     out_kw = args.out / "keywords"
-    t = time.time()
-    run_interpret(
-        sae, X, ids, texts, out_kw,
-        InterpretConfig(explainer="keywords", scorers=("embedding",), seed=args.seed, overwrite=True),
-        codes=codes, embed=embedder.encode,
-    )
-    print(f"keywords run: {time.time() - t:.0f} s")
+    if not args.skip_keywords:
+        # Keywords explainer speed (explanations only, all live latents).
+        ex = collect_examples(codes, X)
+        kw = KeywordsExplainer().fit(texts)
+        live = [int(lat) for lat, n in zip(ex.latents, ex.n_fires, strict=True) if n > 0]
+        # Timed as run_interpret does it: chunks of 64 latents, texts vectorised per chunk.
+        t = time.time()
+        for s in range(0, len(live), 64):
+            _explain_keywords(kw, ex, live[s : s + 64], texts)
+        dt = time.time() - t
+        speed = len(live) / dt * 60
+        print(f"keywords explainer: {len(live)} latents in {dt:.2f} s = {speed:,.0f} latents/minute")
+        results["keywords_latents_per_minute"] = speed
+
+        # 1. keywords + embedding scorer over all latents.
+        t = time.time()
+        run_interpret(
+            sae, X, ids, texts, out_kw,
+            InterpretConfig(explainer="keywords", scorers=("embedding",), seed=args.seed, overwrite=True),
+            codes=codes, embed=embedder.encode,
+        )
+        print(f"keywords run: {time.time() - t:.0f} s")
     lat = pq.read_table(out_kw / "latents.parquet").to_pandas()
     sel = lat[(lat.n_fires >= args.min_fires) & lat.embedding.notna()]
     from saescope.interpret.metrics import mean_ci
@@ -131,6 +133,7 @@ def main() -> None:
             seed=args.seed,
             overwrite=True,
             concurrency=1,
+            scoring=ScorerConfig(batch_size=args.llm_batch_size, seed=args.seed),
         )
         t = time.time()
         s = run_interpret(sae, X, ids, texts, out_llm, cfg, codes=codes, embed=embedder.encode)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from saescope.sae import SAEConfig, SparseAutoencoder
-from saescope.sae import kernels
+from saescope.sae import SAEConfig, SparseAutoencoder, kernels
 from saescope.sae.archs.base import StepContext
 
 

@@ -122,6 +122,28 @@ def test_given_validation_data_and_stream_source(sparse_X):
     assert r2.metrics["split"] == "train"
     with pytest.raises(InputError, match="columns"):
         train_sae(X, small_cfg(steps=2), val_data=X[:10, :5], progress=False)
+    bad = X[:200].copy()
+    bad[[5, 150], 0] = np.nan
+    with pytest.raises(InputError, match="training data: 2 rows contain NaN or Inf \\(first at row 5"):
+        train_sae(bad, small_cfg(steps=2), progress=False)
+
+
+def test_parquet_shards_stream(tmp_path, sparse_X):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from saescope.sae.sources import parquet_batches
+
+    X, _ = sparse_X
+    for i, part in enumerate((X[:700], X[700:1000])):
+        emb = pa.FixedSizeListArray.from_arrays(pa.array(part.reshape(-1)), 16)
+        pq.write_table(pa.table({"embedding": emb}), tmp_path / f"part-{i}.parquet",
+                       row_group_size=128)
+    stream = parquet_batches(tmp_path)
+    assert sum(len(b) for b in stream()) == 1000
+    r = train_sae(stream, small_cfg(epochs=2, steps=None), val_data=X[1000:1500],
+                  progress=False)
+    assert r.metrics["steps"] == 2 * (1000 // 64) and r.metrics["samples"] == 2 * 15 * 64
 
 
 def test_reward_l0_falls_as_lambda_rises(sparse_X):

@@ -13,6 +13,6 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     from saescope.viz.sample_run import ensure_sample_run
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # small models; threads only contend on 2 cores
     # The same folder for tests/viz and tests/dashboard: built once per session.
     return ensure_sample_run(tmp_path_factory.getbasetemp() / "saescope-sample-run")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import typer
@@ -58,9 +59,15 @@ def train(
     tensorboard: Path | None = typer.Option(None, "--tensorboard",
                                             help="Write TensorBoard logs to this folder."),
     wandb: str | None = typer.Option(None, "--wandb", help="Log to this Weights & Biases project."),
+    fast_topk: str | None = typer.Option(
+        None, "--fast-topk", help="Sparse TopK kernels: auto (on CUDA) | on | off."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Train a sparse autoencoder on a matrix of vectors."""
+    """Train a sparse autoencoder on a matrix of vectors.
+
+    Data-parallel: `torchrun --nproc_per_node N -m saescope.cli.main train ...` (the global
+    batch is --batch-size, split over the processes; see saescope.sae.train).
+    """
     from saescope.io import check_output_dir
     from saescope.sae.config import TrainConfig
     from saescope.sae.train import train_sae
@@ -89,13 +96,13 @@ def train(
         d["epochs"], d["steps"] = epochs, None
     for key, value in (("batch_size", batch_size), ("lr", lr), ("seed", seed),
                        ("device", device), ("val_fraction", val_fraction),
-                       ("wandb_project", wandb)):
+                       ("wandb_project", wandb), ("fast_topk", fast_topk)):
         if value is not None:
             d[key] = value
     if tensorboard is not None:
         d["tensorboard"] = str(tensorboard)
     cfg = TrainConfig.from_dict(d)
-    if not resume:
+    if not resume and int(os.environ.get("RANK", "0")) == 0:  # torchrun: rank 0 owns DIR
         check_output_dir(out, overwrite)
     table, dropped = _read(input, column, drop_nonfinite)
     if dropped:

@@ -24,6 +24,7 @@ takes one GPU (`num_gpus=1`) and runs the SAE encoder and the products there.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -194,6 +195,10 @@ def run_ray(layout: PoolLayout, space: FittedSpace, scores_dir: Path, chunk_size
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, ignore_reinit_error=True,
                  log_to_driver=False)
+    # Ray Data resolves paths in threads that race to import fsspec's HTTP filesystem (a
+    # partially imported module gives "cannot import name HTTPFileSystem"): import it here once.
+    with contextlib.suppress(ImportError):
+        import fsspec.implementations.http  # noqa: F401
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = progress
     files = [s.file for s in todo]

@@ -12,6 +12,7 @@ from saescope.sae.config import SAEConfig, TrainConfig
 from saescope.sae.encode import decode_csr, encode_csr, write_codes_parquet
 from saescope.sae.model import SparseAutoencoder
 from saescope.sae.outputs import EncoderOutput, ForwardOutput
+from saescope.sae.sources import parquet_batches
 from saescope.sae.train import TrainResult, train_sae
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "TrainResult",
     "decode_csr",
     "encode_csr",
+    "parquet_batches",
     "train_sae",
     "write_codes_parquet",
 ]

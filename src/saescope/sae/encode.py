@@ -36,7 +36,7 @@ def iter_codes(sae: SparseAutoencoder, X: Any, batch_size: int = 4096, progress:
     n = X.shape[0]
     bar = tqdm(total=n, disable=not progress, desc="encode", unit="vec", dynamic_ncols=True)
     for start in range(0, n, batch_size):
-        x = torch.as_tensor(np.asarray(X[start:start + batch_size], dtype=np.float32),
+        x = torch.as_tensor(np.array(X[start:start + batch_size], dtype=np.float32),
                             device=sae.device)
         out = sae.encode(x)
         vals = out.top_acts.float().cpu().numpy()

@@ -138,7 +138,7 @@ def evaluate(sae, X: np.ndarray, batch_size: int = 4096) -> MetricAccumulator:
     """Run `sae` over X (raw inputs) and accumulate every metric."""
     acc = MetricAccumulator(sae.num_latents, sae.d_in)
     for start in range(0, len(X), batch_size):
-        x = torch.as_tensor(np.asarray(X[start:start + batch_size], dtype=np.float32),
+        x = torch.as_tensor(np.array(X[start:start + batch_size], dtype=np.float32),
                             device=sae.device)
         out = sae.encode(x)
         x_hat = sae.decode(out.top_acts, out.top_indices)

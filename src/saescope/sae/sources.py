@@ -27,6 +27,20 @@ def as_numpy(batch: Any, source: str = "data") -> np.ndarray:
     return arr
 
 
+def check_finite_rows(X: Any, source: str, chunk: int = 65536) -> None:
+    """InputError with the count and first index of rows holding NaN/Inf (read in chunks)."""
+    count, first = 0, None
+    for start in range(0, X.shape[0], chunk):
+        ok = np.isfinite(np.asarray(X[start:start + chunk])).all(axis=1)
+        if not ok.all():
+            bad = np.flatnonzero(~ok)
+            count += len(bad)
+            first = start + int(bad[0]) if first is None else first
+    if count:
+        raise InputError(f"{source}: {count} rows contain NaN or Inf (first at row {first}); "
+                         "fix the input or drop those rows")
+
+
 class ArraySource:
     """Shuffled batches drawn from a whole [N, D] array (numpy, memmap or tensor).
 
@@ -34,13 +48,17 @@ class ArraySource:
     batch is dropped (so every step has the same global batch) unless N < batch_size.
     """
 
-    def __init__(self, X: Any, batch_size: int, seed: int, source: str = "data") -> None:
+    def __init__(self, X: Any, batch_size: int, seed: int, source: str = "data",
+                 rows: np.ndarray | None = None) -> None:
         if isinstance(X, torch.Tensor):
             X = X.detach().cpu().float().numpy()
         if not hasattr(X, "shape") or len(X.shape) != 2:
             X = as_numpy(X, source)
         self.X = X
-        self.n, self.d = int(X.shape[0]), int(X.shape[1])
+        self.rows = rows
+        """Sorted subset of X's rows to train on (None: all); a memmap is never copied whole."""
+        self.n = int(X.shape[0]) if rows is None else len(rows)
+        self.d = int(X.shape[1])
         if self.n == 0:
             raise InputError(f"{source}: no training rows")
         self.batch_size = min(batch_size, self.n)
@@ -51,13 +69,15 @@ class ArraySource:
         rng = np.random.default_rng([self.seed, epoch])
         perm = rng.permutation(self.n)
         for i in range(skip, self.steps_per_epoch):
-            rows = np.sort(perm[i * self.batch_size:(i + 1) * self.batch_size])
-            yield np.asarray(self.X[rows], dtype=np.float32)
+            yield self._take(np.sort(perm[i * self.batch_size:(i + 1) * self.batch_size]))
 
     def sample(self, n: int) -> np.ndarray:
         rng = np.random.default_rng([self.seed, 1 << 30])
-        rows = np.sort(rng.choice(self.n, size=min(n, self.n), replace=False))
-        return np.asarray(self.X[rows], dtype=np.float32)
+        return self._take(np.sort(rng.choice(self.n, size=min(n, self.n), replace=False)))
+
+    def _take(self, positions: np.ndarray) -> np.ndarray:
+        rows = positions if self.rows is None else self.rows[positions]
+        return np.array(self.X[rows], dtype=np.float32)
 
 
 class StreamSource:
@@ -117,6 +137,32 @@ class StreamSource:
             if have >= n:
                 break
         return np.concatenate(out)
+
+
+def parquet_batches(path: str | Path, column: str | None = None) -> Callable[[], Iterator[np.ndarray]]:
+    """A re-iterable stream of float32 batches (one per Parquet row group) from a file or folder.
+
+    For training on vectors larger than memory: `train_sae(parquet_batches("shards/"), cfg)`.
+    """
+    import pyarrow.parquet as pq
+
+    from saescope.data.vectors import detect_vector_column, list_column_to_numpy, parquet_files
+
+    files = parquet_files(path)
+
+    def batches() -> Iterator[np.ndarray]:
+        for f in files:
+            pf = pq.ParquetFile(f)
+            name = detect_vector_column(pf.schema_arrow, column, str(f))
+            for i in range(pf.num_row_groups):
+                col = pf.read_row_group(i, columns=[name])[name]
+                X = list_column_to_numpy(col, str(f), name)
+                if not np.isfinite(X).all():
+                    bad = int(np.flatnonzero(~np.isfinite(X).all(1))[0])
+                    raise InputError(f"{f}: row group {i} has NaN/Inf (row {bad} of the group)")
+                yield X
+
+    return batches
 
 
 def make_source(data: Any, batch_size: int, seed: int) -> ArraySource | StreamSource:

@@ -34,11 +34,17 @@ from tqdm.auto import tqdm
 
 from saescope.errors import ConfigError, InputError
 from saescope.io import atomic_dir, atomic_path, check_output_dir, write_json
-from saescope.sae.archs.base import StepContext
+from saescope.sae.archs.base import StepContext, StepOutput
 from saescope.sae.config import TrainConfig
 from saescope.sae.metrics import MetricAccumulator, evaluate
 from saescope.sae.model import SparseAutoencoder
-from saescope.sae.sources import ArraySource, StreamSource, as_numpy, make_source
+from saescope.sae.sources import (
+    ArraySource,
+    StreamSource,
+    as_numpy,
+    check_finite_rows,
+    make_source,
+)
 from saescope.sae.tracking import Tracker
 
 CHECKPOINT = "checkpoint"
@@ -65,6 +71,8 @@ class TrainResult:
 class _Dist:
     rank: int = 0
     world: int = 1
+    owns_group: bool = False
+    """True when train_sae created the process group (and so destroys it)."""
 
     @property
     def main(self) -> bool:
@@ -97,13 +105,14 @@ def _init_dist(device: torch.device) -> tuple[_Dist, torch.device]:
         return _Dist(), device
     import torch.distributed as dist
 
-    if not dist.is_initialized():
+    owns = not dist.is_initialized()
+    if owns:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     rank = dist.get_rank()
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
-    return _Dist(rank, dist.get_world_size()), device
+    return _Dist(rank, dist.get_world_size(), owns), device
 
 
 def resolve_device(name: str) -> torch.device:
@@ -208,6 +217,66 @@ def _truncate_log(path: Path, step: int) -> None:
         tmp.write_text("".join(line + "\n" for line in keep))
 
 
+# -- one step ---------------------------------------------------------------------------------
+class Stepper:
+    """One full training step: loss, backward, gradient all-reduce, decoder-gradient projection,
+    clipping, Adam, decoder renormalisation, dead-latent counters (in samples).
+
+    `train_sae` calls it once per batch; `saescope.sae.bench.make_step` times it alone.
+    """
+
+    def __init__(self, sae: SparseAutoencoder, opt: torch.optim.Optimizer, dist: _Dist | None = None,
+                 *, global_batch: int, grad_clip: float = 1.0, autocast: bool = False,
+                 fast: bool = False) -> None:
+        self.sae, self.opt, self.dist = sae, opt, dist or _Dist()
+        self.global_batch = global_batch
+        self.grad_clip = grad_clip
+        self.autocast = autocast
+        self.fast = fast
+        self.params = list(sae.parameters())
+        self.dead = torch.zeros(sae.num_latents, dtype=torch.long, device=sae.device)
+        """Training samples since each latent last fired."""
+        self.dead_samples = getattr(sae.arch.opts, "dead_samples", DEFAULT_DEAD_SAMPLES)
+
+    def total_variance(self, x: torch.Tensor) -> torch.Tensor:
+        """sum ||x - mean(x)||^2 over the global batch, from sums (the same at any world size)."""
+        stats = torch.cat([x.double().sum(0), x.double().pow(2).sum().reshape(1)])
+        self.dist.all_reduce_sum(stats)
+        n = self.global_batch
+        return (stats[-1] - stats[:-1].pow(2).sum() / n).float().clamp_min(1e-12)
+
+    def __call__(self, x: torch.Tensor, step: int, total: int, lr: float) -> StepOutput:
+        sae, dist = self.sae, self.dist
+        ctx = StepContext(step=step, total_steps=total, total_variance=self.total_variance(x),
+                          global_batch=self.global_batch,
+                          dead_mask=(self.dead >= self.dead_samples) if step else None,
+                          fast=self.fast,
+                          all_reduce_mean=dist.all_reduce_mean if dist.world > 1 else None)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            res = sae.arch.training_step(sae, x, ctx)
+        res.loss.backward()
+        if dist.world > 1:
+            for p in self.params:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+                dist.all_reduce_sum(p.grad)
+        if sae.cfg.normalize_decoder:
+            sae.remove_gradient_parallel_to_decoder_directions()
+        if self.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        if sae.cfg.normalize_decoder:
+            sae.set_decoder_norm_to_unit_norm()
+        sae.arch.after_step(sae, ctx)
+        fired = dist.all_reduce_max(res.fired.to(torch.uint8)).bool()
+        self.dead += self.global_batch
+        self.dead[fired] = 0
+        return res
+
+
 # -- the trainer ------------------------------------------------------------------------------
 def train_sae(
     data: Any,
@@ -245,18 +314,23 @@ def train_sae(
         X = as_numpy(X, "training data") if isinstance(X, torch.Tensor) else X
         if len(X) == 0:
             raise InputError("training data: no rows")
+        if len(X.shape) != 2:
+            raise InputError(f"training data: expected a 2-D array [N, D], got shape {X.shape}")
+        check_finite_rows(X, "training data")
+        train_rows = None
         if val_data is None and cfg.val_fraction > 0 and len(X) >= 2:
             perm = np.random.default_rng([cfg.seed, 7]).permutation(len(X))
             n_val = min(max(1, int(round(len(X) * cfg.val_fraction))), len(X) - 1)
             val_rows, train_rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
             val_data = np.asarray(X[val_rows], dtype=np.float32)
-            X = np.asarray(X[train_rows], dtype=np.float32)
-        source: ArraySource | StreamSource = ArraySource(X, cfg.batch_size, cfg.seed)
+        source: ArraySource | StreamSource = ArraySource(X, cfg.batch_size, cfg.seed,
+                                                         rows=train_rows)
     else:
         source = make_source(data, cfg.batch_size, cfg.seed)
     d_in = source.d
     if val_data is not None:
         val_data = as_numpy(val_data, "validation data")
+        check_finite_rows(val_data, "validation data")
         if val_data.shape[1] != d_in:
             raise InputError(f"validation data has {val_data.shape[1]} columns, training data {d_in}")
     if source.batch_size % dist.world:
@@ -308,10 +382,10 @@ def train_sae(
     warmup = cfg.lr_warmup_steps if cfg.lr_warmup_steps is not None else min(1000, max(1, total // 20))
     fused = device.type == "cuda"
     opt = torch.optim.Adam(sae.parameters(), lr=lr, fused=fused)
-    dead = torch.zeros(sae.num_latents, dtype=torch.long, device=device)
-    dead_samples = getattr(sae.arch.opts, "dead_samples", DEFAULT_DEAD_SAMPLES)
     fast = cfg.fast_topk == "on" or (cfg.fast_topk == "auto" and device.type == "cuda")
-    autocast = cfg.autocast and device.type == "cuda"
+    stepper = Stepper(sae, opt, dist, global_batch=source.batch_size, grad_clip=cfg.grad_clip,
+                      autocast=cfg.autocast and device.type == "cuda", fast=fast)
+    dead, dead_samples, n_glob = stepper.dead, stepper.dead_samples, source.batch_size
     torch.manual_seed(cfg.seed + 1000 * dist.rank)
 
     start_step, samples, elapsed_before = 0, 0, 0.0
@@ -340,7 +414,6 @@ def train_sae(
         if dist.main else Tracker()
     bar = tqdm(total=total, initial=start_step, disable=not progress or not dist.main,
                desc=f"train {sae_cfg.arch}", unit="step", dynamic_ncols=True)
-    params = list(sae.parameters())
     step = start_step
     log_file = open(log_path, "a") if log_path is not None and dist.main else None  # noqa: SIM115
     try:
@@ -350,40 +423,11 @@ def train_sae(
                 if step >= total:
                     break
                 x_np = batch[dist.rank * local_b:(dist.rank + 1) * local_b]
+                if not x_np.flags.writeable:  # Arrow-backed batches are read-only
+                    x_np = x_np.copy()
                 x = torch.as_tensor(x_np, device=device) * scale
-                # FVU denominator over the global batch, from sums (same formula at any world size).
-                stats = torch.cat([x.double().sum(0), x.double().pow(2).sum().reshape(1)])
-                dist.all_reduce_sum(stats)
-                n_glob = source.batch_size
-                tv = (stats[-1] - stats[:-1].pow(2).sum() / n_glob).float().clamp_min(1e-12)
-                ctx = StepContext(step=step, total_steps=total, total_variance=tv,
-                                  global_batch=n_glob,
-                                  dead_mask=(dead >= dead_samples) if step else None,
-                                  fast=fast,
-                                  all_reduce_mean=dist.all_reduce_mean if dist.world > 1 else None)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                    res = sae.arch.training_step(sae, x, ctx)
-                res.loss.backward()
-                if dist.world > 1:
-                    for p in params:
-                        if p.grad is None:
-                            p.grad = torch.zeros_like(p)
-                        dist.all_reduce_sum(p.grad)
-                if sae_cfg.normalize_decoder:
-                    sae.remove_gradient_parallel_to_decoder_directions()
-                if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
                 cur_lr = lr * lr_factor(step, total, warmup, cfg.lr_decay_fraction)
-                for g in opt.param_groups:
-                    g["lr"] = cur_lr
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-                if sae_cfg.normalize_decoder:
-                    sae.set_decoder_norm_to_unit_norm()
-                sae.arch.after_step(sae, ctx)
-                fired = dist.all_reduce_max(res.fired.to(torch.uint8)).bool()
-                dead += n_glob
-                dead[fired] = 0
+                res = stepper(x, step, total, cur_lr)
                 step += 1
                 samples += n_glob
                 bar.update(1)
@@ -441,6 +485,8 @@ def train_sae(
     tracker.summary(metrics)
     tracker.close()
     dist.barrier()
+    if dist.owns_group:
+        torch.distributed.destroy_process_group()
     return TrainResult(final, metrics, stats, out)
 
 
