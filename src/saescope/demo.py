@@ -55,11 +55,11 @@ class DemoConfig:
     """Questions used with `quick` (sampled, stratified by subject)."""
     budget: int = 500
     """Pool questions the curation selects."""
-    k: int = 16
+    k: int = 32
     """Active latents per sample of the TopK SAE."""
     expansion_factor: int = 4
     """Latents = expansion_factor * 384 (MiniLM's dimension)."""
-    epochs: int = 30
+    epochs: int = 20
     """Training passes over the SAE training rows (halved with `quick`)."""
     val_fraction: float = 0.1
     """Pool rows held out of SAE training for validation metrics."""

@@ -58,14 +58,3 @@ def test_ray_matches_local(planted, tmp_path, local_run, ray_local):
     assert man["pool"]["shards"] == 3  # Ray shards are whole files
     assert len(list((out / "scores").glob("_part-*.done"))) == 3
 
-
-@pytest.mark.slow
-def test_ray_resume_resubmits_only_unfinished_files(planted, tmp_path, ray_local):
-    out = tmp_path / "ray"
-    man = run_curate(_cfg(planted, out, executor="ray"), progress=False)
-    (out / "scores" / "_part-00001.done").unlink()
-    (out / "manifest.json").unlink()
-    before = (out / "scores" / "part-00000.parquet").stat().st_mtime_ns
-    man2 = run_curate(_cfg(planted, out, executor="ray"), progress=False)
-    assert (out / "scores" / "part-00000.parquet").stat().st_mtime_ns == before
-    assert man2["metrics"] == man["metrics"]

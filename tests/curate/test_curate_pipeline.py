@@ -174,3 +174,14 @@ def test_bad_inputs_are_clear_errors(planted, tmp_path):
         run_curate(_cfg(planted, tmp_path / "e", label_field="topic"), progress=False)
     with pytest.raises(ConfigError, match="needs an SAE"):
         _cfg(planted, tmp_path / "f", sae=None)
+
+
+def test_dedup_in_the_pipeline(planted, tmp_path):
+    d = planted.data
+    man = run_curate(_cfg(planted, tmp_path / "dd", space="embedding", dedup=0.9, budget=100,
+                          projection_sample=0), progress=False)
+    ids = pq.read_table(tmp_path / "dd" / "selected.parquet")["id"].to_pylist()
+    rows = np.array([int(i.split("-")[1]) for i in ids])
+    U = d.pool_X[rows] / np.linalg.norm(d.pool_X[rows], axis=1, keepdims=True)
+    assert len(ids) == man["n_selected"] == 100
+    assert (U @ U.T - 2 * np.eye(100)).max() < 0.9

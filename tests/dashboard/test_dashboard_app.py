@@ -124,3 +124,20 @@ def test_pages_name_what_a_single_stage_output_lacks(sample_run: Path, tmp_path:
         assert any(needs in i.value for i in at.info), page
     at = open_page(interp, "Features", monkeypatch)  # works from latents.parquet alone
     assert at.subheader and at.subheader[0].value.startswith("Latent ")
+
+
+def test_launcher_binds_localhost_and_checks_input(sample_run: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]):
+    from saescope.cli.main import main
+    from saescope.dashboard.launch import dashboard_command
+    from saescope.errors import ConfigError
+
+    cmd = dashboard_command(sample_run, port=8765)
+    assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
+    assert cmd[cmd.index("--server.port") + 1] == "8765"
+    assert cmd[-1] == str(sample_run.resolve())
+    with pytest.raises(ConfigError, match="port"):
+        dashboard_command(sample_run, port=70000)
+    with pytest.raises(SystemExit) as exc:  # an empty folder fails before Streamlit starts
+        main(["dashboard", str(tmp_path)])
+    assert exc.value.code == 2 and "no run artifacts" in capsys.readouterr().err

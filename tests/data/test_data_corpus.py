@@ -53,6 +53,13 @@ def test_csv_and_parquet(tmp_path: Path) -> None:
     assert t["text"].to_pylist() == [r["text"] for r in ROWS]
     assert t["n"].to_pylist() == ["1", "2", "3"]  # CSV values stay text
 
+    tsv = tmp_path / "c.tsv"
+    tsv.write_text("id\ttext\nx\tcomma, inside\n")
+    assert read_corpus(tsv)["text"].to_pylist() == ["comma, inside"]
+    arr = tmp_path / "c.json"
+    arr.write_text(json.dumps(ROWS, indent=2))
+    _check_rows(read_corpus(arr))
+
     pq_path = tmp_path / "c.parquet"
     pq.write_table(pa.Table.from_pylist(ROWS), pq_path)
     _check_rows(read_corpus(pq_path))

@@ -67,3 +67,14 @@ def test_bad_store_inputs(tmp_path: Path) -> None:
         ActivationStore(tmp_path / "a", batch_size=8, buffer_size=4)
     with pytest.raises(InputError, match="file not found"):
         ActivationStore(tmp_path / "missing.npy")
+
+
+def test_store_reads_cohere_layout(tmp_path: Path) -> None:
+    """`emb` as a variable-size list<float32> column (Cohere wikipedia-22-12) works too."""
+    X = np.random.default_rng(1).standard_normal((50, 6)).astype(np.float32)
+    pq.write_table(pa.table({"id": list(range(50)), "title": ["t"] * 50,
+                             "emb": pa.array(X.tolist(), pa.list_(pa.float32()))}),
+                   tmp_path / "cohere.parquet", row_group_size=20)
+    store = ActivationStore(tmp_path / "cohere.parquet", batch_size=16, buffer_size=32, shuffle=False)
+    assert store.dim == 6 and store.num_rows == 50
+    np.testing.assert_array_equal(np.concatenate(list(store)), X)

@@ -65,6 +65,15 @@ def test_embedding_scorer_known_auroc_and_baseline():
     # won (1 > .707), one tie (1 = 1) -> 1.5 / 6.
     assert s.baseline == pytest.approx(1.5 / 6)
     assert s.lo <= s.value <= s.hi
+    assert "embedding_hard" not in s.extras  # kinds unknown: one AUROC over every item
+    # With kinds: the main AUROC leaves hard negatives out, `embedding_hard` uses only them.
+    t.kinds = np.array(["top", "quantile", "random_negative", "quantile", "hard_negative"])
+    t.texts[4] = "cats z"  # a hard negative as close to the explanation as the best positives
+    (s,) = embedding_scores([t], embed, ScorerConfig())
+    # main: positives {1, 1, 0} vs random negative {0}: 2 won + 1 tie of 3 -> 2.5 / 3
+    assert s.value == pytest.approx(2.5 / 3)
+    # hard: positives {1, 1, 0} vs hard negative {1}: 2 ties of 3 -> 1 / 3
+    assert s.extras["embedding_hard"] == pytest.approx(1 / 3)
 
 
 def test_detection_prediction_simulation_known_values():
@@ -93,6 +102,13 @@ def test_detection_prediction_simulation_known_values():
     assert det.extras["detection_precision"] == pytest.approx(2 / 3)
     assert det.extras["detection_unparsed"] == 1
     assert det.baseline == 0.5  # "E2": always 0 -> TPR 0, TNR 1
+    t.kinds = np.array(["top", "quantile", "random_negative", "hard_negative", "quantile", "random_negative"])
+    (det,) = llm_scores("detection", [t], llm, cfg)
+    # Against the random negative (item 2, said 0): TPR 2/3, TNR 1; against the hard one (item 3,
+    # said 1): TPR 2/3, TNR 0.
+    assert det.extras["detection_random_balanced_accuracy"] == pytest.approx((2 / 3 + 1) / 2)
+    assert det.extras["detection_hard_balanced_accuracy"] == pytest.approx((2 / 3) / 2)
+    t.kinds = None
     (pred,) = llm_scores("prediction", [t], llm, cfg)
     p = np.array([0.5, 0.5, -0.5, 0.5, -0.5])
     assert pred.value == pytest.approx(np.corrcoef(p, labels[:5])[0, 1])
@@ -101,7 +117,9 @@ def test_detection_prediction_simulation_known_values():
     (sim,) = llm_scores("simulation", [t], llm, cfg)
     assert sim.value == pytest.approx(np.corrcoef([9, 6, 0, 0, 3], acts[:5])[0, 1])
     # Each item x explanation asked once, the unparseable one once more (parse_retries=1).
-    assert backend.calls == 3 * (2 * 6 + 2)
+    # Per scorer run: each item x explanation asked once, the unparseable one once more
+    # (parse_retries=1); no cache, and detection ran twice: 4 runs.
+    assert backend.calls == 4 * (2 * 6 + 2)
 
 
 def test_intruder_with_a_perfect_model():

@@ -72,3 +72,29 @@ def test_training_step_parity(opts):
     assert torch.equal(ref.fired, fast.fired)
     for name in g_ref:
         assert torch.allclose(g_ref[name], g_fast[name], rtol=1e-4, atol=1e-6), name
+
+
+def test_trainer_fast_switch_same_result(sparse_X):
+    from saescope.sae import TrainConfig, train_sae
+
+    X, _ = sparse_X
+    runs = [train_sae(X[:1000], TrainConfig(sae=SAEConfig(k=3, num_latents=48), steps=8,
+                                            batch_size=100, lr=5e-3, device="cpu",
+                                            fast_topk=mode), progress=False)
+            for mode in ("off", "on")]
+    for name, t in runs[0].sae.state_dict().items():
+        assert torch.allclose(t, runs[1].sae.state_dict()[name], atol=1e-5, rtol=1e-4), name
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_bench_make_step_trains(fast):
+    from saescope.sae.bench import make_step
+
+    step = make_step(8, 32, 4, "cpu", fast=fast)
+    sae = step.sae
+    before = sae.W_dec.detach().clone()
+    x = torch.randn(64, 8)
+    step(x)
+    step(x)
+    assert not torch.allclose(before, sae.W_dec)
+    assert torch.allclose(sae.W_dec.norm(dim=-1), torch.ones(32), atol=1e-5)

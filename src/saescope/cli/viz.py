@@ -34,11 +34,14 @@ def register(app: typer.Typer) -> None:
     def report(
         run_dir: Path = typer.Argument(..., help="Run folder, or a train/interpret/curate output."),
         out: Path | None = typer.Option(None, "--out", help="HTML file (default RUN_DIR/report.html)."),
+        projection: str = typer.Option("auto", help="Decoder map: auto (UMAP if installed, else t-SNE), umap, tsne, pca."),
     ) -> None:
         """Write one self-contained HTML report (no server, no network)."""
+        from saescope.viz.plots import PlotConfig
         from saescope.viz.report import write_report
 
-        typer.echo(str(write_report(run_dir, out)))
+        cfg = PlotConfig(interactive=False, projection=projection)  # type: ignore[arg-type]
+        typer.echo(str(write_report(run_dir, out, cfg)))
 
     @app.command("dashboard")
     def dashboard(

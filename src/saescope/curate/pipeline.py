@@ -25,7 +25,6 @@ from tqdm.auto import tqdm
 from saescope.curate import executors
 from saescope.curate.config import SAE_SPACES, CurateConfig
 from saescope.curate.fitstate import (
-    layout_to_dict,
     load_sae,
     load_space,
     sae_hash,
@@ -244,7 +243,7 @@ def run_space(cfg: CurateConfig, inp: Inputs, workdir: Path, progress: bool = Tr
         "features": inp.features,
         "seed_hash": seed_hash(inp.seeds.ids, inp.seeds.X) if inp.seeds is not None else None,
         "sae_hash": sae_hash(cfg.sae) if inp.sae is not None else None,
-        "layout": layout_to_dict(inp.layout)["shards"],
+        "pool": inp.layout.fingerprint(),
         "executor": cfg.executor,
     }
     if saved_info(fit_dir) == _jsonable(info):

@@ -66,7 +66,9 @@ class PoolLayout:
     def fingerprint(self) -> list[dict[str, Any]]:
         """File names, sizes and shard boundaries: a resume is valid only on the same layout."""
         files = sorted({s.file for s in self.shards})
-        return [{"file": f, "size": Path(f).stat().st_size} for f in files] + [
+        stats = [Path(f).stat() for f in files]
+        return [{"file": f, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+                for f, st in zip(files, stats, strict=True)] + [
             {"shards": [[s.file, list(s.row_groups)] for s in self.shards]}
         ]
 
@@ -144,6 +146,8 @@ def iter_chunks(shard: Shard, layout: PoolLayout, chunk_size: int,
 def read_rows(shard: Shard, layout: PoolLayout, ids: set[str] | None = None,
               columns: list[str] | None = None) -> pa.Table:
     """The shard's rows whose id is in `ids` (all rows when None), with an `id` string column."""
+    if columns is not None and layout.id_column is not None:
+        columns = list(dict.fromkeys([*columns, layout.id_column]))
     pf = pq.ParquetFile(shard.file)
     table = pf.read_row_groups(list(shard.row_groups), columns=columns)
     sid = pa.array(shard_ids(table, layout, shard.start), type=pa.string())
@@ -165,7 +169,6 @@ def sample_rows(layout: PoolLayout, n: int, seed: int, columns: list[str]) -> pa
         lo, hi = np.searchsorted(take, [shard.start, shard.start + shard.num_rows])
         if hi <= lo:
             continue
-        table = read_rows(shard, layout, None, columns=list(dict.fromkeys(
-            columns + ([layout.id_column] if layout.id_column else []))))
+        table = read_rows(shard, layout, None, columns=columns)
         parts.append(table.take(pa.array(take[lo:hi] - shard.start)))
     return pa.concat_tables(parts)

@@ -88,9 +88,12 @@ class FittedSpace:
 
     @property
     def dim(self) -> int:
+        """Dimension of the space's rows (latents for SAE spaces, the input dimension otherwise)."""
         if self.seed_units is not None:
             return int(self.seed_units.shape[1])
-        return int(self.sae.num_latents)
+        if self.mean is not None:
+            return len(self.mean)
+        return int(self.sae.num_latents if self.sparse else self.sae.d_in)
 
     def encode(self, X: np.ndarray) -> tuple[np.ndarray | sp.csr_matrix, sp.csr_matrix | None]:
         """(space rows `a` before centring, raw SAE codes or None) for raw inputs X [n, d]."""

@@ -18,6 +18,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
 
 from saescope.viz import analysis
 from saescope.viz.rundata import RunData
@@ -26,6 +27,7 @@ PAGES = ("Overview", "Embedding space", "Features", "Try your text", "Curation")
 PAGE_SIZE = 50
 MAX_MAP_POINTS = 5000
 MAX_PAIR_ROWS = 3000
+CODE_SAMPLE = 5000  # rows encoded for latent histograms (16,000 latents: about 3 s once)
 
 
 def run_dir() -> str:
@@ -136,6 +138,25 @@ def to_csv(df: pd.DataFrame) -> bytes:
     return df.to_csv(index=False).encode("utf-8")
 
 
+def histogram_bars(values: np.ndarray, bins: int, xlabel: str, height: int = 300) -> go.Figure:
+    """A histogram binned here, so millions of values never travel to the browser."""
+    counts, edges = np.histogram(values, bins=bins)
+    fig = go.Figure(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges)))
+    fig.update_layout(height=height, xaxis_title=xlabel, yaxis_title="count", bargap=0)
+    return fig
+
+
+@st.cache_data(show_spinner="Preparing the download…")
+def selection_files(path: str) -> tuple[bytes, bytes]:
+    """(CSV, Parquet) bytes of the selection, built once per run folder."""
+    sel = get_run(path).selected()
+    if "rank" in sel.columns:
+        sel = sel.sort_values("rank")
+    buf = io.BytesIO()
+    sel.to_parquet(buf, index=False)
+    return to_csv(sel), buf.getvalue()
+
+
 # --------------------------------------------------------------------------- pages
 def page_overview(path: str) -> None:
     run = get_run(path)
@@ -179,8 +200,11 @@ def page_embedding(path: str) -> None:
         missing_box(run, "data/embeddings.parquet", "embedding-space explorer")
         return
     total = len(run.data()[0])
-    n = st.select_slider("rows sampled for the views", options=sorted({min(total, v) for v in
-                         (500, 1000, 2000, MAX_MAP_POINTS)}), value=min(total, 2000))
+    options = sorted({min(total, v) for v in (500, 1000, 2000, MAX_MAP_POINTS)})
+    if len(options) > 1:
+        n = st.select_slider("rows sampled for the views", options=options, value=min(total, 2000))
+    else:
+        n = total
     X, meta, total = data_sample(path, n)
     norms = np.linalg.norm(X, axis=1)
     ratio, n95 = pca_stats(path, n)
@@ -193,11 +217,13 @@ def page_embedding(path: str) -> None:
     st.subheader("PCA scree")
     scree = pd.DataFrame({"component": np.arange(1, len(ratio) + 1), "explained": ratio,
                           "cumulative": np.cumsum(ratio)})
-    fig = go.Figure()
-    fig.add_bar(x=scree["component"], y=scree["explained"], name="explained variance ratio")
-    fig.add_scatter(x=scree["component"], y=scree["cumulative"], name="cumulative", yaxis="y2")
-    fig.add_hline(y=0.95, line_dash="dot", yref="y2")
-    fig.update_layout(height=320, yaxis2={"overlaying": "y", "side": "right", "range": [0, 1.02]})
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Bar(x=scree["component"], y=scree["explained"], name="explained variance ratio"))
+    fig.add_trace(go.Scatter(x=scree["component"], y=scree["cumulative"], name="cumulative"),
+                  secondary_y=True)
+    fig.add_hline(y=0.95, line_dash="dot", secondary_y=True, annotation_text="95%")
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", secondary_y=True)
+    fig.update_layout(height=320, xaxis_title="principal component")
     st.plotly_chart(fig, key="scree")
     st.caption(f"{n95} principal components explain 95% of the variance of the {n}-row sample.")
 
@@ -227,8 +253,7 @@ def page_embedding(path: str) -> None:
     st.subheader("Cosine similarity between rows")
     pn = min(n, MAX_PAIR_ROWS)
     sims, pairs = pair_stats(path, pn)
-    st.plotly_chart(px.histogram(x=sims, nbins=60, height=300,
-                                 labels={"x": f"cosine ({len(sims):,} pairs of {pn} rows)"}),
+    st.plotly_chart(histogram_bars(sims, 60, f"cosine ({len(sims):,} pairs of {pn} rows)"),
                     key="sim-hist")
     st.caption(f"mean cosine {sims.mean():.3f}, median {np.median(sims):.3f}")
     show = [c for c in ("id", "text") if c in meta.columns]
@@ -279,7 +304,8 @@ def page_features(path: str) -> None:
 
 def latent_page(path: str, run: RunData, row: pd.Series, table: pd.DataFrame) -> None:
     lat = int(row["latent"])
-    st.subheader(f"Latent {lat}: {row.get('explanation', '') or ''}")
+    expl = row.get("explanation", "")
+    st.subheader(f"Latent {lat}: {'' if pd.isna(expl) else expl}")
     c = st.columns(4)
     c[0].metric("density", f"{float(row.get('density', row.get('frequency', np.nan))):.3g}")
     c[1].metric("fires", str(row.get("n_fires", "–")))
@@ -290,7 +316,7 @@ def latent_page(path: str, run: RunData, row: pd.Series, table: pd.DataFrame) ->
         st.dataframe(scores_frame(run, row), hide_index=True, key="latent-scores")
     acts = None
     if run.layout.data is not None and run.layout.sae is not None:
-        data, indices, indptr = code_sample(path, 20000)
+        data, indices, indptr = code_sample(path, CODE_SAMPLE)
         acts = data[indptr[lat]:indptr[lat + 1]] if lat + 1 < len(indptr) else np.zeros(0)
         src = "SAE codes of a data sample"
     ex = run.examples()
@@ -355,7 +381,7 @@ def page_try(path: str) -> None:
     res = pd.DataFrame({"latent": idx[keep], "activation": acts[keep]}).sort_values(
         "activation", ascending=False)
     if table is not None:
-        cols = [c for c in ("latent", "explanation", "density") if c in table.columns]
+        cols = [c for c in ("latent", "explanation", "status", "density") if c in table.columns]
         res = res.merge(table[cols], on="latent", how="left")
     st.write(f"{len(res)} active latents")
     st.dataframe(res, hide_index=True, key="try-latents")
@@ -398,12 +424,11 @@ def page_curation(path: str) -> None:
             sel = sel.sort_values("rank")
         st.subheader(f"Selection ({len(sel):,} rows)")
         st.dataframe(paginate(sel, "sel-page"), hide_index=True, key="selected")
-        buf = io.BytesIO()
-        sel.to_parquet(buf, index=False)
+        csv, parquet = selection_files(path)
         c = st.columns(2)
-        c[0].download_button("Download selection (CSV)", to_csv(sel), "selected.csv", "text/csv",
+        c[0].download_button("Download selection (CSV)", csv, "selected.csv", "text/csv",
                              key="dl-sel-csv")
-        c[1].download_button("Download selection (Parquet)", buf.getvalue(), "selected.parquet",
+        c[1].download_button("Download selection (Parquet)", parquet, "selected.parquet",
                              "application/octet-stream", key="dl-sel-pq")
 
 

@@ -25,6 +25,7 @@ def dashboard_command(run_dir: str | Path, host: str = "127.0.0.1", port: int = 
         "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
         "--global.developmentMode", "false",
+        "--client.toolbarMode", "minimal",
         "--", str(Path(run_dir).resolve()),
     ]
 

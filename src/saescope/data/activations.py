@@ -341,5 +341,6 @@ def extract_table(
     fingerprint = hashlib.sha256(f"{extractor.fingerprint()}:per_token={per_token}".encode()).hexdigest()
     writer = ShardedWriter({str(k): v for k, v in outs.items()}, shard_size=shard_size,
                            overwrite=overwrite)
-    writer.run(table, compute, fingerprint=fingerprint, progress=progress, desc="activations")
+    writer.run(table, compute, fingerprint=fingerprint, id_columns=("id", text_field),
+               progress=progress, desc="activations")
     return outs

@@ -107,7 +107,8 @@ def embed_table(
 
     fingerprint = hashlib.sha256(emb.fingerprint().encode()).hexdigest()
     writer = ShardedWriter(out_path, shard_size=shard_size, overwrite=overwrite)
-    out = writer.run(table, compute, fingerprint=fingerprint, progress=progress, desc="embed")
+    out = writer.run(table, compute, fingerprint=fingerprint, id_columns=("id", text_field),
+                     progress=progress, desc="embed")
     assert isinstance(out, Path)
     return out
 

@@ -2,10 +2,10 @@
 
 The input table is cut into fixed-size row shards. Each finished shard is written atomically
 to `.<out>.parts/part-XXXXX.parquet` beside the output; a `manifest.json` there records what
-the parts were computed from (a fingerprint of the model/options and of the input ids), so a
-rerun skips finished shards only when they belong to the same job. When every shard is done
-the parts become the output: one Parquet file (`out` ends with `.parquet`) or a folder of
-shards (any other `out`).
+the parts were computed from (a fingerprint of the model/options and of the input ids and
+texts), so a rerun skips finished shards only when they belong to the same job. When every
+shard is done the parts become the output: one Parquet file (`out` ends with `.parquet`) or a
+folder of shards (any other `out`).
 """
 
 from __future__ import annotations

@@ -324,6 +324,7 @@ def run_interpret(
                     acts=t["activation"].astype(np.float64),
                     explanation=e,
                     shuffled=shuffled[lat] if e is not None else None,
+                    kinds=np.asarray(t["kind"], dtype=str),
                 )
             )
         per_scorer: dict[str, list[Score]] = {}

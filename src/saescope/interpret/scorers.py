@@ -6,10 +6,12 @@ Every score of every latent comes with a percentile-bootstrap 95% interval over 
 chance rate 1 / (texts per round).
 
 - `embedding` (no LLM): AUROC of cos(embed(explanation), embed(text)) between activating and
-  non-activating test texts (the embedding scorer of Paulo et al. 2024, "Automatically
-  Interpreting Millions of Features in Large Language Models", arXiv:2410.13928).
+  random non-activating test texts (the embedding scorer of Paulo et al. 2024, "Automatically
+  Interpreting Millions of Features in Large Language Models", arXiv:2410.13928);
+  `embedding_hard`: the same AUROC against the hard negatives.
 - `detection`: the LLM says 1/0 per text (detection scoring, Paulo et al. 2024): primary
-  value balanced accuracy (TPR + TNR) / 2; also precision, recall, F1 and, when the backend
+  value balanced accuracy (TPR + TNR) / 2 over all test texts; also precision, recall, F1,
+  balanced accuracy against random and against hard negatives alone, and, when the backend
   returns token logprobs, AUROC of P("1").
 - `prediction`: the capstone's score as in O'Neill et al. 2024 ("Disentangling Dense Embeddings
   with Sparse Autoencoders", arXiv:2408.00657): a prediction in [-1, 1] per text; primary value Pearson r
@@ -55,6 +57,8 @@ class LatentTest:
     """The latent's explanation (None: nothing to score)."""
     shuffled: str | None
     """Another latent's explanation: the chance baseline."""
+    kinds: np.ndarray | None = None
+    """Kind of each item (top, quantile, random_negative, hard_negative); None = not known."""
 
 
 @dataclass
@@ -135,12 +139,22 @@ def embedding_scores(
             continue
         T = V[[strings[s] for s in t.texts]]
         sims = T @ V[strings[t.explanation]]
-        value = M.auroc(sims, t.labels)
-        lo, hi = M.bootstrap_ci(M.auroc_rows, (sims, t.labels), cfg.n_boot, cfg.seed + i)
+        # Primary: activating vs random non-activating texts (as Paulo et al. define it). Hard
+        # negatives are the input-space neighbours of the top examples, so in the embedding
+        # space they sit closer to the explanation than most activating texts: they get their
+        # own column instead of dragging the main score below chance.
+        main = np.ones(len(sims), dtype=bool)
+        extras: dict[str, float] = {}
+        if t.kinds is not None:
+            main = t.kinds != "hard_negative"
+            hard = t.kinds != "random_negative"
+            extras["embedding_hard"] = M.auroc(sims[hard], t.labels[hard])
+        value = M.auroc(sims[main], t.labels[main])
+        lo, hi = M.bootstrap_ci(M.auroc_rows, (sims[main], t.labels[main]), cfg.n_boot, cfg.seed + i)
         base = float("nan")
         if t.shuffled is not None:
-            base = M.auroc(T @ V[strings[t.shuffled]], t.labels)
-        out.append(Score(value, lo, hi, base))
+            base = M.auroc((T @ V[strings[t.shuffled]])[main], t.labels[main])
+        out.append(Score(value, lo, hi, base, extras))
     return out
 
 
@@ -296,6 +310,12 @@ def llm_scores(
             ok = ~np.isnan(vals)
             has_probs = not np.isnan(probs[ok]).any()
             extras["detection_auroc"] = M.auroc(probs[ok], t.labels[ok]) if has_probs else float("nan")
+            if t.kinds is not None:  # the same, against each kind of negative alone
+                for kind, col in (("hard_negative", "random"), ("random_negative", "hard")):
+                    keep = t.kinds != kind
+                    extras[f"detection_{col}_balanced_accuracy"] = M.binary_metrics(
+                        vals[keep], t.labels[keep]
+                    )["balanced_accuracy"]
         elif name == "prediction":
             score.value = M.pearson(vals, t.labels)
             score.lo, score.hi = M.bootstrap_ci(M.pearson_rows, (vals, t.labels), cfg.n_boot, boot_seed)

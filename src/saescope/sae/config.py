@@ -205,7 +205,8 @@ class TrainConfig:
         if not isinstance(d, dict):
             raise ConfigError(f"a training config must be a mapping, got {type(d).__name__}")
         d = dict(d)
-        sae = dict(d.pop("sae", None) or {})
+        sae = d.pop("sae", None) or {}
+        sae = sae.to_dict() if isinstance(sae, SAEConfig) else dict(sae)
         names = {f.name for f in dataclasses.fields(cls)}
         train = {}
         for key, value in d.items():

@@ -76,7 +76,7 @@ def decode_dense(
 ) -> torch.Tensor:
     """Plain: scatter into a dense [B, M] code, then a dense matmul (no bias)."""
     dense = top_acts.new_zeros(top_acts.shape[0], W_dec.shape[0])
-    dense = dense.scatter(-1, top_indices, top_acts)
+    dense.scatter_(-1, top_indices, top_acts)
     return dense @ W_dec.to(dense.dtype)
 
 

@@ -144,7 +144,10 @@ class SparseAutoencoder(nn.Module):
 
     @classmethod
     def load(cls, folder: str | Path, device: str | torch.device = "cpu") -> SparseAutoencoder:
-        """Load a checkpoint folder (ours or sparsify's); dtype is read back from the file."""
+        """Load a checkpoint folder (ours or sparsify's); dtype is read back from the file.
+
+        The parameters are loaded with requires_grad False (an inference object).
+        """
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
@@ -187,4 +190,6 @@ class SparseAutoencoder(nn.Module):
         absent = sorted(expected - set(tensors))
         if absent:
             raise InputError(f"{w_path}: missing tensor(s) {', '.join(absent)} for arch {cfg.arch}")
-        return sae.to(device)
+        # An inference object: outputs convert with .numpy() without detach (set
+        # requires_grad_(True) again to differentiate through the SAE).
+        return sae.requires_grad_(False).to(device)

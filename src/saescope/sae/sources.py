@@ -166,13 +166,7 @@ def parquet_batches(path: str | Path, column: str | None = None) -> Callable[[],
 
 
 def make_source(data: Any, batch_size: int, seed: int) -> ArraySource | StreamSource:
-    """Pick the source for what `train_sae` was given (array, tensor, path, or iterable)."""
-    if isinstance(data, (str, Path)):
-        from saescope.data.vectors import check_finite, read_vectors
-
-        table = read_vectors(data)
-        check_finite(table.X, table.source)
-        return ArraySource(table.X, batch_size, seed, str(data))
+    """Pick the source for what `train_sae` was given (array, tensor, or iterable)."""
     if isinstance(data, (np.ndarray, torch.Tensor)) or (
         hasattr(data, "shape") and hasattr(data, "__getitem__")
     ):

@@ -56,7 +56,7 @@ class TrainResult:
     """What `train_sae` returns."""
 
     sae: SparseAutoencoder
-    """The trained SAE (raw-input weights, on the training device)."""
+    """The trained SAE (raw-input weights, on the training device, requires_grad False)."""
     metrics: dict[str, Any]
     """Validation metrics: fvu, l0, dead_fraction, dense_fraction, explained_variance, cosine,
     steps, samples, seconds, split (validation, or train when no held-out data existed)."""
@@ -227,7 +227,7 @@ class Stepper:
 
     def __init__(self, sae: SparseAutoencoder, opt: torch.optim.Optimizer, dist: _Dist | None = None,
                  *, global_batch: int, grad_clip: float = 1.0, autocast: bool = False,
-                 fast: bool = False) -> None:
+                 fast: bool = False, seed: int = 0) -> None:
         self.sae, self.opt, self.dist = sae, opt, dist or _Dist()
         self.global_batch = global_batch
         self.grad_clip = grad_clip
@@ -237,6 +237,8 @@ class Stepper:
         self.dead = torch.zeros(sae.num_latents, dtype=torch.long, device=sae.device)
         """Training samples since each latent last fired."""
         self.dead_samples = getattr(sae.arch.opts, "dead_samples", DEFAULT_DEAD_SAMPLES)
+        self.seed = seed
+        self.generator = torch.Generator(device=sae.device)
 
     def total_variance(self, x: torch.Tensor) -> torch.Tensor:
         """sum ||x - mean(x)||^2 over the global batch, from sums (the same at any world size)."""
@@ -251,7 +253,10 @@ class Stepper:
                           global_batch=self.global_batch,
                           dead_mask=(self.dead >= self.dead_samples) if step else None,
                           fast=self.fast,
-                          all_reduce_mean=dist.all_reduce_mean if dist.world > 1 else None)
+                          all_reduce_mean=dist.all_reduce_mean if dist.world > 1 else None,
+                          generator=self.generator)
+        # Per-step seeding: a resumed or data-parallel run draws the same numbers.
+        self.generator.manual_seed((self.seed * 1_000_003 + step) * 1009 + dist.rank)
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             res = sae.arch.training_step(sae, x, ctx)
         res.loss.backward()
@@ -302,37 +307,8 @@ def train_sae(
     t_start = time.perf_counter()
     device = resolve_device(cfg.device)
     dist, device = _init_dist(device)
-    # Data: training source and validation split.
-    if isinstance(data, (str, Path)) or isinstance(data, (np.ndarray, torch.Tensor)):
-        X = data
-        if isinstance(data, (str, Path)):
-            from saescope.data.vectors import check_finite, read_vectors
-
-            table = read_vectors(data)
-            check_finite(table.X, table.source)
-            X = table.X
-        X = as_numpy(X, "training data") if isinstance(X, torch.Tensor) else X
-        if len(X) == 0:
-            raise InputError("training data: no rows")
-        if len(X.shape) != 2:
-            raise InputError(f"training data: expected a 2-D array [N, D], got shape {X.shape}")
-        check_finite_rows(X, "training data")
-        train_rows = None
-        if val_data is None and cfg.val_fraction > 0 and len(X) >= 2:
-            perm = np.random.default_rng([cfg.seed, 7]).permutation(len(X))
-            n_val = min(max(1, int(round(len(X) * cfg.val_fraction))), len(X) - 1)
-            val_rows, train_rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-            val_data = np.asarray(X[val_rows], dtype=np.float32)
-        source: ArraySource | StreamSource = ArraySource(X, cfg.batch_size, cfg.seed,
-                                                         rows=train_rows)
-    else:
-        source = make_source(data, cfg.batch_size, cfg.seed)
+    source, val_data = _sources(data, val_data, cfg)
     d_in = source.d
-    if val_data is not None:
-        val_data = as_numpy(val_data, "validation data")
-        check_finite_rows(val_data, "validation data")
-        if val_data.shape[1] != d_in:
-            raise InputError(f"validation data has {val_data.shape[1]} columns, training data {d_in}")
     if source.batch_size % dist.world:
         raise ConfigError(
             f"batch_size {source.batch_size} is not divisible by the {dist.world} processes"
@@ -347,19 +323,8 @@ def train_sae(
     sae_cfg.check_sizes()
     out = Path(out_dir) if out_dir is not None else None
     ckpt_dir = out / CHECKPOINT if out is not None else None
-    if out is not None and dist.main:
-        if resume:
-            if not (ckpt_dir / "state.json").is_file():
-                if out.exists() and any(out.iterdir()) and not overwrite:
-                    raise InputError(f"{out}: no checkpoint to resume from ({CHECKPOINT}/ missing)")
-                resume = False
-        elif out.exists() and any(out.iterdir()):
-            check_output_dir(out, overwrite)
-            shutil.rmtree(out)
-        out.mkdir(parents=True, exist_ok=True)
-    dist.barrier()
-    if out is not None and not dist.main:
-        resume = resume and (ckpt_dir / "state.json").is_file()
+    if out is not None:
+        resume = _prepare_out_dir(out, resume, overwrite, dist)
 
     gen = torch.Generator().manual_seed(cfg.seed)
     sae = SparseAutoencoder(sae_cfg, device=device, generator=gen)
@@ -384,17 +349,17 @@ def train_sae(
     opt = torch.optim.Adam(sae.parameters(), lr=lr, fused=fused)
     fast = cfg.fast_topk == "on" or (cfg.fast_topk == "auto" and device.type == "cuda")
     stepper = Stepper(sae, opt, dist, global_batch=source.batch_size, grad_clip=cfg.grad_clip,
-                      autocast=cfg.autocast and device.type == "cuda", fast=fast)
+                      autocast=cfg.autocast and device.type == "cuda", fast=fast,
+                      seed=cfg.seed)
     dead, dead_samples, n_glob = stepper.dead, stepper.dead_samples, source.batch_size
     torch.manual_seed(cfg.seed + 1000 * dist.rank)
 
     start_step, samples, elapsed_before = 0, 0, 0.0
     if resume:
         state = _load_checkpoint(ckpt_dir, sae, opt, dead)
-        saved_cfg = state["cfg"]
-        now_cfg = cfg.to_dict()
-        for key in ("sae", "batch_size", "seed", "normalize_input"):
-            if saved_cfg.get(key) != now_cfg.get(key) and key != "sae":
+        saved_cfg, now_cfg = state["cfg"], cfg.to_dict()
+        for key in ("batch_size", "seed", "normalize_input"):
+            if saved_cfg.get(key) != now_cfg.get(key):
                 raise ConfigError(f"--resume: {key} differs from the checkpoint "
                                   f"({saved_cfg.get(key)!r} vs {now_cfg.get(key)!r})")
         if {**saved_cfg["sae"], "d_in": 0} != {**now_cfg["sae"], "d_in": 0}:
@@ -468,6 +433,7 @@ def train_sae(
     if scale != 1.0:
         final.arch.fold_input_scale(final, scale)
     final.eval()
+    final.requires_grad_(False)
     seconds = elapsed_before + time.perf_counter() - t_start
     if val_data is not None and len(val_data):
         acc, split = evaluate(final, val_data, cfg.eval_batch_size), "validation"
@@ -488,6 +454,54 @@ def train_sae(
     if dist.owns_group:
         torch.distributed.destroy_process_group()
     return TrainResult(final, metrics, stats, out)
+
+
+def _sources(data: Any, val_data: Any, cfg: TrainConfig
+             ) -> tuple[ArraySource | StreamSource, np.ndarray | None]:
+    """The training source and the validation matrix (held out of an array when not given)."""
+    if isinstance(data, (str, Path, np.ndarray, torch.Tensor)):
+        X = data
+        if isinstance(data, (str, Path)):
+            from saescope.data.vectors import read_vectors
+
+            X = read_vectors(data).X
+        X = as_numpy(X, "training data") if isinstance(X, torch.Tensor) else X
+        if len(X.shape) != 2:
+            raise InputError(f"training data: expected a 2-D array [N, D], got shape {X.shape}")
+        if len(X) == 0:
+            raise InputError("training data: no rows")
+        check_finite_rows(X, "training data")
+        train_rows = None
+        if val_data is None and cfg.val_fraction > 0 and len(X) >= 2:
+            perm = np.random.default_rng([cfg.seed, 7]).permutation(len(X))
+            n_val = min(max(1, int(round(len(X) * cfg.val_fraction))), len(X) - 1)
+            val_rows, train_rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+            val_data = np.asarray(X[val_rows], dtype=np.float32)
+        source: ArraySource | StreamSource = ArraySource(X, cfg.batch_size, cfg.seed,
+                                                         rows=train_rows)
+    else:
+        source = make_source(data, cfg.batch_size, cfg.seed)
+    if val_data is not None:
+        val_data = as_numpy(val_data, "validation data")
+        check_finite_rows(val_data, "validation data")
+        if val_data.shape[1] != source.d:
+            raise InputError(
+                f"validation data has {val_data.shape[1]} columns, training data {source.d}")
+    return source, val_data
+
+
+def _prepare_out_dir(out: Path, resume: bool, overwrite: bool, dist: _Dist) -> bool:
+    """Refuse or clear an existing folder; whether there is a checkpoint to resume from."""
+    has_ckpt = (out / CHECKPOINT / "state.json").is_file()
+    if dist.main:
+        if resume and not has_ckpt and out.exists() and any(out.iterdir()) and not overwrite:
+            raise InputError(f"{out}: no checkpoint to resume from ({CHECKPOINT}/ missing)")
+        if not resume and out.exists() and any(out.iterdir()):
+            check_output_dir(out, overwrite)
+            shutil.rmtree(out)
+        out.mkdir(parents=True, exist_ok=True)
+    dist.barrier()
+    return resume and has_ckpt
 
 
 def _evaluate_stream(sae: SparseAutoencoder, source: ArraySource | StreamSource,

@@ -12,19 +12,27 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from saescope.errors import ConfigError  # noqa: E402
-from saescope.io import atomic_path  # noqa: E402
-from saescope.viz import analysis  # noqa: E402
-from saescope.viz.rundata import RunData  # noqa: E402
+from saescope.errors import ConfigError
+from saescope.io import atomic_path
+from saescope.viz import analysis
+from saescope.viz.rundata import RunData
 
 FORMATS = ("png", "svg")
+
+
+def _subplots(*args: Any, figsize: tuple[float, float], **kwargs: Any) -> tuple[Figure, Any]:
+    """A figure outside pyplot (no global backend or state: safe in Streamlit's threads and
+    in notebooks) and its axes."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kwargs)
+
+
+def _cmap(name: str) -> Any:
+    return matplotlib.colormaps[name]
 
 
 @dataclass
@@ -67,16 +75,16 @@ class PlotConfig:
 class Figures:
     """Figures built for a run, by name, plus lines saying what could not be drawn and why."""
 
-    static: dict[str, plt.Figure] = field(default_factory=dict)
+    static: dict[str, Figure] = field(default_factory=dict)
     interactive: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------- training
-def fig_training_curves(log: pd.DataFrame) -> plt.Figure:
+def fig_training_curves(log: pd.DataFrame) -> Figure:
     """FVU, L0 and dead fraction against training step."""
     panels = [c for c in ("fvu", "l0", "dead_fraction") if c in log.columns]
-    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(4.2 * max(1, len(panels)), 3.2))
+    fig, axes = _subplots(1, max(1, len(panels)), figsize=(4.2 * max(1, len(panels)), 3.2))
     axes = np.atleast_1d(axes)
     titles = {"fvu": "FVU (fraction of variance unexplained)", "l0": "L0 (active latents)",
               "dead_fraction": "dead latent fraction"}
@@ -89,11 +97,11 @@ def fig_training_curves(log: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def fig_firing_histogram(stats: pd.DataFrame) -> plt.Figure:
+def fig_firing_histogram(stats: pd.DataFrame) -> Figure:
     """Histogram of latent firing frequencies on a log scale; dead latents counted apart."""
     freq = stats["frequency"].to_numpy(dtype=float)
     alive = freq[freq > 0]
-    fig, ax = plt.subplots(figsize=(6, 3.4))
+    fig, ax = _subplots(figsize=(6, 3.4))
     if len(alive):
         lo, hi = np.log10(alive.min()), np.log10(max(alive.max(), alive.min() * 1.0001))
         bins = np.logspace(lo, hi, 40)
@@ -109,9 +117,9 @@ def fig_firing_histogram(stats: pd.DataFrame) -> plt.Figure:
 
 
 # ------------------------------------------------------------------------- latents
-def fig_reranked(rr: np.ndarray) -> plt.Figure:
+def fig_reranked(rr: np.ndarray) -> Figure:
     """Each sample's latent activations in decreasing order (rank on x), one line per sample."""
-    fig, ax = plt.subplots(figsize=(6, 3.4))
+    fig, ax = _subplots(figsize=(6, 3.4))
     ranks = np.arange(1, rr.shape[1] + 1)
     for row in rr:
         nz = row > 0
@@ -125,9 +133,9 @@ def fig_reranked(rr: np.ndarray) -> plt.Figure:
     return fig
 
 
-def fig_sample_heatmaps(tau: np.ndarray, cos: np.ndarray) -> plt.Figure:
+def fig_sample_heatmaps(tau: np.ndarray, cos: np.ndarray) -> Figure:
     """Kendall tau-b and cosine similarity between samples' SAE codes."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
+    fig, axes = _subplots(1, 2, figsize=(10, 4.4))
     for ax, mat, title in ((axes[0], tau, "Kendall tau-b of latent rankings"),
                            (axes[1], cos, "cosine of SAE codes")):
         im = ax.imshow(np.ma.masked_invalid(mat), cmap="viridis", vmin=-1 if title[0] == "K" else 0,
@@ -140,12 +148,12 @@ def fig_sample_heatmaps(tau: np.ndarray, cos: np.ndarray) -> plt.Figure:
     return fig
 
 
-def fig_latent_histograms(acts: dict[str, np.ndarray]) -> plt.Figure:
+def fig_latent_histograms(acts: dict[str, np.ndarray]) -> Figure:
     """Small multiples: the distribution of each latent's non-zero activations."""
     n = max(1, len(acts))
     cols = min(4, n)
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+    fig, axes = _subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.set_visible(False)
     for ax, (title, a) in zip(axes.ravel(), acts.items(), strict=False):
@@ -159,12 +167,12 @@ def fig_latent_histograms(acts: dict[str, np.ndarray]) -> plt.Figure:
 
 
 def fig_scatter(coords: np.ndarray, color: np.ndarray, title: str, cbar_label: str = "",
-                categorical: bool = False) -> plt.Figure:
+                categorical: bool = False) -> Figure:
     """A 2-D map coloured by a numeric value or by category (legend)."""
-    fig, ax = plt.subplots(figsize=(6.4, 5))
+    fig, ax = _subplots(figsize=(6.4, 5))
     if categorical:
         cats = pd.unique(pd.Series(color).astype(str))
-        cmap = plt.get_cmap("tab10" if len(cats) <= 10 else "tab20")
+        cmap = _cmap("tab10" if len(cats) <= 10 else "tab20")
         for i, c in enumerate(cats):
             m = np.asarray(pd.Series(color).astype(str) == c)
             ax.scatter(coords[m, 0], coords[m, 1], s=8, alpha=0.7, color=cmap(i % cmap.N), label=c)
@@ -185,11 +193,11 @@ ROLE_STYLE = {"pool": ("#bbbbbb", 6, 0.4), "selected": ("#d62728", 10, 0.8), "se
 
 
 def fig_curation_projection(proj: pd.DataFrame, coords: np.ndarray | None = None,
-                            method: str = "PCA") -> plt.Figure:
+                            method: str = "PCA") -> Figure:
     """Seeds, pool and selection on a 2-D map: by role, and by label when there is one."""
     xy = proj[["x", "y"]].to_numpy() if coords is None else coords
     has_label = "label" in proj.columns and proj["label"].notna().any()
-    fig, axes = plt.subplots(1, 2 if has_label else 1, figsize=(12 if has_label else 6.4, 5),
+    fig, axes = _subplots(1, 2 if has_label else 1, figsize=(12 if has_label else 6.4, 5),
                              squeeze=False)
     ax = axes[0, 0]
     for role in ("pool", "selected", "seed"):
@@ -204,7 +212,7 @@ def fig_curation_projection(proj: pd.DataFrame, coords: np.ndarray | None = None
         ax = axes[0, 1]
         labels = proj["label"].astype(str)
         cats = pd.unique(labels)
-        cmap = plt.get_cmap("tab10" if len(cats) <= 10 else "tab20")
+        cmap = _cmap("tab10" if len(cats) <= 10 else "tab20")
         for i, c in enumerate(cats):
             m = np.asarray(labels == c)
             ax.scatter(xy[m, 0], xy[m, 1], s=8, alpha=0.7, color=cmap(i % cmap.N), label=c)
@@ -218,10 +226,10 @@ def fig_curation_projection(proj: pd.DataFrame, coords: np.ndarray | None = None
     return fig
 
 
-def fig_seed_selected_heatmaps(mats: dict[str, np.ndarray]) -> plt.Figure:
+def fig_seed_selected_heatmaps(mats: dict[str, np.ndarray]) -> Figure:
     """Cosine between sampled seeds (rows) and sampled selected samples (columns), per space."""
     n = len(mats)
-    fig, axes = plt.subplots(1, n, figsize=(6 * n, 4.4), squeeze=False)
+    fig, axes = _subplots(1, n, figsize=(6 * n, 4.4), squeeze=False)
     for ax, (name, mat) in zip(axes[0], mats.items(), strict=False):
         im = ax.imshow(mat, cmap="magma", aspect="auto")
         ax.set_title(f"seed vs selected cosine ({name})", fontsize=10)
@@ -392,8 +400,8 @@ def _latent_names(run: RunData) -> dict[int, str]:
     lat = run.latents()
     if lat is None or "explanation" not in lat.columns:
         return {}
-    return {int(r): str(e) if e is not None else "" for r, e in zip(lat["latent"], lat["explanation"],
-                                                                     strict=True)}
+    return {int(r): "" if pd.isna(e) else str(e)
+            for r, e in zip(lat["latent"], lat["explanation"], strict=True)}
 
 
 def _short(s: str, n: int = 40) -> str:
@@ -418,14 +426,10 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None,
     out.mkdir(parents=True, exist_ok=True)
     figs = build_figures(run, cfg)
     written: list[Path] = []
-    try:
-        for name, fig in figs.static.items():
-            for fmt in cfg.formats:
-                written.append(_save(out / f"{name}.{fmt}", lambda p, f=fig, fmt=fmt: f.savefig(
-                    p, format=fmt, dpi=120)))
-    finally:
-        for fig in figs.static.values():
-            plt.close(fig)
+    for name, fig in figs.static.items():
+        for fmt in cfg.formats:
+            written.append(_save(out / f"{name}.{fmt}", lambda p, f=fig, fmt=fmt: f.savefig(
+                p, format=fmt, dpi=120)))
     for name, f in figs.interactive.items():
         written.append(_save(out / f"{name}.html", lambda p, f=f: f.write_html(
             p, include_plotlyjs=True, full_html=True)))

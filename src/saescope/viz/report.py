@@ -13,9 +13,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from saescope import __version__
 from saescope.errors import InputError
@@ -25,7 +25,7 @@ from saescope.viz.rundata import RunData
 
 SVG_FIGURES = ("training_curves", "firing_frequency", "latents_reranked")
 FIGURE_CAPTIONS = {
-    "training_curves": "Training curves (validation metrics over steps).",
+    "training_curves": "Training curves: FVU, L0 and dead fraction as logged in train_log.jsonl.",
     "firing_frequency": "Latent firing frequency on the validation split (log scale).",
     "latents_reranked": "Each sample's latent activations sorted in decreasing order.",
     "latents_sample_heatmaps": "Kendall tau-b of latent rankings and cosine of SAE codes between sampled inputs.",
@@ -39,6 +39,7 @@ FIGURE_CAPTIONS = {
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
 header{background:#263238;color:#fff;padding:16px 28px}header h1{margin:0;font-size:22px}
+header a{color:#9fd3ff}header .muted{color:#b0bec5}
 main{padding:8px 28px 40px;max-width:1400px}
 section{background:#fff;border:1px solid #e0e0e0;border-radius:6px;padding:12px 18px;margin:16px 0}
 h2{font-size:18px;margin:6px 0 10px}h3{font-size:15px;margin:14px 0 6px}
@@ -79,7 +80,10 @@ document.addEventListener('DOMContentLoaded',()=>{
 
 
 def esc(x: Any) -> str:
-    return html.escape("" if x is None else str(x), quote=True)
+    """HTML-escaped text; None and NaN read as empty."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    return html.escape(str(x), quote=True)
 
 
 def fmt(x: Any, digits: int = 3) -> str:
@@ -94,7 +98,7 @@ def fmt(x: Any, digits: int = 3) -> str:
     return str(x)
 
 
-def fig_to_html(fig: plt.Figure, svg: bool) -> str:
+def fig_to_html(fig: Figure, svg: bool) -> str:
     buf = io.BytesIO()
     if svg:
         fig.savefig(buf, format="svg")
@@ -105,7 +109,7 @@ def fig_to_html(fig: plt.Figure, svg: bool) -> str:
     return f'<img alt="figure" src="data:image/png;base64,{b64}">'
 
 
-def _figure(figs: dict[str, plt.Figure], name: str) -> str:
+def _figure(figs: dict[str, Figure], name: str) -> str:
     if name not in figs:
         return ""
     return (f'<figure id="fig-{name}">{fig_to_html(figs[name], name in SVG_FIGURES)}'
@@ -175,24 +179,31 @@ def _summary(run: RunData) -> str:
     return f'<section id="summary"><h2>Run summary</h2>{_kv_table(items)}{miss}</section>'
 
 
-def _training(figs: dict[str, plt.Figure], run: RunData) -> str:
+def _training(figs: dict[str, Figure], run: RunData) -> str:
     if "training_curves" not in figs and "firing_frequency" not in figs:
         return ""
     return ('<section id="training"><h2>Training</h2>' + _figure(figs, "training_curves")
             + _figure(figs, "firing_frequency") + "</section>")
 
 
+MIN_SUPPORT = 20
+"""Latents firing fewer times than this rank after the others (issue 4 scores latents that fire
+at least 20 times: with fewer, a bootstrap interval over a handful of examples means little)."""
+
+
 def primary_order(run: RunData, table: pd.DataFrame) -> pd.DataFrame:
-    """Latents, best first: by the first scorer's value (ok status first), else by density."""
+    """Latents, best first: status ok, then enough support (`MIN_SUPPORT` fires), then the
+    first scorer's lower 95% bound and its value; without scores, by density."""
     scorers = run.scorers()
     df = table.copy()
-    if "status" in df.columns:
-        df["_ok"] = (df["status"] == "ok").astype(int)
+    df["_ok"] = (df["status"] == "ok").astype(int) if "status" in df.columns else 1
+    df["_support"] = (df["n_fires"] >= MIN_SUPPORT).astype(int) if "n_fires" in df.columns else 1
+    if scorers:
+        keys = ["_ok", "_support", f"{scorers[0]}_lo", scorers[0]]
     else:
-        df["_ok"] = 1
-    key = scorers[0] if scorers else ("density" if "density" in df.columns else "frequency")
-    df = df.sort_values(["_ok", key], ascending=[False, False], na_position="last", kind="stable")
-    return df.drop(columns="_ok")
+        keys = ["_ok", "density" if "density" in df.columns else "frequency"]
+    df = df.sort_values(keys, ascending=False, na_position="last", kind="stable")
+    return df.drop(columns=["_ok", "_support"])
 
 
 def latent_display_table(run: RunData, table: pd.DataFrame, limit: int | None) -> pd.DataFrame:
@@ -218,7 +229,7 @@ def latent_display_table(run: RunData, table: pd.DataFrame, limit: int | None) -
     return out.reset_index(drop=True)
 
 
-def _latents(run: RunData, figs: dict[str, plt.Figure], max_rows: int) -> str:
+def _latents(run: RunData, figs: dict[str, Figure], max_rows: int) -> str:
     table = run.latent_table()
     parts = ['<section id="latents"><h2>Latents</h2>']
     summ = run.interpret_summary()
@@ -275,6 +286,8 @@ def _top_latents(run: RunData, n_top: int, n_examples: int) -> str:
     scorers = run.scorers()
     links = " ".join(f'<a href="#latent-{int(r)}">#{int(r)}</a>' for r in top["latent"])
     parts = [f'<section id="top-latents"><h2>Top latents</h2><nav>{links}</nav>']
+    if ex is not None:
+        ex = ex[ex["latent"].isin(top["latent"])]
     by_latent = dict(tuple(ex.groupby("latent"))) if ex is not None else {}
     for _, r in top.iterrows():
         lat = int(r["latent"])
@@ -305,7 +318,7 @@ def _top_latents(run: RunData, n_top: int, n_examples: int) -> str:
     return "".join(parts)
 
 
-def _curation(run: RunData, figs: dict[str, plt.Figure], n_rows: int) -> str:
+def _curation(run: RunData, figs: dict[str, Figure], n_rows: int) -> str:
     if run.layout.curate is None:
         return ""
     parts = ['<section id="curation"><h2>Curation</h2>']
@@ -338,17 +351,13 @@ def render_report(run: RunData, cfg: PlotConfig | None = None, max_latent_rows: 
                   n_top: int = 20, n_examples: int = 8, n_selected_rows: int = 200) -> str:
     """The report's HTML text."""
     figs = build_figures(run, cfg or PlotConfig(interactive=False))
-    try:
-        body = "".join([
-            _summary(run),
-            _training(figs.static, run),
-            _latents(run, figs.static, max_latent_rows),
-            _top_latents(run, n_top, n_examples),
-            _curation(run, figs.static, n_selected_rows),
-        ])
-    finally:
-        for f in figs.static.values():
-            plt.close(f)
+    body = "".join([
+        _summary(run),
+        _training(figs.static, run),
+        _latents(run, figs.static, max_latent_rows),
+        _top_latents(run, n_top, n_examples),
+        _curation(run, figs.static, n_selected_rows),
+    ])
     nav = " ".join(f'<a href="#{s}">{t}</a>' for s, t in (
         ("summary", "Summary"), ("training", "Training"), ("latents", "Latents"),
         ("top-latents", "Top latents"), ("curation", "Curation")) if f'id="{s}"' in body)

@@ -1,11 +1,12 @@
 """A small but real run folder (MMLU questions, MiniLM, a trained SAE) for tests and quick looks.
 
 `build_sample_run(out)` embeds a few hundred MMLU questions with all-MiniLM-L6-v2, trains a
-small TopK SAE with `saescope.sae.train_sae`, and writes the interpret and curate stages with
-their real APIs when those packages provide them. Where a stage's API is not available it
-writes that stage's documented files (docs/architecture.md) from the same codes with simple,
-clearly labelled stand-ins (`"explainer": "sample-run"`), so the views always have every file
-to render. `stand_ins` in run.json lists which stages were stand-ins.
+small TopK SAE with `saescope.sae.train_sae`, explains and scores its latents with
+`saescope.interpret.run_interpret` (keywords + embedding scorer, offline) and curates the STEM
+questions with `saescope.curate.run_curate` (SAE space, embedding and random baselines).
+If the interpret or curate package cannot be imported (a partial install), that stage's
+documented files (docs/architecture.md) are written by a small stand-in from the same codes
+(`"explainer": "sample-run"`), and `stand_ins` in run.json says which.
 """
 
 from __future__ import annotations
@@ -211,9 +212,43 @@ def build_curate_standin(lay: RunLayout, sae: Any, X: np.ndarray, meta: pd.DataF
     })
 
 
+def build_interpret(lay: RunLayout, sae: Any, X: np.ndarray, meta: pd.DataFrame, seed: int) -> None:
+    """The real `saescope interpret` stage: keywords explainer, embedding scorer (offline)."""
+    from saescope.interpret import run_interpret
+    from saescope.interpret.pipeline import InterpretConfig
+
+    run_interpret(sae, X, meta["id"].astype(str).tolist(), meta["text"].tolist(), lay.interpret,
+                  InterpretConfig(seed=seed, device="cpu"), progress=False)
+
+
+def build_curate(lay: RunLayout, meta_path: Path, target: str, n_seeds: int, budget: int,
+                 seed: int) -> None:
+    """The real `saescope curate` stage: seeds from the target domain, the rest as the pool."""
+    from saescope.curate.config import CurateConfig
+    from saescope.curate.pipeline import run_curate
+
+    table = pq.read_table(meta_path)
+    dom = table["domain"].to_numpy(zero_copy_only=False)
+    rng = np.random.default_rng(seed)
+    is_seed = np.zeros(len(dom), dtype=bool)
+    is_seed[rng.choice(np.flatnonzero(dom == target), size=n_seeds, replace=False)] = True
+    inputs = lay.root / "data"
+    _write_parquet(table.filter(pa.array(is_seed)), inputs / "seeds.parquet")
+    _write_parquet(table.filter(pa.array(~is_seed)), inputs / "pool.parquet")
+    run_curate(CurateConfig(seeds=str(inputs / "seeds.parquet"), pool=str(inputs / "pool.parquet"),
+                            out=str(lay.curate), budget=budget, sae=str(lay.sae), clusters=4,
+                            label_field="domain", target=[target],
+                            baselines=["embedding", "random"], device="cpu", seed=seed),
+               progress=False)
+
+
 def build_sample_run(out: str | Path, n_per_domain: int = 60, num_latents: int = 256, k: int = 8,
                      steps: int = 300, seed: int = 0) -> Path:
-    """Write a complete small run folder under `out` and return its path."""
+    """Write a complete small run folder under `out` and return its path.
+
+    The interpret and curate stages use their real APIs; only when a stage's package cannot be
+    imported (a partial install) is its stand-in writer used, and run.json says so.
+    """
     import torch
 
     torch.manual_seed(seed)
@@ -222,22 +257,23 @@ def build_sample_run(out: str | Path, n_per_domain: int = 60, num_latents: int =
     sae = build_sae(lay, X, meta, num_latents, k, steps, seed)
     stand_ins = []
     try:
-        from saescope.interpret import run_interpret  # noqa: F401
+        import saescope.interpret.pipeline  # noqa: F401
     except ImportError:
-        run_interpret = None
-    build_interpret_standin(lay, sae, X, meta, seed)
-    stand_ins.append("interpret")
+        build_interpret_standin(lay, sae, X, meta, seed)
+        stand_ins.append("interpret")
+    else:
+        build_interpret(lay, sae, X, meta, seed)
     try:
-        from saescope.curate import run_curate  # noqa: F401
+        import saescope.curate.pipeline  # noqa: F401
     except ImportError:
-        run_curate = None
-    build_curate_standin(lay, sae, X, meta, "STEM", 20, 40, seed)
-    stand_ins.append("curate")
+        build_curate_standin(lay, sae, X, meta, "STEM", 20, 40, seed)
+        stand_ins.append("curate")
+    else:
+        build_curate(lay, lay.data, "STEM", 20, 40, seed)
     write_json(Path(out) / "run.json", {"command": "saescope.viz.sample_run.build_sample_run",
                                         "config": {"n_per_domain": n_per_domain, "num_latents": num_latents,
                                                    "k": k, "steps": steps, "seed": seed},
                                         "stand_ins": stand_ins})
-    del run_interpret, run_curate
     return Path(out)
 
 

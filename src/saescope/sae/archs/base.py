@@ -53,6 +53,8 @@ class StepContext:
     """Use the sparse TopK kernels (`saescope.sae.kernels`)."""
     all_reduce_mean: Any = None
     """Callable averaging a tensor over processes in place (None: single process)."""
+    generator: torch.Generator | None = None
+    """Random numbers of this step (seeded from seed, step and rank, so resumable)."""
 
 
 class StepOutput(NamedTuple):

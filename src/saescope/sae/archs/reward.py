@@ -92,7 +92,8 @@ class RewardSAE(Architecture):
     def training_step(self, sae, x: torch.Tensor, ctx: StepContext) -> StepOutput:
         mag, logits = self._parts(sae, x)
         with torch.no_grad():
-            gates = torch.bernoulli(torch.sigmoid(logits.float())).to(mag.dtype)
+            gates = torch.bernoulli(torch.sigmoid(logits.float()),
+                                    generator=ctx.generator).to(mag.dtype)
         acts = gates * mag
         x_hat = dense_decode(sae, acts)
         err = (x_hat.float() - x.float()).pow(2).sum(-1)
