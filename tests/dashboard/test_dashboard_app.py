@@ -50,6 +50,8 @@ def test_embedding_space_and_kmeans_slider(sample_run: Path, monkeypatch: pytest
     from saescope.viz.analysis import pca_spectrum
 
     assert metric(at, "PCA comps for 95% var.") == str(pca_spectrum(X)[1])
+    color = at.selectbox(key="map-color")
+    assert color.value == "domain" and {"norm", "cluster"} <= set(color.options)
     # The k-means slider really changes the clustering shown.
     for k in (3, 5):
         at.slider(key="kmeans-k").set_value(k).run()

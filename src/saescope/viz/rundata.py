@@ -145,9 +145,10 @@ class RunData:
             if c in ("id", "text"):
                 continue
             s = meta[c]
-            if (s.dtype == object or str(s.dtype).startswith("string")) and 1 < s.nunique() <= 100:
+            if (s.dtype == object or pd.api.types.is_string_dtype(s)) and 1 < s.nunique() <= 100:
                 out.append(c)
-        return out
+        preferred = ("label", "domain", "category", "topic", "subject")
+        return sorted(out, key=lambda c: preferred.index(c) if c in preferred else len(preferred))
 
     def codes(self, idx: np.ndarray) -> Any | None:
         """SAE codes (scipy CSR [len(idx), M]) of the data rows `idx`; None without SAE or data."""

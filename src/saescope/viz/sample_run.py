@@ -242,7 +242,7 @@ def build_curate(lay: RunLayout, meta_path: Path, target: str, n_seeds: int, bud
                progress=False)
 
 
-def build_sample_run(out: str | Path, n_per_domain: int = 60, num_latents: int = 256, k: int = 8,
+def build_sample_run(out: str | Path, n_per_domain: int = 60, num_latents: int = 64, k: int = 8,
                      steps: int = 300, seed: int = 0) -> Path:
     """Write a complete small run folder under `out` and return its path.
 
