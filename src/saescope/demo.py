@@ -51,7 +51,7 @@ class DemoConfig:
     """Target MMLU domain of the curation: STEM | humanities | social sciences | other."""
     n_seeds: int = 50
     """Seed questions of the target domain, held out of the pool and of SAE training."""
-    quick_rows: int = 4000
+    quick_rows: int = 2000
     """Questions used with `quick` (sampled, stratified by subject)."""
     budget: int = 500
     """Pool questions the curation selects."""
@@ -215,7 +215,7 @@ def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print, progress: boo
             stages.finish("interpret-llm", fp_llm, cfg)
         llm_summary = read_json(llm_dir / "summary.json")
     emb = int_summary["scores"].get("embedding", {})
-    echo(f"      {int_summary.get('counts', {}).get('explained', '?')} latents explained; embedding-scorer "
+    echo(f"      {int_summary.get('counts', {}).get('ok', '?')} latents explained; embedding-scorer "
          f"AUROC {emb.get('mean', float('nan')):.3f} (shuffled baseline {emb.get('baseline_mean', float('nan')):.3f})")
     timings["interpret"] = time.perf_counter() - t0
 
@@ -244,16 +244,19 @@ def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print, progress: boo
 
     # 5. plots and report --------------------------------------------------------------
     t0 = time.perf_counter()
-    from saescope.viz.plots import plot_run
+    from saescope.viz.plots import PlotConfig, plot_run
     from saescope.viz.report import write_report
+
+    # --quick draws PNG only and maps with PCA (UMAP's JIT compile alone takes tens of seconds).
+    pcfg = PlotConfig(formats=("png",), projection="pca") if cfg.quick else PlotConfig(formats=("png",))
 
     fp = stages.fingerprint("report", {})
     if stages.fresh("report", fp, [layout.report, layout.plots]):
         echo("[5/5] plots and report found (skipped)")
     else:
         echo("[5/5] plots and report ...")
-        plot_run(root, layout.plots)
-        write_report(root, layout.report)
+        plot_run(root, layout.plots, cfg=pcfg)
+        write_report(root, layout.report, cfg=pcfg)
         stages.finish("report", fp, cfg)
     timings["report"] = time.perf_counter() - t0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -79,7 +80,8 @@ def dashboard(sample_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     with log.open("w") as fh:
         proc = subprocess.Popen(
             [sys.executable, "-m", "saescope.cli.main", "dashboard", str(sample_run),
-             "--port", str(port)], stdout=fh, stderr=subprocess.STDOUT, env=env)
+             "--port", str(port)], stdout=fh, stderr=subprocess.STDOUT, env=env,
+            start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 90
@@ -95,11 +97,14 @@ def dashboard(sample_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
             time.sleep(0.5)
         yield url
     finally:
+        # The CLI execs into Streamlit: stopping this process (its own session) stops the server.
         proc.terminate()
         try:
-            proc.wait(10)
+            proc.wait(15)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+        assert proc.returncode is not None
 
 
 # Page -> text that appears only once the page has rendered its main content.

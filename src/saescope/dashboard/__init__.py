@@ -1,0 +1,1 @@
+"""The Streamlit dashboard (`app.py`, a Streamlit script) and its launcher (`launch.py`)."""

@@ -39,10 +39,20 @@ def check_run_dir(run_dir: str | Path) -> RunLayout:
 
 
 def launch(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8501) -> int:
-    """Run the dashboard in the foreground until interrupted; returns Streamlit's exit code."""
+    """Run the dashboard in the foreground until interrupted.
+
+    On POSIX this process becomes the Streamlit server (exec), so a signal sent to it (Ctrl+C,
+    a service manager's SIGTERM) stops the server and leaves no orphan behind. Elsewhere
+    Streamlit runs as a child and its exit code is returned.
+    """
     check_run_dir(run_dir)
+    cmd = dashboard_command(run_dir, host, port)
     env = dict(os.environ, SAESCOPE_RUN_DIR=str(Path(run_dir).resolve()))
+    if os.name == "posix":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(cmd[0], cmd, env)
     try:
-        return subprocess.call(dashboard_command(run_dir, host, port), env=env)
+        return subprocess.call(cmd, env=env)
     except KeyboardInterrupt:
         return 130
