@@ -194,7 +194,7 @@ def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print, progress: boo
     else:
         echo("[3/5] interpret: keywords explanations + embedding scorer for every live latent ...")
         shutil.rmtree(int_dir, ignore_errors=True)
-        run_interpret(sae, X[pool_mask], ids[pool_mask], [t for t, m in zip(texts, pool_mask) if m],
+        run_interpret(sae, X[pool_mask], ids[pool_mask], [t for t, m in zip(texts, pool_mask, strict=True) if m],
                       int_dir, icfg, progress=progress)
         stages.finish("interpret", fp, cfg)
     int_summary = read_json(int_dir / "summary.json")
@@ -210,7 +210,7 @@ def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print, progress: boo
         if not stages.fresh("interpret-llm", fp_llm, [llm_dir / "summary.json"]):
             echo(f"      LLM explainer ({lcfg.llm_model}) on {cfg.llm_latents} latents ...")
             shutil.rmtree(llm_dir, ignore_errors=True)
-            run_interpret(sae, X[pool_mask], ids[pool_mask], [t for t, m in zip(texts, pool_mask) if m],
+            run_interpret(sae, X[pool_mask], ids[pool_mask], [t for t, m in zip(texts, pool_mask, strict=True) if m],
                           llm_dir, lcfg, progress=progress)
             stages.finish("interpret-llm", fp_llm, cfg)
         llm_summary = read_json(llm_dir / "summary.json")
