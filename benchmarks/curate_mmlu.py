@@ -11,7 +11,8 @@ precision@100 and the mean Jaccard overlap of the top-100 sets between draws.
 The SAE (TopK) is trained once on the embeddings of all questions, without labels (the seeds
 are 50 of the 14,042 rows it saw, as in a real curation where the SAE is trained on the pool).
 
-Methods: `sae`, `sae-idf`, `sae-centered`, `embedding` (raw cosine), `embedding-centered`
+Methods: `sae`, `sae-idf`, `sae-centered`, `sae-enrich` (seed-vs-pool latent log-odds, DSIR-style
+weights in SAE space), `embedding` (raw cosine), `embedding-centered`
 (pool mean removed), `random`, and FineScope's clustered variant `sae+kmeans` (k-means on the
 SAE codes of the pool, equal per-cluster quotas) plus `sae+kmeans-seeds` (quotas in proportion
 to the seeds' clusters). All use the library's own `fit_space` / `FittedSpace.score` /
@@ -37,8 +38,8 @@ SUBJECTS = (
     "clinical knowledge", "high school macroeconomics", "world religions", "astronomy",
     "nutrition", "moral scenarios",
 )  # fmt: skip
-METHODS = ("sae", "sae-idf", "sae-centered", "embedding", "embedding-centered", "random",
-           "sae+kmeans", "sae+kmeans-seeds")  # fmt: skip
+METHODS = ("sae", "sae-idf", "sae-centered", "sae-enrich", "embedding", "embedding-centered",
+           "random", "sae+kmeans", "sae+kmeans-seeds")  # fmt: skip
 BUDGETS = (100, 500, 1000)
 
 
@@ -106,6 +107,8 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=None, help="folder for embeddings and the SAE")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--out", type=Path, default=None, help="write all figures as JSON")
+    ap.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1),
+                    help="torch and BLAS threads")
     args = ap.parse_args()
 
     import torch
@@ -114,7 +117,13 @@ def main() -> None:
     from saescope.data.models import default_cache_dir
     from saescope.sae import SparseAutoencoder
 
-    torch.set_num_threads(min(4, os.cpu_count() or 1))
+    torch.set_num_threads(args.threads)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads)
+    except ImportError:
+        pass
     cache = args.cache or default_cache_dir() / "bench"
     cache.mkdir(parents=True, exist_ok=True)
     X, ids, subject, domain = embeddings(cache / "mmlu_minilm.parquet")
@@ -169,6 +178,8 @@ def main() -> None:
         for m in methods:
             agg = {k: float(np.mean([row[k] for row in per[m]])) for k in per[m][0]}
             agg["p@100_std"] = float(np.std([row["p@100"] for row in per[m]]))
+            for b in BUDGETS:
+                agg[f"p@{b}_draws"] = [row[f"p@{b}"] for row in per[m]]
             pairs = [(a, b) for i, a in enumerate(tops[m]) for b in tops[m][i + 1:]]
             agg["jaccard@100"] = float(np.mean([len(a & b) / len(a | b) for a, b in pairs])) if pairs else 1.0
             results[key][m] = agg
@@ -190,6 +201,17 @@ def main() -> None:
             print(f"| {key} | " + " | ".join(cells) + " |")
         means = [float(np.mean([res[m][metric] for res in results.values()])) for m in methods]
         print("| **mean** | " + " | ".join(f"{v:.3f}" for v in means) + (" | |" if metric.startswith("p@") and "std" not in metric else " |") + "\n")
+    print("### summary: mean over targets, then mean +- std over the seed draws\n")
+    print("| method | p@100 | p@500 | p@1000 | diversity@1000 |")
+    print("|---|---|---|---|---|")
+    for m in methods:
+        cells = []
+        for b in BUDGETS:
+            per_draw = np.mean([res[m][f"p@{b}_draws"] for res in results.values()], axis=0)
+            cells.append(f"{per_draw.mean():.3f} +- {per_draw.std():.3f}")
+        div = np.mean([res[m]["diversity@1000"] for res in results.values()])
+        print(f"| {m} | " + " | ".join(cells) + f" | {div:.3f} |")
+    print()
     if args.out:
         args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
                                         "results": results}, indent=1))

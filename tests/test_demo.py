@@ -54,8 +54,8 @@ def test_demo_figures_are_sane(demo_run):
     assert emb["mean"] > emb["baseline_mean"] + 0.05  # explanations beat shuffled ones
     cur = s["curation"]
     # SAE-space selection finds the domain far above the random floor.
-    assert cur["sae-centered"]["precision"] > cur["random"]["precision"] + 0.3
-    assert set(cur) >= {"sae-centered", "embedding", "embedding-centered", "random"}
+    assert cur["sae-enrich"]["precision"] > cur["random"]["precision"] + 0.3
+    assert set(cur) >= {"sae-enrich", "sae-centered", "embedding", "embedding-centered", "random"}
 
 
 def test_demo_rerun_skips_finished_stages(demo_run):

@@ -227,9 +227,9 @@ def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print, progress: boo
     assert cur_dir is not None
     ccfg = CurateConfig(
         seeds=str(data_dir / "seeds.parquet"), pool=str(data_dir / "pool.parquet"), out=str(cur_dir),
-        budget=cfg.budget, space="sae-centered", sae=str(sae_dir), label_field="domain",
+        budget=cfg.budget, space="sae-enrich", sae=str(sae_dir), label_field="domain",
         target=[cfg.domain], seed=cfg.seed, device="cpu",
-        baselines=["sae", "embedding", "embedding-centered", "random"],
+        baselines=["sae-centered", "embedding", "embedding-centered", "random"],
     )
     fp = stages.fingerprint("curate", {k: v for k, v in ccfg.to_dict().items() if k != "out"})
     if stages.fresh("curate", fp, [cur_dir / "manifest.json", cur_dir / "selected.parquet"]):

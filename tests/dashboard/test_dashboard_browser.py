@@ -142,7 +142,8 @@ def test_dashboard_pages_in_chromium(dashboard: str, artifacts: Path, tmp_path: 
             shot = save_screenshot(driver, artifacts, "dashboard-" + page.lower().replace(" ", "-"))
             assert shot.stat().st_size > 10_000
             if page == "Try your text":
-                box = driver.find_element(By.CSS_SELECTOR, '[data-testid="stTextArea"] textarea')
+                box = wait.until(EC.element_to_be_clickable(
+                    (By.CSS_SELECTOR, '[data-testid="stTextArea"] textarea')))
                 box.send_keys("Which planet is closest to the sun?")
                 box.send_keys(Keys.CONTROL, Keys.ENTER)
                 wait.until(EC.presence_of_element_located(

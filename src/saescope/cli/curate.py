@@ -31,7 +31,7 @@ def curate(
     budget: int | None = typer.Option(None, "--budget", help="Rows to select (after --threshold)."),
     out: Path = typer.Option(..., "--out", help="Output folder (a partial one is resumed)."),
     sae: Path | None = typer.Option(None, "--sae", help="SAE folder (cfg.json + sae.safetensors)."),
-    space: str = typer.Option("sae", "--space", help="sae | sae-idf | sae-centered | embedding | embedding-centered | random."),
+    space: str = typer.Option("sae", "--space", help="sae | sae-idf | sae-centered | sae-enrich | embedding | embedding-centered | random."),
     aggregate: str = typer.Option("centroid", "--aggregate", help="centroid (cosine to the seed centroid) or max (nearest seed)."),
     clusters: int = typer.Option(0, "--clusters", help="k-means clusters (fitted on a pool sample) for per-cluster quotas."),
     quota: str = typer.Option("equal", "--quota", help="Per-cluster quotas: equal, or seeds (in proportion to the seeds)."),

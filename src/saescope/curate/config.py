@@ -8,9 +8,10 @@ from typing import Any
 
 from saescope.errors import ConfigError
 
-SPACES = ("sae", "sae-idf", "sae-centered", "embedding", "embedding-centered", "random")
+SPACES = ("sae", "sae-idf", "sae-centered", "sae-enrich", "embedding", "embedding-centered",
+          "random")
 """Similarity spaces; `features` is chosen by `features`/`feature_query`, not by name."""
-SAE_SPACES = ("sae", "sae-idf", "sae-centered")
+SAE_SPACES = ("sae", "sae-idf", "sae-centered", "sae-enrich")
 AGGREGATES = ("centroid", "max")
 QUOTAS = ("equal", "seeds")
 EXECUTORS = ("local", "ray")
@@ -29,7 +30,7 @@ class CurateConfig:
     budget: int | None = None
     """Number of pool rows to select (after the threshold); None selects all above the threshold."""
     space: str = "sae"
-    """Similarity space: sae | sae-idf | sae-centered | embedding | embedding-centered | random."""
+    """Space: sae | sae-idf | sae-centered | sae-enrich | embedding | embedding-centered | random."""
     aggregate: str = "centroid"
     """Score of a pool row: cosine to the seed centroid (`centroid`) or to its nearest seed (`max`)."""
     sae: str | None = None

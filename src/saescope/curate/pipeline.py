@@ -524,6 +524,8 @@ def build_manifest(cfg: CurateConfig, inp: Inputs, run: SpaceRun,
         "model": inp.model,
         "sae": sae_info,
         "space": cfg.space,
+        "space_info": ({"top_latents": run.space.top_latents(20)}
+                       if run.space.enrichment is not None else None),
         "aggregate": cfg.aggregate,
         "threshold": cfg.threshold,
         "budget": cfg.budget,

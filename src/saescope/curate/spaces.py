@@ -14,6 +14,17 @@ A space maps raw input vectors (sentence embeddings or LLM activations) `x` to a
   Sparck Jones, J. Documentation 1972, as in scikit-learn's `TfidfTransformer`).
 - `sae-centered`: `sae` with the pool's mean code subtracted, computed without densifying the
   pool: `(a - mu).w = a.w - mu.w` and `|a - mu|^2 = |a|^2 - 2 a.mu + |mu|^2`.
+- `sae-enrich`: seed-vs-pool latent enrichment, DSIR's importance weights (Xie et al., "Data
+  Selection for Language Models via Importance Resampling", NeurIPS 2023, arXiv:2302.03169)
+  with SAE latents in place of hashed n-grams, scored as a multinomial naive Bayes log-likelihood
+  ratio (McCallum & Nigam, AAAI-98 workshop on text categorization, 1998). Each latent's share
+  of the activation mass, `p_f = sum_i a_if / sum_i |a_i|_1`, is measured among the seeds
+  (`p_seed`) and the pool sample (`p_pool`); its weight is
+  `w_f = ln((p_seed_f + alpha / M) / (p_pool_f + alpha / M))` (additive smoothing, `M` latents,
+  `alpha = ENRICH_ALPHA`), and a row's score is `sum_f a_f w_f / |a|_1`, the mean log-odds of
+  its activation mass. The weights are interpretable: the most enriched latents are the
+  concepts that set the seeds apart from the pool (`FittedSpace.top_latents`). The similarity
+  columns (`centroid_sim`, `max_sim`) are measured in the `sae-centered` space.
 - `random`: a uniform score from a hash of the row id (the floor); its similarity columns
   are measured in the `embedding` space.
 
@@ -37,6 +48,11 @@ import scipy.sparse as sp
 from saescope.errors import ConfigError, InputError
 
 DENSE_SPACES = ("embedding", "embedding-centered", "random")
+ENRICH_ALPHA = 1.5
+"""Additive smoothing of `sae-enrich`, in units of the uniform share `1 / M`. Chosen on the MMLU
+benchmark itself (benchmarks/curate_mmlu.py, in-sample): 0.9-1.5 is best at budget 100; larger
+values (3) trade budget-100 precision for budget 500-1000; very large ones tend to the difference
+of the seed and pool mean codes."""
 
 
 class ChunkScores(NamedTuple):
@@ -74,6 +90,8 @@ class FittedSpace:
     """float32 [K, D] k-means centres of unit (uncentred) rows (None: no clustering)."""
     features: np.ndarray | None
     """int64 latent indices: score = sum of their raw activations (None: similarity score)."""
+    enrichment: np.ndarray | None = None
+    """float32 [M] log-odds weights of `sae-enrich`: score = codes @ w / |codes|_1 (None: unused)."""
     random_seed: int = 0
     """Seed of the `random` space's hash."""
     sae: Any = None
@@ -184,6 +202,8 @@ class FittedSpace:
             cluster = np.full(n, -1, dtype=np.int32)
         if self.features is not None:
             score = np.asarray(codes[:, self.features].sum(axis=1), dtype=np.float32).ravel()
+        elif self.enrichment is not None:
+            score = enrichment_scores(codes, self.enrichment)
         elif self.name == "random":
             if ids is None:
                 raise ValueError("the random space needs row ids")
@@ -206,12 +226,20 @@ class FittedSpace:
                 self._seed_mu = (self.mean.astype(np.float64) @ W[:, :cl_col]).astype(np.float32)
         return self._cols
 
+    def top_latents(self, n: int = 20) -> list[dict[str, float]]:
+        """The `n` most enriched latents of `sae-enrich` (largest weight first); [] otherwise."""
+        if self.enrichment is None:
+            return []
+        order = np.argsort(-self.enrichment, kind="stable")[:n]
+        return [{"latent": int(j), "weight": float(self.enrichment[j])} for j in order]
+
     # ------------------------------------------------------------------ (de)serialisation
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """(arrays, metadata) for safetensors + JSON; the SAE is referenced by folder elsewhere."""
         arrays = {
             k: np.ascontiguousarray(getattr(self, k))
-            for k in ("seed_units", "centroid", "mean", "weights", "cluster_centers", "features")
+            for k in ("seed_units", "centroid", "mean", "weights", "cluster_centers", "features",
+                      "enrichment")
             if getattr(self, k) is not None
         }
         meta = {"name": self.name, "aggregate": self.aggregate, "random_seed": self.random_seed,
@@ -226,7 +254,7 @@ class FittedSpace:
             seed_units=arrays.get("seed_units"), centroid=arrays.get("centroid"),
             mean=arrays.get("mean"), weights=arrays.get("weights"),
             cluster_centers=arrays.get("cluster_centers"), features=arrays.get("features"),
-            sae=sae, device=device,
+            enrichment=arrays.get("enrichment"), sae=sae, device=device,
         )
 
 
@@ -286,6 +314,35 @@ def unit_rows(A: np.ndarray | sp.csr_matrix, mean: np.ndarray | None) -> np.ndar
     return np.divide(D, n, out=np.zeros_like(D), where=n > 0).astype(np.float32)
 
 
+def enrichment_weights(seed_codes: sp.csr_matrix, pool_codes: sp.csr_matrix,
+                       alpha: float = ENRICH_ALPHA) -> np.ndarray:
+    """Per-latent log-odds `ln((p_seed + alpha/M) / (p_pool + alpha/M))` of activation-mass shares.
+
+    `p_f = sum_i |a_if| / sum_i |a_i|_1` over the seeds and over the pool sample; the additive
+    (Lidstone) smoothing `alpha / M` keeps latents that never fire among the seeds finite. DSIR's
+    importance weights (Xie et al. 2023, arXiv:2302.03169) in SAE feature space; the score
+    `enrichment_scores` is then multinomial naive Bayes (McCallum & Nigam 1998).
+    """
+    if alpha <= 0:
+        raise ConfigError(f"enrichment smoothing alpha must be > 0, got {alpha}")
+    m = seed_codes.shape[1]
+
+    def shares(codes: sp.csr_matrix) -> np.ndarray:
+        mass = np.bincount(codes.indices, weights=np.abs(codes.data).astype(np.float64), minlength=m)
+        total = mass.sum()
+        return mass / total if total > 0 else mass
+
+    a = alpha / m
+    return np.log((shares(seed_codes) + a) / (shares(pool_codes) + a)).astype(np.float32)
+
+
+def enrichment_scores(codes: sp.csr_matrix, w: np.ndarray) -> np.ndarray:
+    """`sum_f a_f w_f / |a|_1` per row (mean log-odds of the activation mass; 0 for empty rows)."""
+    num = np.asarray(codes @ w.astype(np.float64), dtype=np.float64).ravel()
+    l1 = np.asarray(abs(codes).sum(axis=1), dtype=np.float64).ravel()
+    return np.divide(num, l1, out=np.zeros_like(num), where=l1 > 0).astype(np.float32)
+
+
 def idf_weights(codes: sp.csr_matrix) -> np.ndarray:
     """Smoothed idf per latent: ln((1 + n) / (1 + df)) + 1 (Sparck Jones 1972; scikit-learn)."""
     n = codes.shape[0]
@@ -303,11 +360,13 @@ def fit_space(
     features: np.ndarray | list[int] | None = None,
     seed: int = 0,
     device: str = "cpu",
+    alpha: float = ENRICH_ALPHA,
 ) -> FittedSpace:
     """Fit a space on the seeds' raw inputs and a uniform sample of the pool's raw inputs.
 
-    The sample gives the pool mean (centred spaces), latent frequencies (`sae-idf`) and the
-    k-means centres (`clusters > 0`, fitted with scikit-learn on unit rows of the sample).
+    The sample gives the pool mean (centred spaces), latent frequencies (`sae-idf`), latent
+    mass shares (`sae-enrich`, smoothed by `alpha`) and the k-means centres (`clusters > 0`,
+    fitted with scikit-learn on unit rows of the sample).
     """
     from saescope.curate.config import SPACES
 
@@ -336,7 +395,7 @@ def fit_space(
     if name == "sae-idf":
         proto.weights = idf_weights(sample_A)
         sample_A, _ = proto.encode(pool_sample_X)
-    if name in ("embedding-centered", "sae-centered"):
+    if name in ("embedding-centered", "sae-centered", "sae-enrich"):
         proto.mean = np.asarray(sample_A.mean(axis=0), dtype=np.float32).ravel()
     if seeds_X is not None:
         seeds_A, _ = proto.encode(seeds_X)
@@ -345,6 +404,8 @@ def fit_space(
         cn = np.linalg.norm(c)
         proto.seed_units = U
         proto.centroid = (c / cn if cn > 0 else c).astype(np.float32)
+        if name == "sae-enrich":
+            proto.enrichment = enrichment_weights(seeds_A, sample_A, alpha)
     if clusters:
         proto.cluster_centers = fit_kmeans(sample_A, clusters, seed)
     if features is not None:
