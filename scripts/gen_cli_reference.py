@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 WIDTH = 100
 """Rendering width of the help text, in characters."""
@@ -43,7 +44,7 @@ together is in [usage.md](usage.md).
 """
 
 
-def walk(command, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], object]]:  # noqa: ANN001
+def walk(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
     """(path of names, click command) for the command and, depth first, all its sub-commands."""
     import click
 
@@ -99,7 +100,7 @@ def render() -> str:
     from saescope.cli.main import app
 
     commands = list(walk(typer.main.get_command(app)))
-    parts = [HEADER, "## Contents\n"]
+    parts = [HEADER, f"<!-- {renderer_versions()} -->\n", "## Contents\n"]
     for path, _ in commands:
         name = " ".join((PROG, *path))
         parts.append(f"- [`{name}`](#{_anchor(name)})")
@@ -108,6 +109,13 @@ def render() -> str:
         name = " ".join((PROG, *path))
         parts.append(f"## {name}\n\n```text\n{help_text(path)}\n```\n")
     return "\n".join(parts)
+
+
+def renderer_versions() -> str:
+    """The libraries whose versions shape the help text (a different version may wrap it differently)."""
+    from importlib.metadata import version
+
+    return "rendered with " + ", ".join(f"{n} {version(n)}" for n in ("typer", "click", "rich"))
 
 
 def _anchor(title: str) -> str:

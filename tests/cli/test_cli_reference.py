@@ -30,8 +30,15 @@ def rendered(gen) -> str:
     return gen.render()
 
 
-def test_docs_cli_md_is_up_to_date(rendered: str) -> None:
+def _skip_unless_same_renderer(gen) -> None:
+    """Help text layout depends on typer/click/rich versions: compare only under the ones that wrote it."""
+    if gen.renderer_versions() not in DOC.read_text(encoding="utf-8"):
+        pytest.skip(f"docs/cli.md was rendered with other library versions than {gen.renderer_versions()}")
+
+
+def test_docs_cli_md_is_up_to_date(gen, rendered: str) -> None:
     assert DOC.is_file(), REGENERATE
+    _skip_unless_same_renderer(gen)
     assert DOC.read_text(encoding="utf-8") == rendered, REGENERATE
 
 
@@ -65,7 +72,8 @@ def test_check_mode_fails_on_a_stale_file(gen, rendered: str, tmp_path: Path, ca
     assert stale.read_text(encoding="utf-8") != DOC.read_text(encoding="utf-8")  # not rewritten
 
 
-def test_script_check_passes_even_when_ci_forces_colour() -> None:
+def test_script_check_passes_even_when_ci_forces_colour(gen) -> None:
+    _skip_unless_same_renderer(gen)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GITHUB_ACTIONS": "true", "FORCE_COLOR": "1",
            "COLUMNS": "37", "TERMINAL_WIDTH": "61"}
     proc = subprocess.run([sys.executable, str(SCRIPT), "--check"], capture_output=True,

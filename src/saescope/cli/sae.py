@@ -110,6 +110,8 @@ def train(
     result = train_sae(table.X, cfg, out_dir=out, resume=resume, overwrite=overwrite,
                        progress=not quiet)
     m = result.metrics
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: one summary line, from rank 0
+        return
     typer.echo(
         f"{m['split']} fvu={m['fvu']:.4f} l0={m['l0']:.2f} dead={m['dead_fraction']:.3f} "
         f"steps={m['steps']} samples={m['samples']} seconds={m['seconds']:.1f} -> {out}"
