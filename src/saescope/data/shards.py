@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -23,7 +22,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from saescope.errors import ConfigError, SaescopeError
-from saescope.io import atomic_path, read_json, write_json
+from saescope.io import atomic_path, read_json, replace_dir, write_json
 
 log = logging.getLogger(__name__)
 
@@ -156,11 +155,4 @@ class ShardedWriter:
             shutil.rmtree(parts_dir, ignore_errors=True)
             return
         (parts_dir / "manifest.json").unlink()
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out, old)
-            os.replace(parts_dir, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(parts_dir, out)
+        replace_dir(parts_dir, out)
