@@ -12,6 +12,9 @@ import pytest
 
 from saescope.rundir import RunLayout
 
+# The cold demo embeds 2,000 questions and trains an SAE: give it more than the suite's default.
+pytestmark = pytest.mark.timeout(1500)
+
 
 def _demo(out: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
