@@ -10,17 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from saescope.cli.main import main
+from saescope.cli.main import run
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def test_datasets_list(capsys) -> None:

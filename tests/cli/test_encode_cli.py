@@ -8,16 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from saescope.cli.main import main
+from saescope.cli.main import run
 from saescope.sae import SAEConfig, SparseAutoencoder, encode_csr
-
-
-def run(argv: list[str]) -> int:
-    try:
-        main([str(a) for a in argv])
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 @pytest.fixture(scope="module")

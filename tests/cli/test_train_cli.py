@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from saescope.cli.main import main
+from saescope.cli.main import run
 
 
 @pytest.fixture(autouse=True)
@@ -21,14 +21,6 @@ def _one_thread():
     yield
     torch.set_num_threads(before)
 
-
-def run(argv: list[str]) -> int:
-    """Run the CLI in-process; 0 on success, the exit code otherwise."""
-    try:
-        main([str(a) for a in argv])
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 @pytest.fixture(scope="module")

@@ -64,5 +64,14 @@ def main(argv: list[str] | None = None) -> None:
         raise
 
 
+def run(argv: list[str | object]) -> int:
+    """Run the CLI in-process and return its exit code (0 on success) instead of exiting."""
+    try:
+        main([str(a) for a in argv])
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
 if __name__ == "__main__":
     main()
