@@ -12,15 +12,18 @@
       report.html              from `saescope report`
 
 `plot`, `report` and `dashboard` also take the output folder of a single `train`,
-`interpret` or `curate` run: `RunLayout.detect` recognises each from the files it holds.
+`interpret` or `curate` run: `RunLayout.detect` recognises each from the files it holds. Outputs
+written side by side (`emb.parquet`, `sae/`, `interp/`, `picked/`, as the README's own-data block
+does) are put together with `RunLayout.from_parts` (`--data`, `--sae`, `--interpret`, `--curate`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from saescope.errors import SaescopeError
+from saescope.errors import InputError, SaescopeError
 
 SAE_FILES = ("cfg.json", "sae.safetensors")
 INTERPRET_FILES = ("latents.parquet", "summary.json")
@@ -49,6 +52,11 @@ class RunLayout:
     @property
     def report(self) -> Path:
         return self.root / "report.html"
+
+    @property
+    def cache(self) -> Path:
+        """Derived results shared by `plot`, `report` and `dashboard` (2-D projections)."""
+        return self.root / ".saescope-cache"
 
     @staticmethod
     def paths(root: str | Path) -> RunLayout:
@@ -86,9 +94,50 @@ class RunLayout:
             curate=root if _has(root, CURATE_FILES) else None,
         )
 
+    @staticmethod
+    def from_parts(root: str | Path | None = None, *, data: str | Path | None = None,
+                   sae: str | Path | None = None, interpret: str | Path | None = None,
+                   curate: str | Path | None = None) -> RunLayout:
+        """A layout from a run folder (optional) and stage outputs given one by one.
+
+        Each given part replaces what `root` holds for that stage and must be complete (an
+        `InputError` names the option and the file it lacks). Without `root`, the root is the
+        deepest folder holding every part (where plots and the report go by default).
+        """
+        parts = {"data": data, "sae": sae, "interpret": interpret, "curate": curate}
+        given = {k: Path(v) for k, v in parts.items() if v is not None}
+        if root is None and not given:
+            raise InputError("give a run folder or at least one of --data, --sae, --interpret, --curate")
+        for name, path in given.items():
+            _check_part(name, path)
+        if root is not None:
+            base = RunLayout.detect(root)
+        else:
+            homes = [str(p.resolve().parent) for p in given.values()]
+            base = RunLayout(root=Path(os.path.commonpath(homes)))
+        return replace(base, **given)
+
     def missing(self) -> list[str]:
         """Names of the stages this folder lacks, for 'what is missing' messages."""
         return [n for n in ("data", "sae", "interpret", "curate") if getattr(self, n) is None]
+
+
+PART_FILES = {"sae": SAE_FILES, "interpret": INTERPRET_FILES, "curate": CURATE_FILES}
+
+
+def _check_part(name: str, path: Path) -> None:
+    if name == "data":
+        if not path.is_file():
+            raise InputError(f"--data {path}: no such file (the vectors Parquet of `saescope embed`)")
+        return
+    if not path.is_dir():
+        raise InputError(f"--{name} {path}: not a folder (a `saescope {_COMMAND[name]}` output)")
+    absent = [n for n in PART_FILES[name] if not (path / n).is_file()]
+    if absent:
+        raise InputError(f"--{name} {path}: no {', '.join(absent)} (an unfinished or different output?)")
+
+
+_COMMAND = {"sae": "train", "interpret": "interpret", "curate": "curate"}
 
 
 def _has(folder: Path | None, names: tuple[str, ...]) -> bool:

@@ -1,4 +1,8 @@
-"""`saescope plot`, `saescope report` and `saescope dashboard`: look at a run folder."""
+"""`saescope plot`, `saescope report` and `saescope dashboard`: look at a run.
+
+Each takes a run folder (`saescope demo`'s), one stage's output folder, or the outputs of
+separate commands put together with --data, --sae, --interpret and --curate.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,38 @@ from pathlib import Path
 
 import typer
 
+RUN_HELP = "Run folder, or a train/interpret/curate output (optional with --data/--sae/--interpret/--curate)."
+
+
+def _parts_options():  # noqa: ANN202 - typer option factories
+    return {
+        "data": typer.Option(None, "--data", help="Vectors Parquet (`saescope embed` output): data views."),
+        "sae": typer.Option(None, "--sae", help="`saescope train` output folder."),
+        "interpret": typer.Option(None, "--interpret", help="`saescope interpret` output folder."),
+        "curate": typer.Option(None, "--curate", help="`saescope curate` output folder."),
+    }
+
+
+_P = _parts_options()
+
+
+def _layout(run_dir: Path | None, data: Path | None, sae: Path | None, interpret: Path | None,
+            curate: Path | None):  # noqa: ANN202
+    from saescope.rundir import RunLayout
+
+    return RunLayout.from_parts(run_dir, data=data, sae=sae, interpret=interpret, curate=curate)
+
+
+def _err(line: str) -> None:
+    typer.echo(line, err=True)
+
 
 def register(app: typer.Typer) -> None:
     @app.command("plot")
     def plot(
-        run_dir: Path = typer.Argument(..., help="Run folder, or a train/interpret/curate output."),
+        run_dir: Path | None = typer.Argument(None, help=RUN_HELP),
+        data: Path | None = _P["data"], sae: Path | None = _P["sae"],
+        interpret: Path | None = _P["interpret"], curate: Path | None = _P["curate"],
         out: Path | None = typer.Option(None, "--out", help="Output folder (default RUN_DIR/plots)."),
         formats: str = typer.Option("png,svg", help="Static formats, comma separated (png, svg)."),
         interactive: bool = typer.Option(True, help="Also write plotly HTML figures."),
@@ -23,16 +54,18 @@ def register(app: typer.Typer) -> None:
         cfg = PlotConfig(formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
                          interactive=interactive, projection=projection,  # type: ignore[arg-type]
                          max_points=max_points)
-        paths = plot_run(run_dir, out, cfg)
+        paths = plot_run(_layout(run_dir, data, sae, interpret, curate), out, cfg, echo=_err)
         for p in paths:
             typer.echo(str(p))
         missing = [p for p in paths if p.name == "MISSING.txt"]
         if missing and missing[0].read_text().strip() != "nothing missing":
-            typer.echo(f"not drawn (see {missing[0]}):\n{missing[0].read_text().rstrip()}", err=True)
+            _err(f"not drawn (see {missing[0]}):\n{missing[0].read_text().rstrip()}")
 
     @app.command("report")
     def report(
-        run_dir: Path = typer.Argument(..., help="Run folder, or a train/interpret/curate output."),
+        run_dir: Path | None = typer.Argument(None, help=RUN_HELP),
+        data: Path | None = _P["data"], sae: Path | None = _P["sae"],
+        interpret: Path | None = _P["interpret"], curate: Path | None = _P["curate"],
         out: Path | None = typer.Option(None, "--out", help="HTML file (default RUN_DIR/report.html)."),
         projection: str = typer.Option("auto", help="Decoder map: auto (UMAP if installed, else t-SNE), umap, tsne, pca."),
     ) -> None:
@@ -41,16 +74,19 @@ def register(app: typer.Typer) -> None:
         from saescope.viz.report import write_report
 
         cfg = PlotConfig(interactive=False, projection=projection)  # type: ignore[arg-type]
-        typer.echo(str(write_report(run_dir, out, cfg)))
+        typer.echo(str(write_report(_layout(run_dir, data, sae, interpret, curate), out, cfg, echo=_err)))
 
     @app.command("dashboard")
     def dashboard(
-        run_dir: Path = typer.Argument(..., help="Run folder, or a train/interpret/curate output."),
+        run_dir: Path | None = typer.Argument(None, help=RUN_HELP),
+        data: Path | None = _P["data"], sae: Path | None = _P["sae"],
+        interpret: Path | None = _P["interpret"], curate: Path | None = _P["curate"],
         host: str = typer.Option("127.0.0.1", help="Address to bind (127.0.0.1: this machine only)."),
         port: int = typer.Option(8501, help="TCP port."),
     ) -> None:
         """Start the Streamlit dashboard on the run folder."""
         from saescope.dashboard.launch import launch
 
+        parts = {"data": data, "sae": sae, "interpret": interpret, "curate": curate}
         typer.echo(f"saescope dashboard on http://{host}:{port} (Ctrl+C to stop)")
-        raise typer.Exit(launch(run_dir, host, port))
+        raise typer.Exit(launch(run_dir, host, port, parts=parts))

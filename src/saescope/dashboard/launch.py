@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from saescope.rundir import RunLayout
 APP = Path(__file__).with_name("app.py")
 
 
-def dashboard_command(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8501) -> list[str]:
+def dashboard_command(run_dir: str | Path | None, host: str = "127.0.0.1", port: int = 8501) -> list[str]:
     """The `streamlit run` command line for a run folder (headless, no usage statistics)."""
     if not 0 < port < 65536:
         raise ConfigError(f"--port: {port} is not a TCP port (1-65535)")
@@ -26,28 +27,31 @@ def dashboard_command(run_dir: str | Path, host: str = "127.0.0.1", port: int = 
         "--server.fileWatcherType", "none",
         "--global.developmentMode", "false",
         "--client.toolbarMode", "minimal",
-        "--", str(Path(run_dir).resolve()),
+        "--", str(Path(run_dir).resolve()) if run_dir is not None else "",
     ]
 
 
-def check_run_dir(run_dir: str | Path) -> RunLayout:
-    """The run folder's layout, or an InputError naming the folder when it holds nothing."""
-    lay = RunLayout.detect(run_dir)
+def check_run_dir(run_dir: str | Path | None, parts: dict[str, Path | None] | None = None) -> RunLayout:
+    """The run's layout (folder and/or stage outputs), or an InputError naming what is wrong."""
+    lay = RunLayout.from_parts(run_dir, **(parts or {}))
     if not (lay.data or lay.sae or lay.interpret or lay.curate):
         raise InputError(f"{run_dir}: holds no run artifacts (no data, sae, interpret or curate)")
     return lay
 
 
-def launch(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8501) -> int:
+def launch(run_dir: str | Path | None, host: str = "127.0.0.1", port: int = 8501,
+           parts: dict[str, Path | None] | None = None) -> int:
     """Run the dashboard in the foreground until interrupted.
 
     On POSIX this process becomes the Streamlit server (exec), so a signal sent to it (Ctrl+C,
     a service manager's SIGTERM) stops the server and leaves no orphan behind. Elsewhere
     Streamlit runs as a child and its exit code is returned.
     """
-    check_run_dir(run_dir)
+    check_run_dir(run_dir, parts)
     cmd = dashboard_command(run_dir, host, port)
-    env = dict(os.environ, SAESCOPE_RUN_DIR=str(Path(run_dir).resolve()))
+    given = {k: str(Path(v).resolve()) for k, v in (parts or {}).items() if v is not None}
+    env = dict(os.environ, SAESCOPE_RUN_DIR=str(Path(run_dir).resolve()) if run_dir else "",
+               SAESCOPE_RUN_PARTS=json.dumps(given))
     if os.name == "posix":
         sys.stdout.flush()
         sys.stderr.flush()

@@ -192,3 +192,27 @@ def latent_activations(codes: sp.csr_matrix, latent: int) -> np.ndarray:
     """The non-zero activations of one latent over the rows of a CSR code matrix."""
     col = codes.getcol(latent)
     return np.asarray(col.data, dtype=np.float32)
+
+
+def coactivation_top(codes: sp.spmatrix, n: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """For every latent, the `n` latents firing with it most: weight C_ij / min(C_ii, C_jj) with
+    C_ij the rows on which both fire (the co-occurrence weight of O'Neill et al. 2024,
+    arXiv:2408.00657). Returns ([M, n] int32 ids, -1 where none; [M, n] float32 weights)."""
+    B = (sp.csr_matrix(codes) != 0).astype(np.float32)
+    C = (B.T @ B).tocsr()
+    counts = C.diagonal().astype(np.float64)
+    M = C.shape[0]
+    ids = np.full((M, n), -1, dtype=np.int32)
+    wts = np.zeros((M, n), dtype=np.float32)
+    for i in range(M):
+        cols = C.indices[C.indptr[i]:C.indptr[i + 1]]
+        vals = C.data[C.indptr[i]:C.indptr[i + 1]].astype(np.float64)
+        keep = cols != i
+        cols, vals = cols[keep], vals[keep]
+        if len(cols) == 0:
+            continue
+        w = vals / np.maximum(np.minimum(counts[cols], counts[i]), 1)
+        top = np.argsort(-w, kind="stable")[:n]
+        ids[i, : len(top)] = cols[top]
+        wts[i, : len(top)] = w[top]
+    return ids, wts

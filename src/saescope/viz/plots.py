@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from saescope.errors import ConfigError
 from saescope.io import atomic_path
+from saescope.rundir import RunLayout
 from saescope.viz import analysis
 from saescope.viz.rundata import RunData
 
@@ -81,24 +82,48 @@ class Figures:
 
 
 # ------------------------------------------------------------------------- training
-def fig_training_curves(log: pd.DataFrame) -> Figure:
-    """FVU, L0 and dead fraction against training step."""
+FIXED_L0_ARCHS = ("topk", "batchtopk")
+"""Architectures whose L0 is k by construction (per sample, or on average over a batch): an L0
+curve would be a flat line, so it is left out and the title says why."""
+
+CURVE_TITLES = {"fvu": "FVU (fraction of variance unexplained)", "l0": "L0 (active latents)",
+                "dead_fraction": "dead latent fraction"}
+
+
+def fig_training_curves(log: pd.DataFrame, arch: str | None = None,
+                        final: dict[str, Any] | None = None) -> Figure:
+    """FVU, L0 and dead fraction against step, as logged on training batches; the final
+    metrics of `final` (metrics.json, held-out rows when its `split` says so) as one marker
+    each. No L0 panel for fixed-k architectures (`FIXED_L0_ARCHS`)."""
     panels = [c for c in ("fvu", "l0", "dead_fraction") if c in log.columns]
-    fig, axes = _subplots(1, max(1, len(panels)), figsize=(4.2 * max(1, len(panels)), 3.2))
+    if arch in FIXED_L0_ARCHS and "l0" in panels:
+        panels.remove("l0")
+    fig, axes = _subplots(1, max(1, len(panels)), figsize=(4.2 * max(1, len(panels)), 3.4))
     axes = np.atleast_1d(axes)
-    titles = {"fvu": "FVU (fraction of variance unexplained)", "l0": "L0 (active latents)",
-              "dead_fraction": "dead latent fraction"}
+    final = final or {}
+    split = final.get("split", "final")
     for ax, col in zip(axes, panels, strict=False):
-        ax.plot(log["step"], log[col], lw=1.5, color="#1f77b4")
+        ax.plot(log["step"], log[col], lw=1.5, color="#1f77b4", label="training batches")
+        if isinstance(final.get(col), (int, float)):
+            ax.plot([log["step"].iloc[-1]], [final[col]], "D", color="#d62728", ms=6,
+                    label=f"{split} rows (end of training)")
         ax.set_xlabel("step")
-        ax.set_title(titles[col], fontsize=10)
+        ax.set_title(CURVE_TITLES[col], fontsize=10)
         ax.grid(alpha=0.3)
-    fig.tight_layout()
+        ax.legend(fontsize=7, loc="best")
+    if arch in FIXED_L0_ARCHS:
+        fig.suptitle(f"no L0 panel: a {arch} SAE keeps k latents active by construction", fontsize=8,
+                     y=0.02, va="bottom", color="#555")
+    fig.tight_layout(rect=(0, 0.05 if arch in FIXED_L0_ARCHS else 0, 1, 1))
     return fig
 
 
 def fig_firing_histogram(stats: pd.DataFrame) -> Figure:
-    """Histogram of latent firing frequencies on a log scale; dead latents counted apart."""
+    """Histogram of latent firing frequencies on a log scale; dead latents counted apart.
+
+    Ticks only at whole decades (the axis spans at least one), so labels never crowd."""
+    from matplotlib.ticker import LogLocator, NullFormatter
+
     freq = stats["frequency"].to_numpy(dtype=float)
     alive = freq[freq > 0]
     fig, ax = _subplots(figsize=(6, 3.4))
@@ -106,7 +131,11 @@ def fig_firing_histogram(stats: pd.DataFrame) -> Figure:
         lo, hi = np.log10(alive.min()), np.log10(max(alive.max(), alive.min() * 1.0001))
         bins = np.logspace(lo, hi, 40)
         ax.hist(alive, bins=bins, color="#2ca02c", alpha=0.85)
+        lo_d, hi_d = np.floor(lo), max(np.ceil(hi), np.floor(lo) + 1)
+        ax.set_xlim(10**lo_d, 10**hi_d)
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, numticks=8))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("firing frequency (fraction of inputs, log scale)")
     ax.set_ylabel("latents")
     ax.set_title(f"latent firing frequency: {len(alive)} alive, {int((freq == 0).sum())} dead",
@@ -133,19 +162,38 @@ def fig_reranked(rr: np.ndarray) -> Figure:
     return fig
 
 
-def fig_sample_heatmaps(tau: np.ndarray, cos: np.ndarray) -> Figure:
-    """Kendall tau-b and cosine similarity between samples' SAE codes."""
-    fig, axes = _subplots(1, 2, figsize=(10, 4.4))
+def fig_sample_heatmaps(tau: np.ndarray, cos: np.ndarray, labels: list[str] | None = None,
+                        label_name: str = "label") -> Figure:
+    """Kendall tau-b and cosine similarity between samples' SAE codes. With `labels` (one per
+    sample, samples already sorted by label) each label's block is ticked and outlined."""
+    fig, axes = _subplots(1, 2, figsize=(10.5, 4.8))
     for ax, mat, title in ((axes[0], tau, "Kendall tau-b of latent rankings"),
                            (axes[1], cos, "cosine of SAE codes")):
         im = ax.imshow(np.ma.masked_invalid(mat), cmap="viridis", vmin=-1 if title[0] == "K" else 0,
                        vmax=1)
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("sample")
-        ax.set_ylabel("sample")
+        if labels:
+            _label_blocks(ax, labels)
+            ax.set_xlabel(f"sample (sorted by {label_name})")
+        else:
+            ax.set_xlabel("sample")
+            ax.set_ylabel("sample")
         fig.colorbar(im, ax=ax, shrink=0.8)
     fig.tight_layout()
     return fig
+
+
+def _label_blocks(ax: Any, labels: list[str]) -> None:
+    """Tick each run of equal labels at its middle and draw its boundary."""
+    starts = [0] + [i for i in range(1, len(labels)) if labels[i] != labels[i - 1]]
+    ends = starts[1:] + [len(labels)]
+    mids = [(a + b - 1) / 2 for a, b in zip(starts, ends, strict=True)]
+    names = [_short(labels[a], 18) for a in starts]
+    ax.set_yticks(mids, names, fontsize=7)
+    ax.set_xticks([])
+    for b in starts[1:]:
+        ax.axhline(b - 0.5, color="white", lw=0.8)
+        ax.axvline(b - 0.5, color="white", lw=0.8)
 
 
 def fig_latent_histograms(acts: dict[str, np.ndarray]) -> Figure:
@@ -166,20 +214,40 @@ def fig_latent_histograms(acts: dict[str, np.ndarray]) -> Figure:
     return fig
 
 
+def label_colors(n: int) -> list[str]:
+    """Colours for n categories: tab10 (tab20 beyond 10) without its greys, which `ROLE_STYLE`
+    keeps for the pool; cycling beyond 18."""
+    from matplotlib.colors import to_hex
+
+    cmap = _cmap("tab10" if n <= 9 else "tab20")
+    greys = {"#7f7f7f", "#c7c7c7"}
+    cols = [to_hex(cmap(i)) for i in range(cmap.N)]
+    cols = [c for c in cols if c not in greys]
+    return [cols[i % len(cols)] for i in range(n)]
+
+
+DEAD_COLOR = "#bdbdbd"
+
+
 def fig_scatter(coords: np.ndarray, color: np.ndarray, title: str, cbar_label: str = "",
-                categorical: bool = False) -> Figure:
-    """A 2-D map coloured by a numeric value or by category (legend)."""
+                categorical: bool = False, dead: np.ndarray | None = None) -> Figure:
+    """A 2-D map coloured by a numeric value or by category (legend, categories sorted). Points
+    flagged in `dead` are drawn grey and named in the legend instead of on the colour bar."""
     fig, ax = _subplots(figsize=(6.4, 5))
     if categorical:
-        cats = pd.unique(pd.Series(color).astype(str))
-        cmap = _cmap("tab10" if len(cats) <= 10 else "tab20")
-        for i, c in enumerate(cats):
+        cats = sorted(pd.unique(pd.Series(color).astype(str)))
+        for c, col in zip(cats, label_colors(len(cats)), strict=True):
             m = np.asarray(pd.Series(color).astype(str) == c)
-            ax.scatter(coords[m, 0], coords[m, 1], s=8, alpha=0.7, color=cmap(i % cmap.N), label=c)
+            ax.scatter(coords[m, 0], coords[m, 1], s=8, alpha=0.7, color=col, label=c)
         if len(cats) <= 20:
             ax.legend(fontsize=7, markerscale=2, loc="best")
     else:
-        sc = ax.scatter(coords[:, 0], coords[:, 1], s=6, c=color, cmap="viridis", alpha=0.8)
+        live = np.ones(len(coords), bool) if dead is None else ~dead
+        if dead is not None and dead.any():
+            ax.scatter(coords[dead, 0], coords[dead, 1], s=6, color=DEAD_COLOR, alpha=0.8,
+                       label=f"dead (never fired): {int(dead.sum())}")
+            ax.legend(fontsize=7, loc="best")
+        sc = ax.scatter(coords[live, 0], coords[live, 1], s=6, c=color[live], cmap="viridis", alpha=0.8)
         fig.colorbar(sc, ax=ax, label=cbar_label)
     ax.set_title(title, fontsize=10)
     ax.set_xticks([])
@@ -189,7 +257,9 @@ def fig_scatter(coords: np.ndarray, color: np.ndarray, title: str, cbar_label: s
 
 
 # ------------------------------------------------------------------------- curation
-ROLE_STYLE = {"pool": ("#bbbbbb", 6, 0.4), "selected": ("#d62728", 10, 0.8), "seed": ("#1f77b4", 28, 1.0)}
+ROLE_STYLE = {"pool": ("#bbbbbb", 6, 0.4), "selected": ("#000000", 10, 0.8), "seed": ("#ffd700", 50, 1.0)}
+"""Colour, size and alpha per role: grey, black and gold, none of which `label_colors` uses, so
+"selected" never reads as a label."""
 
 
 def fig_curation_projection(proj: pd.DataFrame, coords: np.ndarray | None = None,
@@ -205,17 +275,17 @@ def fig_curation_projection(proj: pd.DataFrame, coords: np.ndarray | None = None
         if m.any():
             c, s, a = ROLE_STYLE[role]
             ax.scatter(xy[m, 0], xy[m, 1], s=s, c=c, alpha=a, label=f"{role} ({int(m.sum())})",
-                       marker="*" if role == "seed" else "o")
+                       marker="*" if role == "seed" else "o",
+                       edgecolors="black" if role == "seed" else "none", linewidths=0.5)
     ax.legend(fontsize=8)
     ax.set_title(f"{method}: seeds, pool and selection", fontsize=10)
     if has_label:
         ax = axes[0, 1]
         labels = proj["label"].astype(str)
-        cats = pd.unique(labels)
-        cmap = _cmap("tab10" if len(cats) <= 10 else "tab20")
-        for i, c in enumerate(cats):
+        cats = sorted(pd.unique(labels))
+        for c, col in zip(cats, label_colors(len(cats)), strict=True):
             m = np.asarray(labels == c)
-            ax.scatter(xy[m, 0], xy[m, 1], s=8, alpha=0.7, color=cmap(i % cmap.N), label=c)
+            ax.scatter(xy[m, 0], xy[m, 1], s=8, alpha=0.7, color=col, label=c)
         if len(cats) <= 20:
             ax.legend(fontsize=7, markerscale=2)
         ax.set_title(f"{method}: coloured by label", fontsize=10)
@@ -241,28 +311,33 @@ def fig_seed_selected_heatmaps(mats: dict[str, np.ndarray]) -> Figure:
 
 
 # ------------------------------------------------------------------------- building
-def build_figures(run: RunData, cfg: PlotConfig | None = None) -> Figures:
-    """Every figure the run's artifacts allow, and notes on those they do not."""
+def build_figures(run: RunData, cfg: PlotConfig | None = None,
+                  echo: Callable[[str], None] | None = None) -> Figures:
+    """Every figure the run's artifacts allow, and notes on those they do not.
+
+    `echo` hears a line before and after each slow step (2-D projections), for the CLI."""
     cfg = cfg or PlotConfig()
     figs = Figures()
     figs.notes.extend(run.missing())
     _training(run, cfg, figs)
-    _latents(run, cfg, figs)
-    _curation(run, cfg, figs)
+    _latents(run, cfg, figs, echo)
+    _curation(run, cfg, figs, echo)
     return figs
 
 
 def _training(run: RunData, cfg: PlotConfig, figs: Figures) -> None:
     log = run.train_log()
     if log is not None:
-        figs.static["training_curves"] = fig_training_curves(log)
+        arch = (run.sae_cfg() or {}).get("arch")
+        figs.static["training_curves"] = fig_training_curves(log, arch, run.train_metrics())
         if cfg.interactive:
             import plotly.express as px
 
-            cols = [c for c in ("fvu", "l0", "dead_fraction") if c in log.columns]
+            cols = [c for c in ("fvu", "l0", "dead_fraction") if c in log.columns
+                    and not (c == "l0" and arch in FIXED_L0_ARCHS)]
             long = log.melt(id_vars="step", value_vars=cols, var_name="metric")
             f = px.line(long, x="step", y="value", facet_row="metric", height=200 * len(cols) + 80,
-                        title="training curves")
+                        title="training curves (logged on training batches)")
             f.update_yaxes(matches=None)
             figs.interactive["training_curves"] = f
     stats = run.latent_stats()
@@ -270,28 +345,11 @@ def _training(run: RunData, cfg: PlotConfig, figs: Figures) -> None:
         figs.static["firing_frequency"] = fig_firing_histogram(stats)
 
 
-def _latents(run: RunData, cfg: PlotConfig, figs: Figures) -> None:
+def _latents(run: RunData, cfg: PlotConfig, figs: Figures,
+             echo: Callable[[str], None] | None = None) -> None:
     d = run.data()
     if d is not None and run.layout.sae is not None:
-        X, _ = d
-        idx = analysis.sample_rows(len(X), cfg.code_sample, cfg.seed)
-        codes = run.codes(idx)
-        rng = np.random.default_rng(cfg.seed)
-        # samples that fire at all, so the heatmaps compare something
-        fired = np.flatnonzero(np.diff(codes.indptr) > 0)
-        pick = np.sort(rng.choice(fired, size=min(cfg.n_samples, len(fired)), replace=False))
-        sub = codes[pick]
-        figs.static["latents_reranked"] = fig_reranked(analysis.reranked(sub))
-        figs.static["latents_sample_heatmaps"] = fig_sample_heatmaps(
-            analysis.kendall_tau_matrix(sub), analysis.cosine_matrix(sub.toarray())
-        )
-        counts = np.asarray((codes > 0).sum(axis=0)).ravel()
-        top = np.argsort(-counts, kind="stable")[: cfg.n_latent_hists]
-        top = [int(t) for t in top if counts[t] > 0]
-        names = _latent_names(run)
-        figs.static["latent_histograms"] = fig_latent_histograms(
-            {_short(f"#{t} {names.get(t, '')}"): analysis.latent_activations(codes, t) for t in top}
-        )
+        _code_views(run, cfg, figs)
     else:
         ex = run.examples()
         if ex is not None:
@@ -310,12 +368,51 @@ def _latents(run: RunData, cfg: PlotConfig, figs: Figures) -> None:
             figs.notes.append("latent views: need data + SAE (or interpret examples)")
     W = run.decoder()
     if W is not None:
-        _decoder_map(run, W, cfg, figs)
+        _decoder_map(run, W, cfg, figs, echo)
 
 
-def _decoder_map(run: RunData, W: np.ndarray, cfg: PlotConfig, figs: Figures) -> None:
+def heatmap_samples(codes: Any, meta: Any, label: str | None, n: int, seed: int) -> tuple[np.ndarray, list[str] | None]:
+    """Rows (of `codes`) for the sample-by-sample heatmaps: rows that fire at all, drawn at
+    random, then sorted by `label` when there is one (so same-label blocks show)."""
+    rng = np.random.default_rng(seed)
+    fired = np.flatnonzero(np.diff(codes.indptr) > 0)
+    pick = np.sort(rng.choice(fired, size=min(n, len(fired)), replace=False))
+    if label is None:
+        return pick, None
+    labels = meta[label].astype(str).to_numpy()[pick]
+    order = np.argsort(labels, kind="stable")
+    return pick[order], labels[order].tolist()
+
+
+def _code_views(run: RunData, cfg: PlotConfig, figs: Figures) -> None:
+    X, meta = run.data()
+    idx = analysis.sample_rows(len(X), cfg.code_sample, cfg.seed)
+    codes = run.codes(idx)
+    labels = run.label_columns()
+    label = labels[0] if labels else None
+    pick, pick_labels = heatmap_samples(codes, meta.iloc[idx].reset_index(drop=True), label,
+                                        cfg.n_samples, cfg.seed)
+    sub = codes[pick]
+    figs.static["latents_reranked"] = fig_reranked(analysis.reranked(sub))
+    figs.static["latents_sample_heatmaps"] = fig_sample_heatmaps(
+        analysis.kendall_tau_matrix(sub), analysis.cosine_matrix(sub.toarray()), pick_labels,
+        label or "label")
+    counts = np.asarray((codes > 0).sum(axis=0)).ravel()
+    top = np.argsort(-counts, kind="stable")[: cfg.n_latent_hists]
+    top = [int(t) for t in top if counts[t] > 0]
+    names = _latent_names(run)
+    figs.static["latent_histograms"] = fig_latent_histograms(
+        {_short(f"#{t} {names.get(t, '')}"): analysis.latent_activations(codes, t) for t in top}
+    )
+
+
+def _decoder_map(run: RunData, W: np.ndarray, cfg: PlotConfig, figs: Figures,
+                 echo: Callable[[str], None] | None = None) -> None:
+    from saescope.viz.projection_cache import cached_project_2d
+
     idx = analysis.sample_rows(len(W), cfg.max_points, cfg.seed)
-    coords, method = analysis.project_2d(W[idx], cfg.projection, metric="cosine", seed=cfg.seed)
+    coords, method = cached_project_2d(W[idx], cfg.projection, run.layout.cache, metric="cosine",
+                                       seed=cfg.seed, echo=echo, what="decoder directions")
     table = run.latent_table()
     dens = np.full(len(W), np.nan)
     if table is not None:
@@ -323,10 +420,11 @@ def _decoder_map(run: RunData, W: np.ndarray, cfg: PlotConfig, figs: Figures) ->
         lat = table["latent"].to_numpy()
         ok = (lat >= 0) & (lat < len(W))
         dens[lat[ok]] = table[col].to_numpy(dtype=float)[ok]
-    color = np.log10(np.clip(dens[idx], 1e-7, None))
+    dead = dens[idx] == 0
+    color = np.log10(np.where(dead, np.nan, dens[idx]))
     figs.static["decoder_map"] = fig_scatter(
         coords, color, f"{method} of decoder directions ({len(idx)} of {len(W)} latents)",
-        cbar_label="log10 density",
+        cbar_label="log10 density of live latents (dead: grey)", dead=dead,
     )
     if cfg.interactive:
         import plotly.express as px
@@ -334,16 +432,19 @@ def _decoder_map(run: RunData, W: np.ndarray, cfg: PlotConfig, figs: Figures) ->
         names = _latent_names(run)
         frame = pd.DataFrame({
             "x": coords[:, 0], "y": coords[:, 1], "latent": idx,
-            "log10 density": color,
+            "log10 density": color, "dead": dead,
             "explanation": [names.get(int(i), "") for i in idx],
         })
         figs.interactive["decoder_map"] = px.scatter(
-            frame, x="x", y="y", color="log10 density", hover_data=["latent", "explanation"],
-            title=f"{method} of decoder directions",
+            frame, x="x", y="y", color="log10 density", symbol="dead",
+            hover_data=["latent", "explanation"],
+            title=f"{method} of decoder directions (log10 density; dead latents: x symbol)",
+            symbol_map={False: "circle", True: "x"},
         )
 
 
-def _curation(run: RunData, cfg: PlotConfig, figs: Figures) -> None:
+def _curation(run: RunData, cfg: PlotConfig, figs: Figures,
+              echo: Callable[[str], None] | None = None) -> None:
     proj = run.projection()
     if proj is None:
         return
@@ -368,8 +469,11 @@ def _curation(run: RunData, cfg: PlotConfig, figs: Figures) -> None:
         sub = proj.loc[known].reset_index(drop=True)
         take = analysis.sample_rows(len(sub), cfg.max_points, cfg.seed)
         sub = sub.iloc[take].reset_index(drop=True)
-        coords, method = analysis.project_2d(X[pos[sub["id"]].to_numpy()], cfg.projection,
-                                             seed=cfg.seed)
+        from saescope.viz.projection_cache import cached_project_2d
+
+        coords, method = cached_project_2d(X[pos[sub["id"]].to_numpy()], cfg.projection,
+                                           run.layout.cache, seed=cfg.seed, echo=echo,
+                                           what="curation points")
         if method != "PCA":
             figs.static["curation_map"] = fig_curation_projection(sub, coords, method)
     seeds = proj.loc[proj["role"] == "seed", "id"]
@@ -410,11 +514,12 @@ def _short(s: str, n: int = 40) -> str:
 
 
 # ------------------------------------------------------------------------- writing
-def plot_run(run_dir: str | Path, out_dir: str | Path | None = None,
-             cfg: PlotConfig | None = None, progress: bool = False) -> list[Path]:
+def plot_run(run_dir: str | Path | RunLayout, out_dir: str | Path | None = None,
+             cfg: PlotConfig | None = None, echo: Callable[[str], None] | None = None) -> list[Path]:
     """Write every figure the run folder allows to `out_dir` (default RUN/plots).
 
-    Returns the written paths; `MISSING.txt` lists what could not be drawn and why.
+    Returns the written paths; `MISSING.txt` lists what could not be drawn and why. `echo`
+    hears progress lines (see `build_figures`).
     """
     cfg = cfg or PlotConfig()
     run = RunData(run_dir)
@@ -424,7 +529,7 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None,
         raise InputError(f"{run_dir}: holds no run artifacts (no data, sae, interpret or curate)")
     out = Path(out_dir) if out_dir is not None else run.layout.plots
     out.mkdir(parents=True, exist_ok=True)
-    figs = build_figures(run, cfg)
+    figs = build_figures(run, cfg, echo)
     written: list[Path] = []
     for name, fig in figs.static.items():
         for fmt in cfg.formats:

@@ -10,6 +10,8 @@ import base64
 import html
 import io
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,9 @@ from matplotlib.figure import Figure
 from saescope import __version__
 from saescope.errors import InputError
 from saescope.io import atomic_path
+from saescope.rundir import RunLayout
+from saescope.viz import analysis
+from saescope.viz import latent_page as lp
 from saescope.viz.plots import PlotConfig, build_figures
 from saescope.viz.rundata import RunData
 
@@ -131,16 +136,35 @@ def _short_json(v: Any, n: int = 300) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
+def latent_link(m: Any) -> str:
+    """A latent id as a link to its card (`#latent-N`)."""
+    try:
+        m = int(m)
+    except (TypeError, ValueError):
+        return esc(m)
+    return f'<a href="#latent-{m}">{m}</a>'
+
+
 def _frame_table(df: pd.DataFrame, table_id: str = "", sortable: bool = True,
-                 index: bool = False) -> str:
+                 index: bool = False, links: tuple[str, ...] = ("latent",),
+                 raw: dict[str, Callable[[Any], str]] | None = None) -> str:
+    """An HTML table; numbers right-aligned (sortable by value), columns in `links` linked to
+    the latent cards, columns in `raw` rendered to HTML by their function."""
+    raw = raw or {}
     if index:
         df = df.reset_index()
     head = "".join(f"<th>{esc(c)}</th>" for c in df.columns)
+    linked = [c in links for c in df.columns]
+    render = [raw.get(c) for c in df.columns]
     body = []
     for row in df.itertuples(index=False):
         cells = []
-        for v in row:
-            if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+        for v, link, fn in zip(row, linked, render, strict=True):
+            if fn is not None:
+                cells.append(f"<td>{fn(v)}</td>")
+            elif link and isinstance(v, (int, np.integer)):
+                cells.append(f'<td class="num" data-v="{int(v)}">{latent_link(v)}</td>')
+            elif isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
                 cells.append(f'<td class="num" data-v="{esc(v)}">{esc(fmt(v))}</td>')
             else:
                 cells.append(f"<td>{esc(v)}</td>")
@@ -229,7 +253,7 @@ def latent_display_table(run: RunData, table: pd.DataFrame, limit: int | None) -
     return out.reset_index(drop=True)
 
 
-def _latents(run: RunData, figs: dict[str, Figure], max_rows: int) -> str:
+def _latents(run: RunData, figs: dict[str, Figure], max_rows: int | None) -> str:
     table = run.latent_table()
     parts = ['<section id="latents"><h2>Latents</h2>']
     summ = run.interpret_summary()
@@ -237,9 +261,11 @@ def _latents(run: RunData, figs: dict[str, Figure], max_rows: int) -> str:
         rows = []
         for s, v in summ["scores"].items():
             ci = v.get("ci") or [None, None]
-            rows.append({"scorer": s, "mean": v.get("mean"), "95% CI": f"[{fmt(ci[0])}, {fmt(ci[1])}]",
-                         "baseline mean": v.get("baseline_mean")})
-        parts.append("<h3>Scores (mean over latents, bootstrap 95% CI, shuffled-explanation baseline)</h3>")
+            rows.append({"scorer": lp.scorer_words(s), "mean": v.get("mean"),
+                         "95% CI": f"[{fmt(ci[0])}, {fmt(ci[1])}]",
+                         "baseline mean": v.get("baseline_mean"),
+                         "baseline is": lp.CHANCE_WORDS.get(s, "the same scorer, shuffled explanations")})
+        parts.append("<h3>Scores (mean over latents, bootstrap 95% CI)</h3>")
         parts.append(_frame_table(pd.DataFrame(rows), "scores-table"))
         if summ.get("counts"):
             parts.append(_kv_table(summ["counts"]))
@@ -247,7 +273,8 @@ def _latents(run: RunData, figs: dict[str, Figure], max_rows: int) -> str:
         shown = latent_display_table(run, table, max_rows)
         note = (f"<p class='muted'>Showing the best {len(shown)} of {len(table)} latents.</p>"
                 if len(shown) < len(table) else "")
-        parts.append("<h3>All latents</h3><input id='latent-filter' placeholder='filter latents…' "
+        parts.append("<h3>All latents</h3><p class='muted'>Every latent id opens its card. "
+                     "Filter by id or words:</p><input id='latent-filter' placeholder='filter latents…' "
                      "oninput='filterLatents(this.value)'>" + note)
         parts.append(f"<div class='scroll'>{_frame_table(shown, 'latents-table')}</div>")
     for name in ("latents_reranked", "latents_sample_heatmaps", "latent_histograms", "decoder_map"):
@@ -256,66 +283,197 @@ def _latents(run: RunData, figs: dict[str, Figure], max_rows: int) -> str:
     return "".join(parts)
 
 
-def _activation_svg(acts: np.ndarray, width: int = 260, height: int = 70) -> str:
-    """A tiny inline SVG histogram of activations (no matplotlib: cheap for many latents)."""
+def _activation_svg(acts: np.ndarray, width: int = 300, height: int = 96) -> str:
+    """A small inline SVG histogram of activations with both axes named (no matplotlib: cheap
+    for thousands of latents)."""
     acts = acts[np.isfinite(acts)]
     if len(acts) == 0:
         return ""
     counts, edges = np.histogram(acts, bins=20)
-    top = max(1, counts.max())
-    w = width / len(counts)
+    top = max(1, int(counts.max()))
+    left, plot_h = 34, height - 36
+    w = (width - left) / len(counts)
     bars = "".join(
-        f'<rect x="{i * w:.1f}" y="{height - 14 - c / top * (height - 18):.1f}" width="{w - 1:.1f}" '
-        f'height="{c / top * (height - 18):.1f}" fill="#7e57c2"/>'
+        f'<rect x="{left + i * w:.1f}" y="{8 + plot_h - c / top * plot_h:.1f}" width="{w - 1:.1f}" '
+        f'height="{c / top * plot_h:.1f}" fill="#7e57c2"/>'
         for i, c in enumerate(counts)
     )
+    y0 = 8 + plot_h
     return (f'<svg class="hist" width="{width}" height="{height}" viewBox="0 0 {width} {height}">{bars}'
-            f'<text x="0" y="{height - 2}" font-size="10">{fmt(float(edges[0]))}</text>'
-            f'<text x="{width}" y="{height - 2}" font-size="10" text-anchor="end">{fmt(float(edges[-1]))}</text></svg>')
+            f'<line x1="{left}" y1="{y0}" x2="{width}" y2="{y0}" stroke="#444"/>'
+            f'<line x1="{left}" y1="8" x2="{left}" y2="{y0}" stroke="#444"/>'
+            f'<text x="{left - 3}" y="14" font-size="9" text-anchor="end">{top}</text>'
+            f'<text x="{left - 3}" y="{y0}" font-size="9" text-anchor="end">0</text>'
+            f'<text x="{left}" y="{y0 + 11}" font-size="9">{fmt(float(edges[0]))}</text>'
+            f'<text x="{width}" y="{y0 + 11}" font-size="9" text-anchor="end">{fmt(float(edges[-1]))}</text>'
+            f'<text x="{(left + width) / 2}" y="{height - 2}" font-size="9" text-anchor="middle">'
+            f"activation (non-zero, {len(acts)} examples)</text>"
+            f'<text x="9" y="{y0 / 2 + 4}" font-size="9" text-anchor="middle" '
+            f'transform="rotate(-90 9 {y0 / 2 + 4})">examples</text></svg>')
 
 
-def _top_latents(run: RunData, n_top: int, n_examples: int) -> str:
+CARD_LIMIT = 3000
+"""Latent cards written at most (best first); the index lists every latent regardless."""
+CARD_EXAMPLES = {"top": 5, "quantile": 3, "random_negative": 2, "hard_negative": 2}
+
+
+def _latent_cards(run: RunData, n_shown: int, card_limit: int = CARD_LIMIT) -> str:
+    """A card per live latent (`#latent-N`); the best `n_shown` are open, the others open when
+    their link is followed (CSS :target), so the page stays readable with thousands."""
     table = run.latent_table()
-    ex = run.examples()
     if table is None or run.latents() is None:
         return ""
+    ctx = CardContext.build(run, table)
     top = primary_order(run, table)
     if "status" in top.columns:
         top = top[top["status"] == "ok"]
-    top = top.head(n_top)
-    scorers = run.scorers()
-    links = " ".join(f'<a href="#latent-{int(r)}">#{int(r)}</a>' for r in top["latent"])
-    parts = [f'<section id="top-latents"><h2>Top latents</h2><nav>{links}</nav>']
-    if ex is not None:
-        ex = ex[ex["latent"].isin(top["latent"])]
-    by_latent = dict(tuple(ex.groupby("latent"))) if ex is not None else {}
-    for _, r in top.iterrows():
-        lat = int(r["latent"])
-        info: dict[str, Any] = {"explanation": r.get("explanation", ""), "density": r.get("density")}
-        for s in scorers:
-            info[s] = f"{fmt(r[s])} [{fmt(r[f'{s}_lo'])}, {fmt(r[f'{s}_hi'])}]" + (
-                f" (baseline {fmt(r[f'{s}_baseline'])})" if f"{s}_baseline" in r else "")
-        if "family" in r:
-            info["family"] = r["family"]
-        if "similar_latents" in r and r["similar_latents"] is not None:
-            info["similar latents"] = ", ".join(str(int(v)) for v in list(r["similar_latents"])[:10])
-        parts.append(f'<article id="latent-{lat}"><h3>Latent {lat}: {esc(r.get("explanation", ""))}</h3>')
-        parts.append(_kv_table(info))
-        e = by_latent.get(lat)
-        if e is not None and len(e):
-            pos = e.loc[e["activation"] > 0, "activation"].to_numpy(dtype=float)
-            parts.append(_activation_svg(pos))
-            for kind in ("top", "quantile", "random_negative", "hard_negative"):
-                k = e[e["kind"] == kind].sort_values("activation", ascending=False).head(n_examples)
-                if len(k):
-                    cols = [c for c in ("id", "activation", "text", "split") if c in k.columns]
-                    parts.append(f"<h4>{esc(kind.replace('_', ' '))} examples</h4>")
-                    parts.append(_frame_table(k[cols], sortable=False))
-        elif "top_ids" in r and r["top_ids"] is not None:
-            parts.append(f"<p>top ids: {esc(', '.join(map(str, list(r['top_ids'])[:n_examples])))}</p>")
-        parts.append("</article>")
-    parts.append("</section>")
+    cut = len(top) > card_limit
+    top = top.head(card_limit)
+    links = " ".join(latent_link(r) for r in top["latent"].head(n_shown))
+    note = (f"<p class='muted'>Cards for the best {card_limit} of the live latents; the others "
+            "are in the index above.</p>" if cut else "")
+    css = (f"<style>#cards article{{display:none}}#cards article:nth-of-type(-n+{n_shown}),"
+           "#cards article:target{display:block}</style>")
+    parts = [f'<section id="top-latents"><h2>Latent cards</h2>{css}<p>Open: {links}</p>'
+             f"<p class='muted'>{len(top)} cards, one per live latent; the best {n_shown} are shown, "
+             f"every other opens from its id.</p>{note}<div id='cards'>"]
+    parts.extend(_card(ctx, r) for _, r in top.iterrows())
+    parts.append("</div></section>")
     return "".join(parts)
+
+
+@dataclass
+class CardContext:
+    """What every latent card reads, computed once for all cards."""
+
+    scorers: list[str]
+    examples: dict[int, pd.DataFrame]
+    names: dict[int, str]
+    decoder_nn: dict[int, list[int]]
+    coact: tuple[np.ndarray, np.ndarray] | None
+    labels: pd.Series | None
+    label_name: str | None
+
+    @staticmethod
+    def build(run: RunData, table: pd.DataFrame, code_rows: int = 4000) -> CardContext:
+        ex = run.examples()
+        names = {int(m): ("" if pd.isna(e) else str(e)) for m, e in
+                 zip(table["latent"], table.get("explanation", pd.Series([""] * len(table))),
+                     strict=True)}
+        decoder_nn: dict[int, list[int]] = {}
+        W = run.decoder()
+        if W is not None:
+            from saescope.interpret.families import similar_latents
+
+            decoder_nn = dict(enumerate(similar_latents(W, k=5).tolist()))
+        elif "similar_latents" in table.columns:
+            decoder_nn = {int(m): [int(v) for v in list(s)[:5]] for m, s in
+                          zip(table["latent"], table["similar_latents"], strict=True) if s is not None}
+        coact, labels, label_name = None, None, None
+        d = run.data()
+        if d is not None and run.layout.sae is not None:
+            idx = analysis.sample_rows(len(d[0]), code_rows)
+            coact = analysis.coactivation_top(run.codes(idx), 5)
+        lc = run.label_columns()
+        if d is not None and lc:
+            label_name = lc[0]
+            labels = d[1].drop_duplicates("id").set_index("id")[label_name].astype(str)
+        return CardContext(run.scorers(), {} if ex is None else
+                           {int(m): g for m, g in ex.groupby("latent", sort=False)},
+                           names, decoder_nn, coact, labels, label_name)
+
+    def neighbour_links(self, ids: list[int]) -> str:
+        return ", ".join(f"{latent_link(m)} {esc(_cut(self.names.get(m, ''), 40))}" for m in ids if m >= 0)
+
+
+def _cut(s: str, n: int) -> str:
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def _card(ctx: CardContext, r: pd.Series) -> str:
+    lat = int(r["latent"])
+    info: dict[str, Any] = {"density": r.get("density"), "fires": r.get("n_fires")}
+    if "explainer" in r and pd.notna(r.get("explainer")):
+        info["explained by"] = lp.EXPLAINER_WORDS.get(str(r["explainer"]), str(r["explainer"]))
+    parts = [f'<article id="latent-{lat}"><h3>Latent {lat}: {esc(r.get("explanation", ""))}</h3>',
+             _kv_table(info)]
+    extra = []
+    if "family" in r and pd.notna(r.get("family")):
+        extra.append(f"<tr><th>family</th><td>root {latent_link(r['family'])}</td></tr>")
+    if ctx.decoder_nn.get(lat):
+        extra.append(f"<tr><th>similar by decoder cosine</th><td>{ctx.neighbour_links(ctx.decoder_nn[lat])}</td></tr>")
+    if ctx.coact is not None and lat < len(ctx.coact[0]):
+        ids = [int(m) for m in ctx.coact[0][lat] if m >= 0]
+        if ids:
+            extra.append(f"<tr><th>fires together with</th><td>{ctx.neighbour_links(ids)}</td></tr>")
+    if extra:
+        parts.append(f"<table>{''.join(extra)}</table>")
+    if ctx.scorers:
+        parts.append(_frame_table(lp.scores_in_words(ctx.scorers, r), sortable=False))
+    e = ctx.examples.get(lat)
+    if e is not None and len(e):
+        parts.append(_activation_svg(e.loc[e["activation"] > 0, "activation"].to_numpy(dtype=float)))
+        for kind, frame in lp.examples_by_kind(e).items():
+            k = frame.head(CARD_EXAMPLES[kind]).copy()
+            if "text" in k.columns:
+                k["text"] = k["text"].astype(str).map(lambda t: _cut(t, 160))
+            parts.append(f"<h4>{esc(lp.KIND_TITLES[kind])}</h4>"
+                         + _frame_table(k.drop(columns=[c for c in ("split",) if c in k.columns]),
+                                        sortable=False, links=()))
+        if ctx.labels is not None:
+            lb = lp.label_breakdown(e.loc[e["kind"] == "top", "id"], ctx.labels.reset_index(), ctx.label_name)
+            if lb is not None:
+                parts.append(f"<h4>Top examples by {esc(ctx.label_name)}</h4>"
+                             + _frame_table(lb.head(5), sortable=False))
+    elif "top_ids" in r and r["top_ids"] is not None:
+        parts.append(f"<p>top ids: {esc(', '.join(map(str, list(r['top_ids'])[:5])))}</p>")
+    parts.append("</article>")
+    return "".join(parts)
+
+
+WHY_COLUMNS = ("top_latents", "why", "contributing_latents")
+"""selected.parquet columns listing the latents behind a row's score (newer curate outputs)."""
+
+
+def _latent_list_html(values: Any) -> str:
+    if values is None or (isinstance(values, float) and math.isnan(values)):
+        return ""
+    items = [v for v in values.split(",") if v.strip()] if isinstance(values, str) else list(values)
+    out = []
+    for v in items:
+        m = v.get("latent") if isinstance(v, dict) else v
+        out.append(latent_link(m))
+    return ", ".join(out)
+
+
+def _selected_table(sel: pd.DataFrame, n_rows: int) -> str:
+    if "rank" in sel.columns:
+        sel = sel.sort_values("rank")
+    why = [c for c in WHY_COLUMNS if c in sel.columns]
+    cols = [c for c in sel.columns if c in why or not isinstance(
+        sel[c].iloc[0] if len(sel) else None, (list, np.ndarray))]
+    table = _frame_table(sel[cols].head(n_rows), "selected-table",
+                         raw={c: _latent_list_html for c in why})
+    return (f"<h3>Selected samples (first {min(n_rows, len(sel))} of {len(sel)})</h3>"
+            f"<div class='scroll'>{table}</div>")
+
+
+def _enriched(run: RunData, man: dict[str, Any]) -> str:
+    top = (man.get("space_info") or {}).get("top_latents") or man.get("enriched_latents") or []
+    if not top or not isinstance(top, list):
+        return ""
+    frame = pd.DataFrame(top)
+    if "latent" not in frame.columns:
+        return ""
+    frame["latent"] = frame["latent"].astype(int)
+    if "explanation" not in frame.columns:
+        names = {}
+        lat = run.latents()
+        if lat is not None and "explanation" in lat.columns:
+            names = dict(zip(lat["latent"].astype(int), lat["explanation"], strict=True))
+        frame["explanation"] = [names.get(m, "") for m in frame["latent"]]
+    return ("<h3>Latents the selection leans on</h3><p class='muted'>Most enriched in the seeds "
+            "against the pool; each id opens its card.</p>" + _frame_table(frame, "enriched-latents"))
 
 
 def _curation(run: RunData, figs: dict[str, Figure], n_rows: int) -> str:
@@ -327,40 +485,39 @@ def _curation(run: RunData, figs: dict[str, Figure], n_rows: int) -> str:
         parts.append("<h3>Metrics of the selection and the baselines</h3>")
         parts.append(_frame_table(metrics.rename_axis("space"), "curation-metrics", index=True))
     man = run.curate_manifest() or {}
+    parts.append(_enriched(run, man))
     dist = (man.get("metrics") or {}).get("label_distribution")
     if isinstance(dist, dict) and dist:
         parts.append("<h3>Label distribution of the selection</h3>" + _kv_table(dist))
-    conf = {k: v for k, v in man.items() if k not in ("metrics", "baselines")}
+    conf = {k: v for k, v in man.items() if k not in ("metrics", "baselines", "space_info")}
     if conf:
         parts.append("<h3>Manifest</h3>" + _kv_table(conf))
     for name in ("curation_pca", "curation_map", "curation_seed_selected"):
         parts.append(_figure(figs, name))
     sel = run.selected()
     if sel is not None:
-        if "rank" in sel.columns:
-            sel = sel.sort_values("rank")
-        cols = [c for c in sel.columns if not isinstance(sel[c].iloc[0] if len(sel) else None,
-                                                          (list, np.ndarray))]
-        parts.append(f"<h3>Selected samples (first {min(n_rows, len(sel))} of {len(sel)})</h3>")
-        parts.append(f"<div class='scroll'>{_frame_table(sel[cols].head(n_rows), 'selected-table')}</div>")
+        parts.append(_selected_table(sel, n_rows))
     parts.append("</section>")
     return "".join(parts)
 
 
-def render_report(run: RunData, cfg: PlotConfig | None = None, max_latent_rows: int = 2000,
-                  n_top: int = 20, n_examples: int = 8, n_selected_rows: int = 200) -> str:
-    """The report's HTML text."""
-    figs = build_figures(run, cfg or PlotConfig(interactive=False))
+def render_report(run: RunData, cfg: PlotConfig | None = None, max_latent_rows: int | None = None,
+                  n_top: int = 20, n_selected_rows: int = 200,
+                  echo: Callable[[str], None] | None = None) -> str:
+    """The report's HTML text: every latent in the index, a card per live latent."""
+    figs = build_figures(run, cfg or PlotConfig(interactive=False), echo)
+    if echo is not None:
+        echo("writing the latent cards ...")
     body = "".join([
         _summary(run),
         _training(figs.static, run),
         _latents(run, figs.static, max_latent_rows),
-        _top_latents(run, n_top, n_examples),
+        _latent_cards(run, n_top),
         _curation(run, figs.static, n_selected_rows),
     ])
     nav = " ".join(f'<a href="#{s}">{t}</a>' for s, t in (
         ("summary", "Summary"), ("training", "Training"), ("latents", "Latents"),
-        ("top-latents", "Top latents"), ("curation", "Curation")) if f'id="{s}"' in body)
+        ("top-latents", "Latent cards"), ("curation", "Curation")) if f'id="{s}"' in body)
     title = f"saescope report: {run.root.name}"
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
@@ -372,14 +529,15 @@ def render_report(run: RunData, cfg: PlotConfig | None = None, max_latent_rows: 
     )
 
 
-def write_report(run_dir: str | Path, out_path: str | Path | None = None,
-                 cfg: PlotConfig | None = None) -> Path:
-    """Write the self-contained HTML report of a run folder (default RUN/report.html)."""
+def write_report(run_dir: str | Path | RunLayout, out_path: str | Path | None = None,
+                 cfg: PlotConfig | None = None, echo: Callable[[str], None] | None = None) -> Path:
+    """Write the self-contained HTML report of a run (default RUN/report.html); `run_dir` is a
+    run folder, one stage's output, or a `RunLayout.from_parts` of outputs side by side."""
     run = RunData(run_dir)
     if run.is_empty():
-        raise InputError(f"{run_dir}: holds no run artifacts (no data, sae, interpret or curate)")
+        raise InputError(f"{run.root}: holds no run artifacts (no data, sae, interpret or curate)")
     out = Path(out_path) if out_path is not None else run.layout.report
-    text = render_report(run, cfg)
+    text = render_report(run, cfg, echo=echo)
     with atomic_path(out) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return out

@@ -26,8 +26,8 @@ SCORE_SUFFIXES = ("_lo", "_hi", "_baseline")
 class RunData:
     """Lazy, cached access to the artifacts of a run folder (or of one stage's output)."""
 
-    def __init__(self, run_dir: str | Path):
-        self.layout = RunLayout.detect(run_dir)
+    def __init__(self, run_dir: str | Path | RunLayout):
+        self.layout = run_dir if isinstance(run_dir, RunLayout) else RunLayout.detect(run_dir)
         self.root = self.layout.root
 
     # ---------------------------------------------------------------- what is here

@@ -1,0 +1,125 @@
+"""Curation page: metrics against baselines, the latents the selection leans on, the map, the rows."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from saescope.dashboard import state
+from saescope.dashboard.widgets import latent_table, latent_url, missing_box, paginate, to_csv
+
+WHY_COLUMNS = ("top_latents", "why", "contributing_latents")
+"""selected.parquet columns that list the latents behind a row's score (newer curate outputs)."""
+
+
+@st.cache_data(show_spinner="Preparing the download…")
+def selection_files(spec: str) -> tuple[bytes, bytes]:
+    """(CSV, Parquet) bytes of the selection, built once per run."""
+    sel = state.get_run(spec).selected()
+    if "rank" in sel.columns:
+        sel = sel.sort_values("rank")
+    buf = io.BytesIO()
+    sel.to_parquet(buf, index=False)
+    return to_csv(sel), buf.getvalue()
+
+
+def page_curation(spec: str) -> None:
+    run = state.get_run(spec)
+    st.header("Curation")
+    if run.layout.curate is None:
+        missing_box(run, "curate output", "curation view")
+        return
+    metrics = run.curation_metrics()
+    if metrics is not None:
+        st.subheader("Metrics against baselines")
+        st.dataframe(metrics.rename_axis("space").reset_index(), hide_index=True, key="cur-metrics")
+        num = [c for c in ("avg_similarity", "diversity", "precision", "recall", "f1")
+               if c in metrics.columns]
+        if num:
+            long = metrics[num].rename_axis("space").reset_index().melt(id_vars="space")
+            st.plotly_chart(px.bar(long, x="variable", y="value", color="space", barmode="group",
+                                   height=320), key="cur-bars")
+    _enriched_latents(spec)
+    _projection(spec)
+    _selection(spec)
+
+
+def _enriched_latents(spec: str) -> None:
+    man = state.get_run(spec).curate_manifest() or {}
+    top = ((man.get("space_info") or {}).get("top_latents")
+           or man.get("enriched_latents") or [])
+    if not top:
+        return
+    frame = pd.DataFrame(top)
+    if "latent" not in frame.columns:
+        return
+    expl = state.explanations(spec)
+    if "explanation" not in frame.columns:
+        frame["explanation"] = [expl.get(int(m), "") for m in frame["latent"]]
+    st.subheader("Latents the selection leans on")
+    st.caption("The latents most enriched in the seeds against the pool (weights of the "
+               f"{man.get('space', 'SAE')} space); click one to open its page.")
+    latent_table(frame, "cur-latents")
+
+
+def _projection(spec: str) -> None:
+    run = state.get_run(spec)
+    proj = run.projection()
+    if proj is None:
+        return
+    st.subheader("PCA view")
+    color = "label" if "label" in proj.columns else "role"
+    st.plotly_chart(px.scatter(proj, x="x", y="y", color=color, symbol="role",
+                               symbol_map={"pool": "circle", "selected": "diamond", "seed": "star"},
+                               hover_data=["id"], height=520,
+                               title=f"seeds (stars), pool and selection (diamonds), coloured by {color}"),
+                    key="cur-pca")
+    seeds = proj[proj["role"] == "seed"]
+    st.subheader(f"Seeds ({len(seeds)})")
+    d = run.data()
+    if d is not None and "text" in d[1].columns:
+        seeds = seeds.merge(d[1][["id", "text"]], on="id", how="left")
+    st.dataframe(paginate(seeds.drop(columns=["x", "y"]), "seed-page"), hide_index=True, key="seeds")
+
+
+def latent_ids(values: object) -> list[int]:
+    """The latent ids in a "why chosen" cell (a list of ids, of {latent, ...} dicts, or "1,2")."""
+    if values is None or (isinstance(values, float) and np.isnan(values)):
+        return []
+    items = [v for v in values.split(",") if v.strip()] if isinstance(values, str) else list(values)
+    out = []
+    for v in items:
+        try:
+            out.append(int(v.get("latent") if isinstance(v, dict) else v))
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def _selection(spec: str) -> None:
+    sel = state.get_run(spec).selected()
+    if sel is None:
+        return
+    if "rank" in sel.columns:
+        sel = sel.sort_values("rank")
+    st.subheader(f"Selection ({len(sel):,} rows)")
+    page = paginate(sel, "sel-page")
+    why = [c for c in WHY_COLUMNS if c in page.columns]
+    config = {}
+    if why:
+        ids = [latent_ids(v) for v in page[why[0]]]
+        page = page.assign(**{"top latent": [latent_url(i[0]) if i else None for i in ids],
+                              why[0]: [", ".join(map(str, i)) for i in ids]})
+        config["top latent"] = st.column_config.LinkColumn(
+            "top latent", display_text=r"latent=(\d+)$", help="the latent that contributed most")
+        st.caption(f"`{why[0]}`: the latents that contributed most to each row's score.")
+    st.dataframe(page, hide_index=True, key="selected", column_config=config)
+    csv, parquet = selection_files(spec)
+    c = st.columns(2)
+    c[0].download_button("Download selection (CSV)", csv, "selected.csv", "text/csv", key="dl-sel-csv")
+    c[1].download_button("Download selection (Parquet)", parquet, "selected.parquet",
+                         "application/octet-stream", key="dl-sel-pq")

@@ -1,0 +1,143 @@
+"""Features page: the searchable latent table and one page per latent (`?page=Features&latent=N`)."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from saescope.dashboard import state
+from saescope.dashboard.widgets import latent_table, missing_box, paginate
+from saescope.viz import latent_page as lp
+from saescope.viz.rundata import RunData
+
+
+def page_features(spec: str) -> None:
+    run = state.get_run(spec)
+    st.header("Feature browser")
+    table = state.latent_frame(spec)
+    if table is None:
+        missing_box(run, "interpret or SAE latent statistics", "feature browser")
+        return
+    jump = st.text_input("latent id (its page: ?page=Features&latent=N)", key="latent",
+                         bind="query-params").strip()
+    if jump:
+        if not jump.isdigit():
+            st.warning(f"{jump!r} is not a latent id (a whole number)")
+            return
+        rows = table[table["latent"] == int(jump)]
+        if rows.empty:
+            st.warning(f"latent {jump} is not in this run (ids 0-{int(table['latent'].max())})")
+            return
+        latent_view(spec, run, rows.iloc[0], table)
+        return
+    _browser(spec, run, table)
+
+
+def _browser(spec: str, run: RunData, table: pd.DataFrame) -> None:
+    q = st.text_input("search explanations", key="feature-query")
+    shown = table
+    if q and "explanation" in table.columns:
+        shown = table[table["explanation"].fillna("").str.contains(q, case=False, regex=False)]
+    st.caption(f"{len(shown):,} of {len(table):,} latents")
+    cols = [c for c in ("latent", "status", "explanation", "density", "n_fires", "frequency",
+                        *run.scorers(), "family") if c in shown.columns]
+    page = paginate(shown[cols], "feature-page")
+    latent_table(page, "feature-table")
+    if len(page):
+        expl = state.explanations(spec)
+        lat = st.selectbox("open a latent from this page", page["latent"].astype(int).tolist(),
+                           format_func=lambda m: f"#{m} {expl.get(m, '')}", key="latent-pick")
+        st.caption("Or click a latent id in the table; each latent's page has its own address.")
+        rows = table[table["latent"] == lat]
+        latent_view(spec, run, rows.iloc[0], table)
+
+
+def latent_view(spec: str, run: RunData, row: pd.Series, table: pd.DataFrame) -> None:
+    """Everything about one latent (see `saescope.viz.latent_page`)."""
+    lat = int(row["latent"])
+    expl = row.get("explanation", "")
+    st.subheader(f"Latent {lat}: {'' if pd.isna(expl) else expl}")
+    st.markdown(f"[link to this page](?page=Features&latent={lat})")
+    c = st.columns(4)
+    c[0].metric("density", f"{float(row.get('density', row.get('frequency', np.nan))):.3g}")
+    c[1].metric("fires", str(row.get("n_fires", "–")))
+    c[2].metric("status", str(row.get("status", "–")))
+    c[3].metric("family", str(row.get("family", "–")))
+    if "explainer" in row and pd.notna(row.get("explainer")):
+        st.caption("Explanation by the " + lp.EXPLAINER_WORDS.get(str(row["explainer"]),
+                                                                  f"{row['explainer']} explainer"))
+    if run.scorers():
+        st.write("**Scores** (95% bootstrap interval over the held-out test texts)")
+        st.dataframe(lp.scores_in_words(run.scorers(), row), hide_index=True, key="latent-scores")
+    ex_l = state.examples_of(spec).get(lat)
+    _activation_histogram(spec, lat, ex_l)
+    _tokens(ex_l)
+    for kind, frame in lp.examples_by_kind(ex_l).items():
+        st.write(f"**{lp.KIND_TITLES[kind]}** ({len(frame)})")
+        st.dataframe(frame, hide_index=True, key=f"ex-{kind}")
+    _labels(run, ex_l)
+    _neighbours(spec, row, table)
+
+
+def _activation_histogram(spec: str, lat: int, ex_l: pd.DataFrame | None) -> None:
+    codes = state.code_sample(spec)
+    acts, src = np.zeros(0), ""
+    if codes is not None and lat < codes.shape[1]:
+        csc = codes.tocsc()
+        acts, src = csc.data[csc.indptr[lat]:csc.indptr[lat + 1]], f"a sample of {codes.shape[0]:,} rows"
+    if len(acts) == 0 and ex_l is not None:
+        acts, src = ex_l.loc[ex_l["activation"] > 0, "activation"].to_numpy(), "its examples"
+    if len(acts) == 0:
+        st.caption("No non-zero activation in the sample.")
+        return
+    counts, edges = np.histogram(acts, bins=30)
+    fig = go.Figure(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges)))
+    fig.update_layout(height=260, bargap=0, margin={"t": 40},
+                      title=f"activation histogram ({len(acts)} non-zero, {src})",
+                      xaxis_title="activation", yaxis_title="rows")
+    st.plotly_chart(fig, key="latent-hist")
+
+
+def _tokens(ex_l: pd.DataFrame | None) -> None:
+    seqs = lp.token_highlights(ex_l)
+    if not seqs:
+        return
+    st.write("**Where it fires, token by token** (top examples)")
+    for seq in seqs:
+        top = max((a for _, a in seq), default=0) or 1
+        spans = "".join(f'<span style="background:rgba(255,120,0,{max(0.0, a) / top:.2f})">'
+                        f"{html.escape(t)}</span>" for t, a in seq)
+        st.markdown(f"<div>{spans}</div>", unsafe_allow_html=True)
+
+
+def _labels(run: RunData, ex_l: pd.DataFrame | None) -> None:
+    labels = run.label_columns()
+    if ex_l is None or not labels:
+        return
+    top = ex_l.loc[ex_l["kind"] == "top", "id"]
+    d = run.data()
+    lb = lp.label_breakdown(top, d[1] if d is not None else None, labels[0])
+    if lb is not None:
+        st.write(f"**Label breakdown of the top examples** ({labels[0]}, beside its share of all rows)")
+        st.dataframe(lb, hide_index=True, key="label-breakdown")
+
+
+def _neighbours(spec: str, row: pd.Series, table: pd.DataFrame) -> None:
+    expl = state.explanations(spec)
+    lat = int(row["latent"])
+    for title, frame, key in (
+        ("Similar latents by decoder cosine", lp.decoder_neighbours(row, state.decoder_unit(spec)), "similar"),
+        ("Latents that fire on the same rows (co-activation in the code sample)",
+         lp.coactivation_neighbours(state.code_sample(spec), lat), "coactive"),
+        (f"Family (root latent {row.get('family')})", lp.family_members(table, row), "family"),
+    ):
+        if frame is None or len(frame) == 0:
+            continue
+        if "explanation" not in frame.columns:
+            frame = frame.assign(explanation=[expl.get(int(m), "") for m in frame["latent"]])
+        st.write(f"**{title}**")
+        latent_table(frame, key)

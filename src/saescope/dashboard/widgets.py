@@ -1,0 +1,57 @@
+"""Small building blocks of the dashboard pages: tables with latent links, pagination, notes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from saescope.viz.rundata import RunData
+
+PAGE_SIZE = 50
+LATENT_PAGE = "Features"
+
+
+def latent_url(latent: int) -> str:
+    """The address of a latent's page (relative to the dashboard)."""
+    return f"?page={LATENT_PAGE}&latent={int(latent)}"
+
+
+def with_latent_links(df: pd.DataFrame, column: str = "latent") -> tuple[pd.DataFrame, dict]:
+    """The frame with `column` turned into links to each latent's page, and its column config."""
+    out = df.copy()
+    out[column] = [latent_url(m) for m in df[column].astype(int)]
+    cfg = {column: st.column_config.LinkColumn(column, display_text=r"latent=(\d+)$",
+                                               help="open this latent's page")}
+    return out, cfg
+
+
+def latent_table(df: pd.DataFrame, key: str, column: str = "latent", **kwargs) -> None:
+    """`st.dataframe` of a frame whose latent ids link to their pages."""
+    linked, cfg = with_latent_links(df, column)
+    st.dataframe(linked, hide_index=True, key=key, column_config=cfg, **kwargs)
+
+
+def paginate(df: pd.DataFrame, key: str, page_size: int = PAGE_SIZE) -> pd.DataFrame:
+    pages = max(1, int(np.ceil(len(df) / page_size)))
+    page = st.number_input(f"page (of {pages})", 1, pages, 1, key=key) if pages > 1 else 1
+    return df.iloc[(page - 1) * page_size: page * page_size]
+
+
+def missing_box(run: RunData, needs: str, what: str) -> None:
+    st.info(f"This run folder has no {needs}, so there is no {what} here. Folder: `{run.root}`")
+
+
+def to_csv(df: pd.DataFrame) -> bytes:
+    return df.to_csv(index=False).encode("utf-8")
+
+
+def histogram_bars(values: np.ndarray, bins: int, xlabel: str, ylabel: str = "count",
+                   height: int = 300) -> go.Figure:
+    """A histogram binned here, so millions of values never travel to the browser."""
+    counts, edges = np.histogram(values, bins=bins)
+    fig = go.Figure(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges)))
+    fig.update_layout(height=height, xaxis_title=xlabel, yaxis_title=ylabel, bargap=0,
+                      margin={"t": 30})
+    return fig
