@@ -1,18 +1,10 @@
-"""One small real run folder (MMLU + MiniLM + a trained SAE) shared by the dashboard tests."""
+"""The dashboard tests use the viz tests' run folders (tests/viz/conftest.py)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-import pytest
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "viz"))
 
-
-@pytest.fixture(scope="session")
-def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-
-    from saescope.viz.sample_run import ensure_sample_run
-
-    torch.set_num_threads(1)  # small models; threads only contend on 2 cores
-    # The same folder for tests/viz and tests/dashboard: built once per session.
-    return ensure_sample_run(tmp_path_factory.getbasetemp() / "saescope-sample-run")
+from conftest_shared import planted_run, sample_run  # noqa: E402, F401

@@ -32,6 +32,11 @@ def frame_with(at: AppTest, column: str):
     return next(d.value for d in at.dataframe if column in d.value.columns)
 
 
+def latent_ids(links) -> list[int]:  # noqa: ANN001
+    """Latent ids from a column of latent-page links (`?page=Features&latent=N`)."""
+    return [int(str(u).rsplit("latent=", 1)[1]) for u in links]
+
+
 def test_overview(sample_run: Path, monkeypatch: pytest.MonkeyPatch):
     at = open_page(sample_run, "Overview", monkeypatch)
     assert at.header[0].value == "Run overview"
@@ -75,14 +80,14 @@ def test_feature_browser_search_and_latent_page(sample_run: Path, monkeypatch: p
     assert word.lower() in lat.set_index("latent").loc[first, "explanation"].lower()
     # Jump to a given latent: its page shows examples, scores and similar latents.
     target = int(lat.loc[lat["status"] == "ok", "latent"].iloc[-1])
-    at.text_input(key="latent-jump").input(str(target)).run()
+    at.text_input(key="latent").input(str(target)).run()
     assert not at.exception
     assert at.subheader[0].value.startswith(f"Latent {target}:")
-    scores = frame_with(at, "95% CI low")
+    scores = frame_with(at, "95% bootstrap interval")
     row = lat.set_index("latent").loc[target]
     assert scores["score"].iloc[0] == pytest.approx(row["embedding"])
-    similar = frame_with(at, "cosine")
-    assert len(similar) == 10 and target not in similar["latent"].tolist()
+    similar = frame_with(at, "decoder cosine")
+    assert len(similar) == 10 and target not in latent_ids(similar["latent"])
     top = frame_with(at, "activation")
     assert (top["activation"] > 0).all()
 
@@ -101,7 +106,7 @@ def test_try_your_text(sample_run: Path, monkeypatch: pytest.MonkeyPatch):
     with torch.no_grad():
         out = sae.encode(torch.from_numpy(Embedder("minilm", device="cpu").encode([text])))
     expected = set(out.top_indices[0][out.top_acts[0] > 0].tolist())
-    assert set(res["latent"].tolist()) == expected
+    assert set(latent_ids(res["latent"])) == expected
     assert "explanation" in res.columns and res["activation"].is_monotonic_decreasing
 
 
@@ -143,3 +148,83 @@ def test_launcher_binds_localhost_and_checks_input(sample_run: Path, tmp_path: P
     with pytest.raises(SystemExit) as exc:  # an empty folder fails before Streamlit starts
         main(["dashboard", str(tmp_path)])
     assert exc.value.code == 2 and "no run artifacts" in capsys.readouterr().err
+
+
+def plotly_array(v) -> np.ndarray:  # noqa: ANN001
+    """A plotly JSON array: a list, or {"dtype", "bdata"} (base64, plotly >= 6)."""
+    import base64
+
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+    return np.asarray(v)
+
+
+def map_traces(at: AppTest) -> list[dict]:
+    """The traces of a plotly chart as drawn (name = colour group, x, y, hover data)."""
+    import json
+
+    chart = next(c for c in at.get("plotly_chart")
+                 if json.loads(c.proto.spec).get("layout", {}).get("title", {}).get("text", "")
+                 .startswith(("PCA of", "t-SNE of", "UMAP of")))
+    return json.loads(chart.proto.spec)["data"]
+
+
+def test_map_colours_are_pure_on_planted_clusters(planted_run: Path, monkeypatch: pytest.MonkeyPatch):
+    """Issue 12, item 1: coordinates and colours of a map point come from the same row."""
+    from viz_planted import purity
+
+    at = open_page(planted_run, "Embedding space", monkeypatch)
+    at.selectbox(key="map-method").set_value("PCA").run()
+    assert at.selectbox(key="map-color").value == "topic"
+    _, meta = RunData(planted_run).data()
+    topic_of = dict(zip(meta["id"], meta["topic"], strict=True))
+    traces = map_traces(at)
+    assert sorted(t["name"] for t in traces) == sorted(meta["topic"].unique())
+    xs, ys, names, hover = [], [], [], []
+    for t in traces:
+        ids = [c[0] for c in t["customdata"]]  # hover data: id first
+        assert {topic_of[i] for i in ids} == {t["name"]}, t["name"]  # every point its own colour
+        xs += list(plotly_array(t["x"]))
+        ys += list(plotly_array(t["y"]))
+        names += [t["name"]] * len(ids)
+        hover += ids
+    assert len(hover) == 1000  # more rows than the map draws: the bug class needs a sub-sample
+    # A point's coordinates are its own row's: PCA is affine in the row's vector.
+    X, _ = RunData(planted_run).data()
+    row_of = {i: r for r, i in enumerate(meta["id"])}
+    A = np.column_stack([X[[row_of[i] for i in hover]], np.ones(len(hover))])
+    xy = np.column_stack([xs, ys])
+    resid = xy - A @ np.linalg.lstsq(A, xy, rcond=None)[0]
+    assert (resid**2).sum() / ((xy - xy.mean(0)) ** 2).sum() < 1e-6
+    # And the colours are pure in the picture: a point's map neighbours share its colour.
+    assert purity(np.array(xs), np.array(ys), np.array(names)) > 0.97
+
+
+def test_latent_page_has_its_own_address(sample_run: Path, monkeypatch: pytest.MonkeyPatch):
+    """?page=Features&latent=N opens latent N's page with its feature-page sections."""
+    lat = RunData(sample_run).latents()
+    target = int(lat.loc[lat["status"] == "ok", "latent"].iloc[3])
+    monkeypatch.setenv("SAESCOPE_RUN_DIR", str(sample_run))
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params["page"] = "Features"
+    at.query_params["latent"] = str(target)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.subheader[0].value.startswith(f"Latent {target}:")
+    text = " ".join(m.value for m in at.markdown)
+    for section in ("Top activating examples", "Random texts where it does not fire",
+                    "Similar latents by decoder cosine", "Label breakdown of the top examples"):
+        assert section in text, section
+    scores = frame_with(at, "95% bootstrap interval")
+    assert "AUROC" in scores["scorer"].iloc[0] and "another latent" in scores["baseline is"].iloc[0]
+    breakdown = frame_with(at, "share of all rows")
+    ex = RunData(sample_run).examples()
+    n_top = int(((ex["latent"] == target) & (ex["kind"] == "top")).sum())
+    assert breakdown["top examples"].sum() == n_top
+    co = frame_with(at, "co-activation weight")
+    assert target not in latent_ids(co["latent"]) and (co["co-activation weight"] <= 1).all()
+    hist = next(c for c in at.get("plotly_chart") if "activation histogram" in c.proto.spec)
+    import json
+
+    layout = json.loads(hist.proto.spec)["layout"]
+    assert layout["xaxis"]["title"]["text"] == "activation" and layout["yaxis"]["title"]["text"] == "rows"

@@ -1,18 +1,3 @@
-"""One small real run folder (MMLU + MiniLM + a trained SAE) shared by the viz tests."""
+"""Fixtures of the viz tests: see conftest_shared.py (also used by tests/dashboard)."""
 
-from __future__ import annotations
-
-from pathlib import Path
-
-import pytest
-
-
-@pytest.fixture(scope="session")
-def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-
-    from saescope.viz.sample_run import ensure_sample_run
-
-    torch.set_num_threads(1)  # small models; threads only contend on 2 cores
-    # The same folder for tests/viz and tests/dashboard: built once per session.
-    return ensure_sample_run(tmp_path_factory.getbasetemp() / "saescope-sample-run")
+from conftest_shared import planted_run, sample_run  # noqa: F401

@@ -51,7 +51,7 @@ def test_report_sections_and_tables(report_html: str, sample_run: Path):
 
 
 def test_report_escapes_text_from_the_data(sample_run: Path, tmp_path: Path):
-    from saescope.viz.report import _latents, _top_latents
+    from saescope.viz.report import _latent_cards, _latents
 
     run_copy = tmp_path / "run"
     shutil.copytree(sample_run / "interpret", run_copy)
@@ -60,7 +60,7 @@ def test_report_escapes_text_from_the_data(sample_run: Path, tmp_path: Path):
     df.loc[df["status"] == "ok", "explanation"] = "<script>alert('x')</script>"
     df.to_parquet(path, index=False)
     run = RunData(run_copy)
-    html = _latents(run, {}, 100) + _top_latents(run, 3, 3)
+    html = _latents(run, {}, 100) + _latent_cards(run, 3)
     assert "<script>alert" not in html
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
 

@@ -34,7 +34,7 @@ def page_embedding(spec: str) -> None:
     frame = _map(spec, run, meta, norms, n)
     _similarities(spec, meta, n)
     export = frame.drop(columns=[c for c in ("text",) if c in frame.columns])
-    st.download_button("Download the map's rows (CSV)", to_csv(export), "embedding_sample.csv",
+    st.download_button("Download the sample (CSV)", to_csv(export), "embedding_sample.csv",
                        "text/csv", key="dl-sample")
 
 

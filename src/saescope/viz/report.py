@@ -337,26 +337,28 @@ def _latent_cards(run: RunData, n_shown: int, card_limit: int = CARD_LIMIT) -> s
     parts = [f'<section id="top-latents"><h2>Latent cards</h2>{css}<p>Open: {links}</p>'
              f"<p class='muted'>{len(top)} cards, one per live latent; the best {n_shown} are shown, "
              f"every other opens from its id.</p>{note}<div id='cards'>"]
-    parts.extend(_card(ctx, r) for _, r in top.iterrows())
+    parts.extend(_card(ctx, r) for r in top.to_dict("records"))
     parts.append("</div></section>")
     return "".join(parts)
 
 
 @dataclass
 class CardContext:
-    """What every latent card reads, computed once for all cards."""
+    """What every latent card reads, computed once for all cards (plain arrays and dicts: a
+    card costs well under a millisecond, so thousands of cards stay cheap)."""
 
     scorers: list[str]
-    examples: dict[int, pd.DataFrame]
+    examples: dict[int, dict[str, list[tuple[float, str, str]]]]
+    """latent -> kind -> (activation, id, text), strongest first, at most CARD_EXAMPLES[kind]."""
+    positive_acts: dict[int, np.ndarray]
     names: dict[int, str]
     decoder_nn: dict[int, list[int]]
     coact: tuple[np.ndarray, np.ndarray] | None
-    labels: pd.Series | None
+    labels: dict[str, str] | None
     label_name: str | None
 
     @staticmethod
     def build(run: RunData, table: pd.DataFrame, code_rows: int = 4000) -> CardContext:
-        ex = run.examples()
         names = {int(m): ("" if pd.isna(e) else str(e)) for m, e in
                  zip(table["latent"], table.get("explanation", pd.Series([""] * len(table))),
                      strict=True)}
@@ -377,55 +379,102 @@ class CardContext:
         lc = run.label_columns()
         if d is not None and lc:
             label_name = lc[0]
-            labels = d[1].drop_duplicates("id").set_index("id")[label_name].astype(str)
-        return CardContext(run.scorers(), {} if ex is None else
-                           {int(m): g for m, g in ex.groupby("latent", sort=False)},
-                           names, decoder_nn, coact, labels, label_name)
+            labels = dict(zip(d[1]["id"].astype(str), d[1][label_name].astype(str), strict=True))
+        examples, acts = _group_examples(run.examples())
+        return CardContext(run.scorers(), examples, acts, names, decoder_nn, coact, labels, label_name)
 
     def neighbour_links(self, ids: list[int]) -> str:
         return ", ".join(f"{latent_link(m)} {esc(_cut(self.names.get(m, ''), 40))}" for m in ids if m >= 0)
+
+
+def _group_examples(ex: pd.DataFrame | None) -> tuple[dict, dict]:
+    """examples.parquet as latent -> kind -> rows (strongest first), and each latent's
+    positive activations, in one sort."""
+    if ex is None or len(ex) == 0:
+        return {}, {}
+    lat = ex["latent"].to_numpy()
+    act = ex["activation"].to_numpy(dtype=float)
+    kind = ex["kind"].astype(str).to_numpy()
+    ids = ex["id"].astype(str).to_numpy()
+    texts = ex["text"].astype(str).to_numpy() if "text" in ex.columns else np.full(len(ex), "")
+    order = np.lexsort((-act, lat))
+    out: dict[int, dict[str, list]] = {}
+    pos: dict[int, list[float]] = {}
+    for i in order:
+        m = int(lat[i])
+        if act[i] > 0:
+            pos.setdefault(m, []).append(act[i])
+        rows = out.setdefault(m, {}).setdefault(kind[i], [])
+        if len(rows) < CARD_EXAMPLES.get(kind[i], 0) or (kind[i] == "top" and len(rows) < 50):
+            rows.append((float(act[i]), ids[i], _cut(texts[i], 160)))
+    return out, {m: np.asarray(v) for m, v in pos.items()}
 
 
 def _cut(s: str, n: int) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-def _card(ctx: CardContext, r: pd.Series) -> str:
-    lat = int(r["latent"])
-    info: dict[str, Any] = {"density": r.get("density"), "fires": r.get("n_fires")}
-    if "explainer" in r and pd.notna(r.get("explainer")):
-        info["explained by"] = lp.EXPLAINER_WORDS.get(str(r["explainer"]), str(r["explainer"]))
-    parts = [f'<article id="latent-{lat}"><h3>Latent {lat}: {esc(r.get("explanation", ""))}</h3>',
-             _kv_table(info)]
+def _rows_html(header: tuple[str, ...], rows: list[tuple]) -> str:
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(
+        f'<td class="num">{esc(fmt(v))}</td>' if isinstance(v, float) else f"<td>{esc(v)}</td>"
+        for v in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _card_scores(scorers: list[str], r: dict[str, Any]) -> str:
+    rows = [(lp.scorer_words(s), _float(r.get(s)), f"[{fmt(_float(r.get(f'{s}_lo')))}, "
+             f"{fmt(_float(r.get(f'{s}_hi')))}]", _float(r.get(f"{s}_baseline")),
+             lp.CHANCE_WORDS.get(s, "same scorer, another latent's explanation")) for s in scorers]
+    return _rows_html(("scorer", "score", "95% bootstrap interval", "baseline", "baseline is"), rows)
+
+
+def _float(x: Any) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _card_links(ctx: CardContext, lat: int, r: dict[str, Any]) -> str:
     extra = []
-    if "family" in r and pd.notna(r.get("family")):
-        extra.append(f"<tr><th>family</th><td>root {latent_link(r['family'])}</td></tr>")
+    fam = r.get("family")
+    if fam is not None and not (isinstance(fam, float) and math.isnan(fam)):
+        extra.append(f"<tr><th>family</th><td>root {latent_link(fam)}</td></tr>")
     if ctx.decoder_nn.get(lat):
         extra.append(f"<tr><th>similar by decoder cosine</th><td>{ctx.neighbour_links(ctx.decoder_nn[lat])}</td></tr>")
     if ctx.coact is not None and lat < len(ctx.coact[0]):
         ids = [int(m) for m in ctx.coact[0][lat] if m >= 0]
         if ids:
             extra.append(f"<tr><th>fires together with</th><td>{ctx.neighbour_links(ids)}</td></tr>")
-    if extra:
-        parts.append(f"<table>{''.join(extra)}</table>")
+    return f"<table>{''.join(extra)}</table>" if extra else ""
+
+
+def _card(ctx: CardContext, r: dict[str, Any]) -> str:
+    lat = int(r["latent"])
+    info: dict[str, Any] = {"density": r.get("density"), "fires": r.get("n_fires")}
+    if r.get("explainer") is not None:
+        info["explained by"] = lp.EXPLAINER_WORDS.get(str(r["explainer"]), str(r["explainer"]))
+    parts = [f'<article id="latent-{lat}"><h3>Latent {lat}: {esc(r.get("explanation", ""))}</h3>',
+             _kv_table(info), _card_links(ctx, lat, r)]
     if ctx.scorers:
-        parts.append(_frame_table(lp.scores_in_words(ctx.scorers, r), sortable=False))
-    e = ctx.examples.get(lat)
-    if e is not None and len(e):
-        parts.append(_activation_svg(e.loc[e["activation"] > 0, "activation"].to_numpy(dtype=float)))
-        for kind, frame in lp.examples_by_kind(e).items():
-            k = frame.head(CARD_EXAMPLES[kind]).copy()
-            if "text" in k.columns:
-                k["text"] = k["text"].astype(str).map(lambda t: _cut(t, 160))
+        parts.append(_card_scores(ctx.scorers, r))
+    e = ctx.examples.get(lat, {})
+    if lat in ctx.positive_acts:
+        parts.append(_activation_svg(ctx.positive_acts[lat]))
+    for kind in lp.EXAMPLE_KINDS:
+        rows = e.get(kind, [])[: CARD_EXAMPLES[kind]]
+        if rows:
             parts.append(f"<h4>{esc(lp.KIND_TITLES[kind])}</h4>"
-                         + _frame_table(k.drop(columns=[c for c in ("split",) if c in k.columns]),
-                                        sortable=False, links=()))
-        if ctx.labels is not None:
-            lb = lp.label_breakdown(e.loc[e["kind"] == "top", "id"], ctx.labels.reset_index(), ctx.label_name)
-            if lb is not None:
-                parts.append(f"<h4>Top examples by {esc(ctx.label_name)}</h4>"
-                             + _frame_table(lb.head(5), sortable=False))
-    elif "top_ids" in r and r["top_ids"] is not None:
+                         + _rows_html(("activation", "id", "text"), rows))
+    if ctx.labels is not None and e.get("top"):
+        got = [ctx.labels[i] for _, i, _ in e["top"] if i in ctx.labels]
+        if got:
+            counts = pd.Series(got).value_counts().head(5)
+            rows = [(lab, f"{c} of {len(got)}") for lab, c in counts.items()]
+            parts.append(f"<h4>Top examples by {esc(ctx.label_name)}</h4>"
+                         + _rows_html((ctx.label_name or "label", "top examples"), rows))
+    if not e and r.get("top_ids") is not None:
         parts.append(f"<p>top ids: {esc(', '.join(map(str, list(r['top_ids'])[:5])))}</p>")
     parts.append("</article>")
     return "".join(parts)
