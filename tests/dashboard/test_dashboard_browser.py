@@ -74,6 +74,17 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def dashboard(sample_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from serve(sample_run, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def planted_dashboard(planted_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from serve(planted_run, tmp_path_factory)
+
+
+def serve(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`saescope dashboard RUN_DIR` on a free port until the module's tests are done."""
+    sample_run = run_dir
     port = free_port()
     log = tmp_path_factory.mktemp("dashboard-log") / "streamlit.log"
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
@@ -187,6 +198,17 @@ def test_report_opens_offline_and_shows_tables(sample_run: Path, artifacts: Path
                    if r.is_displayed()]
         assert visible == []
         box.clear()
+        driver.execute_script("filterLatents('')")  # clear() fires no input event
+        # Every live latent has a card; one beyond the open ones opens from its id in the index.
+        cards = driver.find_elements(By.CSS_SELECTOR, "#cards article")
+        lat = RunData(sample_run).latents()
+        assert len(cards) == int((lat["status"] == "ok").sum())
+        hidden = next(c for c in cards[20:] if not c.is_displayed())
+        lid = hidden.get_attribute("id").split("-")[1]
+        link = driver.find_element(By.CSS_SELECTOR, f'#latents-table a[href="#latent-{lid}"]')
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", link)
+        link.click()
+        assert hidden.is_displayed() and f"Latent {lid}:" in hidden.text
         save_screenshot(driver, artifacts, "report")
         # Nothing was fetched from a network: the file itself, inline data, browser-internal pages.
         urls = []
@@ -197,5 +219,73 @@ def test_report_opens_offline_and_shows_tables(sample_run: Path, artifacts: Path
         assert report.as_uri() in urls
         remote = [u for u in urls if not u.startswith(("file:", "data:", "chrome:", "chrome-"))]
         assert remote == [], remote[:5]
+    finally:
+        driver.quit()
+
+
+def wait_idle(driver, wait) -> None:  # noqa: ANN001
+    from selenium.webdriver.common.by import By
+
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'))
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+
+
+def test_latent_page_by_url(dashboard: str, sample_run: Path, artifacts: Path, tmp_path: Path):
+    """Issue 12: a latent's page is an address; it renders its feature-page sections."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from saescope.viz.rundata import RunData
+
+    lat = RunData(sample_run).latents()
+    target = int(lat.loc[lat["status"] == "ok", "latent"].iloc[2])
+    driver = make_driver(tmp_path / "profile")
+    try:
+        driver.get(f"{dashboard}/?page=Features&latent={target}")
+        wait = WebDriverWait(driver, 120)
+        wait.until(EC.presence_of_element_located(
+            (By.XPATH, '//*[contains(text(), "Similar latents by decoder cosine")]')))
+        wait_idle(driver, wait)
+        sections = (f"Latent {target}:", "Top activating examples",
+                    "Label breakdown of the top examples", "activation histogram")
+        # Plotly draws its titles after the script run ends: wait for the text, then check it.
+        WebDriverWait(driver, 60).until(
+            lambda d: all(s in d.find_element(By.TAG_NAME, "body").text for s in sections))
+        save_screenshot(driver, artifacts, "dashboard-latent-page")
+    finally:
+        driver.quit()
+
+
+def test_map_colours_pure_in_chromium(planted_dashboard: str, planted_run: Path, artifacts: Path,
+                                      tmp_path: Path):
+    """Issue 12, item 1, in the browser: the drawn map's colour groups are spatially pure."""
+    import numpy as np
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+    from viz_planted import purity
+
+    driver = make_driver(tmp_path / "profile")
+    try:
+        driver.get(f"{planted_dashboard}/?page=Embedding+space")
+        wait = WebDriverWait(driver, 120)
+        wait.until(EC.presence_of_element_located(
+            (By.XPATH, '//*[contains(text(), "Most similar pairs in the sample")]')))
+        wait_idle(driver, wait)
+        script = """
+          for (const el of document.querySelectorAll('.js-plotly-plot')) {
+            const t = (el.layout && el.layout.title && el.layout.title.text) || '';
+            if (/ of 1000 sampled rows/.test(t))
+              return el._fullData.map(d => ({name: d.name, x: Array.from(d.x), y: Array.from(d.y)}));
+          }
+          return null;"""
+        traces = WebDriverWait(driver, 60).until(lambda d: d.execute_script(script))
+        names = np.concatenate([[t["name"]] * len(t["x"]) for t in traces])
+        xs = np.concatenate([t["x"] for t in traces])
+        ys = np.concatenate([t["y"] for t in traces])
+        assert len(traces) == 6 and len(xs) == 1000
+        assert purity(xs, ys, names) > 0.97
+        save_screenshot(driver, artifacts, "dashboard-planted-map")
     finally:
         driver.quit()
