@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from viz_sample_run import ensure_sample_run
 from viz_planted import write_planted_run
+from viz_sample_run import ensure_sample_run
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,87 @@
+"""The README's "Use it on your own data" block, run as written on a small corpus, gives a full
+report: data, SAE, interpret and curate all present (issue 12, item 2)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+TOPICS = {
+    "astronomy": ["the planet", "a distant galaxy", "the telescope", "a comet", "the orbit of the moon"],
+    "baking": ["the sourdough", "a loaf of rye bread", "the oven", "the pastry dough", "a sponge cake"],
+    "chess": ["the opening", "a knight fork", "the endgame", "a queen sacrifice", "the rook"],
+    "finance": ["the interest rate", "a bond portfolio", "the stock market", "an index fund", "the loan"],
+    "medicine": ["the vaccine", "a blood test", "the patient", "an antibiotic", "the surgery"],
+    "sailing": ["the mainsail", "a sailboat", "the harbour", "the tide", "a storm at sea"],
+}
+VERBS = ["is described in", "was studied for", "matters most for", "changes with", "explains",
+         "is the subject of"]
+SKIP = ("saescope activations", "--explainer llm", "saescope tune", "saescope dashboard")
+"""Lines of the block that need an LLM, a server or minutes; `dashboard` is checked apart."""
+
+
+def own_data_block() -> list[list[str]]:
+    """The commands of the README's own-data block (continuations joined, comments dropped)."""
+    text = README.read_text(encoding="utf-8")
+    block = re.search(r"## Use it on your own data\s+```bash\n(.*?)```", text, re.S).group(1)
+    block = block.replace("\\\n", " ")
+    cmds = []
+    for line in block.splitlines():
+        line = line.split("  #")[0].strip()
+        for part in line.split("&&"):
+            if part.strip():
+                cmds.append(shlex.split(part, comments=True))
+    return cmds
+
+
+def write_corpus(folder: Path) -> None:
+    rows, seeds = [], []
+    for t, (topic, nouns) in enumerate(TOPICS.items()):
+        for i, noun in enumerate(nouns):
+            for j, verb in enumerate(VERBS):
+                rows.append({"id": f"{topic}-{i}-{j}", "text": f"{noun.capitalize()} {verb} "
+                             f"{nouns[(i + j + 1) % len(nouns)]} in {topic} number {j + 7 * t}.",
+                             "topic": topic})
+        seeds += [{"id": f"seed-{topic}-{i}", "text": f"A question about {noun} and {topic}."}
+                  for i, noun in enumerate(nouns)] if topic == "astronomy" else []
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "seeds.jsonl").write_text("".join(json.dumps(r) + "\n" for r in seeds))
+
+
+@pytest.mark.slow
+def test_readme_own_data_block_gives_a_full_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from saescope.cli.main import run
+    from saescope.dashboard.launch import check_run_dir
+
+    monkeypatch.chdir(tmp_path)
+    write_corpus(tmp_path)
+    cmds = own_data_block()
+    ran = []
+    for argv in cmds:
+        line = " ".join(argv)
+        if argv[0] != "saescope" or any(s in line for s in SKIP):
+            continue
+        if "--budget" in argv:  # the only change: a budget below this small corpus's 180 rows
+            argv = [*argv]
+            argv[argv.index("--budget") + 1] = "60"
+        assert run(argv[1:]) == 0, line
+        ran.append(argv[1])
+    assert ran == ["embed", "train", "interpret", "curate", "report"], ran
+    report_argv = next(a for a in cmds if a[:2] == ["saescope", "report"])
+    html = Path(report_argv[report_argv.index("--out") + 1]).read_text(encoding="utf-8")
+    for section in ("summary", "training", "latents", "top-latents", "curation"):
+        assert f'id="{section}"' in html, section
+    assert "All artifacts present." in html and "absent" not in html
+    assert 'id="latents-table"' in html and 'id="curation-metrics"' in html
+    assert 'id="fig-decoder_map"' in html and "data rows" in html
+    # The dashboard line names the same outputs: they make a complete run for it too.
+    dash = next(a for a in cmds if a[:2] == ["saescope", "dashboard"])
+    opts = {k.lstrip("-"): Path(dash[i + 1]) for i, k in enumerate(dash)
+            if k in ("--data", "--sae", "--interpret", "--curate")}
+    lay = check_run_dir(None, opts)
+    assert lay.missing() == []
