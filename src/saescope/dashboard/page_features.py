@@ -47,6 +47,7 @@ def _browser(spec: str, run: RunData, table: pd.DataFrame) -> None:
                         *run.scorers(), "family") if c in shown.columns]
     page = paginate(shown[cols], "feature-page")
     latent_table(page, "feature-table")
+    _decoder_map(spec, table)
     if len(page):
         expl = state.explanations(spec)
         lat = st.selectbox("open a latent from this page", page["latent"].astype(int).tolist(),
@@ -54,6 +55,38 @@ def _browser(spec: str, run: RunData, table: pd.DataFrame) -> None:
         st.caption("Or click a latent id in the table; each latent's page has its own address.")
         rows = table[table["latent"] == lat]
         latent_view(spec, run, rows.iloc[0], table)
+
+
+def _decoder_map(spec: str, table: pd.DataFrame) -> None:
+    with st.expander("Decoder map (the map of `saescope plot` and `report`, shared through the run's cache)"):
+        again = st.button("compute with UMAP (t-SNE without umap-learn; ~30 s the first time)",
+                          key="decoder-map-umap")
+        got = state.decoder_map(spec, "auto" if again else None)
+        if got is None:
+            st.caption("No SAE in this run: no decoder directions to map.")
+            return
+        idx, coords, used = got
+        dens = table.set_index("latent").reindex(idx)
+        col = "density" if "density" in dens.columns else "frequency"
+        d = dens[col].to_numpy(dtype=float) if col in dens.columns else np.full(len(idx), np.nan)
+        frame = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], "latent": idx,
+                              "log10 density": np.log10(np.where(d > 0, d, np.nan)),
+                              "explanation": [state.explanations(spec).get(int(m), "") for m in idx]})
+        dead = frame["log10 density"].isna().to_numpy()
+        text = [f"#{m} {e}" for m, e in zip(frame["latent"], frame["explanation"], strict=True)]
+        fig = go.Figure()
+        fig.add_trace(go.Scattergl(x=frame["x"][dead], y=frame["y"][dead], mode="markers",
+                                   name=f"dead (never fired): {int(dead.sum())}",
+                                   marker={"size": 5, "color": "#bdbdbd"},
+                                   text=[t for t, x in zip(text, dead, strict=True) if x]))
+        fig.add_trace(go.Scattergl(x=frame["x"][~dead], y=frame["y"][~dead], mode="markers",
+                                   name="live", text=[t for t, x in zip(text, dead, strict=True) if not x],
+                                   marker={"size": 5, "color": frame["log10 density"][~dead],
+                                           "colorscale": "Viridis",
+                                           "colorbar": {"title": "log10 density"}}))
+        fig.update_layout(height=480, title=f"{used} of {len(idx)} decoder directions",
+                          xaxis={"visible": False}, yaxis={"visible": False})
+        st.plotly_chart(fig, key="decoder-map")
 
 
 def latent_view(spec: str, run: RunData, row: pd.Series, table: pd.DataFrame) -> None:

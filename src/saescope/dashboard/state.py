@@ -1,6 +1,7 @@
 """Cached loads shared by the dashboard pages (one Streamlit cache per run).
 
-Every function takes the run's `spec` (a JSON string naming the run folder and any stage
+Large read-only results use `st.cache_resource` (one shared object, no copy per rerun; callers
+never modify them), small ones `st.cache_data`. Every function takes the run's `spec` (a JSON string naming the run folder and any stage
 outputs given one by one, see `run_spec`) so caches are per run and survive reruns.
 """
 
@@ -42,7 +43,7 @@ def get_run(spec: str) -> RunData:
     return RunData(RunLayout.from_parts(d.pop("root"), **d))
 
 
-@st.cache_data(show_spinner="Sampling rows…")
+@st.cache_resource(show_spinner="Sampling rows…")
 def data_sample(spec: str, n: int, seed: int = 0) -> tuple[np.ndarray, pd.DataFrame, int]:
     """(X of a random sample of at most n rows, its metadata with the data `row`, total rows)."""
     X, meta = get_run(spec).data()
@@ -83,7 +84,7 @@ def pair_stats(spec: str, n: int) -> tuple[np.ndarray, list[tuple[int, int, floa
     return analysis.pairwise_cosines(X), analysis.most_similar_pairs(X, 20)
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_resource(show_spinner=False)
 def latent_frame(spec: str) -> pd.DataFrame | None:
     from saescope.viz.report import primary_order
 
@@ -92,7 +93,7 @@ def latent_frame(spec: str) -> pd.DataFrame | None:
     return None if table is None else primary_order(run, table).reset_index(drop=True)
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_resource(show_spinner=False)
 def explanations(spec: str) -> dict[int, str]:
     table = latent_frame(spec)
     if table is None or "explanation" not in table.columns:
@@ -101,7 +102,7 @@ def explanations(spec: str) -> dict[int, str]:
                                                                      strict=True)}
 
 
-@st.cache_data(show_spinner="Encoding a sample with the SAE…")
+@st.cache_resource(show_spinner="Encoding a sample with the SAE…")
 def code_sample(spec: str, n: int = CODE_SAMPLE) -> sp.csr_matrix | None:
     """SAE codes of a data sample (CSR [rows, latents]); None without data and SAE."""
     run = get_run(spec)
@@ -111,13 +112,13 @@ def code_sample(spec: str, n: int = CODE_SAMPLE) -> sp.csr_matrix | None:
     return run.codes(analysis.sample_rows(len(X), n)).tocsr()
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_resource(show_spinner=False)
 def decoder_unit(spec: str) -> np.ndarray | None:
     W = get_run(spec).decoder()
     return None if W is None else analysis.l2_normalize(W)
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_resource(show_spinner=False)
 def examples_of(spec: str) -> dict[int, pd.DataFrame]:
     """examples.parquet split by latent once, so a latent page is a lookup."""
     ex = get_run(spec).examples()
@@ -129,3 +130,28 @@ def embedder():
     from saescope.data.embed import Embedder
 
     return Embedder("minilm", device="cpu")
+
+
+DECODER_MAP_POINTS = 1500  # = PlotConfig.max_points: the same sample as `saescope plot`/`report`
+
+
+@st.cache_data(show_spinner="Decoder map…")
+def decoder_map(spec: str, compute: str | None = None) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """(latent ids, 2-D coordinates, method) of the decoder map that `plot`/`report` drew and
+    cached (the same sample, seed and key); PCA when none was cached, or `compute` on request."""
+    from saescope.viz.projection_cache import read_cached
+
+    W = get_run(spec).decoder()
+    if W is None:
+        return None
+    idx = analysis.sample_rows(len(W), DECODER_MAP_POINTS, 0)
+    cache = get_run(spec).layout.cache
+    if compute:
+        coords, used = cached_project_2d(W[idx], compute, cache)  # type: ignore[arg-type]
+        return idx, coords, used
+    for method in ("auto", "umap", "tsne", "pca"):
+        hit = read_cached(W[idx], method, cache)
+        if hit is not None:
+            return idx, hit[0], hit[1]
+    coords, used = cached_project_2d(W[idx], "pca", cache)
+    return idx, coords, used

@@ -32,6 +32,24 @@ def projection_key(X: np.ndarray, method: str, metric: str, seed: int) -> str:
     return h.hexdigest()[:20]
 
 
+def read_cached(X: np.ndarray, method: str, cache_dir: Path | None, metric: str = "cosine",
+                seed: int = 0) -> tuple[np.ndarray, str] | None:
+    """The cached projection of X, or None when it was never computed (or is unreadable)."""
+    if cache_dir is None:
+        return None
+    path = Path(cache_dir) / "projections" / f"{projection_key(X, method, metric, seed)}.parquet"
+    if not path.is_file():
+        return None
+    try:
+        table = pq.read_table(path)
+        coords = np.column_stack([table["x"].to_numpy(), table["y"].to_numpy()])
+    except (OSError, pa.ArrowInvalid, KeyError):
+        return None  # a damaged cache file is recomputed
+    if len(coords) != len(X):
+        return None
+    return coords, (table.schema.metadata or {}).get(b"method", b"?").decode()
+
+
 def cached_project_2d(
     X: np.ndarray,
     method: analysis.Projection = "auto",
@@ -46,17 +64,12 @@ def cached_project_2d(
     `echo` (e.g. the CLI's stderr) hears one line before a projection is computed and one with
     its time after, so a 40 s t-SNE is never silent.
     """
+    hit = read_cached(X, method, cache_dir, metric, seed)
+    if hit is not None:
+        return hit
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / "projections" / f"{projection_key(X, method, metric, seed)}.parquet"
-        if path.is_file():
-            try:
-                table = pq.read_table(path)
-                coords = np.column_stack([table["x"].to_numpy(), table["y"].to_numpy()])
-                if len(coords) == len(X):
-                    return coords, (table.schema.metadata or {}).get(b"method", b"?").decode()
-            except (OSError, pa.ArrowInvalid, KeyError):
-                pass  # a damaged cache file is recomputed
     if echo is not None and len(X) >= 10 and method != "pca":
         echo(f"projecting {len(X):,} {what} to 2-D ({method}) ...")
     t0 = time.perf_counter()
