@@ -11,6 +11,7 @@ import streamlit as st
 
 from saescope.dashboard import state
 from saescope.dashboard.widgets import latent_table, latent_url, missing_box, paginate, to_csv
+from saescope.viz.plots import ROLE_STYLE, label_colors
 
 WHY_COLUMNS = ("top_latents", "why", "contributing_latents")
 """selected.parquet columns that list the latents behind a row's score (newer curate outputs)."""
@@ -72,12 +73,21 @@ def _projection(spec: str) -> None:
     if proj is None:
         return
     st.subheader("PCA view")
-    color = "label" if "label" in proj.columns else "role"
-    st.plotly_chart(px.scatter(proj, x="x", y="y", color=color, symbol="role",
-                               symbol_map={"pool": "circle", "selected": "diamond", "seed": "star"},
-                               hover_data=["id"], height=520,
-                               title=f"seeds (stars), pool and selection (diamonds), coloured by {color}"),
-                    key="cur-pca")
+    roles = [r for r in ("pool", "selected", "seed") if (proj["role"] == r).any()]
+    by_role = proj.assign(_o=proj["role"].map({r: i for i, r in enumerate(roles)})).sort_values("_o")
+    c = st.columns(2 if "label" in proj.columns else 1)
+    c[0].plotly_chart(px.scatter(
+        by_role, x="x", y="y", color="role", symbol="role", hover_data=["id"], height=480,
+        color_discrete_map={r: ROLE_STYLE[r][0] for r in roles}, category_orders={"role": roles},
+        symbol_map={"pool": "circle", "selected": "circle", "seed": "star"},
+        title="seeds (gold stars), selection (black), pool (grey)"), key="cur-pca")
+    if "label" in proj.columns:
+        cats = sorted(proj["label"].astype(str).unique())
+        c[1].plotly_chart(px.scatter(
+            proj.assign(label=proj["label"].astype(str)), x="x", y="y", color="label",
+            hover_data=["id", "role"], height=480, category_orders={"label": cats},
+            color_discrete_sequence=label_colors(len(cats)), title="the same points by label"),
+            key="cur-pca-label")
     seeds = proj[proj["role"] == "seed"]
     st.subheader(f"Seeds ({len(seeds)})")
     d = run.data()

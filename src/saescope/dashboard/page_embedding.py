@@ -11,6 +11,7 @@ from plotly.subplots import make_subplots
 
 from saescope.dashboard import state
 from saescope.dashboard.widgets import histogram_bars, missing_box, to_csv
+from saescope.viz.plots import label_colors
 
 MAX_MAP_POINTS = 5000
 MAP_POINTS = 1000
@@ -85,8 +86,9 @@ def _map(spec: str, run, meta: pd.DataFrame, norms: np.ndarray, n: int) -> pd.Da
     frame = map_frame(meta, norms, cl, coords, state.map_positions(n, map_n))
     hover = [h for h in ("id", "text") if h in frame.columns]
     order = {color_by: sorted(frame[color_by].astype(str).unique())} if color_by != "norm" else {}
+    palette = label_colors(len(order[color_by])) if order else None
     st.plotly_chart(px.scatter(frame, x="x", y="y", color=color_by, hover_data=hover, height=520,
-                               category_orders=order,
+                               category_orders=order, color_discrete_sequence=palette,
                                title=f"{used} of {map_n} sampled rows, coloured by {color_by}"),
                     key="map")
     sizes = pd.Series(cl).value_counts().sort_index()
