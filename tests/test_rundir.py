@@ -38,3 +38,28 @@ def test_incomplete_stage_is_not_detected(tmp_path):
     assert RunLayout.detect(tmp_path).sae is None
     with pytest.raises(SaescopeError, match="not a folder"):
         RunLayout.detect(tmp_path / "nope")
+
+
+def test_from_parts_puts_separate_outputs_together(tmp_path):
+    from saescope.errors import InputError
+
+    _touch(tmp_path / "sae", "cfg.json", "sae.safetensors")
+    _touch(tmp_path / "interp", "latents.parquet", "summary.json")
+    _touch(tmp_path / "picked", "selected.parquet", "manifest.json")
+    (tmp_path / "emb.parquet").write_text("x")
+    lay = RunLayout.from_parts(data=tmp_path / "emb.parquet", sae=tmp_path / "sae",
+                               interpret=tmp_path / "interp", curate=tmp_path / "picked")
+    assert lay.missing() == [] and lay.root == tmp_path.resolve()
+    assert lay.interpret == tmp_path / "interp" and lay.cache == lay.root / ".saescope-cache"
+    # A run folder with one stage replaced by an output given apart.
+    run = tmp_path / "run"
+    _touch(run / "sae", "cfg.json", "sae.safetensors")
+    lay = RunLayout.from_parts(run, curate=tmp_path / "picked")
+    assert lay.sae == run / "sae" and lay.curate == tmp_path / "picked"
+    with pytest.raises(InputError, match=r"--interpret .*no summary.json"):
+        _touch(tmp_path / "half", "latents.parquet")
+        RunLayout.from_parts(interpret=tmp_path / "half")
+    with pytest.raises(InputError, match="--data .*no such file"):
+        RunLayout.from_parts(data=tmp_path / "nope.parquet")
+    with pytest.raises(InputError, match="give a run folder"):
+        RunLayout.from_parts()

@@ -84,3 +84,37 @@ def test_report_cli_default_path(sample_run: Path, tmp_path: Path):
     assert "data: no data/embeddings.parquet" in html  # the copy has no data: said so
     assert "sae: no SAE" in html
     assert 'id="curation-metrics"' in html
+
+
+def test_every_live_latent_has_a_card_and_every_id_links_to_one(report_html: str, sample_run: Path):
+    lat = RunData(sample_run).latents()
+    live = set(lat.loc[lat["status"] == "ok", "latent"].astype(int))
+    cards = {int(m) for m in re.findall(r'<article id="latent-(\d+)">', report_html)}
+    assert cards == live
+    index = re.search(r'id="latents-table">.*?</table>', report_html, re.S).group(0)
+    assert {int(m) for m in re.findall(r'href="#latent-(\d+)"', index)} == set(lat["latent"].astype(int))
+    card = re.search(r'<article id="latent-\d+">.*?</article>', report_html, re.S).group(0)
+    for words in ("embedding AUROC", "95% bootstrap interval", "another latent&#x27;s explanation",
+                  "Top activating examples", "similar by decoder cosine", "fires together with",
+                  "activation (non-zero", "Top examples by domain"):
+        assert words in card, words
+
+
+def test_projections_are_computed_once_and_shared(sample_run: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]):
+    from saescope.cli.main import run
+    from saescope.viz import analysis
+
+    run_copy = tmp_path / "run"
+    shutil.copytree(sample_run, run_copy)
+    calls = []
+    real = analysis.project_2d
+    monkeypatch.setattr(analysis, "project_2d", lambda X, m, **kw: calls.append(m) or real(X, "pca"))
+    assert run(["plot", run_copy, "--projection", "tsne", "--formats", "png", "--no-interactive"]) == 0
+    assert "projecting 64 decoder directions to 2-D (tsne)" in capsys.readouterr().err
+    n = len(calls)
+    assert n >= 1
+    assert run(["report", run_copy, "--projection", "tsne"]) == 0  # same maps: read from the cache
+    assert len(calls) == n and "projecting" not in capsys.readouterr().err
+    assert list((run_copy / ".saescope-cache" / "projections").glob("*.parquet"))
