@@ -1,4 +1,5 @@
-"""The run folder: one layout, defined here and nowhere else.
+"""The run folder: one layout, defined here and nowhere else (paths only: reading the files is
+`saescope.viz.rundata.RunData`'s job).
 
 `saescope demo` writes a full run folder::
 

@@ -1,4 +1,5 @@
-"""Read everything a run folder holds, once, for the plots, the report and the dashboard.
+"""Read everything a run holds, once, for the plots, the report and the dashboard (where the
+files are is `saescope.rundir.RunLayout`'s job: a folder, one stage's output, or parts).
 
 The views read the run folder and nothing else. Each artifact is loaded lazily and cached on
 the `RunData` object; an absent artifact reads as `None` and `missing()` says, in words, what
