@@ -18,7 +18,7 @@ from saescope.dashboard.page_embedding import page_embedding
 from saescope.dashboard.page_features import page_features
 from saescope.dashboard.page_overview import page_overview
 from saescope.dashboard.page_try import page_try
-from saescope.dashboard.state import get_run, run_spec
+from saescope.dashboard.state import get_run, run_spec, warm_up
 
 PAGE_FUNCS = {
     "Overview": page_overview,
@@ -36,6 +36,7 @@ def main() -> None:
     st.sidebar.title("saescope")
     page = st.sidebar.radio("Page", PAGES, key="page", bind="query-params")
     st.sidebar.caption(f"run: {Path(get_run(spec).root).name}")
+    warm_up(spec)
     PAGE_FUNCS[page](spec)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 
 import numpy as np
 import pandas as pd
@@ -155,3 +156,27 @@ def decoder_map(spec: str, compute: str | None = None) -> tuple[np.ndarray, np.n
             return idx, hit[0], hit[1]
     coords, used = cached_project_2d(W[idx], "pca", cache)
     return idx, coords, used
+
+
+_WARMING = threading.Event()
+
+
+def warm_up(spec: str) -> None:
+    """Once per server: import torch and load the SAE and the sentence model in a background
+    thread, so the first page that needs them (Features, Try your text) does not wait for them
+    while the reader is still on the first page. Loads go through the same caches."""
+    if _WARMING.is_set():
+        return
+    _WARMING.set()
+
+    def work() -> None:
+        try:
+            run = get_run(spec)
+            if run.layout.sae is not None:
+                sae = run.sae()
+                if sae is not None and sae.d_in == 384:  # MiniLM's dimension: "Try your text" works
+                    embedder()
+        except Exception:  # noqa: BLE001 - a failed warm-up only costs time; pages report errors
+            pass
+
+    threading.Thread(target=work, name="saescope-warm-up", daemon=True).start()
