@@ -228,3 +228,24 @@ def test_latent_page_has_its_own_address(sample_run: Path, monkeypatch: pytest.M
 
     layout = json.loads(hist.proto.spec)["layout"]
     assert layout["xaxis"]["title"]["text"] == "activation" and layout["yaxis"]["title"]["text"] == "rows"
+
+
+def test_curation_page_links_why_chosen_latents(sample_run: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch):
+    import json
+
+    import pandas as pd
+
+    run = tmp_path / "run"
+    shutil.copytree(sample_run, run, ignore=shutil.ignore_patterns("data"))
+    sel = pd.read_parquet(run / "curate" / "selected.parquet")
+    sel["top_latents"] = [[4, 9]] * len(sel)
+    sel.to_parquet(run / "curate" / "selected.parquet", index=False)
+    man = json.loads((run / "curate" / "manifest.json").read_text())
+    man["space_info"] = {"top_latents": [{"latent": 6, "weight": 1.2}]}
+    (run / "curate" / "manifest.json").write_text(json.dumps(man))
+    at = open_page(run, "Curation", monkeypatch)
+    enriched = frame_with(at, "weight")
+    assert latent_ids(enriched["latent"]) == [6]
+    rows = frame_with(at, "top latent")
+    assert set(latent_ids(rows["top latent"])) == {4} and rows["top_latents"].iloc[0] == "4, 9"

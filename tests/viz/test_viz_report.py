@@ -118,3 +118,27 @@ def test_projections_are_computed_once_and_shared(sample_run: Path, tmp_path: Pa
     assert run(["report", run_copy, "--projection", "tsne"]) == 0  # same maps: read from the cache
     assert len(calls) == n and "projecting" not in capsys.readouterr().err
     assert list((run_copy / ".saescope-cache" / "projections").glob("*.parquet"))
+
+
+def test_curation_why_chosen_and_enriched_latents_link_to_cards(sample_run: Path, tmp_path: Path):
+    """Newer curate outputs: a per-row list of contributing latents and enriched latents in the
+    manifest; both show as links to the latent cards."""
+    import json
+
+    import pandas as pd
+
+    from saescope.viz.report import _curation
+
+    cur = tmp_path / "curate"
+    shutil.copytree(sample_run / "curate", cur)
+    sel = pd.read_parquet(cur / "selected.parquet")
+    sel["top_latents"] = [[3, 5], [7]] + [[1]] * (len(sel) - 2)
+    sel.to_parquet(cur / "selected.parquet", index=False)
+    man = json.loads((cur / "manifest.json").read_text())
+    man["space_info"] = {"top_latents": [{"latent": 11, "weight": 1.5}, {"latent": 2, "weight": 0.9}]}
+    (cur / "manifest.json").write_text(json.dumps(man))
+    html = _curation(RunData(cur), {}, 10)
+    enriched = re.search(r'id="enriched-latents">.*?</table>', html, re.S).group(0)
+    assert '<a href="#latent-11">11</a>' in enriched and '<a href="#latent-2">2</a>' in enriched
+    selected = re.search(r'id="selected-table">.*?</table>', html, re.S).group(0)
+    assert '<a href="#latent-3">3</a>, <a href="#latent-5">5</a>' in selected

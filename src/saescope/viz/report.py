@@ -30,13 +30,18 @@ from saescope.viz.rundata import RunData
 
 SVG_FIGURES = ("training_curves", "firing_frequency", "latents_reranked")
 FIGURE_CAPTIONS = {
-    "training_curves": "Training curves: FVU, L0 and dead fraction as logged in train_log.jsonl.",
+    "training_curves": "Training curves: FVU, L0 and dead fraction on training batches (train_log.jsonl); "
+                       "the marker is the held-out value at the end (metrics.json). No L0 panel for "
+                       "topk/batchtopk, whose L0 is k by construction.",
     "firing_frequency": "Latent firing frequency on the validation split (log scale).",
     "latents_reranked": "Each sample's latent activations sorted in decreasing order.",
-    "latents_sample_heatmaps": "Kendall tau-b of latent rankings and cosine of SAE codes between sampled inputs.",
+    "latents_sample_heatmaps": "Kendall tau-b of latent rankings and cosine of SAE codes between sampled "
+                               "inputs, sorted by label when the data has one.",
     "latent_histograms": "Non-zero activations of the most frequent latents.",
-    "decoder_map": "2-D map of decoder directions (cosine), coloured by log10 density.",
-    "curation_pca": "PCA of seeds, pool sample and selection (from projection.parquet).",
+    "decoder_map": "2-D map of decoder directions (cosine), coloured by log10 density; dead latents "
+                   "(density 0) in grey.",
+    "curation_pca": "PCA of seeds (gold), pool sample (grey) and selection (black), and the same "
+                    "points by label (from projection.parquet).",
     "curation_map": "Nonlinear map of the same points from their embeddings.",
     "curation_seed_selected": "Cosine between sampled seeds and the top selected samples.",
 }
