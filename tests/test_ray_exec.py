@@ -48,6 +48,9 @@ def test_embed_matches_local(tmp_path):
     X = np.asarray(table["embedding"].to_pylist(), dtype=np.float32)
     local = Embedder(device="cpu").encode(TEXTS)
     np.testing.assert_allclose(X, local, atol=2e-5)
+    from saescope.cli.main import run
+
+    assert run(["embed", corpus, "--out", out, "--executor", "ray", "--val-fraction", "0.1"]) == 2
     # another model or settings on the same folder is refused (before any Ray work)
     with pytest.raises(InputError, match="another job"):
         embed_files(corpus, out, ray=cfg, device="cpu", normalize=False, progress=False)
@@ -88,9 +91,11 @@ def test_encode_matches_local_and_resumes(tmp_path):
     before = part_path(out, 0).stat().st_mtime_ns
     part_path(out, 1).unlink()
     done_marker(out, 1).unlink()
-    again = encode_files(tmp_path / "sae", vec, out, ray=RayConfig(actors=1, batch_size=16),
-                         progress=False)
-    assert again == {"parts": 2, "done": 1, "rows": 40}
+    from saescope.cli.main import run
+
+    assert run(["encode", tmp_path / "sae", vec, "--out", out, "--executor", "ray",
+                "--actors", "1", "--batch-size", "16", "--quiet"]) == 0  # the CLI, resuming
+    assert done_marker(out, 1).read_text().strip() == '{"rows": 40}'
     assert part_path(out, 0).stat().st_mtime_ns == before
     assert pq.read_table(part_path(out, 1)).equals(ours.slice(50))
     with pytest.raises(InputError, match="d_in"):
