@@ -50,3 +50,18 @@ def test_explanations_in_delphi_files(tiny_run, tmp_path):
     assert r0["embedding"]["lo"] == pytest.approx(src["embedding_lo"])
     with pytest.raises(InputError, match="latents.parquet"):
         export_delphi(tmp_path, tmp_path / "x")
+
+
+def test_sparsify_made_sae_loads_in_saescope(tmp_path):
+    sparsify = pytest.importorskip("sparsify", reason="eai-sparsify not installed")
+    torch.manual_seed(0)
+    coder = sparsify.SparseCoder(16, sparsify.SparseCoderConfig(k=4, num_latents=40))
+    with torch.no_grad():
+        coder.encoder.bias.normal_(0, 0.3)
+        coder.b_dec.normal_(0, 0.1)
+    coder.save_to_disk(tmp_path / "sp")
+    ours = SparseAutoencoder.load(tmp_path / "sp")
+    x = torch.randn(300, 16)
+    ref = coder.encode(x)
+    dense = torch.zeros(300, 40).scatter_(-1, ref.top_indices, ref.top_acts).detach().numpy()
+    np.testing.assert_allclose(encode_csr(ours, x.numpy()).toarray(), dense, rtol=1e-5, atol=1e-6)
