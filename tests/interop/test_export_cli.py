@@ -14,6 +14,9 @@ def test_export_cli_formats(tiny_run, tmp_path, capsys):
     assert cfg["architecture"] == "topk" and cfg["metadata"]["model_name"] == "minilm"
     # an SAELens folder is an SAE folder for saescope: export it back to itself, via the run layout
     assert run(["export", tmp_path / "sl", "--format", "saelens", "--out", tmp_path / "sl2"]) == 0
+    # and into saescope's own layout (for the commands that want cfg.json + sae.safetensors)
+    assert run(["export", tmp_path / "sl", "--format", "saescope", "--out", tmp_path / "own"]) == 0
+    assert (tmp_path / "own" / "sae.safetensors").is_file()
     assert run(["export", tiny_run, "--format", "delphi", "--out", tmp_path / "de",
                 "--hook", "layers.3"]) == 0
     assert (tmp_path / "de" / "sparse_model" / "layers.3" / "sae.safetensors").is_file()
@@ -25,7 +28,7 @@ def test_export_cli_formats(tiny_run, tmp_path, capsys):
 
 def test_export_cli_errors(tiny_run, tmp_path, capsys):
     assert run(["export", tiny_run / "sae", "--format", "onnx", "--out", tmp_path / "x"]) == 2
-    assert "saelens, delphi or neuronpedia" in capsys.readouterr().err
+    assert "saelens, delphi, neuronpedia or saescope" in capsys.readouterr().err
     assert run(["export", tiny_run / "interpret", "--format", "saelens", "--out", tmp_path / "y"]) == 2
     assert "contains no SAE" in capsys.readouterr().err
     (tmp_path / "full").mkdir()

@@ -31,7 +31,7 @@ def _stage(src: Path, stage: str) -> Path:
 
 def export(
     src: Path = typer.Argument(..., help="SAE folder (saelens) or run / interpret folder (delphi, neuronpedia)."),
-    format: str = typer.Option(..., "--format", help="saelens | delphi | neuronpedia."),
+    format: str = typer.Option(..., "--format", help="saelens | delphi | neuronpedia | saescope."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
     model_id: str = typer.Option("saescope", "--model-id",
@@ -48,6 +48,7 @@ def export(
     saelens: cfg.json + sae_weights.safetensors (topk, batchtopk/reward as jumprelu, relu as
     standard). delphi: explanations/{hook}_latent{i}.txt (+ sparse_model/{hook}/ when SRC has
     an SAE) and saescope_scores.jsonl. neuronpedia: batch-N.json + explanations.jsonl.
+    saescope: any SAE saescope reads (e.g. an SAELens folder) as a saescope/sparsify folder.
     """
     from saescope.io import check_output_dir
 
@@ -59,6 +60,12 @@ def export(
         model = SparseAutoencoder.load(_stage(src, "sae"))
         export_saelens(model, out, metadata={"model_name": model_id, "hook_name": hook})
         result = {"format": "saelens", "arch": model.cfg.arch, "out": str(out)}
+    elif format == "saescope":
+        from saescope.sae.model import SparseAutoencoder
+
+        model = SparseAutoencoder.load(_stage(src, "sae"))
+        model.save(out)
+        result = {"format": "saescope", "arch": model.cfg.arch, "out": str(out)}
     elif format == "delphi":
         from saescope.interop.delphi import export_delphi, sparse_model_folder
         from saescope.rundir import RunLayout
@@ -74,5 +81,5 @@ def export(
                                 dataset=str(data) if data else "")
         result = export_neuronpedia(src, out, cfg, sae_dir=sae, data=data, overwrite=overwrite)
     else:
-        raise ConfigError(f"--format must be saelens, delphi or neuronpedia, got {format!r}")
+        raise ConfigError(f"--format must be saelens, delphi, neuronpedia or saescope, got {format!r}")
     typer.echo(json.dumps(result))

@@ -6,7 +6,8 @@
   (delphi itself loads saescope SAEs: they are in sparsify's layout).
 - `neuronpedia`: per-latent feature dashboards as the batch JSON files Neuronpedia imports.
 
-`saescope export SAE_DIR|RUN --format saelens|delphi|neuronpedia --out DIR` is the CLI.
+`saescope export SAE_DIR|RUN --format saelens|delphi|neuronpedia|saescope --out DIR` is the CLI
+(`saescope`: any SAE saescope reads, e.g. an SAELens folder, written in saescope's own layout).
 """
 
-FORMATS = ("saelens", "delphi", "neuronpedia")
+FORMATS = ("saelens", "delphi", "neuronpedia", "saescope")
