@@ -14,8 +14,10 @@ with `W_enc` [d_in, d_sae], `b_enc` [d_sae], `W_dec` [d_sae, d_in], `b_dec` [d_i
 - `jumprelu`: ReLU(h) * [h > threshold_i]. SAELens saves its BatchTopK SAEs this way, with one
   threshold repeated over the latents. saescope `batchtopk` (a scalar threshold t >= 0,
   a = ReLU(h) [ReLU(h) > t]) exports as that; on import, equal non-negative thresholds give
-  `batchtopk`, others the registered `jumprelu` architecture if there is one, else `reward`
-  with its gates set so that they open exactly where h > threshold_i (logit h - threshold_i).
+  `batchtopk` (and Matryoshka's `matryoshka`, same inference, exports the same way), positive
+  per-latent ones saescope's `jumprelu` (a = ReLU(z [z > exp(log_threshold)])) when it is
+  registered, others `reward` with its gates set so that they open exactly where
+  h > threshold_i (logit h - threshold_i).
   saescope `reward` exports as `jumprelu`: its gate exp(s_i) z_i + c_i > 0, z = h - b_enc,
   is h > b_enc,i - c_i exp(-s_i).
 
@@ -39,7 +41,7 @@ import torch
 
 from saescope.errors import InputError
 from saescope.io import atomic_path, write_json
-from saescope.sae.model import SparseAutoencoder
+from saescope.sae.model import STANDARD_TENSORS, SparseAutoencoder
 
 CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae_weights.safetensors"
@@ -73,19 +75,20 @@ def saelens_tensors(sae: SparseAutoencoder) -> tuple[str, dict[str, torch.Tensor
                 f"relu SAE with decoder_activation={sae.cfg.options['decoder_activation']!r} has "
                 "no SAELens equivalent (SAELens decoders are linear)")
         return "standard", tensors, {}
-    if arch == "batchtopk":
-        t = float(sae.threshold.clamp_min(0))  # -1 = never estimated: plain ReLU, threshold 0
+    scalar = getattr(sae, "threshold", None)
+    if arch in ("batchtopk", "matryoshka") and scalar is not None and scalar.numel() == 1:
+        t = float(scalar.clamp_min(0))  # -1 = never estimated: plain ReLU, threshold 0
         tensors["threshold"] = torch.full_like(b_enc, t)
         return "jumprelu", tensors, {}
     if arch == "reward":
         tensors["threshold"] = b_enc - sae.gate_bias.detach() * torch.exp(-sae.gate_log_scale.detach())
         return "jumprelu", tensors, {}
-    if arch == "jumprelu" and getattr(sae, "threshold", None) is not None \
-            and sae.threshold.numel() == sae.num_latents:
-        tensors["threshold"] = sae.threshold.detach().reshape(-1).clone()
+    if arch == "jumprelu" and getattr(sae, "log_threshold", None) is not None:
+        # saescope's jumprelu: a = ReLU(z [z > exp(log_threshold)]), SAELens's with theta > 0
+        tensors["threshold"] = sae.log_threshold.detach().double().exp().to(b_enc.dtype)
         return "jumprelu", tensors, {}
-    raise InputError(f"arch {arch!r} has no SAELens export (supported: topk, batchtopk, relu, "
-                     "reward, jumprelu)")
+    raise InputError(f"arch {arch!r} has no SAELens export (supported: topk, batchtopk, "
+                     "matryoshka, relu, reward, jumprelu)")
 
 
 def export_saelens(sae: SparseAutoencoder, out: str | Path, metadata: dict[str, Any] | None = None
@@ -176,12 +179,19 @@ def _check_cfg(cfg: dict[str, Any], tensors: dict[str, torch.Tensor], folder: Pa
 
 
 def _jumprelu_target(threshold: torch.Tensor) -> str:
-    """saescope architecture that reproduces SAELens JumpReLU codes with these thresholds."""
+    """saescope architecture that reproduces SAELens JumpReLU codes with these thresholds.
+
+    One non-negative threshold: `batchtopk`. Positive per-latent ones: saescope's `jumprelu`
+    (thresholds stored as `log_threshold`) when it is registered. Otherwise `reward`, whose
+    gates (logit z + b_enc - threshold with a zero log-scale) open exactly where h > threshold.
+    """
     from saescope.sae.archs import names
 
     if threshold.numel() and bool((threshold == threshold[0]).all()) and float(threshold[0]) >= 0:
         return "batchtopk"
-    return "jumprelu" if "jumprelu" in names() else "reward"
+    if "jumprelu" in names() and bool((threshold > 0).all()):
+        return "jumprelu"
+    return "reward"
 
 
 def load_saelens(folder: str | Path, device: str | torch.device = "cpu") -> SparseAutoencoder:
@@ -214,7 +224,7 @@ def load_saelens(folder: str | Path, device: str | torch.device = "cpu") -> Spar
         if target == "batchtopk":
             extra["threshold"] = th[0].clone()
         elif target == "jumprelu":
-            extra["threshold"] = th.clone()
+            extra["log_threshold"] = th.log()
         else:
             extra["gate_log_scale"] = torch.zeros(m, dtype=torch.float64)
             extra["gate_bias"] = b_enc - th
@@ -223,10 +233,10 @@ def load_saelens(folder: str | Path, device: str | torch.device = "cpu") -> Spar
     sae = SparseAutoencoder(sae_cfg, dtype=dtype)
     state = {"encoder.weight": W_enc.T, "encoder.bias": b_enc, "W_dec": W_dec, "b_dec": b_dec,
              **extra}
-    expected = set(sae.state_dict())
-    if set(state) != expected:
+    current = sae.state_dict()  # tensors not set here (e.g. jumprelu's l0_coef) keep their init
+    if not set(state) <= set(current) or any(k not in state for k in STANDARD_TENSORS):
         raise InputError(f"{folder}: cannot map onto saescope arch {target!r} "
-                         f"(tensors {sorted(state)} vs {sorted(expected)})")
-    sae.load_state_dict({key: v.to(dtype).reshape(sae.state_dict()[key].shape)
-                         for key, v in state.items()})
+                         f"(tensors {sorted(state)} vs {sorted(current)})")
+    current.update({key: v.to(dtype).reshape(current[key].shape) for key, v in state.items()})
+    sae.load_state_dict(current)
     return sae.requires_grad_(False).to(device)
