@@ -98,6 +98,14 @@ def test_encode_matches_local_and_resumes(tmp_path):
     assert done_marker(out, 1).read_text().strip() == '{"rows": 40}'
     assert part_path(out, 0).stat().st_mtime_ns == before
     assert pq.read_table(part_path(out, 1)).equals(ours.slice(50))
+    # an actor's error reaches the caller as saescope's InputError (the CLI: one line, exit 2)
+    nan = tmp_path / "nan"
+    nan.mkdir()
+    Xn = X[:20].copy()
+    Xn[3, 2] = np.nan
+    pq.write_table(pa.table({"id": ids[:20], "embedding": vectors_to_arrow(Xn)}), nan / "p.parquet")
+    with pytest.raises(InputError, match="NaN"):
+        encode_files(tmp_path / "sae", nan, tmp_path / "o3", ray=RayConfig(actors=1), progress=False)
     with pytest.raises(InputError, match="d_in"):
         bad = tmp_path / "bad"
         bad.mkdir()

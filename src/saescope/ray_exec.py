@@ -87,7 +87,7 @@ class _EmbedActor:
         blank = np.array([t is None or not str(t).strip() for t in texts], dtype=bool)
         if blank.any() and self.empty == "error":
             raise InputError(f"{batch['path'][int(np.argmax(blank))]}: empty text "
-                             f"in field {self.text_field!r}")
+                             f"in field {self.text_field!r} (--empty drop|keep to go on)")
         if blank.any() and self.empty == "drop":  # as the local reader does by default
             batch = batch.filter(pa.array(~blank))
         part = _part_array(batch, self.parts)
@@ -105,17 +105,22 @@ class _EncodeActor:
     """Holds one SAE; turns vector batches into (id, sae_idx, sae_val) rows."""
 
     def __init__(self, sae_dir: str, device: str, column: str, id_field: str,
-                 parts: dict[str, int]) -> None:
+                 drop_nonfinite: bool, parts: dict[str, int]) -> None:
         from saescope.sae.model import SparseAutoencoder
 
         self.sae = SparseAutoencoder.load(sae_dir, device=device)
         self.column, self.id_field, self.parts = column, id_field, parts
+        self.drop_nonfinite = drop_nonfinite
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        from saescope.data.vectors import list_column_to_numpy
+        from saescope.data.vectors import check_finite, list_column_to_numpy
         from saescope.sae.encode import iter_codes
 
-        X = list_column_to_numpy(batch[self.column], "ray batch", self.column)
+        source = f"{batch['path'][0]} (a batch of it)" if batch.num_rows else "ray batch"
+        X = list_column_to_numpy(batch[self.column], source, self.column)
+        keep = check_finite(X, source, drop=self.drop_nonfinite)  # as `encode` does locally
+        if not keep.all():
+            X, batch = X[keep], batch.filter(pa.array(keep))
         (indptr, idx, vals), = iter_codes(self.sae, X, batch_size=len(X) or 1)
         offsets = pa.array(indptr.astype(np.int32))
         ids = batch[self.id_field] if self.id_field in batch.column_names else None
@@ -243,7 +248,10 @@ def run_parts(files: list[Path], out: Path, actor: type, actor_kwargs: dict[str,
         tmp = out / f".round-{r:05d}"
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            ds.write_parquet(str(tmp), partition_cols=[PART_COLUMN])
+            try:
+                ds.write_parquet(str(tmp), partition_cols=[PART_COLUMN])
+            except Exception as exc:  # an actor's InputError arrives as text in Ray's error
+                raise _user_error(exc) or exc from None
             for i in group:
                 rows += _commit_part(out, tmp, i, files[i], id_field)
                 if on_part is not None:
@@ -251,6 +259,14 @@ def run_parts(files: list[Path], out: Path, actor: type, actor_kwargs: dict[str,
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return {"parts": len(files), "done": len(todo), "rows": rows}
+
+
+def _user_error(exc: BaseException) -> InputError | None:
+    """The saescope error an actor raised (Ray passes on only its traceback text), if any."""
+    import re
+
+    m = re.search(r"saescope\.errors\.(?:InputError|ConfigError|SaescopeError): ([^\n]+)", str(exc))
+    return InputError(m.group(1)) if m else None
 
 
 def _commit_part(out: Path, tmp: Path, i: int, source: Path, id_field: str) -> int:
@@ -331,11 +347,12 @@ def embed_files(input: str | Path, out: str | Path, model: str = "minilm", batch
 
 def encode_files(sae_dir: str | Path, input: str | Path, out: str | Path, column: str | None = None,
                  id_field: str = "id", device: str = "auto", ray: RayConfig | None = None,
-                 overwrite: bool = False, progress: bool = True) -> dict[str, int]:
+                 overwrite: bool = False, progress: bool = True, drop_nonfinite: bool = False
+                 ) -> dict[str, int]:
     """Sparse codes of Parquet vector files under an SAE, one output part per file (Ray Data).
 
     Output parts have the `saescope encode` layout: `id`, `sae_idx` list<int32>,
-    `sae_val` list<float32>.
+    `sae_val` list<float32>. Rows with NaN/Inf are refused, or skipped with `drop_nonfinite`.
     """
     from saescope.data.vectors import detect_vector_column
 
@@ -354,7 +371,8 @@ def encode_files(sae_dir: str | Path, input: str | Path, out: str | Path, column
                          f"{sae_dir} expects {sae.d_in} (d_in)")
     sae_dir = str(Path(sae_dir).resolve())
     dev = "cuda" if cfg.gpus_per_actor > 0 else ("cpu" if device == "auto" else device)
-    kwargs = {"sae_dir": sae_dir, "device": dev, "column": col, "id_field": id_field}
+    kwargs = {"sae_dir": sae_dir, "device": dev, "column": col, "id_field": id_field,
+              "drop_nonfinite": drop_nonfinite}
     w = Path(sae_dir) / "sae.safetensors"
     if not w.is_file():
         w = Path(sae_dir) / "sae_weights.safetensors"

@@ -141,8 +141,9 @@ def encode(
 
         cfg = RayConfig(address=ray_address, actors=actors, gpus_per_actor=gpus_per_actor,
                         batch_size=batch_size)
-        typer.echo(json.dumps({**encode_files(sae_dir, input, out, column=column, ray=cfg,
-                                              overwrite=overwrite, progress=not quiet), "out": str(out)}))
+        stats = encode_files(sae_dir, input, out, column=column, ray=cfg, overwrite=overwrite,
+                             progress=not quiet, drop_nonfinite=drop_nonfinite)
+        typer.echo(json.dumps({**stats, "out": str(out)}))
         return
     if executor != "local":
         raise ConfigError(f"--executor must be local or ray, got {executor!r}")
