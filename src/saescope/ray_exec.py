@@ -298,7 +298,7 @@ def _input_order(table: pa.Table, source: Path, id_field: str) -> pa.Table:
     if str(source).endswith(_JSON_SUFFIXES):
         import pyarrow.json as pj
 
-        ids_in = pj.read_json(str(source))[id_field]
+        ids_in = pj.read_json(pa.input_stream(str(source), compression="detect"))[id_field]
     else:
         ids_in = pq.read_table(source, columns=[id_field])[id_field]
     ids_in = [str(x) for x in ids_in.to_pylist()]
@@ -334,6 +334,9 @@ def embed_files(input: str | Path, out: str | Path, model: str = "minilm", batch
         raise ConfigError(f"empty must be 'drop', 'keep' or 'error', got {empty!r}")
     cfg = ray or RayConfig()
     files = input_files(input, (".parquet", *_JSON_SUFFIXES))
+    kinds = {str(f).endswith(_JSON_SUFFIXES) for f in files}
+    if len(kinds) > 1:
+        raise InputError(f"{input}: mixes Parquet and JSONL files; give one kind per run")
     from saescope.data.models import resolve_sentence_model
 
     source = resolve_sentence_model(model)
