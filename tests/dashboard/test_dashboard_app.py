@@ -249,3 +249,25 @@ def test_curation_page_links_why_chosen_latents(sample_run: Path, tmp_path: Path
     assert latent_ids(enriched["latent"]) == [6]
     rows = frame_with(at, "top latent")
     assert set(latent_ids(rows["top latent"])) == {4} and rows["top_latents"].iloc[0] == "4, 9"
+
+
+def test_dashboard_on_outputs_given_apart(sample_run: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch):
+    """`saescope dashboard --data --sae --interpret --curate` (the README's own-data line): the
+    launcher's environment makes a complete run of outputs that live side by side."""
+    import json
+
+    for src, dst in (("sae", "sae"), ("interpret", "interp"), ("curate", "picked")):
+        shutil.copytree(sample_run / src, tmp_path / dst)
+    shutil.copy(sample_run / "data" / "embeddings.parquet", tmp_path / "emb.parquet")
+    monkeypatch.setenv("SAESCOPE_RUN_DIR", "")
+    monkeypatch.setenv("SAESCOPE_RUN_PARTS", json.dumps({
+        "data": str(tmp_path / "emb.parquet"), "sae": str(tmp_path / "sae"),
+        "interpret": str(tmp_path / "interp"), "curate": str(tmp_path / "picked")}))
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params["page"] = "Overview"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.warning  # nothing missing
+    stages = at.table[0].value
+    assert dict(zip(stages["stage"], stages["path"], strict=True))["curate"] == str(tmp_path / "picked")

@@ -29,7 +29,10 @@ PARTS = ("data", "sae", "interpret", "curate")
 def run_spec() -> str:
     """The run this dashboard shows: SAESCOPE_RUN_DIR (or the first argument after `--`) and
     the stage outputs in SAESCOPE_RUN_PARTS (JSON: data, sae, interpret, curate)."""
-    root = os.environ.get("SAESCOPE_RUN_DIR") or (sys.argv[1] if len(sys.argv) > 1 else "")
+    if "SAESCOPE_RUN_DIR" in os.environ:  # set by the launcher (empty: stage outputs only)
+        root = os.environ["SAESCOPE_RUN_DIR"]
+    else:
+        root = sys.argv[1] if len(sys.argv) > 1 else ""
     parts = json.loads(os.environ.get("SAESCOPE_RUN_PARTS") or "{}")
     if not root and not parts:
         st.error("No run folder given: start with `saescope dashboard RUN_DIR` "
