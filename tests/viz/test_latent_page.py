@@ -59,3 +59,14 @@ def test_family_members_root_first():
                           "density": [0.5, 0.1, 0.3, 0.2], "explanation": list("abcd")})
     fam = lp.family_members(table, table.iloc[0])
     assert fam["latent"].tolist() == [1, 0, 2]
+
+
+def test_other_explanations_from_a_second_interpret_output():
+    llm = pd.DataFrame({"latent": [0, 1], "explainer": ["llm", "llm"],
+                        "explanation": ["questions about planets", "baking"],
+                        "detection": [0.8, 0.6], "detection_lo": [0.7, 0.5],
+                        "detection_hi": [0.9, 0.7], "detection_baseline": [0.5, 0.5]})
+    df = lp.other_explanations({"interpret-llm": llm}, 0)
+    assert df["explanation"].tolist() == ["questions about planets"]
+    assert df["scores"].iloc[0] == "detection balanced accuracy 0.800 [0.700, 0.900], baseline 0.500"
+    assert lp.other_explanations({"interpret-llm": llm}, 7) is None

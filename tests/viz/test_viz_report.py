@@ -142,3 +142,14 @@ def test_curation_why_chosen_and_enriched_latents_link_to_cards(sample_run: Path
     assert '<a href="#latent-11">11</a>' in enriched and '<a href="#latent-2">2</a>' in enriched
     selected = re.search(r'id="selected-table">.*?</table>', html, re.S).group(0)
     assert '<a href="#latent-3">3</a>, <a href="#latent-5">5</a>' in selected
+
+
+def test_cards_show_explanations_of_a_second_interpret_output(sample_run: Path, tmp_path: Path):
+    from saescope.viz.report import _latent_cards
+
+    run_copy = tmp_path / "run"
+    shutil.copytree(sample_run, run_copy, ignore=shutil.ignore_patterns("data"))
+    shutil.copytree(sample_run / "interpret", run_copy / "interpret-llm")
+    html = _latent_cards(RunData(run_copy), 3)
+    card = re.search(r'<article id="latent-\d+">.*?</article>', html, re.S).group(0)
+    assert "Other explanations" in card and "interpret-llm" in card

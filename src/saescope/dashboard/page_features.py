@@ -106,6 +106,10 @@ def latent_view(spec: str, run: RunData, row: pd.Series, table: pd.DataFrame) ->
     if run.scorers():
         st.write("**Scores** (95% bootstrap interval over the held-out test texts)")
         st.dataframe(lp.scores_in_words(run.scorers(), row), hide_index=True, key="latent-scores")
+    others = lp.other_explanations(run.extra_interpretations(), lat)
+    if others is not None:
+        st.write("**Other explanations** (further interpret outputs of this run)")
+        st.dataframe(others, hide_index=True, key="other-explanations")
     ex_l = state.examples_of(spec).get(lat)
     _activation_histogram(spec, lat, ex_l)
     _tokens(ex_l)

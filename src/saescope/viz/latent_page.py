@@ -64,6 +64,23 @@ def scores_in_words(scorers: list[str], row: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def other_explanations(extra: dict[str, pd.DataFrame], lat: int) -> pd.DataFrame | None:
+    """The latent's explanations in the other interpret outputs, each with its scores in words."""
+    rows = []
+    for source, df in extra.items():
+        hit = df[df["latent"] == lat]
+        if hit.empty or "explanation" not in hit.columns:
+            continue
+        r = hit.iloc[0]
+        cols = set(df.columns)
+        scores = [f"{scorer_words(s).split(':')[0]} {_fmt(r[s])} [{_fmt(r[f'{s}_lo'])}, "
+                  f"{_fmt(r[f'{s}_hi'])}], baseline {_fmt(r.get(f'{s}_baseline'))}"
+                  for s in df.columns if f"{s}_lo" in cols and f"{s}_hi" in cols]
+        rows.append({"source": source, "explainer": r.get("explainer", ""),
+                     "explanation": r["explanation"], "scores": "; ".join(scores)})
+    return pd.DataFrame(rows) if rows else None
+
+
 def examples_by_kind(ex_l: pd.DataFrame | None, n: int = 20) -> dict[str, pd.DataFrame]:
     """The latent's examples per kind, strongest first (at most `n` of each)."""
     if ex_l is None or len(ex_l) == 0:

@@ -361,6 +361,8 @@ class CardContext:
     coact: tuple[np.ndarray, np.ndarray] | None
     labels: dict[str, str] | None
     label_name: str | None
+    extra: dict[str, pd.DataFrame] | None = None
+    """Other interpret outputs of the run (`RunData.extra_interpretations`)."""
 
     @staticmethod
     def build(run: RunData, table: pd.DataFrame, code_rows: int = 4000) -> CardContext:
@@ -386,7 +388,8 @@ class CardContext:
             label_name = lc[0]
             labels = dict(zip(d[1]["id"].astype(str), d[1][label_name].astype(str), strict=True))
         examples, acts = _group_examples(run.examples())
-        return CardContext(run.scorers(), examples, acts, names, decoder_nn, coact, labels, label_name)
+        return CardContext(run.scorers(), examples, acts, names, decoder_nn, coact, labels, label_name,
+                           run.extra_interpretations())
 
     def neighbour_links(self, ids: list[int]) -> str:
         return ", ".join(f"{latent_link(m)} {esc(_cut(self.names.get(m, ''), 40))}" for m in ids if m >= 0)
@@ -464,6 +467,10 @@ def _card(ctx: CardContext, r: dict[str, Any]) -> str:
              _kv_table(info), _card_links(ctx, lat, r)]
     if ctx.scorers:
         parts.append(_card_scores(ctx.scorers, r))
+    if ctx.extra:
+        others = lp.other_explanations(ctx.extra, lat)
+        if others is not None:
+            parts.append("<h4>Other explanations</h4>" + _frame_table(others, sortable=False))
     e = ctx.examples.get(lat, {})
     if lat in ctx.positive_acts:
         parts.append(_activation_svg(ctx.positive_acts[lat]))

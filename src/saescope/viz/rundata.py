@@ -190,6 +190,18 @@ class RunData:
             return None
         return _json_or_none(self.layout.interpret / "manifest.json")
 
+    @functools.cache  # noqa: B019
+    def extra_interpretations(self) -> dict[str, pd.DataFrame]:
+        """latents.parquet of other interpret outputs beside the main one (`RUN/interpret-*`,
+        e.g. the demo's `interpret-llm`), by folder name: more explanations per latent."""
+        out = {}
+        for folder in sorted(self.root.glob("interpret-*")):
+            if folder != self.layout.interpret and (folder / "latents.parquet").is_file():
+                df = _parquet_or_none(folder / "latents.parquet", ("latent",))
+                if df is not None:
+                    out[folder.name] = df
+        return out
+
     def scorers(self) -> list[str]:
         """Scorer names S with columns S, S_lo, S_hi in latents.parquet."""
         df = self.latents()
