@@ -18,18 +18,28 @@ def latent_url(latent: int) -> str:
     return f"?page={LATENT_PAGE}&latent={int(latent)}"
 
 
-def with_latent_links(df: pd.DataFrame, column: str = "latent") -> tuple[pd.DataFrame, dict]:
-    """The frame with `column` turned into links to each latent's page, and its column config."""
+LINKED = ("latent", "family")
+"""Columns holding latent ids (a family is named by its root latent): shown as page links."""
+
+
+def with_latent_links(df: pd.DataFrame, columns: tuple[str, ...] = LINKED) -> tuple[pd.DataFrame, dict]:
+    """The frame with its latent-id columns turned into links to each latent's page, and the
+    column config that shows them as the bare ids."""
     out = df.copy()
-    out[column] = [latent_url(m) for m in df[column].astype(int)]
-    cfg = {column: st.column_config.LinkColumn(column, display_text=r"latent=(\d+)$",
-                                               help="open this latent's page")}
+    cfg = {}
+    for column in columns:
+        if column not in df.columns:
+            continue
+        ids = pd.to_numeric(df[column], errors="coerce")
+        out[column] = [latent_url(int(m)) if pd.notna(m) else None for m in ids]
+        cfg[column] = st.column_config.LinkColumn(column, display_text=r"latent=(\d+)$",
+                                                  help="open this latent's page")
     return out, cfg
 
 
-def latent_table(df: pd.DataFrame, key: str, column: str = "latent", **kwargs) -> None:
+def latent_table(df: pd.DataFrame, key: str, columns: tuple[str, ...] = LINKED, **kwargs) -> None:
     """`st.dataframe` of a frame whose latent ids link to their pages."""
-    linked, cfg = with_latent_links(df, column)
+    linked, cfg = with_latent_links(df, columns)
     st.dataframe(linked, hide_index=True, key=key, column_config=cfg, **kwargs)
 
 

@@ -151,7 +151,7 @@ def latent_link(m: Any) -> str:
 
 
 def _frame_table(df: pd.DataFrame, table_id: str = "", sortable: bool = True,
-                 index: bool = False, links: tuple[str, ...] = ("latent",),
+                 index: bool = False, links: tuple[str, ...] = ("latent", "family"),
                  raw: dict[str, Callable[[Any], str]] | None = None) -> str:
     """An HTML table; numbers right-aligned (sortable by value), columns in `links` linked to
     the latent cards, columns in `raw` rendered to HTML by their function."""
