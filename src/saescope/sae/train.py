@@ -33,7 +33,15 @@ import torch
 from tqdm.auto import tqdm
 
 from saescope.errors import ConfigError, InputError
-from saescope.io import atomic_dir, atomic_path, check_output_dir, write_json
+from saescope.io import (
+    atomic_dir,
+    atomic_path,
+    check_output_dir,
+    read_jsonl,
+    recover_dir,
+    remove_leftovers,
+    write_json,
+)
 from saescope.sae.archs.base import StepContext, StepOutput
 from saescope.sae.config import TrainConfig
 from saescope.sae.metrics import MetricAccumulator, evaluate
@@ -211,10 +219,9 @@ def _truncate_log(path: Path, step: int) -> None:
     """Drop log lines written after the checkpoint a run resumes from."""
     if not path.exists():
         return
-    keep = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line)["step"] <= step]
+    keep = [row for row in read_jsonl(path) if row["step"] <= step]  # drops a torn last line
     with atomic_path(path) as tmp:
-        tmp.write_text("".join(line + "\n" for line in keep))
+        tmp.write_text("".join(json.dumps(row) + "\n" for row in keep))
 
 
 # -- one step ---------------------------------------------------------------------------------
@@ -448,6 +455,8 @@ def train_sae(
         _write_outputs(out, final, metrics, stats)
         if ckpt_dir is not None and ckpt_dir.exists():
             shutil.rmtree(ckpt_dir)
+        if ckpt_dir is not None:
+            remove_leftovers(ckpt_dir)  # weights and optimiser state of killed checkpoint writes
     tracker.summary(metrics)
     tracker.close()
     dist.barrier()
@@ -492,6 +501,7 @@ def _sources(data: Any, val_data: Any, cfg: TrainConfig
 
 def _prepare_out_dir(out: Path, resume: bool, overwrite: bool, dist: _Dist) -> bool:
     """Refuse or clear an existing folder; whether there is a checkpoint to resume from."""
+    recover_dir(out / CHECKPOINT)  # a kill inside a checkpoint swap (where it is two renames)
     has_ckpt = (out / CHECKPOINT / "state.json").is_file()
     if dist.main:
         if resume and not has_ckpt and out.exists() and any(out.iterdir()) and not overwrite:
