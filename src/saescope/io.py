@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    started = time.time()
     try:
         yield tmp_path
         if tmp_path.exists():  # mkstemp makes 0600; give the file the permissions open() would
@@ -51,6 +53,18 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             tmp_path.unlink()
         raise
     remove_leftovers(path)
+    if path.suffix == ".safetensors":
+        _remove_safetensors_temps(path.parent, started)
+
+
+def _remove_safetensors_temps(folder: Path, before: float) -> None:
+    """safetensors writes `.tmpXXXXXX` beside its target and renames it; a kill leaves it."""
+    with contextlib.suppress(FileNotFoundError), os.scandir(folder) as entries:
+        for entry in entries:
+            if re.fullmatch(r"\.tmp[A-Za-z0-9]{6}", entry.name) and entry.is_file():
+                with contextlib.suppress(FileNotFoundError):
+                    if entry.stat().st_mtime < before:  # not one being written right now
+                        os.unlink(entry.path)
 
 
 @contextlib.contextmanager

@@ -505,13 +505,21 @@ def _prepare_out_dir(out: Path, resume: bool, overwrite: bool, dist: _Dist) -> b
     has_ckpt = (out / CHECKPOINT / "state.json").is_file()
     if dist.main:
         if resume and not has_ckpt and out.exists() and any(out.iterdir()) and not overwrite:
-            raise InputError(f"{out}: no checkpoint to resume from ({CHECKPOINT}/ missing)")
+            if not _killed_before_first_checkpoint(out):
+                raise InputError(f"{out}: no checkpoint to resume from ({CHECKPOINT}/ missing)")
+            shutil.rmtree(out)  # a run killed before its first checkpoint: start it again
         if not resume and out.exists() and any(out.iterdir()):
             check_output_dir(out, overwrite)
             shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
     dist.barrier()
     return resume and has_ckpt
+
+
+def _killed_before_first_checkpoint(out: Path) -> bool:
+    """`out` holds only what an unfinished run writes before a checkpoint (no cfg.json)."""
+    own = {"train_log.jsonl", "latent_stats.parquet", "metrics.json", "sae.safetensors"}
+    return all(p.name in own or p.name.startswith(".") for p in out.iterdir())
 
 
 def _evaluate_stream(sae: SparseAutoencoder, source: ArraySource | StreamSource,
