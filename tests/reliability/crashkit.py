@@ -224,7 +224,12 @@ def load(path: Path, volatile: set[str]) -> Any:
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        return pq.read_table(path).to_pylist()
+        return _strip(pq.read_table(path).to_pylist(), volatile)
+    if suffix == ".csv":
+        import csv
+
+        with open(path, newline="") as f:
+            return _strip(list(csv.DictReader(f)), volatile)
     if suffix == ".json":
         return _strip(json.loads(path.read_text()), volatile)
     if suffix == ".jsonl":
@@ -246,8 +251,11 @@ def diff_trees(got: Path, want: Path, volatile: set[str], skip: set[str] = froze
     if a != b:
         out.append(f"files differ: only in got {sorted(set(a) - set(b))}, only in want {sorted(set(b) - set(a))}")
     for f in sorted(set(a) & set(b)):
-        if load(got / f, volatile) != load(want / f, volatile):
-            out.append(f"{f}: content differs")
+        a_, b_ = load(got / f, volatile), load(want / f, volatile)
+        if a_ != b_:
+            keys = sorted(k for k in set(a_) | set(b_) if a_.get(k) != b_.get(k)) \
+                if isinstance(a_, dict) and isinstance(b_, dict) else []
+            out.append(f"{f}: content differs" + (f" (keys {keys})" if keys else ""))
     return out
 
 
