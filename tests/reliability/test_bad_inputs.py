@@ -121,12 +121,12 @@ CASES = {
     **{f"{cmd}-{kind}": Case(argv, (f"{kind}.parquet", "cannot read Parquet"))
        for kind in ("zero", "truncated", "garbage")
        for cmd, argv in (
-           ("train", [*TRAIN, "{%s}" % kind]),
-           ("encode", ["encode", "{sae}", "{%s}" % kind, "--out", "{out}/codes.parquet"]),
-           ("interpret", [*INTERP, "--data", "{%s}" % kind]),
-           ("tune", [*TUNE, "{%s}" % kind]),
-           ("curate-pool", [*CURATE, "--seeds", "{seeds}", "--pool", "{%s}" % kind]),
-           ("curate-seeds", [*CURATE, "--seeds", "{%s}" % kind, "--pool", "{good}"]),
+           ("train", [*TRAIN, f"{{{kind}}}"]),
+           ("encode", ["encode", "{sae}", f"{{{kind}}}", "--out", "{out}/codes.parquet"]),
+           ("interpret", [*INTERP, "--data", f"{{{kind}}}"]),
+           ("tune", [*TUNE, f"{{{kind}}}"]),
+           ("curate-pool", [*CURATE, "--seeds", "{seeds}", "--pool", f"{{{kind}}}"]),
+           ("curate-seeds", [*CURATE, "--seeds", f"{{{kind}}}", "--pool", "{good}"]),
        )},
     "train-bad-npy": Case([*TRAIN, "{bad_npy}"], ("bad.npy", "cannot read")),
     "interpret-bad-sae": Case(["interpret", "{bad_sae}", "--data", "{good}", "--out", "{out}"],
@@ -234,3 +234,28 @@ def test_torn_train_log_and_resume(f, tmp_path, monkeypatch):
     log.write_text("\n".join(lines[:2]) + "\n" + lines[2][:17])  # the third line torn
     assert run([*argv(out), "--resume"]) == 0
     assert log.read_text() == ref
+
+
+@pytest.mark.parametrize("where", ["pool", "seeds"])
+def test_curate_drop_nonfinite_equals_the_clean_input(f, tmp_path, capsys, where):
+    """--drop-nonfinite leaves the NaN row out and selects as if it had never been there."""
+    clean = tmp_path / "clean.parquet"
+    t = pq.read_table(f["nan"])
+    pq.write_table(t.filter(pa.array([i != 77 for i in range(t.num_rows)])), clean, row_group_size=40)
+    if where == "pool":
+        args = {"--seeds": f["seeds"], "--pool": f["nan"]}, {"--seeds": f["seeds"], "--pool": clean}
+    else:
+        args = {"--seeds": f["nan"], "--pool": f["good"]}, {"--seeds": clean, "--pool": f["good"]}
+    outs = []
+    for i, a in enumerate(args):
+        out = tmp_path / f"o{i}"
+        argv = ["curate", *[x for kv in a.items() for x in kv], "--budget", "7", "--space",
+                "embedding", "--out", out, "--no-progress", "--projection-sample", "20"]
+        assert run([*argv, "--drop-nonfinite"] if i == 0 else argv) == 0
+        outs.append(out)
+    assert "dropped 1" in capsys.readouterr().err
+    sel = [pq.read_table(o / "selected.parquet").select(["id", "score", "rank"]) for o in outs]
+    assert sel[0].equals(sel[1])
+    man = [json.loads((o / "manifest.json").read_text()) for o in outs]
+    assert man[0]["pool"]["rows"] == man[1]["pool"]["rows"]
+    assert man[0]["n_seeds"] == man[1]["n_seeds"]

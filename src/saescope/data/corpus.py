@@ -22,7 +22,6 @@ import bz2
 import csv
 import gzip
 import hashlib
-import io
 import json
 import logging
 import lzma
