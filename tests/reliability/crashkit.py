@@ -293,15 +293,19 @@ def incomplete_problems(got: Path, want: Path, marks: list[str], volatile: set[s
 def sweep(fs: ForkServer, work: Path, argv: list[Any], marks: list[str], volatile: set[str],
           resume_argv: list[Any] | None = None, prefix_ok: set[str] = frozenset(),
           skip: set[str] = frozenset(), prelude: str = "", out: str = "out",
-          allowed: dict[tuple[str, int], str] | None = None) -> dict[str, Any]:
+          allowed: dict[tuple[str, int], str] | None = None,
+          before_run: Any = None) -> dict[str, Any]:
     """Run `argv` once whole, then killed before each rename and rerun; return what went wrong.
 
     Each run has its own folder under `work` (the command's cwd, so relative paths in
     manifests agree). `resume_argv` (default `argv`) is the rerun. `allowed` maps
-    (syscall, N) to the reason a failure there is accepted.
+    (syscall, N) to the reason a failure there is accepted. `before_run()` is called before
+    every run (e.g. to re-arm a fault-injecting server).
     """
+    before_run = before_run or (lambda: None)
     ref_dir = work / "ref"
     ref_dir.mkdir(parents=True)
+    before_run()
     ref = fs.run(argv, ref_dir, work / "ref.log", trace=True, prelude=prelude)
     assert ref["code"] == 0, (work / "ref.log").read_text()[-3000:]
     assert not leftovers(ref_dir), leftovers(ref_dir)
@@ -312,10 +316,12 @@ def sweep(fs: ForkServer, work: Path, argv: list[Any], marks: list[str], volatil
         name = f"{sc}-{n}"
         run_dir = work / name
         run_dir.mkdir()
+        before_run()
         killed = fs.run(argv, run_dir, work / f"{name}.log", inject=(sc, n), prelude=prelude)
         if not killed["killed"]:
             not_killed.append(name)
         problems = incomplete_problems(run_dir / out, ref_dir / out, marks, volatile, prefix_ok, skip)
+        before_run()
         again = fs.run(resume_argv or argv, run_dir, work / f"{name}.rerun.log", prelude=prelude)
         if again["code"] != 0:
             problems.append(f"rerun exit {again['code']}: "

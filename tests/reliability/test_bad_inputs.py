@@ -154,6 +154,9 @@ CASES = {
                                  ("utf8.jsonl:3", "invalid UTF-8")),
     "curate-seeds-utf8": Case([*CURATE, "--seeds", "{utf8_jsonl}", "--pool", "{good}"],
                               ("utf8.jsonl:3", "invalid UTF-8")),
+    # usage errors (typer's own click) are exit 2 as well, not a traceback
+    "train-unknown-option": Case([*TRAIN, "{good}", "--checkpoint-every", "3"],
+                                 ("No such option", "--checkpoint-every")),
     # dashboard: fails before printing a URL
     "dashboard-missing": Case(["dashboard", "{root}/no-run"], ("no-run", "not a folder")),
 }
@@ -173,7 +176,7 @@ def test_bad_input(name, f, tmp_path, capsys):
     cap = capsys.readouterr()
     assert code == 2, cap.err[-2000:]
     err = cap.err.strip().splitlines()
-    assert err and err[-1].startswith("error: "), cap.err[-2000:]
+    assert err and err[-1].lower().startswith("error: "), cap.err[-2000:]
     for want in case.expect:
         assert want in err[-1], (want, err[-1])
     if name in NO_SKIP_HINT:
@@ -259,3 +262,15 @@ def test_curate_drop_nonfinite_equals_the_clean_input(f, tmp_path, capsys, where
     man = [json.loads((o / "manifest.json").read_text()) for o in outs]
     assert man[0]["pool"]["rows"] == man[1]["pool"]["rows"]
     assert man[0]["n_seeds"] == man[1]["n_seeds"]
+
+
+def test_interpret_says_when_latents_n_is_clamped(f, tmp_path, capsys):
+    """`--latents 99999` on a 16-latent SAE interprets the live ones and says so."""
+    out = tmp_path / "i"
+    assert run(["interpret", f["sae"], "--data", f["good"], "--out", out, "--latents", "99999",
+                "--scorer", "none", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    n = summary["counts"]["latents_selected"]
+    assert 0 < n <= 16
+    assert f"--latents 99999: only {n} latents fire" in err

@@ -114,7 +114,8 @@ def test_interpret_llm_through_fault_server(fork_server, tmp_path):
         result = sweep(fork_server, tmp_path / "runs", argv, marks=["summary.json"],
                        volatile={"created", "seconds", "llm_calls", "llm_cache_hits",
                                  "llm_failures", "llm_stats", "token_counts", "cost_estimate"},
-                       prelude=fast)
+                       prelude=fast, before_run=srv.attempts.clear)  # faults in every run
+        assert sum(srv.faults_sent.values()) >= 5 * result["points"]
     print(result)
     _assert_clean(result)
 
