@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -167,7 +168,7 @@ _renameat2: Any = None
 def _exchange(a: Path, b: Path) -> bool:
     """Atomically exchange two paths (Linux renameat2); False where the system cannot."""
     global _renameat2
-    if not os.uname().sysname == "Linux":
+    if not sys.platform.startswith("linux"):
         return False
     if _renameat2 is None:
         try:

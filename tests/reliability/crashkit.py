@@ -39,9 +39,10 @@ def strace_problem() -> str | None:
     exe = shutil.which("strace")
     if exe is None:
         return "strace is not installed (.ci/tests.sh installs it with apt-get when run as root)"
-    probe = subprocess.run([exe, "-qq", "-o", os.devnull, "-e", "inject=rename:signal=KILL:when=1",
-                            sys.executable, "-c", "import os; open('p','w'); os.replace('p','q')"],
-                           capture_output=True, cwd=tempfile.mkdtemp(), text=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = subprocess.run([exe, "-qq", "-o", os.devnull, "-e", "inject=rename:signal=KILL:when=1",
+                                sys.executable, "-c", "import os; open('p','w'); os.replace('p','q')"],
+                               capture_output=True, cwd=tmp, text=True)
     if probe.returncode != -signal.SIGKILL and probe.returncode != 128 + signal.SIGKILL:
         return f"strace cannot trace or inject here (exit {probe.returncode}: {probe.stderr.strip()[:200]})"
     return None

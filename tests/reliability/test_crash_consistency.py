@@ -104,12 +104,12 @@ def test_interpret_llm_through_fault_server(fork_server, tmp_path):
             "real = m.OpenAIBackend.__post_init__\n"
             "def fast(self):\n"
             "    real(self)\n"
-            "    self.backoff_base, self.backoff_max, self.max_retries = 0.01, 0.05, 3\n"
+            "    self.backoff_base, self.backoff_max, self.max_retries = 0.01, 0.05, 5\n"
             "m.OpenAIBackend.__post_init__ = fast\n")
-    with FaultServer(Oracle(TOPICS), hang_seconds=1.0, retry_after="0.01") as srv:
+    with FaultServer(Oracle(TOPICS), hang_seconds=1.5, retry_after="0.01") as srv:
         argv = ["interpret", tmp_path / "sae", "--data", tmp_path / "data.parquet", "--out", "out",
                 "--explainer", "llm", "--scorer", "detection", "--llm-base-url", srv.base_url,
-                "--llm-model", "oracle", "--llm-timeout", "0.5", "--cache", "cache.db",
+                "--llm-model", "oracle", "--llm-timeout", "1", "--cache", "cache.db",
                 "--no-progress"]
         result = sweep(fork_server, tmp_path / "runs", argv, marks=["summary.json"],
                        volatile={"created", "seconds", "llm_calls", "llm_cache_hits",
