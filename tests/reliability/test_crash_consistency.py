@@ -43,16 +43,24 @@ def _identity_sae(atoms, k):
     return sae.eval()
 
 
-def test_train_with_checkpoints(fork_server, tmp_path):
+NO_EXCHANGE = "import saescope.io as io\nio._exchange = lambda a, b: False\n"
+
+
+@pytest.mark.parametrize("swap", ["exchange", "two-renames"])
+def test_train_with_checkpoints(fork_server, tmp_path, swap):
+    """`two-renames`: the swap where renameat2 is missing (.checkpoint.old, recovered on resume)."""
     X = np.random.default_rng(0).standard_normal((300, 16)).astype(np.float32)
     np.save(tmp_path / "x.npy", X)
     (tmp_path / "cfg.json").write_text(json.dumps({"checkpoint_every": 5, "log_every": 5}))
     argv = ["train", tmp_path / "x.npy", "--out", "out", "--latents", "32", "--k", "4",
             "--steps", "15", "--batch-size", "32", "--config", tmp_path / "cfg.json", "--quiet"]
     result = sweep(fork_server, tmp_path / "runs", argv, marks=["cfg.json"], volatile={"seconds"},
-                   resume_argv=[*argv, "--resume"], prefix_ok={"train_log.jsonl"})
-    # two checkpoints (the second an exchange), latent_stats, metrics, the SAE, cfg.json
-    assert result["counts"] == {"rename": 5, "renameat": 3, "renameat2": 1}
+                   resume_argv=[*argv, "--resume"], prefix_ok={"train_log.jsonl"},
+                   prelude=NO_EXCHANGE if swap == "two-renames" else "")
+    # two checkpoints (the second swapped in), latent_stats, metrics, the SAE, cfg.json
+    want = {"rename": 5, "renameat": 3, "renameat2": 1} if swap == "exchange" else \
+        {"rename": 7, "renameat": 3}
+    assert result["counts"] == want
     print(result)
     _assert_clean(result)
 

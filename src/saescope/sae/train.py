@@ -519,7 +519,8 @@ def _prepare_out_dir(out: Path, resume: bool, overwrite: bool, dist: _Dist) -> b
 def _killed_before_first_checkpoint(out: Path) -> bool:
     """`out` holds only what an unfinished run writes before a checkpoint (no cfg.json)."""
     own = {"train_log.jsonl", "latent_stats.parquet", "metrics.json", "sae.safetensors"}
-    return all(p.name in own or p.name.startswith(".") for p in out.iterdir())
+    kept = f".{CHECKPOINT}.old"  # a checkpoint kept by a cut swap: there was one to resume
+    return all(p.name in own or (p.name.startswith(".") and p.name != kept) for p in out.iterdir())
 
 
 def _evaluate_stream(sae: SparseAutoencoder, source: ArraySource | StreamSource,
