@@ -131,9 +131,9 @@ def test_interpret_llm_through_fault_server(fork_server, tmp_path):
 def test_tune(fork_server, tmp_path):
     X = np.random.default_rng(0).standard_normal((400, 8)).astype(np.float32)
     np.save(tmp_path / "x.npy", X)
-    argv = ["tune", tmp_path / "x.npy", "--trials", "2", "--out", "out", "--archs", "topk",
-            "--expansions", "2", "--target-l0", "2", "--steps", "5", "--batch-size", "64",
-            "--startup-trials", "2", "--device", "cpu", "--no-progress"]
+    argv = ["tune", tmp_path / "x.npy", "--trials", "1", "--out", "out", "--archs", "topk",
+            "--expansions", "2", "--target-l0", "2", "--steps", "3", "--batch-size", "64",
+            "--startup-trials", "1", "--device", "cpu", "--no-progress"]
     result = sweep(fork_server, tmp_path / "runs", argv, marks=["summary.json"],
                    volatile={"seconds", "datetime_start", "storage"},
                    skip={"study.db"})
