@@ -501,7 +501,8 @@ def _sources(data: Any, val_data: Any, cfg: TrainConfig
 
 def _prepare_out_dir(out: Path, resume: bool, overwrite: bool, dist: _Dist) -> bool:
     """Refuse or clear an existing folder; whether there is a checkpoint to resume from."""
-    recover_dir(out / CHECKPOINT)  # a kill inside a checkpoint swap (where it is two renames)
+    if dist.main:
+        recover_dir(out / CHECKPOINT)  # a kill inside a checkpoint swap (where it is two renames)
     has_ckpt = (out / CHECKPOINT / "state.json").is_file()
     if dist.main:
         if resume and not has_ckpt and out.exists() and any(out.iterdir()) and not overwrite:
@@ -513,7 +514,7 @@ def _prepare_out_dir(out: Path, resume: bool, overwrite: bool, dist: _Dist) -> b
             shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
     dist.barrier()
-    return resume and has_ckpt
+    return resume and (out / CHECKPOINT / "state.json").is_file()  # as rank 0 left it
 
 
 def _killed_before_first_checkpoint(out: Path) -> bool:
