@@ -274,3 +274,34 @@ def test_interpret_says_when_latents_n_is_clamped(f, tmp_path, capsys):
     n = summary["counts"]["latents_selected"]
     assert 0 < n <= 16
     assert f"--latents 99999: only {n} latents fire" in err
+
+
+def test_finite_parquet_keeps_ids_of_a_pool_without_id_column(tmp_path):
+    """Dropping rows must not shift the `row-<global row>` ids of a pool that has no id column."""
+    from saescope.curate.shards import pool_layout, read_rows
+    from saescope.data.vectors import finite_parquet
+    from saescope.errors import InputError
+
+    X = np.arange(60, dtype=np.float32).reshape(30, 2)
+    X[[4, 21], 1] = [np.nan, -np.inf]
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for name, part in (("a", X[:10]), ("b", X[10:])):
+        emb = pa.FixedSizeListArray.from_arrays(pa.array(part.ravel()), 2)
+        pq.write_table(pa.table({"embedding": emb}), pool / f"{name}.parquet", row_group_size=5)
+    with pytest.raises(InputError, match=r"a\.parquet: 2 rows contain NaN or Inf \(first at row 4\)"):
+        finite_parquet(pool, tmp_path / "clean", drop=False)
+    path, dropped = finite_parquet(pool, tmp_path / "clean", drop=True)
+    assert dropped == 2 and path == tmp_path / "clean"
+    assert sorted(p.name for p in path.iterdir()) == ["a.parquet", "b.parquet"]
+    assert pq.ParquetFile(path / "b.parquet").metadata.num_row_groups == 4  # same row groups
+    layout = pool_layout(path, shard_rows=5)
+    ids = [i for s in layout.shards for i in read_rows(s, layout)["id"].to_pylist()]
+    assert ids == [f"row-{i}" for i in range(30) if i not in (4, 21)]
+    with pytest.raises(InputError) as exc:  # a command without --drop-nonfinite: no such hint
+        finite_parquet(pool / "a.parquet", tmp_path / "x", drop=None)
+    assert "row 4" in str(exc.value) and "--drop-nonfinite" not in str(exc.value)
+    ok = tmp_path / "ok.parquet"
+    pq.write_table(pa.table({"embedding": pa.FixedSizeListArray.from_arrays(pa.array(X[:4].ravel()), 2)}), ok)
+    assert finite_parquet(ok, tmp_path / "y") == (ok, 0)  # clean input: read in place, no copy
+    assert not (tmp_path / "y").exists()
