@@ -293,7 +293,7 @@ def test_finite_parquet_keeps_ids_of_a_pool_without_id_column(tmp_path):
         finite_parquet(pool, tmp_path / "clean", drop=False)
     path, dropped = finite_parquet(pool, tmp_path / "clean", drop=True)
     assert dropped == 2 and path == tmp_path / "clean"
-    assert sorted(p.name for p in path.iterdir()) == ["a.parquet", "b.parquet"]
+    assert sorted(p.name for p in path.iterdir()) == ["_source.json", "a.parquet", "b.parquet"]
     assert pq.ParquetFile(path / "b.parquet").metadata.num_row_groups == 4  # same row groups
     layout = pool_layout(path, shard_rows=5)
     ids = [i for s in layout.shards for i in read_rows(s, layout)["id"].to_pylist()]
@@ -301,6 +301,15 @@ def test_finite_parquet_keeps_ids_of_a_pool_without_id_column(tmp_path):
     with pytest.raises(InputError) as exc:  # a command without --drop-nonfinite: no such hint
         finite_parquet(pool / "a.parquet", tmp_path / "x", drop=None)
     assert "row 4" in str(exc.value) and "--drop-nonfinite" not in str(exc.value)
+    before = (path / "a.parquet").stat().st_mtime_ns
+    assert finite_parquet(pool, tmp_path / "clean", drop=True)[0] == path  # reused as it is
+    assert (path / "a.parquet").stat().st_mtime_ns == before
+    X[0, 0] = 100.0  # the pool changes: the copy is made again
+    emb = pa.FixedSizeListArray.from_arrays(pa.array(X[:10].ravel()), 2)
+    pq.write_table(pa.table({"embedding": emb}), pool / "a.parquet", row_group_size=5)
+    finite_parquet(pool, tmp_path / "clean", drop=True)
+    first = pq.read_table(path / "a.parquet")["embedding"][0].as_py()
+    assert first == [100.0, 1.0]
     ok = tmp_path / "ok.parquet"
     pq.write_table(pa.table({"embedding": pa.FixedSizeListArray.from_arrays(pa.array(X[:4].ravel()), 2)}), ok)
     assert finite_parquet(ok, tmp_path / "y") == (ok, 0)  # clean input: read in place, no copy

@@ -9,6 +9,7 @@ wikipedia-22-12 layout), or any column named with `column=`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -220,7 +221,8 @@ def finite_parquet(path: str | Path, out: str | Path, drop: bool | None = None,
     (as `check_finite` does for in-memory inputs). With `drop`, the rows are left out of a copy
     written to the folder `out` (one file per input file, same row groups; a source without
     an `id_field` column gets one holding its `row-<global row>` ids, so ids do not shift). A
-    complete copy already at `out` is reused. Returns the path to read and the rows dropped.
+    copy already at `out` is reused when it was made from the same files (names, sizes,
+    modification times). Returns the path to read and the rows dropped.
     """
     from saescope.io import atomic_dir
 
@@ -233,11 +235,14 @@ def finite_parquet(path: str | Path, out: str | Path, drop: bool | None = None,
         f, rows = next(iter(bad.items()))
         hint = "; fix the input or pass --drop-nonfinite" if drop is False else ""
         raise InputError(f"{f}: {n_bad} rows contain NaN or Inf (first at row {int(rows[0])}){hint}")
-    if out.is_dir() and any(out.rglob("*.parquet")):
-        return out, n_bad
     files = parquet_files(path)
+    source = [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
+    stamp = out / "_source.json"  # what the copy was made from (not a .parquet: readers skip it)
+    if stamp.is_file() and json.loads(stamp.read_text()) == source:
+        return out, n_bad
     base = path if path.is_dir() else path.parent
     with atomic_dir(out, overwrite=True) as tmp:
+        (tmp / stamp.name).write_text(json.dumps(source))
         start = 0
         for f in files:
             pf = pq.ParquetFile(f)
