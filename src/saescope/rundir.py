@@ -45,6 +45,9 @@ class RunLayout:
     """Folder with latents.parquet + summary.json."""
     curate: Path | None = None
     """Folder with selected.parquet + manifest.json."""
+    also_interpret: tuple[Path, ...] = ()
+    """Further interpret outputs (another explainer's, e.g. the demo's `interpret-llm/`), shown
+    beside the main one's explanations."""
 
     @property
     def plots(self) -> Path:
@@ -84,6 +87,7 @@ class RunLayout:
             sae=full.sae if _has(full.sae, SAE_FILES) else None,
             interpret=full.interpret if _has(full.interpret, INTERPRET_FILES) else None,
             curate=full.curate if _has(full.curate, CURATE_FILES) else None,
+            also_interpret=tuple(p for p in sorted(root.glob("interpret-*")) if _has(p, INTERPRET_FILES)),
         )
         if found.sae or found.interpret or found.curate or found.data:
             return found
@@ -98,7 +102,8 @@ class RunLayout:
     @staticmethod
     def from_parts(root: str | Path | None = None, *, data: str | Path | None = None,
                    sae: str | Path | None = None, interpret: str | Path | None = None,
-                   curate: str | Path | None = None) -> RunLayout:
+                   curate: str | Path | None = None,
+                   also_interpret: tuple[str | Path, ...] | list[str | Path] = ()) -> RunLayout:
         """A layout from a run folder (optional) and stage outputs given one by one.
 
         Each given part replaces what `root` holds for that stage and must be complete (an
@@ -111,11 +116,15 @@ class RunLayout:
             raise InputError("give a run folder or at least one of --data, --sae, --interpret, --curate")
         for name, path in given.items():
             _check_part(name, path)
+        for path in also_interpret:
+            _check_part("interpret", Path(path))
         if root is not None:
             base = RunLayout.detect(root)
         else:
             homes = [str(p.resolve().parent) for p in given.values()]
             base = RunLayout(root=Path(os.path.commonpath(homes)))
+        if also_interpret:
+            given["also_interpret"] = base.also_interpret + tuple(Path(p) for p in also_interpret)
         return replace(base, **given)
 
     def missing(self) -> list[str]:

@@ -153,3 +153,15 @@ def test_cards_show_explanations_of_a_second_interpret_output(sample_run: Path, 
     html = _latent_cards(RunData(run_copy), 3)
     card = re.search(r'<article id="latent-\d+">.*?</article>', html, re.S).group(0)
     assert "Other explanations" in card and "interpret-llm" in card
+
+
+def test_report_cli_takes_a_second_interpret_output(sample_run: Path, tmp_path: Path):
+    from saescope.cli.main import run
+
+    shutil.copytree(sample_run / "interpret", tmp_path / "interp")
+    shutil.copytree(sample_run / "interpret", tmp_path / "interp-llm")
+    out = tmp_path / "r.html"
+    assert run(["report", "--interpret", tmp_path / "interp", "--interpret", tmp_path / "interp-llm",
+                "--out", out, "--projection", "pca"]) == 0
+    html = out.read_text()
+    assert "Other explanations" in html and "interp-llm" in html

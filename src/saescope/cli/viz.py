@@ -17,7 +17,8 @@ def _parts_options():  # noqa: ANN202 - typer option factories
     return {
         "data": typer.Option(None, "--data", help="Vectors Parquet (`saescope embed` output): data views."),
         "sae": typer.Option(None, "--sae", help="`saescope train` output folder."),
-        "interpret": typer.Option(None, "--interpret", help="`saescope interpret` output folder."),
+        "interpret": typer.Option(None, "--interpret", help="`saescope interpret` output folder; "
+                                  "repeat for another explainer's (the first is the main one)."),
         "curate": typer.Option(None, "--curate", help="`saescope curate` output folder."),
     }
 
@@ -25,11 +26,18 @@ def _parts_options():  # noqa: ANN202 - typer option factories
 _P = _parts_options()
 
 
-def _layout(run_dir: Path | None, data: Path | None, sae: Path | None, interpret: Path | None,
-            curate: Path | None):  # noqa: ANN202
+def _parts(data: Path | None, sae: Path | None, interpret: list[Path] | None,
+           curate: Path | None) -> dict:
+    first, *also = interpret or [None]
+    return {"data": data, "sae": sae, "interpret": first, "curate": curate,
+            "also_interpret": tuple(also)}
+
+
+def _layout(run_dir: Path | None, data: Path | None, sae: Path | None,
+            interpret: list[Path] | None, curate: Path | None):  # noqa: ANN202
     from saescope.rundir import RunLayout
 
-    return RunLayout.from_parts(run_dir, data=data, sae=sae, interpret=interpret, curate=curate)
+    return RunLayout.from_parts(run_dir, **_parts(data, sae, interpret, curate))
 
 
 def _err(line: str) -> None:
@@ -41,7 +49,7 @@ def register(app: typer.Typer) -> None:
     def plot(
         run_dir: Path | None = typer.Argument(None, help=RUN_HELP),
         data: Path | None = _P["data"], sae: Path | None = _P["sae"],
-        interpret: Path | None = _P["interpret"], curate: Path | None = _P["curate"],
+        interpret: list[Path] | None = _P["interpret"], curate: Path | None = _P["curate"],
         out: Path | None = typer.Option(None, "--out", help="Output folder (default RUN_DIR/plots)."),
         formats: str = typer.Option("png,svg", help="Static formats, comma separated (png, svg)."),
         interactive: bool = typer.Option(True, help="Also write plotly HTML figures."),
@@ -65,7 +73,7 @@ def register(app: typer.Typer) -> None:
     def report(
         run_dir: Path | None = typer.Argument(None, help=RUN_HELP),
         data: Path | None = _P["data"], sae: Path | None = _P["sae"],
-        interpret: Path | None = _P["interpret"], curate: Path | None = _P["curate"],
+        interpret: list[Path] | None = _P["interpret"], curate: Path | None = _P["curate"],
         out: Path | None = typer.Option(None, "--out", help="HTML file (default RUN_DIR/report.html)."),
         projection: str = typer.Option("auto", help="Decoder map: auto (UMAP if installed, else t-SNE), umap, tsne, pca."),
     ) -> None:
@@ -80,14 +88,14 @@ def register(app: typer.Typer) -> None:
     def dashboard(
         run_dir: Path | None = typer.Argument(None, help=RUN_HELP),
         data: Path | None = _P["data"], sae: Path | None = _P["sae"],
-        interpret: Path | None = _P["interpret"], curate: Path | None = _P["curate"],
+        interpret: list[Path] | None = _P["interpret"], curate: Path | None = _P["curate"],
         host: str = typer.Option("127.0.0.1", help="Address to bind (127.0.0.1: this machine only)."),
         port: int = typer.Option(8501, help="TCP port."),
     ) -> None:
         """Start the Streamlit dashboard on the run folder."""
         from saescope.dashboard.launch import check_launch, launch
 
-        parts = {"data": data, "sae": sae, "interpret": interpret, "curate": curate}
+        parts = _parts(data, sae, interpret, curate)
         check_launch(run_dir, host, port, parts)  # fail before printing a URL that will not answer
         typer.echo(f"saescope dashboard on http://{host}:{port} (Ctrl+C to stop)")
         raise typer.Exit(launch(run_dir, host, port, parts=parts))

@@ -31,7 +31,7 @@ def dashboard_command(run_dir: str | Path | None, host: str = "127.0.0.1", port:
     ]
 
 
-def check_run_dir(run_dir: str | Path | None, parts: dict[str, Path | None] | None = None) -> RunLayout:
+def check_run_dir(run_dir: str | Path | None, parts: dict | None = None) -> RunLayout:
     """The run's layout (folder and/or stage outputs), or an InputError naming what is wrong."""
     lay = RunLayout.from_parts(run_dir, **(parts or {}))
     if not (lay.data or lay.sae or lay.interpret or lay.curate):
@@ -58,7 +58,7 @@ def check_port(host: str, port: int) -> None:
 
 
 def check_launch(run_dir: str | Path | None, host: str = "127.0.0.1", port: int = 8501,
-                 parts: dict[str, Path | None] | None = None) -> RunLayout:
+                 parts: dict | None = None) -> RunLayout:
     """Everything that can fail before the server starts: the run (folder and/or stage
     outputs), the port."""
     lay = check_run_dir(run_dir, parts)
@@ -68,7 +68,7 @@ def check_launch(run_dir: str | Path | None, host: str = "127.0.0.1", port: int 
 
 
 def launch(run_dir: str | Path | None, host: str = "127.0.0.1", port: int = 8501,
-           parts: dict[str, Path | None] | None = None) -> int:
+           parts: dict | None = None) -> int:
     """Run the dashboard in the foreground until interrupted.
 
     On POSIX this process becomes the Streamlit server (exec), so a signal sent to it (Ctrl+C,
@@ -77,7 +77,8 @@ def launch(run_dir: str | Path | None, host: str = "127.0.0.1", port: int = 8501
     """
     check_launch(run_dir, host, port, parts)
     cmd = dashboard_command(run_dir, host, port)
-    given = {k: str(Path(v).resolve()) for k, v in (parts or {}).items() if v is not None}
+    given = {k: ([str(Path(p).resolve()) for p in v] if isinstance(v, (list, tuple))
+                 else str(Path(v).resolve())) for k, v in (parts or {}).items() if v}
     env = dict(os.environ, SAESCOPE_RUN_DIR=str(Path(run_dir).resolve()) if run_dir else "",
                SAESCOPE_RUN_PARTS=json.dumps(given))
     if os.name == "posix":

@@ -23,7 +23,7 @@ from saescope.viz.projection_cache import cached_project_2d
 from saescope.viz.rundata import RunData
 
 CODE_SAMPLE = 5000  # rows encoded for latent histograms and co-activation (16,000 latents: ~3 s once)
-PARTS = ("data", "sae", "interpret", "curate")
+PARTS = ("data", "sae", "interpret", "curate", "also_interpret")
 
 
 def run_spec() -> str:
@@ -38,7 +38,9 @@ def run_spec() -> str:
         st.error("No run folder given: start with `saescope dashboard RUN_DIR` "
                  "(or --data/--sae/--interpret/--curate).")
         st.stop()
-    return json.dumps({"root": root or None, **{k: parts.get(k) for k in PARTS}}, sort_keys=True)
+    parts = {k: parts.get(k) for k in PARTS}
+    parts["also_interpret"] = list(parts["also_interpret"] or [])
+    return json.dumps({"root": root or None, **parts}, sort_keys=True)
 
 
 @st.cache_resource(show_spinner=False)

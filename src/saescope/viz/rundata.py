@@ -192,11 +192,11 @@ class RunData:
 
     @functools.cache  # noqa: B019
     def extra_interpretations(self) -> dict[str, pd.DataFrame]:
-        """latents.parquet of other interpret outputs beside the main one (`RUN/interpret-*`,
-        e.g. the demo's `interpret-llm`), by folder name: more explanations per latent."""
+        """latents.parquet of the further interpret outputs (`RunLayout.also_interpret`), by
+        folder name: more explanations per latent."""
         out = {}
-        for folder in sorted(self.root.glob("interpret-*")):
-            if folder != self.layout.interpret and (folder / "latents.parquet").is_file():
+        for folder in self.layout.also_interpret:
+            if folder != self.layout.interpret:
                 df = _parquet_or_none(folder / "latents.parquet", ("latent",))
                 if df is not None:
                     out[folder.name] = df
