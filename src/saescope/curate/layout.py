@@ -1,4 +1,4 @@
-"""Pool shards: units of scoring work over Parquet files (whole row groups).
+"""Pool layout: the shards (units of scoring work) of a vector Parquet pool (whole row groups).
 
 A shard is a run of consecutive row groups of one Parquet file, holding at most `shard_rows`
 rows (a larger row group is a shard of its own). Shards are numbered in file order; shard `i`
