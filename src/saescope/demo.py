@@ -414,12 +414,13 @@ def _make_data(cfg: DemoConfig, data_dir: Path, out: Path, progress: bool) -> No
             n = max(1, int(round(len(rows) * frac)))
             keep.extend(rng.choice(rows, size=min(n, len(rows)), replace=False).tolist())
         table = table.take(pa.array(sorted(keep)))
-    domains = np.asarray(table["domain"].to_pylist())
-    target = np.flatnonzero(domains == cfg.domain)
-    if len(target) <= cfg.n_seeds:
-        raise ConfigError(f"only {len(target)} {cfg.domain} questions, need more than {cfg.n_seeds} seeds")
+    from saescope.curate.evaluate import seed_pool_split
+
+    is_target = np.asarray(table["domain"].to_pylist()) == cfg.domain
+    if is_target.sum() <= cfg.n_seeds:
+        raise ConfigError(f"only {int(is_target.sum())} {cfg.domain} questions, need more than {cfg.n_seeds} seeds")
     split = np.full(table.num_rows, "train", dtype=object)
-    seeds = rng.choice(target, size=cfg.n_seeds, replace=False)
+    seeds, _ = seed_pool_split(is_target, cfg.n_seeds, rng)
     split[seeds] = "seed"
     rest = np.flatnonzero(split == "train")
     val = rng.choice(rest, size=int(round(len(rest) * cfg.val_fraction)), replace=False)
