@@ -389,7 +389,7 @@ STAGES: list[_Stage] = [
                       r.layout.curate / "selected.parquet", r.layout.curate / "draws.json"],
            _curate_run, _curate_report,
            lambda r: f"selecting {r.cfg.budget} {r.cfg.domain} questions from {r.cfg.n_seeds} seeds "
-                     f"({CURATE_SPACE}), then {_draws(r.cfg)} more seed draws"),
+                     f"({CURATE_SPACE}), and {_draws(r.cfg)} seed draws for the spread"),
     _Stage("report", lambda r: {}, lambda r: [r.layout.report, r.layout.plots], _report_run,
            lambda r: None, lambda r: "plots and report"),
 ]
