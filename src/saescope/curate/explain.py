@@ -4,7 +4,8 @@ Per selected row, `top_latents` lists the latents with the largest contribution 
 (`FittedSpace.contributions`: an exact split of the score for `sae-enrich`, `sae-pu` and feature
 selection, the firing latents' part of the cosine for the cosine SAE spaces), with
 `top_contributions` beside them and, when an interpretation folder is given,
-`top_explanations`. The run-level view is `seed_latents`: the latents that most set the seeds
+`top_explanations`. (`sae-pu` also scores the centred embedding beside the code: that part of
+its score belongs to no latent and is not listed.) The run-level view is `seed_latents`: the latents that most set the seeds
 apart from the pool (`FittedSpace.top_latents`), with their explanations.
 """
 
