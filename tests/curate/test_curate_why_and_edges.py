@@ -144,3 +144,16 @@ def test_pu_space_finds_the_domain_and_round_trips(planted):
     dense = fit_space("embedding-pu", d.seed_X, d.pool_X)
     assert dense.pu_coef is None and dense.pu_coef_input is not None
     assert d.pool_is_target[np.argsort(-dense.score(d.pool_X).score)[:200]].mean() >= 0.9
+
+
+def test_a_dominant_dimension_is_warned_about(planted, tmp_path, caplog):
+    pool = pq.read_table(planted.pool)
+    X = np.stack(pool["embedding"].to_numpy(zero_copy_only=False)).astype(np.float32)
+    X[:, 3] = 50 + 10 * np.random.default_rng(0).normal(size=len(X))  # a "massive activation"
+    from saescope.data.shards import vectors_to_arrow
+
+    pq.write_table(pool.set_column(1, "embedding", vectors_to_arrow(X)), tmp_path / "pool.parquet")
+    with caplog.at_level("WARNING"):
+        run_curate(_cfg(planted, tmp_path / "o", pool=str(tmp_path / "pool.parquet"),
+                        space="embedding-centered", sae=None), progress=False)
+    assert any("dimensions hold" in r.getMessage() and "3 (" in r.getMessage() for r in caplog.records)
