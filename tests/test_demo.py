@@ -71,8 +71,8 @@ def test_demo_figures_are_sane(demo_run):
     # why the rows were chosen: latents with their keyword explanations
     sel = pq.read_table(out / "curate" / "selected.parquet")
     assert {"top_latents", "top_explanations"} <= set(sel.column_names)
-    assert all(e for e in sel["top_explanations"].to_pylist()[0])
-    assert s["seed_latents"] and s["seed_latents"][0]["explanation"]
+    assert any(e for e in sel["top_explanations"].to_pylist()[0])
+    assert s["seed_latents"] and any(r["explanation"] for r in s["seed_latents"])
 
 
 def test_demo_rerun_skips_finished_stages(demo_run):
