@@ -8,7 +8,9 @@ forward pass and are cached (safetensors) so a rerun skips the LLM:
   SmolLM2's tokenizer adds no BOS, so the first real token, the attention sink that carries the
   massive activations, went into every document vector);
 - `act-first-skipped`: the first position left out (`ActivationExtractor(skip_first=True)`, now
-  the default; Sun et al. 2024, "Massive Activations in Large Language Models").
+  the default; Sun et al. 2024, "Massive Activations in Large Language Models");
+- `act-first-skipped-std`: that, standardised per dimension (z-scores over the `--n` questions),
+  for the massive activations that remain on other tokens (delimiters).
 
 MiniLM embeddings of the same questions come from `benchmarks/curate_mmlu.py`'s cache. For each
 representation a TopK SAE is trained on all `--n` vectors without labels (k 32, 4x latents,
@@ -150,6 +152,8 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=None)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--extract-only", action="store_true")
+    ap.add_argument("--reps", default="minilm,act-first-kept,act-first-skipped,act-first-skipped-std",
+                    help="representations to evaluate")
     args = ap.parse_args()
 
     import torch
@@ -166,7 +170,11 @@ def main() -> None:
                    args.batch_size)
     if args.extract_only:
         return
-    reps = {"minilm": minilm_rows(table, cache / "mmlu_minilm.parquet"), **acts}
+    skipped = acts["act-first-skipped"]
+    std = ((skipped - skipped.mean(axis=0)) / (skipped.std(axis=0) + 1e-6)).astype(np.float32)
+    reps = {"minilm": minilm_rows(table, cache / "mmlu_minilm.parquet"), **acts,
+            "act-first-skipped-std": std}
+    reps = {k: v for k, v in reps.items() if k in args.reps.split(",")}
     domain = np.asarray(table["domain"].to_pylist())
     ids = np.asarray([str(i) for i in table["id"].to_pylist()])
     rows = []
