@@ -10,9 +10,9 @@ centered-embedding baseline and the share of the gap between that baseline and t
 attainable that a method closes (`evaluate.gap_closed`), and the worst target's gain.
 Intervals: 95% t-intervals over the draws (each draw's mean over the targets).
 
-Tuning split (no figure is reported on what chose it): the PU classifier's C
-(`spaces.PU_C`) was chosen with `--tune` on the 4 domains x draws 0-1 with the `--train issue`
-SAE; the "held out" rows are the 10 subjects x all draws, which played no part in it. The
+Tuning split (no figure is reported on what chose it): the PU classifier's C and feedback
+(`spaces.PU_C`, `spaces.PU_FEEDBACK`) were chosen on the 4 domains x draws 0-1 with the
+`--train issue` SAE (`--tune` reruns that sweep); the "held out" rows are the 10 subjects x all draws, which played no part in it. The
 "all" rows (14 targets x all draws) include the tuning cells and are printed for completeness.
 
 The SAE (TopK) is trained once on the embeddings of all questions, without labels (the seeds
@@ -21,7 +21,7 @@ are 50 of the rows it saw, as in a curation where the SAE is trained on the pool
 - `--train issue`: k 32, 1,536 latents, 30 epochs, batch 512 (issue 17's setting).
 
     python benchmarks/curate_mmlu.py --train default [--draws 5] [--threads 1]
-    python benchmarks/curate_mmlu.py --tune     # the C sweep on the tuning cells
+    python benchmarks/curate_mmlu.py --train issue --tune   # the (C, feedback) sweep, tuning cells
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ METHODS = ("sae-pu", "sae-enrich", "sae-centered", "sae", "embedding", "embeddin
            "embedding-pu", "random")  # fmt: skip
 BASELINE = "embedding-centered"
 BUDGETS = (100, 500)
-TUNE_C = (0.003, 0.01, 0.03, 0.1, 0.3)
+TUNE_GRID = [(C, fb) for C in (0.01, 0.03, 0.1, 1.0) for fb in (0, 1, 3)]
+"""(`PU_C`, `PU_FEEDBACK`) pairs of the `--tune` sweep (the choice: 0.03, 3)."""
 
 
 def embeddings(cache: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -138,16 +139,14 @@ def table(res: dict, keys: list[str], methods, draw_idx: list[int], title: str) 
 
 
 def tune(X, ids, domain, sae, n_seeds) -> None:
-    """The C sweep of `sae-pu` on the tuning cells only (4 domains x draws 0-1)."""
+    """The (C, feedback) sweep of `sae-pu` on the tuning cells only (4 domains x draws 0-1)."""
     from saescope.data.builtin import MMLU_DOMAINS
 
     targets = {f"domain: {d}": domain == d for d in MMLU_DOMAINS}
-    res = {}
-    for C in TUNE_C:
-        print(f"C={C}")
-        r = run_targets(X, ids, targets, ("sae-pu", BASELINE), sae, 2, n_seeds, pu_c=C)
-        res[C] = r
-        table(r, list(targets), ("sae-pu", BASELINE), [0, 1], f"tuning cells, sae-pu C={C}")
+    for C, fb in TUNE_GRID:
+        print(f"C={C} feedback={fb}")
+        r = run_targets(X, ids, targets, ("sae-pu", BASELINE), sae, 2, n_seeds, pu_c=C, pu_feedback=fb)
+        table(r, list(targets), ("sae-pu", BASELINE), [0, 1], f"tuning cells, sae-pu C={C} feedback={fb}")
 
 
 def main() -> None:
