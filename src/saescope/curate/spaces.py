@@ -61,7 +61,8 @@ PU_SPACES = ("sae-pu", "embedding-pu")
 PU_C = 0.03
 """Inverse L2 strength of the PU classifier (scikit-learn's `C`, classes balanced). Chosen on the
 4 MMLU domains x seed draws 0-1 of `benchmarks/curate_mmlu.py` (tried 0.01-10; large C
-overfits: the pool's own target rows are its negatives); the README reports it on the 10
+overfits: the pool's own target rows are its negatives; the code alone, without the centred
+input block, and cross-fitted classifiers were tried there too and not kept); the README reports it on the 10
 subjects, which played no part in choosing it."""
 PU_FEEDBACK = 3
 """Pseudo-relevance feedback of the PU classifier: after a first fit, the `PU_FEEDBACK x seeds`
