@@ -27,7 +27,7 @@ OPTION_FIELDS = {
     "--baselines": "baselines", "--chunk-size": "chunk_size", "--shard-rows": "shard_rows",
     "--fit-sample": "fit_sample", "--projection-sample": "projection_sample", "--device": "device",
     "--seed": "seed", "--jsonl": "write_jsonl", "--overwrite": "overwrite",
-    "--explain-latents": "explain_latents",
+    "--explain-latents": "explain_latents", "--drop-nonfinite": "drop_nonfinite",
 }  # fmt: skip
 """CLI option -> config field (list fields are comma-separated strings on the command line)."""
 
@@ -90,6 +90,7 @@ def curate(
     device: str = _opt("--device"),
     seed: int = _opt("--seed"),
     jsonl: bool = _opt("--jsonl"),
+    drop_nonfinite: bool = _opt("--drop-nonfinite"),
     overwrite: bool = _opt("--overwrite"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
@@ -114,7 +115,7 @@ def curate(
         ray_address=ray_address, chunk_size=chunk_size, shard_rows=shard_rows,
         fit_sample=fit_sample, projection_sample=projection_sample, device=device, seed=seed,
         baselines=_split(baselines, "--baselines") or [], write_jsonl=jsonl, overwrite=overwrite,
-        explain_latents=explain_latents,
+        explain_latents=explain_latents, drop_nonfinite=drop_nonfinite,
     )  # fmt: skip
     man = run_curate(cfg, progress=progress)
     for line in summary_lines(man, Path(out)):

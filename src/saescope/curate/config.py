@@ -84,6 +84,8 @@ class InputsConfig:
     """Embed text inputs as LLM hidden states of this model instead (`smollm2`, path, hub name)."""
     layer: int | None = None
     """Layer of `activations_model` (required with it)."""
+    drop_nonfinite: bool = False
+    """Leave out seed and pool rows holding NaN or Inf (default: refuse them, naming the row)."""
 
     def __post_init__(self) -> None:
         if not self.pool:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -21,7 +20,14 @@ import pyarrow.parquet as pq
 from saescope.curate.config import SAE_SPACES, CurateConfig
 from saescope.curate.fitstate import load_sae
 from saescope.curate.layout import PoolLayout, pool_layout
-from saescope.data.vectors import VectorTable, detect_vector_column, parquet_files, read_vectors
+from saescope.data.vectors import (
+    VectorTable,
+    check_finite,
+    detect_vector_column,
+    finite_parquet,
+    parquet_files,
+    read_vectors,
+)
 from saescope.errors import ConfigError, InputError
 from saescope.io import atomic_path
 
@@ -57,13 +63,22 @@ def _is_vector_source(path: Path) -> bool:
             files = parquet_files(path)
         except InputError:
             return False
-        schema = pq.read_schema(files[0])
+        try:
+            schema = pq.read_schema(files[0])
+        except Exception as exc:  # 0-byte, truncated or not Parquet at all
+            raise InputError(f"{files[0]}: cannot read Parquet ({type(exc).__name__}: {exc})") from None
         try:
             detect_vector_column(schema, None, str(path))
             return True
         except InputError:
             return False
     return False
+
+
+def _warn(msg: str) -> None:
+    import sys
+
+    print(f"warning: {msg}", file=sys.stderr)
 
 
 _MODELS: dict[tuple[Any, ...], Any] = {}
@@ -79,7 +94,7 @@ def _embed_corpus(path: Path, cfg: CurateConfig, out: Path, progress: bool) -> P
     from saescope.data.corpus import read_corpus
 
     inp, device = cfg.inputs, cfg.execution.device
-    table = read_corpus(path, text_field=inp.text_field)
+    table = read_corpus(path, text_field=inp.text_field, on_error_flag=None)
     if table.num_rows == 0:
         raise InputError(f"{path}: no texts")
     if inp.activations_model is not None:
@@ -132,9 +147,11 @@ def load_seeds(cfg: CurateConfig, progress: bool) -> VectorTable | None:
     vt = read_vectors(path)
     if len(vt.X) == 0 or vt.X.size == 0:
         raise InputError(f"{cfg.inputs.seeds}: the seed set is empty")
-    if not np.isfinite(vt.X).all():
-        bad = int(np.flatnonzero(~np.isfinite(vt.X).all(axis=1))[0])
-        raise InputError(f"{cfg.inputs.seeds}: seed row {bad} contains NaN or Inf")
+    keep = check_finite(vt.X, f"{cfg.inputs.seeds} (seeds)", drop=cfg.inputs.drop_nonfinite)
+    if not keep.all():
+        _warn(f"{cfg.inputs.seeds}: dropped {int((~keep).sum())} seed rows with NaN or Inf")
+        meta = vt.meta.filter(pa.array(keep)) if vt.meta is not None else None
+        vt = VectorTable(vt.X[keep], vt.ids[keep], meta, vt.source)
     return vt
 
 
@@ -213,7 +230,11 @@ def resolve_inputs(cfg: CurateConfig, progress: bool = True) -> Inputs:
     inp, budget = cfg.inputs, cfg.selection.budget
     device = resolve_device(cfg.execution.device)
     seeds = load_seeds(cfg, progress)
-    pool_path = resolve_pool(cfg, progress)
+    pool_path, dropped = finite_parquet(resolve_pool(cfg, progress),
+                                        cfg.out_path / "inputs" / "pool-finite",
+                                        drop=inp.drop_nonfinite)
+    if dropped:
+        _warn(f"{inp.pool}: dropped {dropped} pool rows with NaN or Inf (pool read from {pool_path})")
     layout = pool_layout(pool_path, cfg.execution.shard_rows,
                          whole_files=cfg.execution.executor == "ray")
     if budget is not None and budget > layout.num_rows:
