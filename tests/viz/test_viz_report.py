@@ -133,6 +133,7 @@ def test_curation_why_chosen_and_enriched_latents_link_to_cards(sample_run: Path
     shutil.copytree(sample_run / "curate", cur)
     sel = pd.read_parquet(cur / "selected.parquet")
     sel["top_latents"] = [[3, 5], [7]] + [[1]] * (len(sel) - 2)
+    sel["top_contributions"] = [[0.5, 0.25], [0.125]] + [[0.1]] * (len(sel) - 2)
     sel.to_parquet(cur / "selected.parquet", index=False)
     man = json.loads((cur / "manifest.json").read_text())
     man["space_info"] = {"top_latents": [{"latent": 11, "weight": 1.5}, {"latent": 2, "weight": 0.9}]}
@@ -141,7 +142,7 @@ def test_curation_why_chosen_and_enriched_latents_link_to_cards(sample_run: Path
     enriched = re.search(r'id="enriched-latents">.*?</table>', html, re.S).group(0)
     assert '<a href="#latent-11">11</a>' in enriched and '<a href="#latent-2">2</a>' in enriched
     selected = re.search(r'id="selected-table">.*?</table>', html, re.S).group(0)
-    assert '<a href="#latent-3">3</a>, <a href="#latent-5">5</a>' in selected
+    assert '<a href="#latent-3">3</a> 0.500; <a href="#latent-5">5</a> 0.250' in selected
 
 
 def test_cards_show_explanations_of_a_second_interpret_output(sample_run: Path, tmp_path: Path):

@@ -13,8 +13,9 @@ from saescope.dashboard import state
 from saescope.dashboard.widgets import latent_table, latent_url, missing_box, paginate, to_csv
 from saescope.viz.plots import ROLE_STYLE, label_colors
 
-WHY_COLUMNS = ("top_latents", "why", "contributing_latents")
-"""selected.parquet columns that list the latents behind a row's score (newer curate outputs)."""
+WHY_COLUMNS = ("top_latents",)
+"""curate's per-row list of the latents behind a row's score (`saescope.curate.explain`; the
+`top_contributions` and `top_explanations` beside it are shown as they are)."""
 
 
 @st.cache_data(show_spinner="Preparing the download…")
@@ -51,19 +52,20 @@ def page_curation(spec: str) -> None:
 
 def _enriched_latents(spec: str) -> None:
     man = state.get_run(spec).curate_manifest() or {}
-    top = ((man.get("space_info") or {}).get("top_latents")
-           or man.get("enriched_latents") or [])
+    info = man.get("space_info") or {}
+    top = info.get("seed_latents") or info.get("top_latents") or []
     if not top:
         return
     frame = pd.DataFrame(top)
     if "latent" not in frame.columns:
         return
     expl = state.explanations(spec)
-    if "explanation" not in frame.columns:
+    if "explanation" not in frame.columns or frame["explanation"].isna().all():
         frame["explanation"] = [expl.get(int(m), "") for m in frame["latent"]]
     st.subheader("Latents the selection leans on")
-    st.caption("The latents most enriched in the seeds against the pool (weights of the "
-               f"{man.get('space', 'SAE')} space); click one to open its page.")
+    st.caption("The latents that most set the seeds apart from the pool (weight: "
+               f"{info.get('latent_weight', 'weight in the ' + str(man.get('space', 'SAE')) + ' space')}); "
+               "click one to open its page.")
     latent_table(frame, "cur-latents")
 
 

@@ -492,49 +492,59 @@ def _card(ctx: CardContext, r: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-WHY_COLUMNS = ("top_latents", "why", "contributing_latents")
-"""selected.parquet columns listing the latents behind a row's score (newer curate outputs)."""
+WHY_COLUMNS = ("top_latents", "top_contributions", "top_explanations")
+"""curate's why-columns (saescope.curate.explain): per selected row, the latents with the largest
+contribution to its score, the contributions, and their explanations."""
 
 
-def _latent_list_html(values: Any) -> str:
-    if values is None or (isinstance(values, float) and math.isnan(values)):
-        return ""
-    items = [v for v in values.split(",") if v.strip()] if isinstance(values, str) else list(values)
-    out = []
-    for v in items:
-        m = v.get("latent") if isinstance(v, dict) else v
-        out.append(latent_link(m))
-    return ", ".join(out)
+def _why_html(item: Any) -> str:
+    """One row's why-columns: each latent linked, with its contribution and explanation."""
+    lats, contribs, expls = item
+    parts = []
+    for i, m in enumerate([] if lats is None else list(lats)):
+        c = f" {fmt(float(contribs[i]))}" if contribs is not None and i < len(contribs) else ""
+        e = (f" {esc(_cut(str(expls[i]), 40))}" if expls is not None and i < len(expls)
+             and expls[i] else "")
+        parts.append(f"{latent_link(m)}{c}{e}")
+    return "; ".join(parts)
 
 
 def _selected_table(sel: pd.DataFrame, n_rows: int) -> str:
     if "rank" in sel.columns:
         sel = sel.sort_values("rank")
-    why = [c for c in WHY_COLUMNS if c in sel.columns]
-    cols = [c for c in sel.columns if c in why or not isinstance(
+    cols = [c for c in sel.columns if c not in WHY_COLUMNS and not isinstance(
         sel[c].iloc[0] if len(sel) else None, (list, np.ndarray))]
-    table = _frame_table(sel[cols].head(n_rows), "selected-table",
-                         raw={c: _latent_list_html for c in why})
+    shown = sel[cols].head(n_rows).copy()
+    raw = {}
+    if "top_latents" in sel.columns:
+        head = sel.head(n_rows)
+        shown["why chosen (latent, contribution, explanation)"] = list(zip(
+            *(head[c] if c in head.columns else [None] * len(head) for c in WHY_COLUMNS), strict=True))
+        raw["why chosen (latent, contribution, explanation)"] = _why_html
+    table = _frame_table(shown, "selected-table", raw=raw)
     return (f"<h3>Selected samples (first {min(n_rows, len(sel))} of {len(sel)})</h3>"
             f"<div class='scroll'>{table}</div>")
 
 
 def _enriched(run: RunData, man: dict[str, Any]) -> str:
-    top = (man.get("space_info") or {}).get("top_latents") or man.get("enriched_latents") or []
+    info = man.get("space_info") or {}
+    top = info.get("seed_latents") or info.get("top_latents") or []
     if not top or not isinstance(top, list):
         return ""
     frame = pd.DataFrame(top)
     if "latent" not in frame.columns:
         return ""
     frame["latent"] = frame["latent"].astype(int)
-    if "explanation" not in frame.columns:
+    if "explanation" not in frame.columns or frame["explanation"].isna().all():
         names = {}
         lat = run.latents()
         if lat is not None and "explanation" in lat.columns:
             names = dict(zip(lat["latent"].astype(int), lat["explanation"], strict=True))
         frame["explanation"] = [names.get(m, "") for m in frame["latent"]]
-    return ("<h3>Latents the selection leans on</h3><p class='muted'>Most enriched in the seeds "
-            "against the pool; each id opens its card.</p>" + _frame_table(frame, "enriched-latents"))
+    weight = info.get("latent_weight", "weight in the selection space")
+    return ("<h3>Latents the selection leans on</h3><p class='muted'>The latents that most set the "
+            f"seeds apart from the pool (weight: {esc(weight)}); each id opens its card.</p>"
+            + _frame_table(frame, "enriched-latents"))
 
 
 def _curation(run: RunData, figs: dict[str, Figure], n_rows: int) -> str:
