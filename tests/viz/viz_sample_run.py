@@ -84,7 +84,7 @@ def build_curate(lay: RunLayout, meta_path: Path, target: str, n_seeds: int, bud
     _write_parquet(table.filter(pa.array(is_seed)), inputs / "seeds.parquet")
     _write_parquet(table.filter(pa.array(~is_seed)), inputs / "pool.parquet")
     run_curate(CurateConfig(seeds=str(inputs / "seeds.parquet"), pool=str(inputs / "pool.parquet"),
-                            out=str(lay.curate), budget=budget, sae=str(lay.sae), clusters=4,
+                            out=str(lay.curate), budget=budget, sae=str(lay.sae), space="sae", clusters=4,
                             label_field="domain", target=[target],
                             baselines=["embedding", "random"], device="cpu", seed=seed),
                progress=False)
