@@ -37,7 +37,10 @@ def test_pearson_and_binary_metrics_known_values():
     assert abs(m["f1"] - 2 / 3) < 1e-12
     assert m["balanced_accuracy"] == (2 / 3 + 1 / 2) / 2
     never = M.binary_metrics(np.zeros(4), np.array([1, 1, 0, 0]))
-    assert np.isnan(never["precision"]) and np.isnan(never["f1"])  # not forced to 0
+    # Never "yes": precision undefined, but F1 = 2TP/(2TP+FP+FN) = 0 (issue 15: not NaN).
+    assert np.isnan(never["precision"]) and never["f1"] == 0.0
+    assert np.isnan(M.binary_metrics(np.zeros(3), np.zeros(3))["f1"])  # nothing to find, nothing said
+    np.testing.assert_allclose(M.f1_rows(np.zeros((1, 4)), np.array([[1, 1, 0, 0]])), [0.0])
     assert never["balanced_accuracy"] == 0.5
     np.testing.assert_allclose(
         M.f1_rows(np.array([[1, 1, 0, 0, 1]]), np.array([[1, 0, 1, 0, 1]])), [2 / 3]

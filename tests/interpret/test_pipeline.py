@@ -10,9 +10,8 @@ import pytest
 from fault_server import INJECTION
 from synth import TOPICS, corpus, hash_embed, topic_codes
 
-import saescope.interpret.pipeline as pipeline
 from saescope.errors import ConfigError
-from saescope.interpret import InterpretConfig, ScorerConfig, run_interpret
+from saescope.interpret import SCORERS, InterpretConfig, ScorerConfig, run_interpret
 
 
 @pytest.fixture(scope="module")
@@ -66,15 +65,15 @@ def test_resume_scores_only_unfinished_latents(data, tmp_path, monkeypatch):
     X, ids, texts, codes, _ = data
     out = tmp_path / "interp"
     seen: list[int] = []
-    real = pipeline.embedding_scores
+    real = SCORERS["embedding"]
 
-    def crashing(tests, embed, cfg):
+    def crashing(tests, ctx):
         if seen:
             raise KeyboardInterrupt
         seen.extend(t.latent for t in tests)
-        return real(tests, embed, cfg)
+        return real(tests, ctx)
 
-    monkeypatch.setattr(pipeline, "embedding_scores", crashing)
+    monkeypatch.setitem(SCORERS, "embedding", crashing)
     cfg = InterpretConfig(chunk_latents=2)
     with pytest.raises(KeyboardInterrupt):
         run_interpret(None, X, ids, texts, out, cfg, progress=False, codes=codes, embed=_embed)
@@ -84,11 +83,11 @@ def test_resume_scores_only_unfinished_latents(data, tmp_path, monkeypatch):
                       codes=codes, embed=_embed)
     resumed: list[int] = []
 
-    def counting(tests, embed, cfg):
+    def counting(tests, ctx):
         resumed.extend(t.latent for t in tests)
-        return real(tests, embed, cfg)
+        return real(tests, ctx)
 
-    monkeypatch.setattr(pipeline, "embedding_scores", counting)
+    monkeypatch.setitem(SCORERS, "embedding", counting)
     run_interpret(None, X, ids, texts, out, cfg, progress=False, codes=codes, embed=_embed)
     assert resumed == [2, 3, 4, 5]
     lat = pq.read_table(out / "latents.parquet").to_pandas()
