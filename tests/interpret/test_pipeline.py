@@ -12,6 +12,7 @@ from synth import TOPICS, corpus, hash_embed, topic_codes
 
 from saescope.errors import ConfigError
 from saescope.interpret import SCORERS, InterpretConfig, ScorerConfig, run_interpret
+from saescope.interpret.prompts import EXPLAIN_HEADER, EXPLAIN_NEGATIVE_HEADER
 
 
 @pytest.fixture(scope="module")
@@ -141,9 +142,9 @@ def test_failed_latents_are_recorded(data, tmp_path, fault_server, fast_backoff)
     oracle = fault_server.oracle
 
     def explains_latent_2(user):  # the explanation request of latent 2 always gets HTTP 500
-        if "texts on which the feature fires" not in user:
+        if EXPLAIN_HEADER not in user:
             return False
-        firing = user.split("does not fire")[0]
+        firing = user.split(EXPLAIN_NEGATIVE_HEADER)[0]
         return oracle.topic_of(firing.split("\n")[1]) == 2
 
     fault_server.fail_if = explains_latent_2

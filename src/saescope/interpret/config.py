@@ -23,8 +23,9 @@ class ExplainPromptConfig:
 
     n_positive: int = 10
     """Activating examples shown at most (strongest first: top examples, then quantile ones)."""
-    n_negative: int = 5
-    """Non-activating examples shown at most."""
+    n_negative: int = 0
+    """Non-activating examples shown at most (0, as delphi's default explainer: small models
+    mistake a contrast list for more examples)."""
     max_chars: int = 200
     """Characters of each example shown."""
     budget_chars: int = 2400
