@@ -181,7 +181,9 @@ _LEAD_IN = re.compile(
     r"(?: (?:that )?(?:they|these texts|the texts)? ?(?:shared?|have in common|in common))?"
     r"(?: (?:is|are|would be))?\s*[:\-]?\s+"
     r"|^(?:these|the|all) (?:first )?texts (?:all )?(?:share|are about|discuss|have in common)"
-    r"(?: (?:a|the) (?:common )?(?:topic|theme)(?: of)?)?\s*[:\-]?\s*",
+    r"(?: (?:a|the) (?:common )?(?:topic|theme)(?: of)?)?\s*[:\-]?\s*"
+    r"|^(?:this|the|these) (?:topic|text|texts) (?:is|are) (?:about|discussing|a reference to|related to)"
+    r"(?: (?:the|a) (?:topic|subject) of)?\s+",
     re.I,
 )
 _QUOTES = "\"'`“”‘’«» "
