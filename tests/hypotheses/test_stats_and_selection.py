@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from saescope.hypotheses import HypothesesConfig, benjamini_hochberg, correlation_test, find_hypotheses
+from saescope.hypotheses import (
+    HypothesesConfig,
+    benjamini_hochberg,
+    correlation_test,
+    find_hypotheses,
+)
 from saescope.hypotheses.stats import label_purity
 
 
