@@ -90,6 +90,8 @@ class FaultServer:
         self.always_fail: set[str] = set()
         self.fail_if: Any = None
         self.auth_seen: list[str | None] = []
+        self.response_formats: list[Any] = []
+        self.reject_response_format = False
         self.fault_every_first = True
         server = self
 
@@ -104,6 +106,9 @@ class FaultServer:
                 body = json.loads(self.rfile.read(n))
                 server.auth_seen.append(self.headers.get("Authorization"))
                 user = body["messages"][-1]["content"]
+                server.response_formats.append(body.get("response_format"))
+                if server.reject_response_format and "response_format" in body:
+                    return self._send(400, b'{"error": "unsupported parameter: response_format"}')
                 key = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
                 with server.lock:
                     attempt = server.attempts[key]

@@ -176,3 +176,48 @@ def test_hash_embedder_and_scorer_names():
     assert parse_scorers("embedding, detection") == ["embedding", "detection"]
     with pytest.raises(ConfigError, match="unknown scorer"):
         parse_scorers("embedding,fuzzing")
+
+
+def test_headline_excludes_hard_negatives_for_every_per_text_scorer():
+    texts = ["yes a", "yes b", "yes c", "no r1", "no r2", "near h1", "near h2"]
+    labels = np.array([1, 1, 1, 0, 0, 0, 0])
+    kinds = np.array(["top", "quantile", "quantile", "random_negative", "random_negative",
+                      "hard_negative", "hard_negative"])
+
+    def reply(user, params):
+        (text,) = _texts_of(user)
+        says = int(not text.startswith("no"))  # fooled by every hard negative
+        if '"answers"' in user:
+            return json.dumps({"answers": [says]})
+        if '"predictions"' in user:
+            return json.dumps({"predictions": [1.0 if says else -1.0]})
+        return json.dumps({"activations": [9 if says else 0]})
+
+    t = LatentTest(0, texts, labels, labels * 3.0, "E1", None, kinds)
+    llm = LLM(Scripted(reply), None)
+    (det,) = llm_scores("detection", [t], llm, ScorerConfig(batch_size=1))
+    assert det.value == 1.0 and det.extras["detection_hard"] == 0.5  # TPR 1, TNR 0 on hard ones
+    assert det.extras["detection_f1"] == 1.0
+    (sim,) = llm_scores("simulation", [t], llm, ScorerConfig(batch_size=1))
+    assert sim.value == pytest.approx(1.0) and np.isnan(sim.extras["simulation_hard"])  # constant: undefined
+
+
+def test_f1_of_a_detector_that_never_says_yes_is_zero():
+    t = LatentTest(0, ["a", "b", "c", "d"], np.array([1, 1, 0, 0]), np.array([1.0, 1, 0, 0]), "E", None)
+    llm = LLM(Scripted(lambda u, p: json.dumps({"answers": [0]})), None)
+    (det,) = llm_scores("detection", [t], llm, ScorerConfig(batch_size=1))
+    assert det.value == 0.5 and det.extras["detection_f1"] == 0.0 and np.isnan(det.extras["detection_precision"])
+
+
+def test_tolerant_explanation_parsing():
+    ex = ["What is the boiling point of water at sea level?"]
+    assert P.parse_explanation("The topic shared is cell biology. It is a science.") == "cell biology"
+    assert P.parse_explanation('1. Topic: "Volcanoes and lava"') == "Volcanoes and lava"
+    assert P.parse_explanation("Sure! Here is the answer:\n\n**Astronomy**") == "Astronomy"
+    assert P.parse_explanation("These texts share a topic: U.S. history") == "U.S. history"
+    assert P.parse_explanation('"What is the boiling point of water at sea level?"', examples=ex) is None
+    assert P.parse_explanation("What is the boiling point of water at sea level?\nphysics of water",
+                               examples=ex) == "physics of water"
+    assert P.parse_explanation("I cannot help with that.") is None
+    assert P.parse_explanation("") is None
+    assert P.answer_schema("detection")["required"] == ["answers"]
