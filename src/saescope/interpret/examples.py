@@ -454,47 +454,45 @@ def _hard_negatives(
     progress: bool,
 ) -> list[np.ndarray]:
     """Rows nearest the centroid of each latent's explain-top examples that do not fire."""
-    L = len(top_row)
-    N = len(X)
-    H = cfg.n_test_hard_negative
-    Xn = _normalise(np.asarray(X, dtype=np.float32))
-    k = max(1, cfg.n_top_explain)
-    top = top_row[:, :k]
-    ok = top >= 0
-    Q = np.zeros((L, Xn.shape[1]), dtype=np.float32)
-    for j in range(k):  # sum of the top examples' unit vectors
-        Q[ok[:, j]] += Xn[top[ok[:, j], j]]
-    Q = _normalise(Q)
+    n_latents, n_rows = len(top_row), len(X)
+    n_hard = cfg.n_test_hard_negative
+    X_unit = _normalise(np.asarray(X, dtype=np.float32))
+    n_centroid = max(1, cfg.n_top_explain)
+    top = top_row[:, :n_centroid]
+    has_top = top >= 0
+    centroid = np.zeros((n_latents, X_unit.shape[1]), dtype=np.float32)
+    for j in range(n_centroid):  # sum of the top examples' unit vectors
+        centroid[has_top[:, j]] += X_unit[top[has_top[:, j], j]]
+    centroid = _normalise(centroid)
     alive = n_fires > 0
-    best = np.full((L, H), -np.inf)
-    best_row = np.full((L, H), -1, dtype=np.int64)
-    excl_lat = np.concatenate([np.full(len(r), i) for i, r in enumerate(chosen_random)] or [[]])
-    excl_row = np.concatenate(chosen_random or [np.zeros(0)]).astype(np.int64)
-    B = int(max(64, min(cfg.block_rows, 2**24 // max(L, 1))))
-    for s in tqdm(range(0, N, B), desc="hard negatives", disable=not progress):
-        e = min(N, s + B)
-        S = Q @ Xn[s:e].T  # [L, b]
-        blk = codes[s:e].tocoo()
+    best_sim = np.full((n_latents, n_hard), -np.inf)
+    best_row = np.full((n_latents, n_hard), -1, dtype=np.int64)
+    taken_lat = np.concatenate([np.full(len(r), i) for i, r in enumerate(chosen_random)] or [[]]).astype(np.int64)
+    taken_row = np.concatenate(chosen_random or [np.zeros(0)]).astype(np.int64)
+    block = int(max(64, min(cfg.block_rows, 2**24 // max(n_latents, 1))))
+    for start in tqdm(range(0, n_rows, block), desc="hard negatives", disable=not progress):
+        stop = min(n_rows, start + block)
+        sim = centroid @ X_unit[start:stop].T  # [n_latents, rows of the block]
+        blk = codes[start:stop].tocoo()
         lat = col_map[blk.col]
-        m = lat >= 0
-        S[lat[m], blk.row[m]] = -np.inf  # fires: not a negative
-        m = (excl_row >= s) & (excl_row < e)
-        S[excl_lat[m].astype(np.int64), excl_row[m] - s] = -np.inf  # already a random negative
-        S[~alive] = -np.inf
-        b = e - s
-        allv = np.concatenate([best, S.astype(np.float64)], axis=1)
-        allr = np.concatenate([best_row, np.broadcast_to(np.arange(s, e), (L, b))], axis=1)
-        if allv.shape[1] > H:
-            sel = np.argpartition(-allv, H - 1, axis=1)[:, :H]
+        fires = lat >= 0
+        sim[lat[fires], blk.row[fires]] = -np.inf  # fires: not a negative
+        here = (taken_row >= start) & (taken_row < stop)
+        sim[taken_lat[here], taken_row[here] - start] = -np.inf  # already a random negative
+        sim[~alive] = -np.inf
+        all_sim = np.concatenate([best_sim, sim.astype(np.float64)], axis=1)
+        all_row = np.concatenate([best_row, np.broadcast_to(np.arange(start, stop), (n_latents, stop - start))], axis=1)
+        if all_sim.shape[1] > n_hard:
+            keep = np.argpartition(-all_sim, n_hard - 1, axis=1)[:, :n_hard]
         else:
-            sel = np.broadcast_to(np.arange(allv.shape[1]), (L, allv.shape[1]))
-        best = np.take_along_axis(allv, sel, axis=1)
-        best_row = np.take_along_axis(allr, sel, axis=1)
+            keep = np.broadcast_to(np.arange(all_sim.shape[1]), (n_latents, all_sim.shape[1]))
+        best_sim = np.take_along_axis(all_sim, keep, axis=1)
+        best_row = np.take_along_axis(all_row, keep, axis=1)
     out = []
-    for i in range(L):
-        o = np.argsort(-best[i], kind="stable")
-        o = o[np.isfinite(best[i][o])]
-        out.append(best_row[i][o])
+    for i in range(n_latents):
+        order = np.argsort(-best_sim[i], kind="stable")
+        order = order[np.isfinite(best_sim[i][order])]
+        out.append(best_row[i][order])
     return out
 
 
