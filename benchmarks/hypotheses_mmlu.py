@@ -8,7 +8,8 @@ BH FDR 0.05). Reported per draw: discoveries, held-out AUROC of a logistic regre
 selected latents beside one on the raw 384-d embedding (penalties by 5-fold CV on the training
 half; 95% bootstrap intervals), and the top latents with their keyword explanations.
 
-    python benchmarks/hypotheses_mmlu.py [--draws 3] [--k 32] [--latents 1536] [--epochs 30] [--out FILE.json]
+    python benchmarks/hypotheses_mmlu.py [--draws 3] [--n-select 20] [--k 32] [--latents 1536] [--epochs 30]
+        [--sae-dir DIR] [--out FILE.json]
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--n-select", type=int, default=20)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--sae-dir", type=Path, default=None, help="Train the SAE here once and reuse it on a rerun.")
     args = ap.parse_args()
     import torch
 
@@ -52,16 +54,19 @@ def main() -> None:
 
     vectors = mmlu_vectors(default_cache_dir() / "bench" / "mmlu_minilm.parquet")
     work = Path(tempfile.mkdtemp(prefix="hyp-mmlu-"))
-    t0 = time.perf_counter()
-    res = train_sae(read_vectors(vectors).X, TrainConfig(sae=SAEConfig(arch="topk", k=args.k, num_latents=args.latents),
-                                                        epochs=args.epochs, batch_size=512, device="cpu"),
-                    out_dir=work / "sae", overwrite=True, progress=False)
-    print(f"SAE k={args.k} M={args.latents} epochs={args.epochs}: fvu={res.metrics['fvu']:.3f} "
-          f"({time.perf_counter() - t0:.0f} s)")
+    sae_dir = args.sae_dir or work / "sae"
+    if not (sae_dir / "cfg.json").exists():
+        t0 = time.perf_counter()
+        res = train_sae(read_vectors(vectors).X,
+                        TrainConfig(sae=SAEConfig(arch="topk", k=args.k, num_latents=args.latents),
+                                    epochs=args.epochs, batch_size=512, device="cpu"),
+                        out_dir=sae_dir, overwrite=True, progress=False)
+        print(f"SAE k={args.k} M={args.latents} epochs={args.epochs}: fvu={res.metrics['fvu']:.3f} "
+              f"({time.perf_counter() - t0:.0f} s)")
     draws = []
     for seed in range(args.draws):
         t1 = time.perf_counter()
-        cfg = HypothesesConfig(vectors=str(vectors), sae=str(work / "sae"), label_field="domain", positive="STEM",
+        cfg = HypothesesConfig(vectors=str(vectors), sae=str(sae_dir), label_field="domain", positive="STEM",
                                out=str(work / f"hyp{seed}"), n_select=args.n_select, seed=seed)
         m = run_hypotheses(cfg)
         import pyarrow.parquet as pq
