@@ -143,14 +143,14 @@ def select_latents(spec: str, n_fires: np.ndarray, min_fires: int, seed: int) ->
         n = int(spec)
         live = np.flatnonzero(n_fires >= max(1, min_fires))
         if n < 1:
-            raise ConfigError("--latents N needs N >= 1")
+            raise ConfigError("--select/--latents N needs N >= 1")
         rng = np.random.default_rng(seed)
         return np.sort(rng.choice(live, size=min(n, len(live)), replace=False))
     try:
         ids = [int(x) for x in spec.split(",") if x.strip()]
     except ValueError:
-        raise ConfigError(f"--latents must be 'all', a count N, or indices i,j,k (got {spec!r})") from None
+        raise ConfigError(f"--select/--latents must be 'all', a count N, or indices i,j,k (got {spec!r})") from None
     bad = [i for i in ids if not 0 <= i < num_latents]
     if bad:
-        raise ConfigError(f"--latents: index {bad[0]} out of range (the SAE has {num_latents} latents)")
+        raise ConfigError(f"--select: index {bad[0]} out of range (the SAE has {num_latents} latents)")
     return np.array(sorted(set(ids)), dtype=np.int64)
