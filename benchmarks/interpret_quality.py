@@ -46,6 +46,7 @@ def main() -> None:
     ap.add_argument("--llm-model", default="smollm2", help="Model name on the server (or a local model).")
     ap.add_argument("--llm-examples", type=int, default=8, help="Activating examples in an explainer prompt.")
     ap.add_argument("--concurrency", type=int, default=1)
+    ap.add_argument("--llm-timeout", type=float, default=600.0, help="Seconds per LLM request (slow CPU servers).")
     ap.add_argument("--skip-keywords", action="store_true", help="Reuse OUT/keywords from an earlier run.")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -149,6 +150,7 @@ def main() -> None:
             seed=args.seed,
             overwrite=True,
             concurrency=args.concurrency,
+            llm_timeout=args.llm_timeout,
             scoring=ScorerConfig(batch_size=args.llm_batch_size, seed=args.seed),
         )
         t = time.time()
