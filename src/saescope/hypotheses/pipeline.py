@@ -169,7 +169,8 @@ def _prepare_out(cfg: HypothesesConfig) -> Path:
         raise ConfigError(f"--out {out} holds finished hypotheses (use --overwrite)")
     if out.exists() and cfg.overwrite:
         (out / "manifest.json").unlink(missing_ok=True)
-    elif out.exists() and any(out.iterdir()):
+    elif out.exists() and any(p.name != "hypotheses.parquet" for p in out.iterdir()):
+        # (a hypotheses.parquet without manifest.json is an unfinished run: it is replaced)
         raise ConfigError(f"--out {out} exists and is not empty (use --overwrite)")
     out.mkdir(parents=True, exist_ok=True)
     return out
