@@ -78,3 +78,15 @@ def test_null_label_false_discoveries_within_fdr():
         draws_with_discovery += int(np.any(h.q <= 0.05))
     assert tested > 0  # the null selection still tests latents (lasso picks noise)
     assert draws_with_discovery <= 3
+
+
+def test_numeric_outcome_planted_latents_are_recovered():
+    rng = np.random.default_rng(2)
+    n, m = 2000, 60
+    codes = _codes(rng, n, m)
+    a = codes[:, :2].toarray()
+    y = 2.0 * a[:, 0] - 1.5 * a[:, 1] + rng.normal(0, 1, n)
+    h = find_hypotheses(codes[:1000], y[:1000], codes[1000:], y[1000:], HypothesesConfig(n_select=8), binary=False)
+    found = dict(zip(h.latent[h.q <= 0.05].tolist(), h.effect[h.q <= 0.05], strict=True))
+    assert found.get(0, 0) > 0.3 and found.get(1, 0) < -0.3
+    assert len(set(found) - {0, 1}) <= 1 and np.isnan(h.auroc).all()
