@@ -219,5 +219,8 @@ def test_tolerant_explanation_parsing():
     assert prompts.parse_explanation("What is the boiling point of water at sea level?\nphysics of water",
                                examples=ex) == "physics of water"
     assert prompts.parse_explanation("I cannot help with that.") is None
+    assert prompts.parse_explanation("The topic shared by these texts is tax law. The text") == "tax law"
+    assert prompts.parse_explanation("This topic is related to crowding out, in economics",
+                                     examples=["Crowding out", "What is crowding out?"]) == "crowding out, in economics"
     assert prompts.parse_explanation("") is None
     assert prompts.answer_schema("detection")["required"] == ["answers"]

@@ -114,7 +114,7 @@ def explain_with_llm(
             "close": '"}',
             "json_schema": prompts.answer_schema("explanation"),
         }
-        answers = llm.run([Request(asked[lat][0], params) for lat in pending], bar)
+        answers = llm.run([Request(_retry_messages(asked[lat][0], attempt), params) for lat in pending], bar)
         still = []
         for lat, ans in zip(pending, answers, strict=True):
             if isinstance(ans, LLMError):
@@ -130,6 +130,16 @@ def explain_with_llm(
                 result[lat] = {"latent": lat, "explanation": e, "error": None, "attempts": attempt + 1}
         pending = still
     return [result[lat] for lat in latents]
+
+
+def _retry_messages(messages: list[dict[str, str]], attempt: int) -> list[dict[str, str]]:
+    """The prompt of a re-ask: many local servers decode greedily whatever the temperature, so a
+    retry also words the request differently (shorter answer asked for)."""
+    if attempt == 0:
+        return messages
+    last = dict(messages[-1])
+    last["content"] += "\nReply with only the topic, in at most 8 words."
+    return [*messages[:-1], last]
 
 
 EXPLAINERS: dict[str, Callable[[ExplainContext], ExplainFn]] = {

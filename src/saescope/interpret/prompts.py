@@ -177,12 +177,13 @@ _LABEL = re.compile(r"^(?:explanation|answer|topic|property|feature|common (?:to
 _NUMBERING = re.compile(r"^(?:[-*•]+|\(?\d+[.):]|[A-Za-z][.)])\s+")
 _REFUSAL = re.compile(r"^(?:i (?:cannot|can't|am sorry|'m sorry)|sorry|as an ai)\b", re.I)
 _LEAD_IN = re.compile(
-    r"^(?:(?:the|a) )?(?:(?:shared|common) )?(?:topic|theme|property|subject)s?"
-    r"(?: (?:that )?(?:they|these texts|the texts)? ?(?:shared?|have in common|in common))?"
-    r"(?: (?:is|are|would be))?\s*[:\-]?\s+"
+    r"^(?:(?:the|a|this) )?(?:(?:shared|common) )?(?:topic|theme|property|subject)s?"
+    r"(?: (?:shared|common)(?: by (?:these|the) texts)?| (?:that )?(?:they|these texts|the texts) (?:share|have in common)"
+    r"| in common)?"
+    r"(?: (?:is|are|would be)(?: related to| about)?)?\s*[:\-]?\s+"
     r"|^(?:these|the|all) (?:first )?texts (?:all )?(?:share|are about|discuss|have in common)"
     r"(?: (?:a|the) (?:common )?(?:topic|theme)(?: of)?)?\s*[:\-]?\s*"
-    r"|^(?:this|the|these) (?:topic|text|texts) (?:is|are) (?:about|discussing|a reference to|related to)"
+    r"|^(?:this|the|these) (?:text|texts) (?:is|are) (?:about|discussing|a reference to|related to)"
     r"(?: (?:the|a) (?:topic|subject) of)?\s+",
     re.I,
 )
@@ -232,12 +233,12 @@ def _clean_line(raw: str) -> str:
 
 
 def _is_echo(line: str, echoes: Sequence[str]) -> bool:
-    """An example text repeated back: the line is part of an example, or holds a long piece of one."""
+    """An example text repeated back: the line is most of an example, or an example is most of the line."""
     low = line.lower().rstrip(".")
     for e in echoes:
-        if len(low) >= 12 and len(low) >= 0.6 * len(e) and low in e:
+        if len(low) >= 12 and low in e and len(low) >= 0.6 * len(e):
             return True
-        if len(e) >= 12 and e[: min(len(e), 40)] in low:
+        if len(e) >= 20 and e in low and len(e) >= 0.5 * len(low):
             return True
     return False
 
