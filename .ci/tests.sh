@@ -11,6 +11,12 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
         >/tmp/saescope-chromium-install.log 2>&1 || echo "warning: chromium install failed; browser tests will skip"
 fi
 
+# The crash-consistency harness (tests/reliability) kills commands with strace; install it likewise.
+if ! command -v strace >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace) \
+        >/tmp/saescope-strace-install.log 2>&1 || echo "warning: strace install failed; crash tests will skip"
+fi
+
 # Interop tests run against the real delphi, sparsify and SAEDashboard code (tests/interop,
 # skipped with a reason when absent). Their declared dependencies would replace torch and
 # numpy (delphi pulls vllm), so they come without them: the modules their loaders import are

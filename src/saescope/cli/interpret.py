@@ -58,9 +58,10 @@ def interpret(
     """
     from saescope.interpret import run_interpret
 
+    flag = "--select"
     if latents is not None:
         typer.echo("warning: --latents is deprecated in `interpret`, use --select", err=True)
-        select = latents
+        select, flag = latents, "--latents"
     cfg = InterpretConfig(
         sae=str(sae_dir), data=str(data), texts=str(texts) if texts else None, text_field=text_field,
         id_field=id_field, column=column, out=str(out),
@@ -96,6 +97,9 @@ def interpret(
             "activating test texts left out)"
         )
     c = summary["counts"]
+    if select.strip().isdigit() and int(select) > c["latents_selected"]:
+        typer.echo(f"note: {flag} {select}: only {c['latents_selected']} latents fire at least "
+                   f"{max(1, min_fires)} times; interpreted those", err=True)
     typer.echo(f"latents: {c['ok']} ok, {c['dead']} never fire on --data, {c['failed']} failed; wrote {out}")
     dead = manifest.get("sae_dead_fraction")
     if dead is not None:

@@ -80,7 +80,8 @@ def _label_column(cfg: HypothesesConfig, meta: Any, ids: np.ndarray) -> list[Any
     if cfg.texts:
         from saescope.data.corpus import read_corpus
 
-        table = read_corpus(cfg.texts, text_field=cfg.text_field, id_field=cfg.id_field, empty="keep")
+        table = read_corpus(cfg.texts, text_field=cfg.text_field, id_field=cfg.id_field, empty="keep",
+                            on_error_flag=None)
         if cfg.label_field in table.column_names:
             by_id = dict(zip((str(i) for i in table["id"].to_pylist()), table[cfg.label_field].to_pylist(),
                              strict=True))

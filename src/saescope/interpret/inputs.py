@@ -35,10 +35,10 @@ def read_vectors_with_texts(
     need_texts: bool = True,
 ) -> VectorsWithTexts:
     """Vectors of `data` and the text of each row: a column of `data`, or `texts` joined on id."""
-    from saescope.data.vectors import check_finite, read_vectors
+    from saescope.data.vectors import check_vectors, read_vectors
 
     vt = read_vectors(data, column=column, id_field=id_field)
-    check_finite(vt.X, str(data))
+    check_vectors(vt.X, str(data))
     ids = np.asarray([str(i) for i in vt.ids], dtype=object)
     if texts is None and not need_texts and (vt.meta is None or text_field not in vt.meta.column_names):
         return VectorsWithTexts(vt.X, ids, [""] * len(ids), vt.meta)
@@ -56,7 +56,7 @@ def _texts(meta: Any, ids: np.ndarray, data: Path, texts: str | Path | None, tex
         raise InputError(f"{data}: no {id_field!r} column to join with --texts {texts}")
     from saescope.data.corpus import read_corpus
 
-    table = read_corpus(texts, text_field=text_field, id_field=id_field, empty="keep")
+    table = read_corpus(texts, text_field=text_field, id_field=id_field, empty="keep", on_error_flag=None)
     by_id = dict(zip((str(i) for i in table["id"].to_pylist()), table["text"].to_pylist(), strict=True))
     out = []
     for row, i in enumerate(ids):
