@@ -152,5 +152,5 @@ def select_latents(spec: str, n_fires: np.ndarray, min_fires: int, seed: int) ->
         raise ConfigError(f"--select/--latents must be 'all', a count N, or indices i,j,k (got {spec!r})") from None
     bad = [i for i in ids if not 0 <= i < num_latents]
     if bad:
-        raise ConfigError(f"--select: index {bad[0]} out of range (the SAE has {num_latents} latents)")
+        raise ConfigError(f"--select/--latents: index {bad[0]} out of range (the SAE has {num_latents} latents)")
     return np.array(sorted(set(ids)), dtype=np.int64)
