@@ -96,5 +96,7 @@ def sae_dead_fraction(sae_dir: str | Path | None) -> dict[str, Any] | None:
         for key in DEAD_KEYS:
             val = scope.get(key) if isinstance(scope, dict) else None
             if isinstance(val, (int, float)):
-                return {"dead_fraction": float(val), "source": f"{path} ({key})"}
+                window = scope.get("dead_window")
+                return {"dead_fraction": float(val), "source": f"{path} ({key})",
+                        "training_rows": int(window) if isinstance(window, (int, float)) else None}
     return None
