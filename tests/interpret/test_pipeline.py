@@ -120,6 +120,8 @@ def test_llm_run_through_faulty_server_then_zero_call_rerun(data, tmp_path, faul
         assert r.detection == 1.0 and r.detection_unparsed == 0
         assert r.detection_baseline < 0.6
         assert r.intruder == 1.0 and r.intruder_baseline == pytest.approx(0.2)
+        # The hard-negative columns follow the same rule for every scorer.
+        assert r.intruder_hard == 1.0 and r.detection_hard == 1.0 and r.embedding_hard <= 1.0
     ex = pq.read_table(out / "examples.parquet").to_pandas()
     assert ex[ex.split == "test"].text.str.contains(INJECTION).any()
     assert s["scores"]["detection"]["mean"] == 1.0
