@@ -8,6 +8,10 @@ BH FDR 0.05). Reported per draw: discoveries, held-out AUROC of a logistic regre
 selected latents beside one on the raw 384-d embedding (penalties by 5-fold CV on the training
 half; 95% bootstrap intervals), and the top latents with their keyword explanations.
 
+With the peer installed (`pip install --no-deps hypothesaes`, the `bench` extra), the same split
+and codes also go through HypotheSAEs' own `select_neurons_lasso` (Movva et al. 2025), and the
+held-out AUROC of its selection is printed beside ours (same downstream logistic regression).
+
     python benchmarks/hypotheses_mmlu.py [--draws 3] [--n-select 20] [--k 32] [--latents 1536] [--epochs 30]
         [--sae-dir DIR] [--out FILE.json]
 """
@@ -32,6 +36,49 @@ def mmlu_vectors(cache: Path) -> Path:
 
         embed_table(load_mmlu(), cache, model="minilm", progress=True)
     return cache
+
+
+def _peer_selector():  # noqa: ANN202
+    """HypotheSAEs' lasso selector, or None when the package is not installed."""
+    try:
+        from hypothesaes.select_neurons import select_neurons_lasso
+    except ImportError:
+        import importlib.util
+
+        spec = importlib.util.find_spec("hypothesaes")
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        # The package's __init__ imports its LLM clients; the selector module needs only sklearn.
+        path = Path(spec.submodule_search_locations[0]) / "select_neurons.py"
+        mod_spec = importlib.util.spec_from_file_location("hypothesaes_select_neurons", path)
+        mod = importlib.util.module_from_spec(mod_spec)
+        mod_spec.loader.exec_module(mod)
+        select_neurons_lasso = mod.select_neurons_lasso
+    return select_neurons_lasso
+
+
+def _peer_auroc(cfg, ours: np.ndarray, seed: int) -> dict | None:  # noqa: ANN001
+    """Held-out AUROC of HypotheSAEs' selection on the split and codes `run_hypotheses` used."""
+    select = _peer_selector()
+    if select is None:
+        return None
+    from saescope.data.splits import group_split
+    from saescope.hypotheses.outcome import read_outcome
+    from saescope.hypotheses.pipeline import heldout_score
+    from saescope.hypotheses.select import scale_codes
+    from saescope.sae import SparseAutoencoder, encode_csr
+
+    t0 = time.perf_counter()
+    outcome = read_outcome(cfg)
+    train, test = group_split(outcome.groups, cfg.test_fraction, cfg.seed)
+    codes = encode_csr(SparseAutoencoder.load(cfg.sae), outcome.X).tocsr()
+    idx, _ = select(codes[train].toarray(), outcome.y[train], cfg.n_select, classification=True)
+    idx = np.asarray(idx, dtype=np.int64)
+    tr, scale = scale_codes(codes[train][:, idx])
+    te, _ = scale_codes(codes[test][:, idx], scale)
+    score = heldout_score(tr, outcome.y[train], te, outcome.y[test], True, seed)
+    return {"auroc": score["value"], "ci": score["ci"], "latents": idx.tolist(),
+            "overlap": int(len(set(idx.tolist()) & set(ours.tolist()))), "seconds": time.perf_counter() - t0}
 
 
 def main() -> None:
@@ -80,7 +127,12 @@ def main() -> None:
         for _, r in table.head(8).iterrows():
             print(f"   #{int(r.latent):5d} effect {r.effect:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}] q {r.q:.1e} "
                   f"purity {r.purity:.2f}  {r.explanation}")
-        draws.append({"seed": seed, "manifest": m, "top": table.head(10).to_dict("records")})
+        peer = _peer_auroc(cfg, table.latent.to_numpy(), seed)
+        if peer is not None:
+            print(f"   HypotheSAEs select_neurons_lasso on the same split: held-out AUROC {peer['auroc']:.3f} "
+                  f"[{peer['ci'][0]:.3f}, {peer['ci'][1]:.3f}], {peer['overlap']} of its latents also chosen here "
+                  f"({peer['seconds']:.0f} s)")
+        draws.append({"seed": seed, "manifest": m, "top": table.head(10).to_dict("records"), "hypothesaes": peer})
     sel = np.array([d["manifest"]["auroc"]["selected_features"] for d in draws])
     raw = np.array([d["manifest"]["auroc"]["raw_embedding"] for d in draws])
     nsig = np.array([d["manifest"]["n_significant"] for d in draws])
