@@ -16,6 +16,7 @@ import streamlit as st
 from saescope.dashboard.page_curation import page_curation
 from saescope.dashboard.page_embedding import page_embedding
 from saescope.dashboard.page_features import page_features
+from saescope.dashboard.page_hypotheses import page_hypotheses
 from saescope.dashboard.page_overview import page_overview
 from saescope.dashboard.page_try import page_try
 from saescope.dashboard.state import get_run, run_spec, warm_up
@@ -26,6 +27,7 @@ PAGE_FUNCS = {
     "Features": page_features,
     "Try your text": page_try,
     "Curation": page_curation,
+    "Hypotheses": lambda spec: page_hypotheses(str(get_run(spec).root)),  # takes the run folder
 }
 PAGES = tuple(PAGE_FUNCS)
 

@@ -25,6 +25,7 @@ from saescope.io import atomic_path
 from saescope.rundir import RunLayout
 from saescope.viz import analysis
 from saescope.viz import latent_page as lp
+from saescope.viz.hypotheses_section import hypotheses_section
 from saescope.viz.plots import PlotConfig, build_figures
 from saescope.viz.rundata import RunData
 
@@ -585,10 +586,12 @@ def render_report(run: RunData, cfg: PlotConfig | None = None, max_latent_rows: 
         _latents(run, figs.static, max_latent_rows),
         _latent_cards(run, n_top),
         _curation(run, figs.static, n_selected_rows),
+        hypotheses_section(run.root),
     ])
     nav = " ".join(f'<a href="#{s}">{t}</a>' for s, t in (
         ("summary", "Summary"), ("training", "Training"), ("latents", "Latents"),
-        ("top-latents", "Latent cards"), ("curation", "Curation")) if f'id="{s}"' in body)
+        ("top-latents", "Latent cards"), ("curation", "Curation"), ("hypotheses", "Hypotheses"))
+        if f'id="{s}"' in body)
     title = f"saescope report: {run.root.name}"
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
