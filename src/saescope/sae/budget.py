@@ -23,7 +23,8 @@ from dataclasses import dataclass
 MIN_AUTO_BATCH, MAX_AUTO_BATCH = 64, 1024
 MAX_DEAD_WINDOW = 10_000_000
 NO_VALIDATION_EPOCHS = 10
-"""Passes when nothing is held out to stop on (a stream without validation data)."""
+"""Default passes when there is nothing to stop on (no validation rows, or an architecture
+whose objective changes over the run)."""
 MIN_CONVERGED_STEPS = 2_000
 """Fixed runs shorter than this many steps get a warning (an SAE rarely converges sooner)."""
 
@@ -54,10 +55,13 @@ def auto_batch_size(n_train: int) -> int:
 
 
 def plan_run(cfg, n_train: int, steps_per_epoch: int, batch_size: int,
-             has_validation: bool) -> RunPlan:
+             has_validation: bool, arch_can_stop: bool = True) -> RunPlan:
     """The `RunPlan` for a `TrainConfig` on `n_train` training rows (see the module docstring).
 
-    `batch_size` is the resolved batch size (the source may cap it at n_train).
+    `batch_size` is the resolved batch size (the source may cap it at n_train);
+    `arch_can_stop`: the architecture's validation objective is stationary (penalty schedules
+    over the run's length are not), else the default budget is fixed: `NO_VALIDATION_EPOCHS`
+    passes and at least `MIN_CONVERGED_STEPS` steps, within `max_samples`.
     """
     fixed = cfg.steps is not None or cfg.epochs is not None
     if cfg.steps is not None:
@@ -66,9 +70,12 @@ def plan_run(cfg, n_train: int, steps_per_epoch: int, batch_size: int,
         max_steps = cfg.epochs * steps_per_epoch
     else:
         by_samples = max(1, cfg.max_samples // batch_size)
-        epochs = cfg.max_epochs if has_validation else NO_VALIDATION_EPOCHS
-        max_steps = min(by_samples, epochs * steps_per_epoch)
-    early = not fixed and has_validation
+        if has_validation and arch_can_stop:
+            max_steps = min(by_samples, cfg.max_epochs * steps_per_epoch)
+        else:
+            max_steps = min(by_samples, max(NO_VALIDATION_EPOCHS * steps_per_epoch,
+                                            MIN_CONVERGED_STEPS))
+    early = not fixed and has_validation and arch_can_stop
     eval_every = cfg.eval_every or max(1, min(steps_per_epoch, math.ceil(1_000_000 / batch_size)))
     if cfg.lr_warmup_steps is not None:
         warmup = cfg.lr_warmup_steps

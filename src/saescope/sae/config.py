@@ -133,6 +133,23 @@ class SAEConfig:
         return cls(**common, options=options)
 
 
+def read_config_file(path: str | Path) -> Any:
+    """The mapping in a YAML (.yaml/.yml) or JSON file; ConfigError naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            return yaml.safe_load(text) or {}
+        return json.loads(text)
+    except Exception as exc:
+        raise ConfigError(f"{path}: cannot parse config ({exc})") from None
+
+
 @dataclass
 class TrainConfig:
     """How to train an SAE.
@@ -266,19 +283,7 @@ class TrainConfig:
     def load(cls, path: str | Path) -> TrainConfig:
         """Read a YAML (.yaml/.yml) or JSON config file."""
         path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
-        try:
-            if path.suffix.lower() in (".yaml", ".yml"):
-                import yaml
-
-                d = yaml.safe_load(text) or {}
-            else:
-                d = json.loads(text)
-        except Exception as exc:
-            raise ConfigError(f"{path}: cannot parse config ({exc})") from None
+        d = read_config_file(path)
         try:
             return cls.from_dict(d)
         except (ConfigError, TypeError) as exc:

@@ -187,7 +187,7 @@ class Stepper:
                           dead_mask=(self.dead >= self.dead_samples) if step else None,
                           fast=self.fast,
                           all_reduce_mean=dist.all_reduce_mean if dist.world > 1 else None,
-                          generator=self.generator)
+                          generator=self.generator, world_size=dist.world)
         # Per-step seeding: a resumed or data-parallel run draws the same numbers.
         self.generator.manual_seed((self.seed * 1_000_003 + step) * 1009 + dist.rank)
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.autocast):
@@ -235,8 +235,11 @@ class Trainer:
         if self.source.batch_size % self.dist.world:
             raise ConfigError(f"batch_size {self.source.batch_size} is not divisible by the "
                               f"{self.dist.world} processes")
+        from saescope.sae.archs import get_arch
+
         self.plan: RunPlan = plan_run(cfg, self.source.n, self.source.steps_per_epoch,
-                                      self.source.batch_size, self.val is not None and len(self.val) > 0)
+                                      self.source.batch_size, self.val is not None and len(self.val) > 0,
+                                      get_arch(cfg.sae.arch).early_stopping)
         self.progress, self.callback = progress, callback
         self.out = Path(out_dir) if out_dir is not None else None
         self.ckpt_dir = self.out / CHECKPOINT if self.out is not None else None
@@ -367,7 +370,8 @@ class Trainer:
         if self.val_eval is None or (self.step % self.plan.eval_every and not self._done()):
             return
         self.sae.eval()
-        fvu = evaluate(self.sae, self.val_eval, self.cfg.eval_batch_size).result()["fvu"]
+        metrics = evaluate(self.sae, self.val_eval, self.cfg.eval_batch_size).result()
+        fvu = self.sae.arch.validation_objective(self.sae, metrics)
         self.sae.train()
         if self.stop.record(self.step, fvu, self.cfg.min_delta) and self.plan.early_stopping:
             self.best = {k: v.detach().clone() for k, v in self.sae.state_dict().items()}

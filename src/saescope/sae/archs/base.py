@@ -55,6 +55,8 @@ class StepContext:
     """Callable averaging a tensor over processes in place (None: single process)."""
     generator: torch.Generator | None = None
     """Random numbers of this step (seeded from seed, step and rank, so resumable)."""
+    world_size: int = 1
+    """Data-parallel processes sharing the global batch."""
 
 
 class StepOutput(NamedTuple):
@@ -82,6 +84,10 @@ class Architecture:
     name: ClassVar[str]
     Options: ClassVar[type] = NoOptions
     normalize_decoder_default: ClassVar[bool] = True
+    sparsity_option: ClassVar[str | None] = None
+    """The option holding a sparsity coefficient (penalty architectures); None: L0 is set by k."""
+    sparsity_range: ClassVar[tuple[float, float] | None] = None
+    """Log-uniform search range of that coefficient (what `saescope tune` samples)."""
 
     def __init__(self, cfg: SAEConfig) -> None:
         self.cfg = cfg
@@ -141,6 +147,16 @@ class Architecture:
 
     def after_step(self, sae: SparseAutoencoder, ctx: StepContext) -> None:
         """Hook after the optimiser step (e.g. running statistics)."""
+
+    # -- early stopping ------------------------------------------------------------------
+    early_stopping: ClassVar[bool] = True
+    """Whether the validation objective is stationary, so that the trainer may stop on it;
+    architectures whose penalty follows a schedule of the run's length say False and get a
+    fixed budget by default."""
+
+    def validation_objective(self, sae: SparseAutoencoder, metrics: dict[str, float]) -> float:
+        """What early stopping minimises on validation rows (default: FVU)."""
+        return metrics["fvu"]
 
 
 def pack_dense(acts_BM: torch.Tensor) -> EncoderOutput:

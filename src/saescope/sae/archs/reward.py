@@ -55,6 +55,9 @@ class RewardSAE(Architecture):
 
     name = "reward"
     Options = RewardOptions
+    early_stopping = False  # gates learn a price, FVU alone is not its objective
+    sparsity_option = "reward_lambda"
+    sparsity_range = (1e-4, 0.3)
 
     def add_tensors(self, sae) -> None:
         m = sae.num_latents
