@@ -59,7 +59,7 @@ def train(
         None, "--max-samples", help="Early-stopping budget in samples (default 100M)."),
     patience: int | None = typer.Option(
         None, "--patience", help="Validation passes without improvement before stopping (default 5)."),
-    lr: float | None = typer.Option(None, "--lr", help="Learning rate (default 2e-4/sqrt(M/2^14))."),
+    lr: float | None = typer.Option(None, "--lr", help="Learning rate (default 1.2e-3/sqrt(M/2^14))."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (default 0)."),
     device: str | None = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N."),
     threads: int | None = typer.Option(

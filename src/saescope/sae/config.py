@@ -191,7 +191,7 @@ class TrainConfig:
     eval_every: int | None = None
     """Steps between validation passes; None: once an epoch, at least every 1M samples."""
     lr: float | None = None
-    """Adam learning rate; None means 2e-4 / sqrt(M / 2**14) (Gao et al. 2024 scaling)."""
+    """Adam learning rate; None means 1.2e-3 / sqrt(M / 2**14) (`saescope.sae.train.default_lr`)."""
     lr_warmup_steps: int | None = None
     """Linear warm-up steps; None: 5% of a fixed run (at most 1000), one evaluation interval
     under early stopping."""

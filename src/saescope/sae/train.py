@@ -92,9 +92,20 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(_resolve_device_name(name))
 
 
+LR_SCALE = 1.2e-3
+"""Default learning rate at M = 2**14 latents."""
+
+
 def default_lr(num_latents: int) -> float:
-    """2e-4 / sqrt(M / 2**14): the learning-rate scaling of Gao et al. 2024 (sparsify's default)."""
-    return 2e-4 / math.sqrt(num_latents / 2**14)
+    """1.2e-3 / sqrt(M / 2**14): Gao et al. 2024's 1/sqrt(M) scaling (sparsify's default) at 6x
+    its constant 2e-4.
+
+    Their constant suits runs of many steps on LLM activations; embedding corpora give runs of
+    hundreds to a few thousand steps, where it leaves the SAE far from converged. On an inner
+    90/10 split of the MMLU training rows (never the rows the benchmark reports), 980 steps at
+    batch 256, 3,072 latents, k 32: validation FVU 0.408 at 1x, 0.357 at 3x, 0.338 at 6x.
+    """
+    return LR_SCALE / math.sqrt(num_latents / 2**14)
 
 
 def lr_factor(step: int, total: int, warmup: int, decay_fraction: float) -> float:
@@ -426,6 +437,8 @@ class Trainer:
             final.load_state_dict(self.best)
         if self.scale != 1.0:  # the saved SAE takes raw inputs
             final.arch.fold_input_scale(final, self.scale)
+        sample = self.source.sample(self.cfg.init_sample)
+        final.arch.after_training(final, torch.as_tensor(sample, device=self.device))
         final.eval()
         final.requires_grad_(False)
         seconds = self._seconds()

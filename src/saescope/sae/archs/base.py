@@ -148,6 +148,9 @@ class Architecture:
     def after_step(self, sae: SparseAutoencoder, ctx: StepContext) -> None:
         """Hook after the optimiser step (e.g. running statistics)."""
 
+    def after_training(self, sae: SparseAutoencoder, x: torch.Tensor) -> None:
+        """Hook on the saved SAE (raw-input weights) with a sample x of raw training rows."""
+
     # -- early stopping ------------------------------------------------------------------
     early_stopping: ClassVar[bool] = True
     """Whether the validation objective is stationary, so that the trainer may stop on it;
