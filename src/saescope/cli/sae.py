@@ -79,7 +79,7 @@ def train(
                                             help="Write TensorBoard logs to this folder."),
     wandb: str | None = typer.Option(None, "--wandb", help="Log to this Weights & Biases project."),
     fast_topk: str | None = typer.Option(
-        None, "--fast-topk", help="Sparse TopK kernels: auto (on CUDA) | on | off."),
+        None, "--fast-topk", help="Sparse TopK kernels: auto (= on) | on | off."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train a sparse autoencoder on a matrix of vectors.

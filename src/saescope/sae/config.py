@@ -210,7 +210,8 @@ class TrainConfig:
     autocast: bool = True
     """bf16 autocast on CUDA (fp32 master weights); ignored on CPU."""
     fast_topk: str = "auto"
-    """Sparse TopK kernels (gather-sum decode, sparse backward): auto (on CUDA) | on | off."""
+    """Sparse TopK kernels (gather-sum decode, sparse backward): auto (= on: faster on CPU and
+    CUDA, see benchmarks/cpu_train.py) | on | off."""
     normalize_input: bool = True
     """Scale inputs so their mean norm is sqrt(d_in); the scale is folded into saved weights."""
     val_fraction: float = 0.1

@@ -284,7 +284,7 @@ class Trainer:
             dist.broadcast(t)
         self.lr = cfg.lr if cfg.lr is not None else default_lr(sae.num_latents)
         self.opt = torch.optim.Adam(sae.parameters(), lr=self.lr, fused=self.device.type == "cuda")
-        fast = cfg.fast_topk == "on" or (cfg.fast_topk == "auto" and self.device.type == "cuda")
+        fast = cfg.fast_topk in ("on", "auto")
         self.stepper = Stepper(sae, self.opt, dist, global_batch=self.source.batch_size,
                                grad_clip=cfg.grad_clip, fast=fast, seed=cfg.seed,
                                autocast=cfg.autocast and self.device.type == "cuda",
