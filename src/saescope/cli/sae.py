@@ -190,9 +190,9 @@ def encode(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Write the sparse codes of INPUT under the SAE to a Parquet file (never densified)."""
+    from saescope.device import resolve_device
     from saescope.sae.encode import write_codes_parquet
     from saescope.sae.model import SparseAutoencoder
-    from saescope.device import resolve_device
 
     if out.exists() and not overwrite:
         raise InputError(f"output {out} already exists (use --overwrite to replace it)")

@@ -19,6 +19,7 @@ from typing import Any
 
 from saescope.device import check_device_name
 from saescope.errors import ConfigError
+from saescope.sae.archs import get_arch
 
 # Keys sparsify writes that have no meaning here; accepted on load when they hold these values.
 _SPARSIFY_NEUTRAL = {"skip_connection": False, "transcode": False, "activation": "topk"}
@@ -64,8 +65,6 @@ class SAEConfig:
     """Architecture-specific options (see the architecture module's `Options`), flat in cfg.json."""
 
     def __post_init__(self) -> None:
-        from saescope.sae.archs import get_arch
-
         arch = get_arch(self.arch)  # ConfigError for an unknown name
         if self.k < 1:
             raise ConfigError(f"k must be >= 1, got {self.k}")
@@ -106,8 +105,6 @@ class SAEConfig:
         With `strict=False` (loading a checkpoint written by another tool) unknown keys are
         dropped, except sparsify features we do not implement, which are refused.
         """
-        from saescope.sae.archs import get_arch
-
         d = dict(d)
         if "expansion" in d:  # the old name (tune params, older config files)
             warnings.warn("SAE config key 'expansion' is deprecated: use 'expansion_factor'",
