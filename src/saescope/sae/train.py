@@ -231,7 +231,7 @@ class Trainer:
     """Trains one SAE: built from the config and the data, run by `fit` (see the module doc).
 
     Shaped like SAELens's `SAETrainer`: `fit` loops over batches and calls `_train_step`,
-    `_log_step`, `_maybe_evaluate`, `_maybe_checkpoint`; `_finish` folds the input scale into
+    `_maybe_evaluate`, `_log_step`, `_maybe_checkpoint`; `_finish` folds the input scale into
     the weights, measures the saved encoder and writes the outputs.
     """
 
@@ -319,8 +319,8 @@ class Trainer:
                 epoch, skip = divmod(self.step, self.source.steps_per_epoch)
                 for batch in self.source.epoch(epoch, skip):
                     res = self._train_step(batch)
-                    self._log_step(res)
                     self._maybe_evaluate()
+                    self._log_step(res)
                     self._maybe_checkpoint()
                     if self.callback is not None:
                         self.callback(self.step, self.line)
