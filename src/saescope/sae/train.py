@@ -455,8 +455,10 @@ class Trainer:
         return TrainResult(final, metrics, stats, self.out)
 
     def _measure(self, final: SparseAutoencoder) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """Metrics of the saved encoder: quality on validation rows, dead/dense on training rows."""
-        train_rows = self.source.sample(min(self.plan.dead_window, MAX_STAT_ROWS))
+        """Metrics of the saved encoder: quality on validation rows, dead/dense on training rows
+        (as many as the dead window of the training log, at most MAX_STAT_ROWS)."""
+        window = min(self.stepper.dead_samples, MAX_STAT_ROWS)
+        train_rows = self.source.sample(window)
         train_acc = evaluate(final, train_rows, self.cfg.eval_batch_size)
         if self.val is not None and len(self.val):
             acc, split = evaluate(final, self.val, self.cfg.eval_batch_size), "validation"

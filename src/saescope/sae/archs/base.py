@@ -192,11 +192,14 @@ def auxk_loss(
     dead_mask: torch.Tensor | None,
     total_variance: torch.Tensor,
 ) -> torch.Tensor | None:
-    """AuxK loss of Gao et al. 2024 (arXiv:2406.04093, sec. A.2).
+    """AuxK loss of Gao et al. 2024 (arXiv:2406.04093, sec. A.2), normalised as sparsify does.
 
     The top k_aux = d_in / 2 pre-activations among dead latents reconstruct the detached
     residual e = x - x_hat, without b_dec: ||e - W_dec^T z_aux||^2 / sum ||x - mean(x)||^2,
-    scaled by min(num_dead / k_aux, 1) as in sparsify when fewer latents are dead than k_aux.
+    scaled by min(num_dead / k_aux, 1) when fewer latents are dead than k_aux. Gao et al. write
+    the unnormalised ||e - e_hat||^2 next to a normalised main loss; dividing by the same
+    denominator as the FVU (as sparsify does) keeps alpha = 1/32 meaningful at any input scale.
+    "Dead" is the run's window (`saescope.sae.budget`), so AuxK acts within short runs too.
     Only the dead rows of W_enc are multiplied, so the cost is proportional to num_dead.
     """
     if dead_mask is None:
