@@ -255,3 +255,20 @@ def test_batch_size_and_budget_follow_the_data_size():
     assert small.max_steps == 1000 * 21 and small.eval_every == 21  # budget in epochs
     fixed = plan_run(TrainConfig(epochs=3), 1_350, 21, 64, True)
     assert not fixed.early_stopping and fixed.max_steps == 63
+
+
+def test_one_device_rule_for_every_stage():
+    from saescope.data.models import resolve_device as data_resolve
+    from saescope.device import resolve_device
+
+    assert data_resolve is resolve_device  # one resolver, re-exported by the data layer
+    assert resolve_device("cpu") == "cpu"
+    assert TrainConfig(device="cuda:1").device == "cuda:1"  # cuda:N is a valid name everywhere
+    for bad in ("gpu", "cuda:x"):
+        with pytest.raises(ConfigError, match="cuda:N"):
+            TrainConfig(device=bad)
+        with pytest.raises(ConfigError, match="cuda:N"):
+            resolve_device(bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            resolve_device("cuda:0")
