@@ -9,6 +9,9 @@ from pathlib import Path
 import typer
 
 from saescope.errors import ConfigError, InputError
+from saescope.sae.config import TrainConfig
+
+_D = TrainConfig()  # defaults are defined once, in TrainConfig / SAEConfig
 
 
 def register(app: typer.Typer) -> None:
@@ -41,7 +44,7 @@ def train(
     out: Path = typer.Option(..., "--out", help="Output folder (cfg.json, sae.safetensors, ...)."),
     arch: str | None = typer.Option(None, "--arch",
                                     help="topk | batchtopk | matryoshka | jumprelu | relu | reward."),
-    k: int | None = typer.Option(None, "--k", help="Active latents per sample (default 32)."),
+    k: int | None = typer.Option(None, "--k", help=f"Active latents per sample (default {_D.sae.k})."),
     expansion_factor: int | None = typer.Option(
         None, "--expansion-factor",
         help="Latents = expansion factor * d_in (default: 4 under 10k training rows, 8 under "
@@ -56,11 +59,11 @@ def train(
     batch_size: int | None = typer.Option(
         None, "--batch-size", help="Batch size (default: about rows/100, 64 to 1024)."),
     max_samples: int | None = typer.Option(
-        None, "--max-samples", help="Early-stopping budget in samples (default 100M)."),
+        None, "--max-samples", help=f"Early-stopping budget in samples (default {_D.max_samples:,})."),
     patience: int | None = typer.Option(
-        None, "--patience", help="Validation passes without improvement before stopping (default 5)."),
+        None, "--patience", help=f"Validation passes without improvement before stopping (default {_D.patience})."),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate (default 1.2e-3/sqrt(M/2^14))."),
-    seed: int | None = typer.Option(None, "--seed", help="Random seed (default 0)."),
+    seed: int | None = typer.Option(None, "--seed", help=f"Random seed (default {_D.seed})."),
     device: str | None = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N."),
     threads: int | None = typer.Option(
         None, "--threads", help="CPU torch threads for training (default 1; 0: torch's own)."),
@@ -74,7 +77,7 @@ def train(
                                       help="Parquet vector column (default: embedding or emb)."),
     val_fraction: float | None = typer.Option(
         None, "--val-fraction",
-        help="Held-out fraction when the data has no `split` column (default 0.1)."),
+        help=f"Held-out fraction when the data has no `split` column (default {_D.val_fraction})."),
     tensorboard: Path | None = typer.Option(None, "--tensorboard",
                                             help="Write TensorBoard logs to this folder."),
     wandb: str | None = typer.Option(None, "--wandb", help="Log to this Weights & Biases project."),
@@ -133,8 +136,6 @@ def _train_config(config: Path | None, arch: str | None, k: int | None,
                   expansion_factor: int | None, latents: int | None, epochs: int | None,
                   steps: int | None, fields: dict):
     """The TrainConfig of `saescope train`: the --config file, then the flags over it."""
-    from saescope.sae.config import TrainConfig
-
     if expansion_factor is not None and latents is not None:
         raise ConfigError("give --expansion-factor or --latents, not both")
     if epochs is not None and steps is not None:
