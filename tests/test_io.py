@@ -63,3 +63,100 @@ def test_check_output_dir_and_json_errors_name_the_file(tmp_path):
         read_json(tmp_path / "missing.json")
     write_json(tmp_path / "ok.json", {"a": 1})
     assert read_json(tmp_path / "ok.json") == {"a": 1}
+
+
+# --- crash safety (issue 13) -------------------------------------------------------------------
+from saescope.errors import ConfigError, InputError  # noqa: E402
+from saescope.io import (  # noqa: E402
+    STATE_FILE,
+    prepare_output,
+    read_jsonl,
+    recover_dir,
+    remove_leftovers,
+    replace_dir,
+)
+
+
+def _folder(path, name):
+    path.mkdir()
+    (path / name).write_text(name)
+    return path
+
+
+@pytest.mark.parametrize("exchange", [True, False])
+def test_replace_dir_swaps_with_and_without_exchange(tmp_path, monkeypatch, exchange):
+    import saescope.io as io_mod
+
+    if not exchange:
+        monkeypatch.setattr(io_mod, "_exchange", lambda a, b: False)
+    dst = _folder(tmp_path / "ckpt", "old")
+    src = _folder(tmp_path / ".ckpt.abcdefgh.tmp", "new")
+    replace_dir(src, dst)
+    assert [p.name for p in dst.iterdir()] == ["new"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # old one removed
+
+
+def test_kill_between_the_two_renames_is_recovered(tmp_path):
+    """Without renameat2 the swap is two renames; a kill between them leaves only .NAME.old."""
+    old = _folder(tmp_path / ".ckpt.old", "step-10")
+    _folder(tmp_path / ".ckpt.zzzzzzzz.tmp", "step-20")  # the new one, never renamed
+    assert recover_dir(tmp_path / "ckpt")
+    assert (tmp_path / "ckpt" / "step-10").is_file() and not old.exists()
+    assert not recover_dir(tmp_path / "ckpt")  # nothing to do the second time
+    with atomic_dir(tmp_path / "ckpt", overwrite=True) as d:  # the next write cleans up
+        (d / "step-30").write_text("x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+
+
+def test_remove_leftovers_only_touches_temporaries_of_that_target(tmp_path):
+    keep = ["a.json", ".a.json.x.tmp", ".ab.json.abcdefgh.tmp", "a.jsonabcdefgh.tmp"]
+    gone = [".a.json.abcdefgh.tmp", ".a.json.old"]
+    for name in keep + gone:
+        (tmp_path / name).write_text("x")
+    removed = remove_leftovers(tmp_path / "a.json")
+    assert sorted(p.name for p in removed) == sorted(gone)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)
+
+
+def test_atomic_path_removes_leftovers_of_killed_writes(tmp_path):
+    stale = tmp_path / ".out.txt.k1ll3d00.tmp"
+    stale.write_text("half")
+    with atomic_path(tmp_path / "out.txt") as tmp:
+        tmp.write_text("whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_read_jsonl_drops_a_torn_last_line_only(tmp_path):
+    log = tmp_path / "log.jsonl"
+    assert read_jsonl(log) == []
+    log.write_text('{"step": 1}\n{"step": 2}\n{"step": 3, "fv')
+    assert read_jsonl(log) == [{"step": 1}, {"step": 2}]
+    log.write_text('{"step": 1}\n{"step": 2}\n{"step": 3}')  # whole, only the newline lost
+    assert [r["step"] for r in read_jsonl(log)] == [1, 2, 3]
+    log.write_text('{"step": 1}\n{"ste\n{"step": 3}\n')
+    with pytest.raises(InputError, match=r"log\.jsonl:2: invalid JSON"):
+        read_jsonl(log)
+
+
+def test_prepare_output_policy(tmp_path):
+    out = tmp_path / "run"
+    assert prepare_output(out, fingerprint={"lr": 1}) is False
+    assert (out / STATE_FILE).is_file()
+    (out / "part-0.parquet").write_text("x")
+    assert prepare_output(out, fingerprint={"lr": 1}) is True  # same job: resume
+    with pytest.raises(ConfigError, match="--resume"):
+        prepare_output(out, resume=False, fingerprint={"lr": 1})
+    with pytest.raises(ConfigError, match="other settings"):
+        prepare_output(out, fingerprint={"lr": 2})
+    (out / "manifest.json").write_text("{}")
+    with pytest.raises(ConfigError, match="finished run"):
+        prepare_output(out, fingerprint={"lr": 1})
+    assert prepare_output(out, overwrite=True, fingerprint={"lr": 2}) is False
+    assert sorted(p.name for p in out.iterdir()) == [STATE_FILE]
+    foreign = tmp_path / "foreign"
+    _folder(foreign, "notes.txt")
+    with pytest.raises(ConfigError, match="not empty"):
+        prepare_output(foreign)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="not a folder"):
+        prepare_output(tmp_path / "file")

@@ -1,20 +1,38 @@
 """Atomic output: write to a temporary name beside the target, rename when complete.
 
-A crash or an error half-way never leaves a file (or folder) that looks finished.
+A crash or an error half-way never leaves a file (or folder) that looks finished:
+
+- `atomic_path` / `atomic_dir` hand out a hidden temporary `.NAME.XXXXXXXX.tmp` beside the
+  target and rename it onto the target when the block succeeds. A successful write removes the
+  hidden leftovers of earlier killed writes of the same target.
+- `replace_dir` swaps a finished folder onto an existing one in one atomic step on Linux
+  (`renameat2(RENAME_EXCHANGE)`); elsewhere it renames the old folder to `.NAME.old` first,
+  and `recover_dir` (called by every writer and reader of such folders) puts `.NAME.old` back
+  when a kill fell between the two renames.
+- `read_jsonl` reads append-only logs, dropping a last line torn by a crash.
+- `prepare_output` is the one output-folder policy (refuse, resume or overwrite).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import json
 import os
+import re
 import shutil
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from saescope.errors import SaescopeError
+from saescope.errors import ConfigError, InputError, SaescopeError
+
+STATE_FILE = ".saescope-state.json"
+"""Hidden file in an unfinished output folder: the fingerprint of the job writing it."""
 
 
 @contextlib.contextmanager
@@ -25,6 +43,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    started = time.time()
     try:
         yield tmp_path
         if tmp_path.exists():  # mkstemp makes 0600; give the file the permissions open() would
@@ -34,6 +53,19 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+    remove_leftovers(path)
+    if path.suffix == ".safetensors":
+        _remove_safetensors_temps(path.parent, started)
+
+
+def _remove_safetensors_temps(folder: Path, before: float) -> None:
+    """safetensors writes `.tmpXXXXXX` beside its target and renames it; a kill leaves it."""
+    with contextlib.suppress(FileNotFoundError), os.scandir(folder) as entries:
+        for entry in entries:
+            if re.fullmatch(r"\.tmp[A-Za-z0-9]{6}", entry.name) and entry.is_file():
+                with contextlib.suppress(FileNotFoundError):
+                    if entry.stat().st_mtime < before:  # not one being written right now
+                        os.unlink(entry.path)
 
 
 @contextlib.contextmanager
@@ -44,6 +76,7 @@ def atomic_dir(path: str | os.PathLike[str], overwrite: bool = False) -> Iterato
     replaced only after the new one is complete).
     """
     path = Path(path)
+    recover_dir(path)
     check_output_dir(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
@@ -53,18 +86,109 @@ def atomic_dir(path: str | os.PathLike[str], overwrite: bool = False) -> Iterato
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    remove_leftovers(path)
 
 
 def replace_dir(src: Path, dst: Path) -> None:
-    """Move the finished folder `src` onto `dst`, replacing an old `dst` only once `src` is in place."""
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(dst, old)
+    """Move the finished folder `src` onto `dst`; at every instant `dst` is the old or the new one.
+
+    On Linux the two folders are exchanged in one `renameat2(RENAME_EXCHANGE)` and the old one
+    (now at `src`) is removed. Where that is not available, `dst` goes to `.NAME.old` first and
+    `src` to `dst` second; a kill between the two leaves `.NAME.old`, which `recover_dir` puts
+    back.
+    """
+    src, dst = Path(src), Path(dst)
+    recover_dir(dst)
+    if not dst.exists():
         os.replace(src, dst)
+        return
+    if _exchange(src, dst):
+        shutil.rmtree(src, ignore_errors=True)
+        return
+    old = _old_name(dst)
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(dst, old)
+    os.replace(src, dst)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_dir(path: str | os.PathLike[str]) -> bool:
+    """Finish a swap of `replace_dir` cut by a kill: restore `.NAME.old` when `path` is missing.
+
+    Returns True when a folder was restored. `.NAME.old` always held a complete folder (it was
+    `path` until the first rename of the swap).
+    """
+    path = Path(path)
+    old = _old_name(path)
+    if not old.is_dir():
+        return False
+    if path.exists():
         shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(src, dst)
+        return False
+    os.replace(old, path)
+    return True
+
+
+_LEFTOVER = r"\.{name}\.[A-Za-z0-9_]{{8}}\.tmp"
+
+
+def remove_leftovers(path: str | os.PathLike[str]) -> list[Path]:
+    """Remove hidden temporaries of killed writes of `path` (`.NAME.XXXXXXXX.tmp`, `.NAME.old`).
+
+    Called after each successful write of `path` (and by a stage that removes `path` when it
+    finishes): a killed checkpoint write leaves a folder of weights and optimiser state that
+    nothing else would remove. Call `recover_dir` first where `.NAME.old` may be the only copy.
+    """
+    path = Path(path)
+    pattern = re.compile(_LEFTOVER.format(name=re.escape(path.name)))
+    prefix = f".{path.name}."
+    removed = []
+    with contextlib.suppress(FileNotFoundError), os.scandir(path.parent) as entries:
+        for entry in entries:
+            if not entry.name.startswith(prefix):
+                continue
+            p = Path(entry.path)
+            if pattern.fullmatch(p.name) or p.name == _old_name(path).name:
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+                removed.append(p)
+    return removed
+
+
+def _old_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.old")
+
+
+_RENAME_EXCHANGE = 2
+_renameat2: Any = None
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically exchange two paths (Linux renameat2); False where the system cannot."""
+    global _renameat2
+    if not sys.platform.startswith("linux"):
+        return False
+    if _renameat2 is None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fn = libc.renameat2
+            fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+            fn.restype = ctypes.c_int
+            _renameat2 = fn
+        except (OSError, AttributeError):  # no libc symbol (glibc < 2.28, musl): fall back
+            _renameat2 = False
+    if _renameat2 is False:
+        return False
+    at_fdcwd = -100
+    rc = _renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
+        return False  # the file system or kernel does not support the exchange
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
 
 
 def _umask() -> int:
@@ -82,6 +206,54 @@ def check_output_dir(path: str | os.PathLike[str], overwrite: bool) -> None:
         raise SaescopeError(f"output folder {path} exists and is not empty (use --overwrite)")
 
 
+def prepare_output(
+    out: str | os.PathLike[str],
+    overwrite: bool = False,
+    resume: bool = True,
+    fingerprint: Any = None,
+    complete: str = "manifest.json",
+) -> bool:
+    """The output-folder policy of every stage; returns True when there is work to resume.
+
+    - `out` missing or empty: created; the job's `fingerprint` (any JSON value) is written to
+      the hidden `STATE_FILE`; returns False.
+    - `overwrite`: the completion mark `complete` is removed first (so the folder never looks
+      finished while the new run writes), then everything else; as for a new folder.
+    - holds `complete` (a finished run): refused (use --overwrite).
+    - holds an unfinished run (`STATE_FILE`) of the same fingerprint: returns True when
+      `resume` (the stage continues it), else refused (use --resume or --overwrite).
+    - holds an unfinished run of another fingerprint, or files of no run: refused.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a folder")
+    state = out / STATE_FILE
+    if overwrite and out.is_dir():
+        (out / complete).unlink(missing_ok=True)
+        for p in out.iterdir():
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+    elif out.is_dir() and any(out.iterdir()):
+        if (out / complete).exists():
+            raise ConfigError(f"{out}: holds a finished run ({complete}); use --overwrite")
+        if not state.is_file():
+            raise ConfigError(f"{out}: exists and is not empty (use --overwrite)")
+        saved = read_json(state).get("fingerprint")
+        if saved != _jsonable(fingerprint):
+            raise ConfigError(
+                f"{out}: holds an unfinished run with other settings; use the same settings "
+                "to resume, or --overwrite to start again"
+            )
+        if not resume:
+            raise ConfigError(f"{out}: holds an unfinished run; use --resume or --overwrite")
+        return True
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(state, {"fingerprint": fingerprint})
+    return False
+
+
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write JSON atomically (indent 2, keys in insertion order)."""
     with atomic_path(path) as tmp:
@@ -97,6 +269,37 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise SaescopeError(f"{path}: file not found") from None
     except json.JSONDecodeError as exc:
         raise SaescopeError(f"{path}: invalid JSON ({exc})") from None
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> list[Any]:
+    """The rows of an append-only JSON Lines log; [] when the file does not exist.
+
+    A last line that is cut short (no final newline and not valid JSON: a crash or a full disk
+    during the append) is dropped. A malformed line before the last raises `InputError`
+    naming `file:line`.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    lines = data.split(b"\n")
+    rows = []
+    for lineno, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        last = lineno == len(lines)  # no newline after it: the append may have been cut
+        try:
+            rows.append(json.loads(raw.decode("utf-8")))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            if last:
+                break
+            raise InputError(f"{path}:{lineno}: invalid JSON line ({exc})") from None
+    return rows
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=_json_default))
 
 
 def _json_default(obj: Any) -> Any:

@@ -209,3 +209,22 @@ def test_cohere_wikipedia_layout(tmp_path: Path) -> None:
     corpus = read_corpus(path)
     assert corpus["id"].to_pylist() == ["0", "1", "2", "3"]
     assert corpus["title"].to_pylist() == table["title"].to_pylist()
+
+
+def test_invalid_utf8_names_the_line_and_skip_skips_it(tmp_path: Path) -> None:
+    """Issue 13: decode per line, name `file:line`, and let --on-error skip skip the row."""
+    jl = tmp_path / "c.jsonl"
+    jl.write_bytes(b'{"id": "a", "text": "one"}\n{"id": "b", "text": "caf\xe9"}\n{"id": "c", "text": "three"}\n')
+    with pytest.raises(InputError, match=r"c\.jsonl:2: invalid UTF-8 .*--on-error skip"):
+        read_corpus(jl)
+    with pytest.raises(InputError) as exc:
+        read_corpus(jl, on_error_flag=None)  # a command without --on-error suggests nothing
+    assert "--on-error" not in str(exc.value)
+    t, report = read_corpus_with_report(jl, on_error="skip")
+    assert t["id"].to_pylist() == ["a", "c"] and report.skipped == 1
+    assert report.skipped_examples[0].startswith(f"{jl}:2: invalid UTF-8")
+    gz = tmp_path / "c.csv.gz"
+    gz.write_bytes(gzip.compress(b'id,text\na,one\nb,"two\nlines \xff"\nc,three\n'))
+    with pytest.raises(InputError, match=r"c\.csv\.gz:4: invalid UTF-8"):
+        read_corpus(gz)
+    assert read_corpus(gz, on_error="skip")["id"].to_pylist() == ["a", "c"]

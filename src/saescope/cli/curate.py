@@ -57,6 +57,7 @@ def curate(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
     seed: int = typer.Option(0, "--seed", help="Random seed (samples, k-means, random space)."),
     jsonl: bool = typer.Option(False, "--jsonl", help="Also write selected.jsonl."),
+    drop_nonfinite: bool = typer.Option(False, "--drop-nonfinite", help="Drop seed and pool rows with NaN/Inf instead of failing."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished output folder."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
@@ -79,6 +80,7 @@ def curate(
         ray_address=ray_address, chunk_size=chunk_size, shard_rows=shard_rows,
         fit_sample=fit_sample, projection_sample=projection_sample, device=device, seed=seed,
         baselines=_split(baselines, "--baselines") or [], write_jsonl=jsonl, overwrite=overwrite,
+        drop_nonfinite=drop_nonfinite,
     )  # fmt: skip
     man = run_curate(cfg, progress=progress)
     m = man["metrics"]

@@ -123,11 +123,31 @@ def embed(
     seed: int = _SEED,
     overwrite: bool = _OVERWRITE,
     progress: bool = _PROGRESS,
+    executor: str = typer.Option("local", "--executor",
+                                 help="local | ray (Ray Data over Parquet/JSONL files: one output part per file)."),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="ray.init(address=...), e.g. auto."),
+    actors: int | None = typer.Option(None, "--actors", help="Ray: model copies (default: per GPU or 2 CPUs)."),
+    gpus_per_actor: float = typer.Option(0.0, "--gpus-per-actor", help="Ray: GPUs per actor (1 = CUDA)."),
 ) -> None:
     """Sentence embeddings -> Parquet (id, embedding, passthrough columns).
 
     Work is saved shard by shard; rerun the same command after an interruption to resume.
     """
+    if executor == "ray":  # saescope.ray_exec: reads the files on the cluster, resumable by part
+        from saescope.ray_exec import RayConfig, embed_files
+
+        if limit is not None or val_fraction > 0 or id_field == "" or on_error != "raise":
+            raise ConfigError("--executor ray takes files with an id field; --limit, "
+                              "--val-fraction and --on-error skip are local-only")
+        cfg = RayConfig(address=ray_address, actors=actors, gpus_per_actor=gpus_per_actor)
+        stats = embed_files(input, out, model=model, batch_size=batch_size, normalize=normalize,
+                            text_field=text_field, id_field=id_field, empty=empty, device=device, ray=cfg,
+                            overwrite=overwrite, progress=progress)
+        typer.echo(f"wrote {stats['rows']} embeddings in {stats['done']} new part(s) "
+                   f"({stats['parts']} in all) to {out}")
+        return
+    if executor != "local":
+        raise ConfigError(f"--executor must be local or ray, got {executor!r}")
     from saescope.data.embed import Embedder, embed_table
 
     table = _load_input(input, text_field, id_field, on_error, empty, limit, val_fraction,

@@ -47,7 +47,7 @@ def interpret(
     """
     import numpy as np
 
-    from saescope.data.vectors import check_finite, read_vectors
+    from saescope.data.vectors import check_vectors, read_vectors
     from saescope.interpret import ExampleConfig, InterpretConfig, ScorerConfig, run_interpret
     from saescope.sae import SparseAutoencoder
 
@@ -73,9 +73,7 @@ def interpret(
     )
     sae = SparseAutoencoder.load(sae_dir, device="cpu")
     vt = read_vectors(data, column=column, id_field=id_field)
-    check_finite(vt.X, str(data))
-    if vt.X.shape[1] != sae.d_in:
-        raise InputError(f"{data}: vectors have dimension {vt.X.shape[1]}, the SAE in {sae_dir} expects {sae.d_in}")
+    check_vectors(vt.X, str(data), dim=int(sae.d_in), expected_by=f"the SAE in {sae_dir}")
     ids = np.asarray([str(i) for i in vt.ids], dtype=object)
     text_list = _texts(vt, ids, data, texts, text_field, id_field)
     summary = run_interpret(sae, vt.X, ids, text_list, out, cfg, progress=progress)
@@ -87,6 +85,9 @@ def interpret(
             f"shuffled-explanation baseline {_fmt(base)}, {s['n_latents']} latents"
         )
     c = summary["counts"]
+    if latents.strip().isdigit() and int(latents) > c["latents_selected"]:
+        typer.echo(f"note: --latents {latents}: only {c['latents_selected']} latents fire at least "
+                   f"{max(1, min_fires)} times; interpreted those", err=True)
     typer.echo(f"latents: {c['ok']} ok, {c['dead']} dead, {c['failed']} failed; wrote {out}")
 
 
@@ -107,7 +108,8 @@ def _texts(vt, ids, data: Path, texts: Path | None, text_field: str, id_field: s
         raise InputError(f"{data}: no {id_field!r} column to join with --texts {texts}")
     from saescope.data.corpus import read_corpus
 
-    table = read_corpus(texts, text_field=text_field, id_field=id_field, empty="keep")
+    table = read_corpus(texts, text_field=text_field, id_field=id_field, empty="keep",
+                        on_error_flag=None)
     by_id = dict(zip((str(i) for i in table["id"].to_pylist()), table["text"].to_pylist(), strict=True))
     out = []
     for row, i in enumerate(ids):

@@ -23,7 +23,7 @@ def _root() -> None:
 
 
 # Each stage module adds its own commands; adding a stage touches only this tuple.
-STAGE_MODULES = ("sae", "data", "interpret", "curate", "viz", "tune", "demo")
+STAGE_MODULES = ("sae", "data", "interpret", "curate", "viz", "tune", "demo", "export")
 
 for _name in STAGE_MODULES:
     try:
@@ -58,7 +58,14 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # click usage errors
         import click
 
-        if isinstance(exc, click.exceptions.ClickException):
+        usage: tuple[type, ...] = (click.exceptions.ClickException,)
+        try:  # typer >= 0.29 vendors its own click: its usage errors are not click's
+            from typer._click.exceptions import ClickException as TyperClickException
+
+            usage += (TyperClickException,)
+        except ImportError:
+            pass
+        if isinstance(exc, usage):
             exc.show()
             sys.exit(2)
         raise

@@ -189,8 +189,24 @@ def encode(
                                         help="Skip rows with NaN/Inf instead of failing."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    executor: str = typer.Option("local", "--executor",
+                                 help="local | ray (Ray Data: --out is a folder, one part per input file)."),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="ray.init(address=...), e.g. auto."),
+    actors: int | None = typer.Option(None, "--actors", help="Ray: SAE copies (default: per GPU or 2 CPUs)."),
+    gpus_per_actor: float = typer.Option(0.0, "--gpus-per-actor", help="Ray: GPUs per actor (1 = CUDA)."),
 ) -> None:
     """Write the sparse codes of INPUT under the SAE to a Parquet file (never densified)."""
+    if executor == "ray":  # saescope.ray_exec: one output part per input file, resumable
+        from saescope.ray_exec import RayConfig, encode_files
+
+        cfg = RayConfig(address=ray_address, actors=actors, gpus_per_actor=gpus_per_actor,
+                        batch_size=batch_size)
+        stats = encode_files(sae_dir, input, out, column=column, ray=cfg, overwrite=overwrite,
+                             progress=not quiet, drop_nonfinite=drop_nonfinite)
+        typer.echo(json.dumps({**stats, "out": str(out)}))
+        return
+    if executor != "local":
+        raise ConfigError(f"--executor must be local or ray, got {executor!r}")
     from saescope.device import resolve_device
     from saescope.sae.encode import write_codes_parquet
     from saescope.sae.model import SparseAutoencoder

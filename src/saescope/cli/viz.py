@@ -50,7 +50,8 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8501, help="TCP port."),
     ) -> None:
         """Start the Streamlit dashboard on the run folder."""
-        from saescope.dashboard.launch import launch
+        from saescope.dashboard.launch import check_launch, launch
 
+        check_launch(run_dir, host, port)  # fail before printing a URL that will not answer
         typer.echo(f"saescope dashboard on http://{host}:{port} (Ctrl+C to stop)")
         raise typer.Exit(launch(run_dir, host, port))

@@ -81,6 +81,8 @@ class CurateConfig:
     """Random seed (samples, k-means, random space)."""
     baselines: list[str] = field(default_factory=list)
     """Extra spaces evaluated with the same seeds, budget and quotas (metrics only)."""
+    drop_nonfinite: bool = False
+    """Leave out seed and pool rows holding NaN or Inf (default: refuse them, naming the row)."""
     write_jsonl: bool = False
     """Also write selected.jsonl."""
     overwrite: bool = False

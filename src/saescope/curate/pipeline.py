@@ -36,7 +36,14 @@ from saescope.curate.metrics import SelectionMetrics, UnitSum
 from saescope.curate.select import select
 from saescope.curate.shards import PoolLayout, pool_layout, read_rows, sample_rows
 from saescope.curate.spaces import FittedSpace, fit_space, unit_rows
-from saescope.data.vectors import VectorTable, detect_vector_column, parquet_files, read_vectors
+from saescope.data.vectors import (
+    VectorTable,
+    check_finite,
+    detect_vector_column,
+    finite_parquet,
+    parquet_files,
+    read_vectors,
+)
 from saescope.errors import ConfigError, InputError
 from saescope.io import atomic_path, write_json
 
@@ -85,13 +92,22 @@ def _is_vector_source(path: Path) -> bool:
             files = parquet_files(path)
         except InputError:
             return False
-        schema = pq.read_schema(files[0])
+        try:
+            schema = pq.read_schema(files[0])
+        except Exception as exc:  # 0-byte, truncated or not Parquet at all
+            raise InputError(f"{files[0]}: cannot read Parquet ({type(exc).__name__}: {exc})") from None
         try:
             detect_vector_column(schema, None, str(path))
             return True
         except InputError:
             return False
     return False
+
+
+def _warn(msg: str) -> None:
+    import sys
+
+    print(f"warning: {msg}", file=sys.stderr)
 
 
 _MODELS: dict[tuple[Any, ...], Any] = {}
@@ -106,7 +122,7 @@ def _embed_corpus(path: Path, cfg: CurateConfig, out: Path, progress: bool) -> P
     """
     from saescope.data.corpus import read_corpus
 
-    table = read_corpus(path, text_field=cfg.text_field)
+    table = read_corpus(path, text_field=cfg.text_field, on_error_flag=None)
     if table.num_rows == 0:
         raise InputError(f"{path}: no texts")
     if cfg.activations_model is not None:
@@ -161,9 +177,11 @@ def load_seeds(cfg: CurateConfig, progress: bool) -> VectorTable | None:
     vt = read_vectors(path)
     if len(vt.X) == 0 or vt.X.size == 0:
         raise InputError(f"{cfg.seeds}: the seed set is empty")
-    if not np.isfinite(vt.X).all():
-        bad = int(np.flatnonzero(~np.isfinite(vt.X).all(axis=1))[0])
-        raise InputError(f"{cfg.seeds}: seed row {bad} contains NaN or Inf")
+    keep = check_finite(vt.X, f"{cfg.seeds} (seeds)", drop=cfg.drop_nonfinite)
+    if not keep.all():
+        _warn(f"{cfg.seeds}: dropped {int((~keep).sum())} seed rows with NaN or Inf")
+        meta = vt.meta.filter(pa.array(keep)) if vt.meta is not None else None
+        vt = VectorTable(vt.X[keep], vt.ids[keep], meta, vt.source)
     return vt
 
 
@@ -197,7 +215,10 @@ def resolve_inputs(cfg: CurateConfig, progress: bool = True) -> Inputs:
 
     device = resolve_device(cfg.device)
     seeds = load_seeds(cfg, progress)
-    pool_path = resolve_pool(cfg, progress)
+    pool_path, dropped = finite_parquet(resolve_pool(cfg, progress), cfg.out_path / "inputs" / "pool-finite",
+                                        drop=cfg.drop_nonfinite)
+    if dropped:
+        _warn(f"{cfg.pool}: dropped {dropped} pool rows with NaN or Inf (pool read from {pool_path})")
     layout = pool_layout(pool_path, cfg.shard_rows, whole_files=cfg.executor == "ray")
     if cfg.budget is not None and cfg.budget > layout.num_rows:
         raise InputError(f"budget {cfg.budget} is larger than the pool {cfg.pool} ({layout.num_rows} rows)")

@@ -38,6 +38,32 @@ def check_run_dir(run_dir: str | Path) -> RunLayout:
     return lay
 
 
+def check_port(host: str, port: int) -> None:
+    """A ConfigError naming the address when `host:port` cannot be bound (in use, bad host)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host {host}: cannot resolve ({exc})") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            raise ConfigError(f"--port {port}: cannot listen on {host}:{port} ({exc.strerror}); "
+                              "choose another --port") from None
+
+
+def check_launch(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8501) -> RunLayout:
+    """Everything that can fail before the server starts: the run folder, the port."""
+    lay = check_run_dir(run_dir)
+    dashboard_command(run_dir, host, port)  # validates the port number
+    check_port(host, port)
+    return lay
+
+
 def launch(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8501) -> int:
     """Run the dashboard in the foreground until interrupted.
 
@@ -45,7 +71,7 @@ def launch(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8501) -> in
     a service manager's SIGTERM) stops the server and leaves no orphan behind. Elsewhere
     Streamlit runs as a child and its exit code is returned.
     """
-    check_run_dir(run_dir)
+    check_launch(run_dir, host, port)
     cmd = dashboard_command(run_dir, host, port)
     env = dict(os.environ, SAESCOPE_RUN_DIR=str(Path(run_dir).resolve()))
     if os.name == "posix":

@@ -22,7 +22,6 @@ import bz2
 import csv
 import gzip
 import hashlib
-import io
 import json
 import logging
 import lzma
@@ -93,9 +92,14 @@ def read_corpus(
     on_error: str = "raise",
     empty: str = "drop",
     limit: int | None = None,
+    on_error_flag: str | None = "--on-error skip",
 ) -> pa.Table:
-    """The corpus as a table `id`, `text`, metadata...; warnings are logged (see module doc)."""
-    table, _ = read_corpus_with_report(path, text_field, id_field, on_error, empty, limit)
+    """The corpus as a table `id`, `text`, metadata...; warnings are logged (see module doc).
+
+    `on_error_flag`: the option a malformed-row message suggests (None for a command without).
+    """
+    table, _ = read_corpus_with_report(path, text_field, id_field, on_error, empty, limit,
+                                       on_error_flag)
     return table
 
 
@@ -106,6 +110,7 @@ def read_corpus_with_report(
     on_error: str = "raise",
     empty: str = "drop",
     limit: int | None = None,
+    on_error_flag: str | None = "--on-error skip",
 ) -> tuple[pa.Table, CorpusReport]:
     """Like `read_corpus`, also returning the `CorpusReport` (skipped rows, empty texts)."""
     if on_error not in ("raise", "skip"):
@@ -118,7 +123,7 @@ def read_corpus_with_report(
     if not path.exists():
         raise InputError(f"{path}: file not found")
     report = CorpusReport(source=str(path), empty_dropped=(empty == "drop"))
-    sink = _RowSink(text_field, id_field or None, on_error, empty, limit, report)
+    sink = _RowSink(text_field, id_field or None, on_error, empty, limit, report, on_error_flag)
     for source, extra in _sources(path):
         report.files += 1
         sink.read(source, extra)
@@ -248,7 +253,9 @@ class _Malformed(Exception):
 class _RowSink:
     """Collects validated rows from all files; one Arrow piece per file."""
 
-    def __init__(self, text_field, id_field, on_error, empty, limit, report: CorpusReport):
+    def __init__(self, text_field, id_field, on_error, empty, limit, report: CorpusReport,
+                 on_error_flag: str | None = "--on-error skip"):
+        self.on_error_flag = on_error_flag
         self.text_field: str = text_field
         self.id_field: str | None = id_field
         self.on_error: str = on_error
@@ -297,7 +304,8 @@ class _RowSink:
 
     def _malformed(self, loc: str, reason: str) -> None:
         if self.on_error == "raise":
-            raise InputError(f"{loc}: {reason} (use --on-error skip to skip such rows)")
+            hint = f" (use {self.on_error_flag} to skip such rows)" if self.on_error_flag else ""
+            raise InputError(f"{loc}: {reason}{hint}")
         self.report.skipped += 1
         if len(self.report.skipped_examples) < _MAX_EXAMPLES:
             self.report.skipped_examples.append(f"{loc}: {reason}")
@@ -329,32 +337,44 @@ class _RowSink:
 
     def _jsonl_rows(self, path: Path) -> Iterator[tuple[str, Any]]:
         try:
-            with _open_binary(path) as raw:
-                text = io.TextIOWrapper(raw, encoding="utf-8")
+            with _open_binary(path) as stream:
+                raw = _ByteLines(stream)
                 seen_content = False
-                for lineno, line in enumerate(text, start=1):
+                for lineno, bline in enumerate(raw, start=1):
+                    loc = f"{path}:{lineno}"
+                    try:
+                        line = bline.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        yield loc, _Malformed(_utf8_reason(exc))
+                        continue
                     stripped = line.strip()
                     if not stripped:
                         continue
                     if not seen_content:
                         seen_content = True
                         if stripped.startswith("[") and ".jsonl" not in path.suffixes:
-                            yield from self._json_array_rows(path, line + text.read())
+                            yield from self._json_array_rows(path, line, raw)
                             return
                     try:
                         row = json.loads(stripped)
                     except json.JSONDecodeError as exc:
-                        yield f"{path}:{lineno}", _Malformed(f"invalid JSON ({exc.msg})")
+                        yield loc, _Malformed(f"invalid JSON ({exc.msg})")
                         continue
-                    yield f"{path}:{lineno}", row
-        except (OSError, EOFError, UnicodeDecodeError) as exc:
+                    yield loc, row
+        except (OSError, EOFError) as exc:
             raise InputError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from None
         except Exception as exc:  # zstandard.ZstdError and other codec errors
             if type(exc).__module__.startswith("zstandard"):
                 raise InputError(f"{path}: cannot decompress ({exc})") from None
             raise
 
-    def _json_array_rows(self, path: Path, content: str) -> Iterator[tuple[str, Any]]:
+    def _json_array_rows(self, path: Path, first: str, raw: _ByteLines) -> Iterator[tuple[str, Any]]:
+        rest = raw.read_rest()
+        try:
+            content = first + rest.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = 2 + rest[: exc.start].count(b"\n")
+            raise InputError(f"{path}:{line}: {_utf8_reason(exc)}") from None
         try:
             items = json.loads(content)
         except json.JSONDecodeError as exc:
@@ -366,13 +386,15 @@ class _RowSink:
         delimiter = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
         csv.field_size_limit(2**31 - 1)
         try:
-            with _open_binary(path) as raw:
-                text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-                reader = csv.reader(text, delimiter=delimiter)
+            with _open_binary(path) as stream:
+                lines = _Utf8Lines(_ByteLines(stream))
+                reader = csv.reader(lines, delimiter=delimiter)
                 try:
                     header = next(reader)
                 except StopIteration:
                     return
+                if lines.bad:
+                    raise InputError(f"{path}:{lines.bad[0][0]}: {lines.bad[0][1]} in the header")
                 if self.text_field not in header:
                     raise InputError(
                         f"{path}:1: no column {self.text_field!r} in the header "
@@ -380,6 +402,11 @@ class _RowSink:
                     )
                 for values in reader:
                     loc = f"{path}:{reader.line_num}"
+                    if lines.bad:  # a record holding a line that is not UTF-8
+                        lineno, reason = lines.bad[0]
+                        lines.bad.clear()
+                        yield f"{path}:{lineno}", _Malformed(reason)
+                        continue
                     if not values:
                         continue
                     if len(values) != len(header):
@@ -388,7 +415,7 @@ class _RowSink:
                     yield loc, dict(zip(header, values, strict=True))
         except csv.Error as exc:
             raise InputError(f"{path}: malformed CSV ({exc})") from None
-        except (OSError, EOFError, UnicodeDecodeError) as exc:
+        except (OSError, EOFError) as exc:
             raise InputError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from None
 
     def _add(self, loc: str, row: Any, extra: dict[str, Any]) -> None:
@@ -498,6 +525,71 @@ class _RowSink:
             return pa.concat_tables(pieces, promote_options="permissive")
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise InputError(f"{self.report.source}: files disagree on column types ({exc})") from None
+
+
+class _ByteLines:
+    """Lines (with their b"\\n") of a binary stream read in blocks (codec streams lack readline)."""
+
+    def __init__(self, stream: BinaryIO, block: int = 1 << 16) -> None:
+        from collections import deque
+
+        self.stream, self.block, self.tail = stream, block, b""
+        self.lines: deque[bytes] = deque()
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            line = self.readline()
+            if not line:
+                return
+            yield line
+
+    def readline(self) -> bytes:
+        while not self.lines:
+            chunk = self.stream.read(self.block)
+            if not chunk:
+                line, self.tail = self.tail, b""
+                return line
+            parts = (self.tail + chunk).split(b"\n")
+            self.tail = parts.pop()
+            self.lines.extend(p + b"\n" for p in parts)
+        return self.lines.popleft()
+
+    def read_rest(self) -> bytes:
+        rest = b"".join(self.lines) + self.tail + self.stream.read()
+        self.lines.clear()
+        self.tail = b""
+        return rest
+
+
+class _Utf8Lines:
+    """Text lines of a binary stream, decoded one by one (for `csv.reader`).
+
+    A line that is not valid UTF-8 is passed on decoded with replacement characters and
+    recorded in `bad` as (line number, reason), so the reader can name and skip its record.
+    """
+
+    def __init__(self, raw: _ByteLines) -> None:
+        self.raw = raw
+        self.lineno = 0
+        self.bad: list[tuple[int, str]] = []
+
+    def __iter__(self) -> _Utf8Lines:
+        return self
+
+    def __next__(self) -> str:
+        bline = self.raw.readline()
+        if not bline:
+            raise StopIteration
+        self.lineno += 1
+        try:
+            return bline.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.bad.append((self.lineno, _utf8_reason(exc)))
+            return bline.decode("utf-8", errors="replace")
+
+
+def _utf8_reason(exc: UnicodeDecodeError) -> str:
+    return f"invalid UTF-8 (byte 0x{exc.object[exc.start]:02x} at column {exc.start + 1})"
 
 
 def _meta_name(key: str) -> str:

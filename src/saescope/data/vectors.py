@@ -9,6 +9,7 @@ wikipedia-22-12 layout), or any column named with `column=`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,18 +154,118 @@ def read_vectors(
     return VectorTable(X, ids, meta, str(path))
 
 
-def check_finite(X: np.ndarray, source: str, drop: bool = False) -> np.ndarray:
+def check_finite(X: np.ndarray, source: str, drop: bool | None = None) -> np.ndarray:
     """Error on NaN/Inf rows (count and first row index), or drop them when `drop`.
 
-    Returns the boolean mask of kept rows.
+    Returns the boolean mask of kept rows. `drop=None` is for commands without a
+    `--drop-nonfinite` option: the message then does not suggest it.
     """
-    finite = np.isfinite(X).all(axis=1)
+    finite = np.isfinite(X).all(axis=1) if X.size else np.ones(len(X), dtype=bool)
     if finite.all():
         return finite
     bad = np.flatnonzero(~finite)
     if not drop:
+        hint = "; fix the input or pass --drop-nonfinite" if drop is False else ""
         raise InputError(
-            f"{source}: {len(bad)} rows contain NaN or Inf (first at row {int(bad[0])}); "
-            "fix the input or pass --drop-nonfinite"
+            f"{source}: {len(bad)} rows contain NaN or Inf (first at row {int(bad[0])}){hint}"
         )
     return finite
+
+
+def check_vectors(X: np.ndarray, source: str, dim: int | None = None, expected_by: str = "",
+                  drop: bool | None = None) -> np.ndarray:
+    """The input checks every command makes: rows present, dimension `dim`, finite values.
+
+    `expected_by` names what fixes `dim` ("the SAE in DIR"). Returns the mask of kept rows
+    (see `check_finite`).
+    """
+    if len(X) == 0:
+        raise InputError(f"{source}: no rows (the file holds no vectors)")
+    if dim is not None and X.shape[1] != dim:
+        by = f", {expected_by} expects {dim}" if expected_by else f", expected {dim}"
+        raise InputError(f"{source}: vectors have dimension {X.shape[1]}{by}")
+    return check_finite(X, source, drop)
+
+
+def nonfinite_parquet_rows(path: str | Path, column: str | None = None,
+                           batch_rows: int = 65536) -> dict[Path, np.ndarray]:
+    """Row numbers (within each file) of the vectors with NaN or Inf, per Parquet file.
+
+    Streams the vector column batch by batch, so memory stays bounded for any pool size.
+    Files without such rows are left out of the result.
+    """
+    out: dict[Path, np.ndarray] = {}
+    for f in parquet_files(path):
+        try:
+            pf = pq.ParquetFile(f)
+        except Exception as exc:
+            raise InputError(f"{f}: cannot read Parquet ({type(exc).__name__}: {exc})") from None
+        name = detect_vector_column(pf.schema_arrow, column, str(f))
+        bad, offset = [], 0
+        for batch in pf.iter_batches(batch_size=batch_rows, columns=[name]):
+            X = list_column_to_numpy(batch.column(0), str(f), name)
+            if X.size:
+                bad.append(offset + np.flatnonzero(~np.isfinite(X).all(axis=1)))
+            offset += batch.num_rows
+        rows = np.concatenate(bad) if bad else np.zeros(0, np.int64)
+        if len(rows):
+            out[f] = rows
+    return out
+
+
+def finite_parquet(path: str | Path, out: str | Path, drop: bool | None = None,
+                   column: str | None = None, id_field: str = "id") -> tuple[Path, int]:
+    """A Parquet vector source without NaN/Inf rows: `path` itself, or a filtered copy at `out`.
+
+    Without `drop`, a non-finite row raises `InputError` naming the file and its first bad row
+    (as `check_finite` does for in-memory inputs). With `drop`, the rows are left out of a copy
+    written to the folder `out` (one file per input file, same row groups; a source without
+    an `id_field` column gets one holding its `row-<global row>` ids, so ids do not shift). A
+    copy already at `out` is reused when it was made from the same files (names, sizes,
+    modification times). Returns the path to read and the rows dropped.
+    """
+    from saescope.io import atomic_dir
+
+    path, out = Path(path), Path(out)
+    bad = nonfinite_parquet_rows(path, column)
+    if not bad:
+        return path, 0
+    n_bad = sum(len(v) for v in bad.values())
+    if not drop:
+        f, rows = next(iter(bad.items()))
+        hint = "; fix the input or pass --drop-nonfinite" if drop is False else ""
+        raise InputError(f"{f}: {n_bad} rows contain NaN or Inf (first at row {int(rows[0])}){hint}")
+    files = parquet_files(path)
+    source = [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
+    stamp = out / "_source.json"  # what the copy was made from (not a .parquet: readers skip it)
+    if stamp.is_file() and json.loads(stamp.read_text()) == source:
+        return out, n_bad
+    base = path if path.is_dir() else path.parent
+    with atomic_dir(out, overwrite=True) as tmp:
+        (tmp / stamp.name).write_text(json.dumps(source))
+        start = 0
+        for f in files:
+            pf = pq.ParquetFile(f)
+            target = tmp / f.relative_to(base)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            drop_rows = bad.get(f, np.zeros(0, np.int64))
+            with pq.ParquetWriter(target, _with_id(pf.schema_arrow, id_field)) as writer:
+                offset = 0
+                for g in range(pf.metadata.num_row_groups):
+                    table = pf.read_row_group(g)
+                    n = table.num_rows
+                    if id_field not in table.column_names:
+                        ids = [f"row-{start + offset + i}" for i in range(n)]
+                        table = table.add_column(0, id_field, pa.array(ids, pa.string()))
+                    keep = np.ones(n, dtype=bool)
+                    keep[drop_rows[(drop_rows >= offset) & (drop_rows < offset + n)] - offset] = False
+                    writer.write_table(table.filter(pa.array(keep)))
+                    offset += n
+            start += offset
+    return out, n_bad
+
+
+def _with_id(schema: pa.Schema, id_field: str) -> pa.Schema:
+    if id_field in schema.names:
+        return schema
+    return schema.insert(0, pa.field(id_field, pa.string()))

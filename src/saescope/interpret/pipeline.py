@@ -188,7 +188,7 @@ def _prepare_out(out: Path, cfg: InterpretConfig) -> Path:
         (out / "summary.json").unlink(missing_ok=True)
     elif finished:
         raise ConfigError(f"--out {out} holds a finished interpretation (use --overwrite)")
-    elif out.exists() and any(p.name != WORK for p in out.iterdir()):
+    elif out.exists() and not (work / "state.json").is_file() and any(p.name != WORK for p in out.iterdir()):
         raise ConfigError(f"--out {out} exists and is not empty (use --overwrite)")
     work.mkdir(parents=True, exist_ok=True)
     state = work / "state.json"

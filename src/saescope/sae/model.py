@@ -146,7 +146,7 @@ class SparseAutoencoder(nn.Module):
 
     @classmethod
     def load(cls, folder: str | Path, device: str | torch.device = "cpu") -> SparseAutoencoder:
-        """Load a checkpoint folder (ours or sparsify's); dtype is read back from the file.
+        """Load a checkpoint folder (ours, sparsify's or SAELens's); dtype is read back from the file.
 
         The parameters are loaded with requires_grad False (an inference object).
         """
@@ -154,6 +154,10 @@ class SparseAutoencoder(nn.Module):
         from safetensors.torch import load_file
 
         folder = Path(folder)
+        from saescope.interop.saelens import is_saelens_folder, load_saelens
+
+        if is_saelens_folder(folder):  # SAELens layout (cfg.json + sae_weights.safetensors)
+            return load_saelens(folder, device)
         cfg_path, w_path = folder / "cfg.json", folder / "sae.safetensors"
         for p in (cfg_path, w_path):
             if not p.is_file():

@@ -46,7 +46,14 @@ from tqdm.auto import tqdm
 
 from saescope.device import resolve_device as _resolve_device_name
 from saescope.errors import ConfigError, InputError
-from saescope.io import atomic_path, check_output_dir, write_json
+from saescope.io import (
+    atomic_path,
+    check_output_dir,
+    read_jsonl,
+    recover_dir,
+    remove_leftovers,
+    write_json,
+)
 from saescope.sae.archs.base import StepContext, StepOutput
 from saescope.sae.budget import RunPlan, auto_batch_size, plan_run, short_run_warning
 from saescope.sae.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
@@ -448,6 +455,8 @@ class Trainer:
             _write_outputs(self.out, final, metrics, stats)
             if self.ckpt_dir is not None and self.ckpt_dir.exists():
                 shutil.rmtree(self.ckpt_dir)
+            if self.ckpt_dir is not None:
+                remove_leftovers(self.ckpt_dir)  # weights and optimiser state of killed writes
         self.tracker.summary(metrics)
         self.tracker.close()
         self.dist.barrier()
@@ -567,26 +576,36 @@ MAX_AUTO_STREAM_BATCH = 1024
 
 def _prepare_out_dir(out: Path, resume: bool, overwrite: bool, dist: Dist) -> bool:
     """Refuse or clear an existing folder; whether there is a checkpoint to resume from."""
+    if dist.main:
+        recover_dir(out / CHECKPOINT)  # a kill inside a checkpoint swap (where it is two renames)
     has_ckpt = (out / CHECKPOINT / "state.json").is_file()
     if dist.main:
         if resume and not has_ckpt and out.exists() and any(out.iterdir()) and not overwrite:
-            raise InputError(f"{out}: no checkpoint to resume from ({CHECKPOINT}/ missing)")
+            if not _killed_before_first_checkpoint(out):
+                raise InputError(f"{out}: no checkpoint to resume from ({CHECKPOINT}/ missing)")
+            shutil.rmtree(out)  # a run killed before its first checkpoint: start it again
         if not resume and out.exists() and any(out.iterdir()):
             check_output_dir(out, overwrite)
             shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
     dist.barrier()
-    return resume and has_ckpt
+    return resume and (out / CHECKPOINT / "state.json").is_file()  # as rank 0 left it
+
+
+def _killed_before_first_checkpoint(out: Path) -> bool:
+    """`out` holds only what an unfinished run writes before a checkpoint (no cfg.json)."""
+    own = {"train_log.jsonl", "latent_stats.parquet", "metrics.json", "sae.safetensors"}
+    kept = f".{CHECKPOINT}.old"  # a checkpoint kept by a cut swap: there was one to resume
+    return all(p.name in own or (p.name.startswith(".") and p.name != kept) for p in out.iterdir())
 
 
 def _truncate_log(path: Path, step: int) -> None:
     """Drop log lines written after the checkpoint a run resumes from."""
     if not path.exists():
         return
-    keep = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line)["step"] <= step]
+    keep = [row for row in read_jsonl(path) if row["step"] <= step]  # drops a torn last line
     with atomic_path(path) as tmp:
-        tmp.write_text("".join(line + "\n" for line in keep))
+        tmp.write_text("".join(json.dumps(row) + "\n" for row in keep))
 
 
 def _write_outputs(out: Path, sae: SparseAutoencoder, metrics: dict[str, Any],

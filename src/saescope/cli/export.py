@@ -1,0 +1,85 @@
+"""`saescope export`: an SAE or a run in the files SAELens, delphi or Neuronpedia read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from saescope.errors import ConfigError, InputError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export)
+
+
+def _stage(src: Path, stage: str) -> Path:
+    """The SAE or interpret folder of SRC (a run folder or the stage's own output)."""
+    from saescope.interop.saelens import is_saelens_folder
+    from saescope.rundir import RunLayout
+
+    if stage == "sae" and is_saelens_folder(src):
+        return src
+    found = getattr(RunLayout.detect(src), stage)
+    if found is None:
+        what = "SAE (cfg.json + sae.safetensors)" if stage == "sae" else \
+            "interpret output (latents.parquet + summary.json)"
+        raise InputError(f"{src}: contains no {what}")
+    return found
+
+
+def export(
+    src: Path = typer.Argument(..., help="SAE folder (saelens) or run / interpret folder (delphi, neuronpedia)."),
+    format: str = typer.Option(..., "--format", help="saelens | delphi | neuronpedia | saescope."),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
+    model_id: str = typer.Option("saescope", "--model-id",
+                                 help="Model the SAE reads (SAELens metadata.model_name, Neuronpedia model id)."),
+    hook: str = typer.Option("embedding", "--hook",
+                             help="SAELens metadata.hook_name; delphi module/hookpoint name."),
+    layer: int = typer.Option(0, "--layer", help="neuronpedia: layer number."),
+    sae_set: str = typer.Option("saescope", "--sae-set", help="neuronpedia: source set name."),
+    sae: Path | None = typer.Option(None, "--sae", help="neuronpedia: SAE folder (default: RUN/sae)."),
+    data: Path | None = typer.Option(None, "--data", help="neuronpedia: vectors (default: RUN/data/embeddings.parquet)."),
+) -> None:
+    """Write SRC as an SAELens SAE folder, delphi explanation files, or Neuronpedia dashboards.
+
+    saelens: cfg.json + sae_weights.safetensors (topk, batchtopk/reward as jumprelu, relu as
+    standard). delphi: explanations/{hook}_latent{i}.txt (+ sparse_model/{hook}/ when SRC has
+    an SAE) and saescope_scores.jsonl. neuronpedia: batch-N.json + explanations.jsonl.
+    saescope: any SAE saescope reads (e.g. an SAELens folder) as a saescope/sparsify folder.
+    """
+    from saescope.io import check_output_dir
+
+    check_output_dir(out, overwrite)
+    if format == "saelens":
+        from saescope.interop.saelens import export_saelens
+        from saescope.sae.model import SparseAutoencoder
+
+        model = SparseAutoencoder.load(_stage(src, "sae"))
+        export_saelens(model, out, metadata={"model_name": model_id, "hook_name": hook})
+        result = {"format": "saelens", "arch": model.cfg.arch, "out": str(out)}
+    elif format == "saescope":
+        from saescope.sae.model import SparseAutoencoder
+
+        model = SparseAutoencoder.load(_stage(src, "sae"))
+        model.save(out)
+        result = {"format": "saescope", "arch": model.cfg.arch, "out": str(out)}
+    elif format == "delphi":
+        from saescope.interop.delphi import export_delphi, sparse_model_folder
+        from saescope.rundir import RunLayout
+
+        result = export_delphi(_stage(src, "interpret"), out, module=hook, overwrite=overwrite)
+        sae_dir = RunLayout.detect(src).sae
+        if sae_dir is not None:
+            result["sparse_model"] = str(sparse_model_folder(sae_dir, out / "sparse_model", hook).parent)
+    elif format == "neuronpedia":
+        from saescope.interop.neuronpedia import NeuronpediaConfig, export_neuronpedia
+
+        cfg = NeuronpediaConfig(model_id=model_id, layer=layer, sae_set=sae_set,
+                                dataset=str(data) if data else "")
+        result = export_neuronpedia(src, out, cfg, sae_dir=sae, data=data, overwrite=overwrite)
+    else:
+        raise ConfigError(f"--format must be saelens, delphi, neuronpedia or saescope, got {format!r}")
+    typer.echo(json.dumps(result))

@@ -1,0 +1,50 @@
+"""A tiny but real run folder (data/, sae/, interpret/) shared by the export tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+TOPICS = ("cat dog pet fur", "stock bond market price", "rain cloud storm wind",
+          "chess pawn rook king")
+
+
+def _hash_embed(texts: list[str]) -> np.ndarray:
+    """A deterministic bag-of-words embedding (stands in for the sentence model of the scorer)."""
+    out = np.zeros((len(texts), 32), np.float32)
+    for i, t in enumerate(texts):
+        for w in t.split():
+            out[i, hash(w) % 32] += 1.0
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    import torch
+
+    from saescope.data.shards import vectors_to_arrow
+    from saescope.interpret.pipeline import InterpretConfig, run_interpret
+    from saescope.sae.config import SAEConfig, TrainConfig
+    from saescope.sae.train import train_sae
+
+    root = tmp_path_factory.mktemp("run")
+    rng = np.random.default_rng(0)
+    n, d = 400, 16
+    topic = rng.integers(0, len(TOPICS), n)
+    centres = rng.standard_normal((len(TOPICS), d)).astype(np.float32) * 2
+    X = centres[topic] + rng.standard_normal((n, d)).astype(np.float32) * 0.5
+    words = [t.split() for t in TOPICS]
+    texts = [" ".join(rng.choice(words[t], 3)) + f" note {i}" for i, t in enumerate(topic)]
+    ids = [f"doc{i}" for i in range(n)]
+    (root / "data").mkdir()
+    pq.write_table(pa.table({"id": ids, "embedding": vectors_to_arrow(X), "text": texts}),
+                   root / "data" / "embeddings.parquet")
+    torch.manual_seed(0)
+    cfg = TrainConfig(sae=SAEConfig(arch="topk", k=3, num_latents=24), steps=60, batch_size=128,
+                      device="cpu", log_every=20)
+    res = train_sae(X, cfg, out_dir=root / "sae", progress=False)
+    icfg = InterpretConfig(explainer="keywords", scorers=("embedding",), cache_path=str(root / "c.db"))
+    run_interpret(res.sae, X, ids, texts, root / "interpret", icfg, progress=False, embed=_hash_embed)
+    return root

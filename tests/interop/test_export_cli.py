@@ -1,0 +1,37 @@
+"""`saescope export` from the command line, each format, and its errors."""
+
+from __future__ import annotations
+
+import json
+
+from saescope.cli.main import run
+
+
+def test_export_cli_formats(tiny_run, tmp_path, capsys):
+    assert run(["export", tiny_run / "sae", "--format", "saelens", "--out", tmp_path / "sl",
+                "--model-id", "minilm"]) == 0
+    cfg = json.loads((tmp_path / "sl" / "cfg.json").read_text())
+    assert cfg["architecture"] == "topk" and cfg["metadata"]["model_name"] == "minilm"
+    # an SAELens folder is an SAE folder for saescope: export it back to itself, via the run layout
+    assert run(["export", tmp_path / "sl", "--format", "saelens", "--out", tmp_path / "sl2"]) == 0
+    # and into saescope's own layout (for the commands that want cfg.json + sae.safetensors)
+    assert run(["export", tmp_path / "sl", "--format", "saescope", "--out", tmp_path / "own"]) == 0
+    assert (tmp_path / "own" / "sae.safetensors").is_file()
+    assert run(["export", tiny_run, "--format", "delphi", "--out", tmp_path / "de",
+                "--hook", "layers.3"]) == 0
+    assert (tmp_path / "de" / "sparse_model" / "layers.3" / "sae.safetensors").is_file()
+    assert any((tmp_path / "de" / "explanations").glob("layers.3_latent*.txt"))
+    assert run(["export", tiny_run, "--format", "neuronpedia", "--out", tmp_path / "np"]) == 0
+    assert (tmp_path / "np" / "batch-0.json").is_file()
+    capsys.readouterr()
+
+
+def test_export_cli_errors(tiny_run, tmp_path, capsys):
+    assert run(["export", tiny_run / "sae", "--format", "onnx", "--out", tmp_path / "x"]) == 2
+    assert "saelens, delphi, neuronpedia or saescope" in capsys.readouterr().err
+    assert run(["export", tiny_run / "interpret", "--format", "saelens", "--out", tmp_path / "y"]) == 2
+    assert "contains no SAE" in capsys.readouterr().err
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "f").write_text("x")
+    assert run(["export", tiny_run / "sae", "--format", "saelens", "--out", tmp_path / "full"]) == 2
+    assert "not empty" in capsys.readouterr().err
