@@ -101,6 +101,9 @@ def resolve_device(name: str) -> torch.device:
 
 LR_SCALE = 1.2e-3
 """Default learning rate at M = 2**14 latents."""
+LR_MAX = 1e-2
+"""Cap of the default: the 1/sqrt(M) law was fit on large dictionaries, and extrapolated to a
+few dozen latents it gives rates at which Adam's first steps scramble the decoder."""
 
 
 def default_lr(num_latents: int) -> float:
@@ -111,8 +114,9 @@ def default_lr(num_latents: int) -> float:
     hundreds to a few thousand steps, where it leaves the SAE far from converged. On an inner
     90/10 split of the MMLU training rows (never the rows the benchmark reports), 980 steps at
     batch 256, 3,072 latents, k 32: validation FVU 0.408 at 1x, 0.357 at 3x, 0.338 at 6x.
+    At most LR_MAX (reached below about 240 latents).
     """
-    return LR_SCALE / math.sqrt(num_latents / 2**14)
+    return min(LR_MAX, LR_SCALE / math.sqrt(num_latents / 2**14))
 
 
 def lr_factor(step: int, total: int, warmup: int, decay_fraction: float) -> float:
