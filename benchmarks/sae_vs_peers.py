@@ -80,10 +80,8 @@ def measure(encoder: Encoder, X_train: np.ndarray, X_val: np.ndarray, m: int) ->
 def run_saescope(X_train, m, k, budget, arch="topk"):
     from saescope.sae import SAEConfig, TrainConfig, train_sae
 
-    # jumprelu's L0 is set by its penalty, not k: in the fixed-length rows the penalty adapts
-    # towards L0 = k so that its row is at the others' sparsity (see its module docstring).
-    options = {"l0_coef_rate": 0.01} if arch == "jumprelu" and budget == "equal" else {}
-    sae_cfg = SAEConfig(arch=arch, k=k, num_latents=m, options=options)
+    # jumprelu's L0 is set by its penalty (default l0_coef), not by k: compare its L0 column.
+    sae_cfg = SAEConfig(arch=arch, k=k, num_latents=m)
     if budget == "equal":
         cfg = TrainConfig(sae=sae_cfg, batch_size=BATCH, steps=STEPS, val_fraction=0,
                           device="cpu")

@@ -160,5 +160,5 @@ class JumpReLU(Architecture):
         if ctx.all_reduce_mean is not None:  # each process holds its share of the batch L0
             ctx.all_reduce_mean(l0)
             l0 = l0 * ctx.world_size
-        factor = math.exp(self.opts.l0_coef_rate * (float(l0) / self.cfg.k - 1))
-        sae.l0_coef.mul_(factor)
+        factor = math.exp(self.opts.l0_coef_rate * min(float(l0) / self.cfg.k - 1, 1.0))
+        sae.l0_coef.mul_(factor).clamp_(1e-6, 1.0)  # unclamped, it ran away on MMLU (FVU NaN)
