@@ -74,6 +74,8 @@ from saescope.sae.tracking import Tracker
 __all__ = ["CHECKPOINT", "Stepper", "TrainResult", "Trainer", "default_lr", "geometric_median",
            "input_scale", "lr_factor", "resolve_device", "train_sae"]
 
+MAX_AUTO_STREAM_BATCH = 1024
+"""Batch used to count a stream's rows before the data-sized batch is known."""
 MAX_STAT_ROWS = 1_000_000
 """At most this many training rows are encoded for the final dead-latent count and latent_stats."""
 
@@ -573,9 +575,6 @@ def _sources(data: Any, val_data: Any, cfg: TrainConfig
             raise InputError(
                 f"validation data has {val_data.shape[1]} columns, training data {source.d}")
     return source, val_data
-
-
-MAX_AUTO_STREAM_BATCH = 1024
 
 
 def _prepare_out_dir(out: Path, resume: bool, overwrite: bool, dist: Dist) -> bool:
