@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -77,11 +78,11 @@ def measure(encoder: Encoder, X_train: np.ndarray, X_val: np.ndarray, m: int) ->
 
 
 # -- saescope ---------------------------------------------------------------------------------
-def run_saescope(X_train, m, k, budget, arch="topk"):
+def run_saescope(X_train, m, k, budget, arch="topk", options=None):
     from saescope.sae import SAEConfig, TrainConfig, train_sae
 
-    # jumprelu's L0 is set by its penalty (default l0_coef), not by k: compare its L0 column.
-    sae_cfg = SAEConfig(arch=arch, k=k, num_latents=m)
+    # jumprelu's L0 is set by its penalty (`l0_coef`, see --arch-options), not by k.
+    sae_cfg = SAEConfig(arch=arch, k=k, num_latents=m, options=dict(options or {}))
     if budget == "equal":
         cfg = TrainConfig(sae=sae_cfg, batch_size=BATCH, steps=STEPS, val_fraction=0,
                           device="cpu")
@@ -238,6 +239,8 @@ def main() -> None:
     ap.add_argument("--default-rows", default="3072x32", help="latents x k for the defaults rows")
     ap.add_argument("--archs", default="topk",
                     help="saescope architectures for the equal rows, e.g. topk,matryoshka,jumprelu")
+    ap.add_argument("--arch-options", default="{}",
+                    help='saescope options per arch, JSON, e.g. \'{"jumprelu": {"l0_coef": 0.01}}\'')
     ap.add_argument("--sparsify-optimizer", default="adam", choices=("adam", "signum"))
     ap.add_argument("--sparsify-warmup", type=int, default=None,
                     help="sparsify lr_warmup_steps (default: its 1000)")
@@ -264,7 +267,8 @@ def main() -> None:
             for tool in args.tools.split(","):
                 variants = [("topk", {})]
                 if tool == "saescope" and budget == "equal":
-                    variants = [(a, {"arch": a}) for a in args.archs.split(",")]
+                    opts = json.loads(args.arch_options)
+                    variants = [(a, {"arch": a, "options": opts.get(a)}) for a in args.archs.split(",")]
                 if tool == "sparsify":
                     if budget != "equal":
                         continue
