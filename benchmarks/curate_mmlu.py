@@ -1,31 +1,33 @@
-"""Curation quality on MMLU: does SAE-space selection find held-out domains and subjects?
+"""Curation quality on MMLU: which space finds held-out domains and subjects from 50 seeds?
 
-For each target (MMLU's four domains and several single subjects) and each of `--draws` seed
-draws, 50 questions of the target are held out as seeds; the pool is every other question
-(14,042 - 50). Each method ranks the pool; we report precision at budgets 100/500/1000 (the
-fraction of selected questions from the target), the ideal precision (min(1, |target in
-pool| / budget)), and diversity of the top 1000 (1 - mean pairwise cosine of the MiniLM
-embeddings, diagonal excluded). Stability across seed draws: the standard deviation of
-precision@100 and the mean Jaccard overlap of the top-100 sets between draws.
+For each target (MMLU's 4 domains and 10 single subjects) and each of `--draws` seed draws,
+50 questions of the target are held out as seeds (`saescope.curate.evaluate.seed_pool_split`,
+rng `1000 + draw`); the pool is every other question (14,044 - 50). Each method ranks the pool
+with the library's own `fit_space` / `FittedSpace.score` / `candidate_order` (what `saescope
+curate` runs, in memory). Reported per budget b (100, 500): precision@b (fraction of the top b
+from the target), the best attainable `min(1, |target in pool| / b)`, the gain over the
+centered-embedding baseline and the share of the gap between that baseline and the best
+attainable that a method closes (`evaluate.gap_closed`), and the worst target's gain.
+Intervals: 95% t-intervals over the draws (each draw's mean over the targets).
+
+Tuning split (no figure is reported on what chose it): the PU classifier's C and feedback
+(`spaces.PU_C`, `spaces.PU_FEEDBACK`) were chosen on the 4 domains x draws 0-1 with the
+`--train issue` SAE (`--tune` reruns that sweep); the "held out" rows are the 10 subjects x all draws, which played no part in it. The
+"all" rows (14 targets x all draws) include the tuning cells and are printed for completeness.
 
 The SAE (TopK) is trained once on the embeddings of all questions, without labels (the seeds
-are 50 of the 14,042 rows it saw, as in a real curation where the SAE is trained on the pool).
+are 50 of the rows it saw, as in a curation where the SAE is trained on the pool):
+- `--train default`: `TrainConfig()` as shipped (what `saescope train pool.parquet` does);
+- `--train issue`: k 32, 1,536 latents, 30 epochs, batch 512 (issue 17's setting).
 
-Methods: `sae`, `sae-idf`, `sae-centered`, `sae-enrich` (seed-vs-pool latent log-odds, DSIR-style
-weights in SAE space), `embedding` (raw cosine), `embedding-centered`
-(pool mean removed), `random`, and FineScope's clustered variant `sae+kmeans` (k-means on the
-SAE codes of the pool, equal per-cluster quotas) plus `sae+kmeans-seeds` (quotas in proportion
-to the seeds' clusters). All use the library's own `fit_space` / `FittedSpace.score` /
-`candidate_order` (the functions `saescope curate` runs), on in-memory arrays for speed. The
-SAE codes of all questions are computed once and sliced per draw (`encode_codes` is memoised
-by array), which gives the same codes as encoding each pool again.
-
-    python benchmarks/curate_mmlu.py [--draws 3] [--k 32] [--latents 1536] [--out FILE.json]
+    python benchmarks/curate_mmlu.py --train default [--draws 5] [--threads 1]
+    python benchmarks/curate_mmlu.py --train issue --tune   # the (C, feedback) sweep, tuning cells
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import time
@@ -38,9 +40,12 @@ SUBJECTS = (
     "clinical knowledge", "high school macroeconomics", "world religions", "astronomy",
     "nutrition", "moral scenarios",
 )  # fmt: skip
-METHODS = ("sae", "sae-idf", "sae-centered", "sae-enrich", "embedding", "embedding-centered",
-           "random", "sae+kmeans", "sae+kmeans-seeds")  # fmt: skip
-BUDGETS = (100, 500, 1000)
+METHODS = ("sae-pu", "sae-enrich", "sae-centered", "sae", "embedding", "embedding-centered",
+           "embedding-pu", "random")  # fmt: skip
+BASELINE = "embedding-centered"
+BUDGETS = (100, 500)
+TUNE_GRID = [(C, fb) for C in (0.01, 0.03, 0.1, 1.0) for fb in (0, 1, 3)]
+"""(`PU_C`, `PU_FEEDBACK`) pairs of the `--tune` sweep (the choice: 0.03, 3)."""
 
 
 def embeddings(cache: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -61,160 +66,137 @@ def embeddings(cache: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
             np.asarray(meta["domain"].to_pylist()))
 
 
-def train(X: np.ndarray, k: int, latents: int, out: Path, epochs: int) -> None:
-    from saescope.sae import SAEConfig, TrainConfig, train_sae
+def train_config(which: str):
+    from saescope.sae import SAEConfig, TrainConfig
 
-    t0 = time.perf_counter()
-    res = train_sae(X, TrainConfig(sae=SAEConfig(arch="topk", k=k, num_latents=latents),
-                                   epochs=epochs, batch_size=512, device="cpu"),
-                    out_dir=out, overwrite=True, progress=False)
-    m = res.metrics
-    print(f"SAE k={k} M={latents}: fvu={m['fvu']:.3f} l0={m['l0']:.1f} "
-          f"dead={m['dead_fraction']:.3f} ({time.perf_counter() - t0:.0f} s)")
+    if which == "default":
+        return TrainConfig(device="cpu")
+    return TrainConfig(sae=SAEConfig(arch="topk", k=32, num_latents=1536), epochs=30,
+                       batch_size=512, device="cpu")
 
 
-def diversity(U: np.ndarray) -> float:
-    """1 - mean_{i != j} cos(u_i, u_j) from the sum of unit vectors (exact)."""
-    n = len(U)
-    s = U.astype(np.float64).sum(axis=0)
-    return 1.0 - (float(s @ s) - n) / (n * (n - 1))
+def trained_sae(X: np.ndarray, which: str, cache: Path):
+    """The SAE for `--train which`, trained once into a folder named by its config's hash."""
+    from saescope.io import read_json
+    from saescope.sae import SparseAutoencoder, train_sae
+
+    cfg = train_config(which)
+    key = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:10]
+    out = cache / f"mmlu_sae_{which}_{key}"
+    if not (out / "cfg.json").is_file():
+        t0 = time.perf_counter()
+        train_sae(X, cfg, out_dir=out, overwrite=True, progress=False)
+        print(f"trained in {time.perf_counter() - t0:.0f} s -> {out}")
+    m = read_json(out / "metrics.json")
+    print(f"SAE --train {which}: {json.dumps({k: v for k, v in cfg.to_dict().items() if k != 'sae'})}, "
+          f"sae={json.dumps(cfg.sae.to_dict())}; validation fvu={m['fvu']:.3f} l0={m['l0']:.1f} "
+          f"dead={m['dead_fraction']:.3f} steps={m.get('steps')}")
+    return SparseAutoencoder.load(out).eval()
 
 
-def rank_pool(method: str, seeds: np.ndarray, pool: np.ndarray, pool_ids: np.ndarray, sae, seed: int,
-              clusters: int) -> np.ndarray:
-    """Pool indices in selection order for one method."""
-    from saescope.curate.select import candidate_order
-    from saescope.curate.spaces import fit_space
+def run_targets(X, ids, targets, methods, sae, draws, n_seeds, **fit_kw):
+    """{target: DrawResults} over the given targets."""
+    from saescope.curate.evaluate import precision_over_draws
 
-    base = method.split("+")[0]
-    k = clusters if "+kmeans" in method else 0
-    space = fit_space(base, seeds, pool, sae=sae, clusters=k, seed=seed)
-    s = space.score(pool, pool_ids)
-    weights = None
-    if method.endswith("-seeds"):
-        weights = np.bincount(space.score(seeds, pool_ids[: len(seeds)]).cluster, minlength=k)
-    return candidate_order(pool_ids, s.score, s.cluster if k else None, None, weights)
+    out = {}
+    for key, is_t in targets.items():
+        t0 = time.perf_counter()
+        out[key] = precision_over_draws(X, ids, is_t, list(methods), BUDGETS, draws, n_seeds,
+                                        sae=sae, **fit_kw)
+        p = {m: np.mean(out[key].precision[m][100]) for m in methods}
+        print(f"  {key:40s} " + " ".join(f"{m}={v:.2f}" for m, v in p.items())
+              + f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return out
+
+
+def t_interval(v: np.ndarray) -> tuple[float, float]:
+    from scipy import stats
+
+    if len(v) < 2:
+        return float(v.mean()), float("nan")
+    return float(v.mean()), float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+
+
+def table(res: dict, keys: list[str], methods, draw_idx: list[int], title: str) -> None:
+    """Markdown table: per method and budget, precision, gain and gap closed with intervals."""
+    from saescope.curate.evaluate import gap_closed
+
+    print(f"\n#### {title} ({len(keys)} targets x {len(draw_idx)} draws)\n")
+    print("| method | budget | best attainable | precision | vs centered baseline | gap closed | worst target |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for b in BUDGETS:
+        P = {m: np.array([[res[k].precision[m][b][r] for r in draw_idx] for k in keys]) for m in methods}
+        best = np.mean([res[k].best[b] for k in keys])
+        base = P[BASELINE].mean(axis=0)  # per draw, mean over targets
+        for m in methods:
+            per_draw = P[m].mean(axis=0)
+            mu, h = t_interval(per_draw)
+            d_mu, d_h = t_interval(per_draw - base)
+            g_mu, g_h = t_interval(np.array([gap_closed(a, c, best) for a, c in zip(per_draw, base, strict=True)]))
+            worst = float((P[m] - P[BASELINE]).mean(axis=1).min())
+            print(f"| {m} | {b} | {best:.3f} | {mu:.3f} +- {h:.3f} | {d_mu:+.3f} +- {d_h:.3f} | "
+                  f"{g_mu:+.0%} +- {g_h:.0%} | {worst:+.3f} |")
+
+
+def tune(X, ids, domain, sae, n_seeds) -> None:
+    """The (C, feedback) sweep of `sae-pu` on the tuning cells only (4 domains x draws 0-1)."""
+    from saescope.data.builtin import MMLU_DOMAINS
+
+    targets = {f"domain: {d}": domain == d for d in MMLU_DOMAINS}
+    for C, fb in TUNE_GRID:
+        print(f"C={C} feedback={fb}")
+        r = run_targets(X, ids, targets, ("sae-pu", BASELINE), sae, 2, n_seeds, pu_c=C, pu_feedback=fb)
+        table(r, list(targets), ("sae-pu", BASELINE), [0, 1], f"tuning cells, sae-pu C={C} feedback={fb}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--draws", type=int, default=3, help="seed draws per target")
+    ap.add_argument("--train", choices=("default", "issue"), default="default")
+    ap.add_argument("--draws", type=int, default=5, help="seed draws per target")
     ap.add_argument("--n-seeds", type=int, default=50)
-    ap.add_argument("--k", type=int, default=32, help="SAE TopK k")
-    ap.add_argument("--latents", type=int, default=1536, help="SAE latents")
-    ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--clusters", type=int, default=8, help="k-means clusters of the clustered variant")
-    ap.add_argument("--cache", type=Path, default=None, help="folder for embeddings and the SAE")
+    ap.add_argument("--cache", type=Path, default=None, help="folder for embeddings and SAEs")
     ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--out", type=Path, default=None, help="write all figures as JSON")
-    ap.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1),
-                    help="torch and BLAS threads")
+    ap.add_argument("--tune", action="store_true", help="only the C sweep on the tuning cells")
+    ap.add_argument("--out", type=Path, default=None, help="write the per-draw figures as JSON")
+    ap.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1))
     args = ap.parse_args()
 
     import torch
+    from threadpoolctl import threadpool_limits
 
     from saescope.data.builtin import MMLU_DOMAINS
     from saescope.data.models import default_cache_dir
-    from saescope.sae import SparseAutoencoder
 
     torch.set_num_threads(args.threads)
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(args.threads)
-    except ImportError:
-        pass
+    threadpool_limits(args.threads)
     cache = args.cache or default_cache_dir() / "bench"
     cache.mkdir(parents=True, exist_ok=True)
     X, ids, subject, domain = embeddings(cache / "mmlu_minilm.parquet")
-    sae_dir = cache / f"mmlu_sae_k{args.k}_m{args.latents}_e{args.epochs}"
-    if not (sae_dir / "sae.safetensors").is_file():
-        train(X, args.k, args.latents, sae_dir, args.epochs)
-    sae = SparseAutoencoder.load(sae_dir).eval()
+    sae = trained_sae(X, args.train, cache)
+    if args.tune:
+        tune(X, ids, domain, sae, args.n_seeds)
+        return
     methods = [m for m in args.methods.split(",") if m]
-    Xu = X / np.linalg.norm(X, axis=1, keepdims=True)
-
-    import saescope.curate.spaces as spaces_mod
-
+    targets = {f"domain: {d}": domain == d for d in MMLU_DOMAINS}
+    targets.update({f"subject: {s}": subject == s for s in SUBJECTS})
     t0 = time.perf_counter()
-    codes_all = spaces_mod.encode_codes(sae, X)
-    print(f"encoded {len(X)} questions in {time.perf_counter() - t0:.1f} s")
-    memo: dict[int, object] = {}
-    real_encode = spaces_mod.encode_codes
-
-    def encode_memo(sae_, X_, device="cpu"):
-        hit = memo.get(id(X_))
-        return hit[1] if hit is not None and hit[0] is X_ else real_encode(sae_, X_, device)
-
-    spaces_mod.encode_codes = encode_memo
-
-    targets = [("domain", d) for d in MMLU_DOMAINS] + [("subject", s) for s in SUBJECTS]
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    t_all = time.perf_counter()
-    for kind, name in targets:
-        is_t = (domain if kind == "domain" else subject) == name
-        per: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
-        tops: dict[str, list[set[str]]] = {m: [] for m in methods}
-        for r in range(args.draws):
-            rng = np.random.default_rng(1000 + r)
-            seed_rows = rng.choice(np.flatnonzero(is_t), size=args.n_seeds, replace=False)
-            mask = np.ones(len(X), bool)
-            mask[seed_rows] = False
-            pool, pool_ids, pool_t = X[mask], ids[mask], is_t[mask]
-            seeds_X = X[seed_rows]
-            memo.clear()
-            memo[id(pool)] = (pool, codes_all[np.flatnonzero(mask)])
-            memo[id(seeds_X)] = (seeds_X, codes_all[seed_rows])
-            for m in methods:
-                order = rank_pool(m, seeds_X, pool, pool_ids, sae, r, args.clusters)
-                row = {f"p@{b}": float(pool_t[order[:b]].mean()) for b in BUDGETS}
-                row["diversity@1000"] = diversity(Xu[mask][order[:1000]])
-                per[m].append(row)
-                tops[m].append(set(pool_ids[order[:100]]))
-        n_in_pool = int(is_t.sum()) - args.n_seeds
-        key = f"{kind}: {name}"
-        results[key] = {"n_target_in_pool": n_in_pool,
-                        **{f"ideal_p@{b}": min(1.0, n_in_pool / b) for b in BUDGETS}}
-        for m in methods:
-            agg = {k: float(np.mean([row[k] for row in per[m]])) for k in per[m][0]}
-            agg["p@100_std"] = float(np.std([row["p@100"] for row in per[m]]))
-            for b in BUDGETS:
-                agg[f"p@{b}_draws"] = [row[f"p@{b}"] for row in per[m]]
-            pairs = [(a, b) for i, a in enumerate(tops[m]) for b in tops[m][i + 1:]]
-            agg["jaccard@100"] = float(np.mean([len(a & b) / len(a | b) for a, b in pairs])) if pairs else 1.0
-            results[key][m] = agg
-        print(f"{key:45s} " + " ".join(f"{m}={results[key][m]['p@100']:.2f}" for m in methods),
-              flush=True)
-
-    print(f"\nall targets in {time.perf_counter() - t_all:.0f} s; {args.draws} seed draws of "
-          f"{args.n_seeds}; SAE TopK k={args.k}, M={args.latents}\n")
-    for metric in ("p@100", "p@500", "p@1000", "diversity@1000", "p@100_std", "jaccard@100"):
-        print(f"### {metric} (mean over draws)\n")
-        print("| target | " + " | ".join(methods) + (" | ideal |" if metric.startswith("p@") and "std" not in metric else " |"))
-        print("|---" * (len(methods) + 1 + (1 if metric.startswith("p@") and "std" not in metric else 0)) + "|")
-        for key, res in results.items():
-            cells = [f"{res[m][metric]:.3f}" for m in methods]
-            best = max(range(len(methods)), key=lambda i: res[methods[i]][metric])
-            if metric.startswith("p@") and "std" not in metric:
-                cells[best] = f"**{cells[best]}**"
-                cells.append(f"{res['ideal_' + metric]:.3f}")
-            print(f"| {key} | " + " | ".join(cells) + " |")
-        means = [float(np.mean([res[m][metric] for res in results.values()])) for m in methods]
-        print("| **mean** | " + " | ".join(f"{v:.3f}" for v in means) + (" | |" if metric.startswith("p@") and "std" not in metric else " |") + "\n")
-    print("### summary: mean over targets, then mean +- std over the seed draws\n")
-    print("| method | p@100 | p@500 | p@1000 | diversity@1000 |")
-    print("|---|---|---|---|---|")
-    for m in methods:
-        cells = []
-        for b in BUDGETS:
-            per_draw = np.mean([res[m][f"p@{b}_draws"] for res in results.values()], axis=0)
-            cells.append(f"{per_draw.mean():.3f} +- {per_draw.std():.3f}")
-        div = np.mean([res[m]["diversity@1000"] for res in results.values()])
-        print(f"| {m} | " + " | ".join(cells) + f" | {div:.3f} |")
-    print()
+    res = run_targets(X, ids, targets, methods, sae, args.draws, args.n_seeds)
+    print(f"\nall targets in {time.perf_counter() - t0:.0f} s; {args.draws} draws of {args.n_seeds} "
+          f"seeds; SAE --train {args.train}")
+    draws = list(range(args.draws))
+    subj = [k for k in targets if k.startswith("subject")]
+    table(res, subj, methods, draws, "held out: the 10 subjects, never used for choosing C")
+    table(res, list(targets), methods, draws, "all 14 targets (includes the 4 domains x draws 0-1 C was chosen on)")
+    print("\n#### precision@100 per target (mean over draws)\n")
+    print("| target | " + " | ".join(methods) + " | best |")
+    print("|---" * (len(methods) + 2) + "|")
+    for k, r in res.items():
+        print(f"| {k} | " + " | ".join(f"{np.mean(r.precision[m][100]):.3f}" for m in methods)
+              + f" | {r.best[100]:.3f} |")
     if args.out:
         args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                        "results": results}, indent=1))
+                                        "results": {k: {"precision": r.precision, "best": r.best}
+                                                    for k, r in res.items()}}, indent=1))
         print(f"wrote {args.out}")
 
 

@@ -4,10 +4,17 @@ Prints (and writes to OUT/bench.json):
 1. the mean embedding-scorer AUROC of `keywords` explanations over latents that fire at least
    20 times, beside the shuffled-explanation baseline (same scorer, another latent's explanation);
 2. the keywords explainer's speed in latents per minute;
-3. with --llm: an end-to-end `llm` run with the local smollm2 model on --llm-latents latents
-   (explanations by smollm2, scored by the embedding scorer and, with --llm-scorers, detection).
+3. with --llm: an end-to-end `llm` run on --llm-latents latents, with the local smollm2 model or,
+   with --llm-base-url, any OpenAI-compatible server (e.g. `transformers serve FOLDER`):
+   explanations by the LLM, their parse rate, and their scores beside the keywords explainer's
+   on the same latents (embedding scorer and, with --llm-scorers, detection).
+
+Scores follow one rule (see saescope.interpret.scorers): the headline is activating vs random
+non-activating test texts, hard negatives are the `_hard` column, and latents with fewer than
+`min_test_positives` activating test texts are left out (low support).
 
     python benchmarks/interpret_quality.py --out runs/bench_interpret [--llm] [--llm-latents 20]
+        [--llm-base-url http://127.0.0.1:PORT/v1 --llm-model FOLDER]
 
 Embeddings and the SAE are cached in OUT and reused on a rerun; LLM answers are cached on disk.
 """
@@ -35,6 +42,11 @@ def main() -> None:
     ap.add_argument("--llm-latents", type=int, default=20)
     ap.add_argument("--llm-scorers", default="embedding,detection")
     ap.add_argument("--llm-batch-size", type=int, default=20, help="Texts per detection request.")
+    ap.add_argument("--llm-base-url", default=None, help="OpenAI-compatible server (default: local smollm2).")
+    ap.add_argument("--llm-model", default="smollm2", help="Model name on the server (or a local model).")
+    ap.add_argument("--llm-examples", type=int, default=8, help="Activating examples in an explainer prompt.")
+    ap.add_argument("--concurrency", type=int, default=1)
+    ap.add_argument("--llm-timeout", type=float, default=600.0, help="Seconds per LLM request (slow CPU servers).")
     ap.add_argument("--skip-keywords", action="store_true", help="Reuse OUT/keywords from an earlier run.")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -43,13 +55,16 @@ def main() -> None:
 
     from saescope.data.builtin import load_mmlu
     from saescope.data.embed import Embedder, embed_table
+    from saescope.data.models import default_cache_dir
     from saescope.data.vectors import read_vectors
     from saescope.interpret import InterpretConfig, KeywordsExplainer, ScorerConfig, run_interpret
+    from saescope.interpret.config import ExplainPromptConfig
     from saescope.interpret.examples import collect_examples
-    from saescope.interpret.pipeline import _explain_keywords
+    from saescope.interpret.explain import explain_with_keywords
     from saescope.sae import SAEConfig, SparseAutoencoder, TrainConfig, encode_csr, train_sae
 
-    emb_path = args.emb or args.out / "mmlu_minilm.parquet"
+    cached = default_cache_dir() / "bench" / "mmlu_minilm.parquet"
+    emb_path = args.emb or (cached if cached.exists() else args.out / "mmlu_minilm.parquet")
     if not emb_path.exists():
         t = time.time()
         embed_table(load_mmlu(), emb_path, model="minilm", progress=True)
@@ -88,7 +103,7 @@ def main() -> None:
         # Timed as run_interpret does it: chunks of 64 latents, texts vectorised per chunk.
         t = time.time()
         for s in range(0, len(live), 64):
-            _explain_keywords(kw, ex, live[s : s + 64], texts)
+            explain_with_keywords(kw, ex, live[s : s + 64], texts)
         dt = time.time() - t
         speed = len(live) / dt * 60
         print(f"keywords explainer: {len(live)} latents in {dt:.2f} s = {speed:,.0f} latents/minute")
@@ -123,16 +138,19 @@ def main() -> None:
 
     # 2. smollm2 end to end.
     if args.llm:
-        out_llm = args.out / "smollm2"
+        out_llm = args.out / ("llm-server" if args.llm_base_url else "smollm2")
         cfg = InterpretConfig(
             explainer="llm",
-            llm_model="smollm2",
+            llm_model=args.llm_model,
+            llm_base_url=args.llm_base_url,
+            explain_prompt=ExplainPromptConfig(n_positive=args.llm_examples),
             scorers=tuple(args.llm_scorers.split(",")),
             latents=str(args.llm_latents),
             min_fires=args.min_fires,
             seed=args.seed,
             overwrite=True,
-            concurrency=1,
+            concurrency=args.concurrency,
+            llm_timeout=args.llm_timeout,
             scoring=ScorerConfig(batch_size=args.llm_batch_size, seed=args.seed),
         )
         t = time.time()
@@ -140,8 +158,10 @@ def main() -> None:
         secs = time.time() - t
         man = json.loads((out_llm / "manifest.json").read_text())
         lat2 = pq.read_table(out_llm / "latents.parquet").to_pandas()
-        print(f"smollm2 run on {len(lat2)} latents: {secs:.0f} s, {man['llm_stats']}")
-        print(f"  status: {lat2.status.value_counts().to_dict()}")
+        live2 = lat2[lat2.status != "dead"]
+        parse_rate = float((live2.status == "ok").mean())
+        print(f"{man['model']} run on {len(lat2)} latents: {secs:.0f} s, {man['llm_stats']}")
+        print(f"  status: {lat2.status.value_counts().to_dict()}; parse rate {parse_rate:.0%}")
         for name, v in s["scores"].items():
             print(f"  {name}: mean {v['mean']} CI {v['ci']} baseline {v['baseline_mean']} "
                   f"({v['n_latents']} latents, unparsed answers {v.get('unparsed_answers', 0)})")
@@ -151,7 +171,8 @@ def main() -> None:
               f"baseline {np.nanmean(same.embedding_baseline):.3f}")
         for _, r in lat2.head(8).iterrows():
             print(f"  latent {r.latent:5d}: {r.explanation!r}  (keywords: {same.loc[r.latent].explanation!r})")
-        results["smollm2"] = {"seconds": secs, "summary": s, "llm_stats": man["llm_stats"],
+        results["llm"] = {"model": man["model"], "seconds": secs, "summary": s, "llm_stats": man["llm_stats"],
+                          "parse_rate": parse_rate,
                               "keywords_same_latents_embedding": float(np.nanmean(same.embedding))}
 
     (args.out / "bench.json").write_text(json.dumps(results, indent=2, default=float))

@@ -40,6 +40,7 @@ def test_demo_writes_a_complete_run_folder(demo_run):
     assert (out / "report.html").stat().st_size > 10_000
     assert any((out / "plots").glob("*.png"))
     assert "saescope dashboard" in proc.stdout and "report.html" in proc.stdout
+    assert "precision over 3 seed draws" in proc.stdout
     split = pq.read_table(out / "data" / "embeddings.parquet", columns=["split"])["split"].to_pylist()
     assert split.count("seed") == 50
     # Seeds are held out of the pool the curation selects from.
@@ -59,6 +60,19 @@ def test_demo_figures_are_sane(demo_run):
     # SAE-space selection finds the domain far above the random floor.
     assert cur["sae-enrich"]["precision"] > cur["random"]["precision"] + 0.3
     assert set(cur) >= {"sae-enrich", "sae-centered", "embedding", "embedding-centered", "random"}
+    assert "sae-pu" in cur  # the default space is the main run
+    # the table shows several budgets and the spread over seed draws
+    draws = s["curation_draws"]
+    assert draws["draws"] == 3 and list(draws["best"]) == ["100", "500"]
+    for space, per in draws["precision"].items():
+        for b in ("100", "500"):
+            assert per[b]["min"] <= per[b]["mean"] <= per[b]["max"] <= 1.0, space
+    assert draws["precision"]["sae-pu"]["100"]["mean"] > draws["precision"]["random"]["100"]["max"] + 0.3
+    # why the rows were chosen: latents with their keyword explanations
+    sel = pq.read_table(out / "curate" / "selected.parquet")
+    assert {"top_latents", "top_explanations"} <= set(sel.column_names)
+    assert any(e for e in sel["top_explanations"].to_pylist()[0])
+    assert s["seed_latents"] and any(r["explanation"] for r in s["seed_latents"])
 
 
 def test_demo_rerun_skips_finished_stages(demo_run):

@@ -8,16 +8,21 @@
 3. every live latent explained with the offline `keywords` explainer and scored with the
    embedding scorer against the shuffled-explanation baseline (an LLM explainer too when a
    server or `local_llm` is given);
-4. the target domain curated from the seeds in SAE space (`sae-enrich`), beside the raw-embedding,
-   centered-embedding and random baselines (precision, recall, diversity, similarity);
+4. the target domain curated from the seeds in SAE space (the default space, `sae-pu`), beside
+   `sae-enrich`, `sae-centered`, raw-embedding, centered-embedding and random baselines
+   (precision, recall, diversity, similarity, the latents behind the choice), then the
+   precision of every space at several budgets over more seed draws (`draws`), so the table
+   shows the spread and not one draw's luck;
 5. plots and the HTML report written, and a summary returned.
 
-Every stage records a fingerprint of what determines it in `run.json`; a rerun skips a stage
-whose fingerprint and outputs are there, and redoes it (and what follows) otherwise.
+`STAGES` lists the stages; one loop (`run_demo`) runs them. Every stage records a fingerprint of
+its config (and the stages before it) in `run.json`; a rerun skips a stage whose fingerprint
+and outputs are there, and redoes it (and what follows) otherwise.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -32,11 +37,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from saescope.curate.config import DEFAULT_SPACE
 from saescope.errors import ConfigError
 from saescope.io import atomic_path, read_json, write_json
 from saescope.rundir import RunLayout
 
 DOMAINS = ("STEM", "humanities", "social sciences", "other")
+CURATE_SPACE = DEFAULT_SPACE
+CURATE_BASELINES = ("sae-enrich", "sae-centered", "embedding", "embedding-centered", "random")
 
 
 @dataclass
@@ -78,8 +86,8 @@ class DemoConfig:
     """Latents explained by the LLM (it is slow on a CPU)."""
     device: str = "auto"
     """auto | cpu | cuda for the embedding model and SAE training."""
-    stages: list[str] = field(default_factory=list)
-    """Internal: stages redone in this run (filled in by `run_demo`)."""
+    draws: int = 5
+    """Seed draws behind the curation table's spread (3 with `quick`)."""
 
     def __post_init__(self) -> None:
         if self.domain not in DOMAINS:
@@ -119,153 +127,80 @@ class _Stages:
 
 
 def _public(cfg: DemoConfig) -> dict[str, Any]:
-    d = asdict(cfg)
-    d.pop("stages", None)
-    return d
+    return asdict(cfg)
+
+
+@dataclass
+class _Run:
+    """What the stages share: the config, the run folder, and what earlier stages produced."""
+
+    cfg: DemoConfig
+    root: Path
+    layout: RunLayout
+    echo: Callable[[str], None]
+    progress: bool
+    table: pa.Table | None = None
+    X: np.ndarray | None = None
+    split: np.ndarray | None = None
+    results: dict[str, Any] = field(default_factory=dict)
+    """Per stage: what its `report` read back (metrics, summaries)."""
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def pool_mask(self) -> np.ndarray:
+        return self.split != "seed"
+
+    def pool_texts(self) -> list[str]:
+        return [t for t, m in zip(self.table["text"].to_pylist(), self.pool_mask, strict=True) if m]
+
+
+@dataclass
+class _Stage:
+    """One step of the demo: its config (the fingerprint), outputs, work and report."""
+
+    name: str
+    config: Callable[[_Run], Any]
+    """The stage's config object from the run (a dataclass or dict: fingerprinted)."""
+    outputs: Callable[[_Run], list[Path]]
+    """Files whose presence (with an unchanged fingerprint) means the stage is done."""
+    run: Callable[[_Run, Any], None]
+    """Do the work (its output folder was removed first)."""
+    report: Callable[[_Run], None]
+    """Read the results back into `_Run.results` and print a line (runs also when skipped)."""
+    doing: Callable[[_Run], str]
+    """What the stage says when it runs."""
+    enabled: Callable[[_Run], bool] = lambda run: True
 
 
 def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print, progress: bool = True) -> dict[str, Any]:
-    """Run the demo into `cfg.out` and return its summary (also in `run.json`)."""
+    """Run the demo into `cfg.out` and return its summary (also in `summary.json`)."""
     t_start = time.perf_counter()
     root = Path(cfg.out)
     root.mkdir(parents=True, exist_ok=True)
-    layout = RunLayout.paths(root)
+    run = _Run(cfg, root, RunLayout.paths(root), echo, progress)
     stages = _Stages(root)
     timings: dict[str, float] = {}
-
-    # 1. data --------------------------------------------------------------------------
-    t0 = time.perf_counter()
-    data_dir = root / "data"
-    fp = stages.fingerprint("data", {"rows": cfg.quick_rows if cfg.quick else cfg.rows,
-                                     "domain": cfg.domain, "n_seeds": cfg.n_seeds, "seed": cfg.seed,
-                                     "val_fraction": cfg.val_fraction, "model": "minilm"})
-    outputs = [layout.data, data_dir / "seeds.parquet", data_dir / "pool.parquet"]
-    if stages.fresh("data", fp, outputs):
-        echo("[1/5] data: cached MMLU embeddings (skipped)")
-    else:
-        echo("[1/5] data: embedding MMLU questions with MiniLM ...")
-        _make_data(cfg, data_dir, layout.data, progress)
-        stages.finish("data", fp, cfg)
-    table = pq.read_table(layout.data)
-    from saescope.data.vectors import list_column_to_numpy
-
-    X = list_column_to_numpy(table["embedding"], str(layout.data), "embedding")
-    split = np.asarray(table["split"].to_pylist())
-    n_train, n_val, n_seed = (int((split == s).sum()) for s in ("train", "val", "seed"))
-    echo(f"      {len(X):,} questions x {X.shape[1]}: {n_train:,} train, {n_val:,} validation, "
-         f"{n_seed} seeds ({cfg.domain})")
-    timings["data"] = time.perf_counter() - t0
-
-    # 2. SAE ---------------------------------------------------------------------------
-    t0 = time.perf_counter()
-    from saescope.sae import SAEConfig, SparseAutoencoder, TrainConfig, train_sae
-
-    epochs = max(1, cfg.epochs // 2) if cfg.quick else cfg.epochs
-    tcfg = TrainConfig(
-        sae=SAEConfig(arch="topk", k=cfg.k, expansion_factor=cfg.expansion_factor),
-        epochs=epochs, batch_size=256, seed=cfg.seed, device=cfg.device,
-        log_every=10, checkpoint_every=0,
-    )
-    fp = stages.fingerprint("sae", tcfg.to_dict())
-    sae_dir = layout.sae
-    assert sae_dir is not None
-    if stages.fresh("sae", fp, [sae_dir / "sae.safetensors", sae_dir / "metrics.json"]):
-        echo("[2/5] sae: trained SAE found (skipped)")
-    else:
-        echo(f"[2/5] sae: training a topk SAE (k={cfg.k}, {cfg.expansion_factor * X.shape[1]:,} latents, "
-             f"{epochs} epochs) ...")
-        shutil.rmtree(sae_dir, ignore_errors=True)
-        train_sae(X[split == "train"], tcfg, val_data=X[split == "val"], out_dir=sae_dir, progress=progress)
-        stages.finish("sae", fp, cfg)
-    sae_metrics = read_json(sae_dir / "metrics.json")
-    echo(f"      validation FVU {sae_metrics['fvu']:.3f}, L0 {sae_metrics['l0']:.1f}, "
-         f"dead {sae_metrics['dead_fraction']:.1%}")
-    sae = SparseAutoencoder.load(sae_dir)
-    timings["sae"] = time.perf_counter() - t0
-
-    # 3. interpret ---------------------------------------------------------------------
-    t0 = time.perf_counter()
-    from saescope.interpret import InterpretConfig, run_interpret
-
-    pool_mask = split != "seed"
-    icfg = InterpretConfig(explainer="keywords", scorers=("embedding",), seed=cfg.seed, device="cpu")
-    fp = stages.fingerprint("interpret", asdict(icfg))
-    int_dir = layout.interpret
-    assert int_dir is not None
-    ids = np.asarray(table["id"].to_pylist(), dtype=object)
-    texts = table["text"].to_pylist()
-    if stages.fresh("interpret", fp, [int_dir / "latents.parquet", int_dir / "summary.json"]):
-        echo("[3/5] interpret: explanations found (skipped)")
-    else:
-        echo("[3/5] interpret: keywords explanations + embedding scorer for every live latent ...")
-        shutil.rmtree(int_dir, ignore_errors=True)
-        run_interpret(sae, X[pool_mask], ids[pool_mask], [t for t, m in zip(texts, pool_mask, strict=True) if m],
-                      int_dir, icfg, progress=progress)
-        stages.finish("interpret", fp, cfg)
-    int_summary = read_json(int_dir / "summary.json")
-    llm_summary = None
-    if cfg.llm_base_url or cfg.local_llm:
-        llm_dir = root / "interpret-llm"
-        lcfg = InterpretConfig(
-            explainer="llm", scorers=("embedding", "detection"), latents=str(cfg.llm_latents),
-            min_fires=20, seed=cfg.seed, llm_base_url=cfg.llm_base_url,
-            llm_model=cfg.llm_model or "smollm2", device="cpu",
-        )
-        fp_llm = stages.fingerprint("interpret-llm", asdict(lcfg))
-        if not stages.fresh("interpret-llm", fp_llm, [llm_dir / "summary.json"]):
-            echo(f"      LLM explainer ({lcfg.llm_model}) on {cfg.llm_latents} latents ...")
-            shutil.rmtree(llm_dir, ignore_errors=True)
-            run_interpret(sae, X[pool_mask], ids[pool_mask], [t for t, m in zip(texts, pool_mask, strict=True) if m],
-                          llm_dir, lcfg, progress=progress)
-            stages.finish("interpret-llm", fp_llm, cfg)
-        llm_summary = read_json(llm_dir / "summary.json")
-    emb = int_summary["scores"].get("embedding", {})
-    echo(f"      {int_summary.get('counts', {}).get('ok', '?')} latents explained; embedding-scorer "
-         f"AUROC {emb.get('mean', float('nan')):.3f} (shuffled baseline {emb.get('baseline_mean', float('nan')):.3f})")
-    timings["interpret"] = time.perf_counter() - t0
-
-    # 4. curate ------------------------------------------------------------------------
-    t0 = time.perf_counter()
-    from saescope.curate import CurateConfig, run_curate
-
-    cur_dir = layout.curate
-    assert cur_dir is not None
-    ccfg = CurateConfig(
-        seeds=str(data_dir / "seeds.parquet"), pool=str(data_dir / "pool.parquet"), out=str(cur_dir),
-        budget=cfg.budget, space="sae-enrich", sae=str(sae_dir), label_field="domain",
-        target=[cfg.domain], seed=cfg.seed, device="cpu",
-        baselines=["sae-centered", "embedding", "embedding-centered", "random"],
-    )
-    fp = stages.fingerprint("curate", {k: v for k, v in ccfg.to_dict().items() if k != "out"})
-    if stages.fresh("curate", fp, [cur_dir / "manifest.json", cur_dir / "selected.parquet"]):
-        echo("[4/5] curate: selection found (skipped)")
-    else:
-        echo(f"[4/5] curate: selecting {cfg.budget} {cfg.domain} questions from {n_seed} seeds in SAE space ...")
-        shutil.rmtree(cur_dir, ignore_errors=True)
-        run_curate(ccfg, progress=progress)
-        stages.finish("curate", fp, cfg)
-    manifest = read_json(cur_dir / "manifest.json")
-    timings["curate"] = time.perf_counter() - t0
-
-    # 5. plots and report --------------------------------------------------------------
-    t0 = time.perf_counter()
-    from saescope.viz.plots import PlotConfig, plot_run
-    from saescope.viz.report import write_report
-
-    # PNG only, maps by PCA: UMAP/t-SNE cost 30-40 s here (`saescope plot --projection umap` draws them).
-    pcfg = PlotConfig(formats=("png",), projection="pca")
-
-    fp = stages.fingerprint("report", {})
-    if stages.fresh("report", fp, [layout.report, layout.plots]):
-        echo("[5/5] plots and report found (skipped)")
-    else:
-        echo("[5/5] plots and report ...")
-        plot_run(root, layout.plots, cfg=pcfg)
-        write_report(root, layout.report, cfg=pcfg)
-        stages.finish("report", fp, cfg)
-    timings["report"] = time.perf_counter() - t0
-
-    summary = _summary(cfg, sae_metrics, int_summary, llm_summary, manifest, n_train, n_val, n_seed)
+    todo = [st for st in STAGES if st.enabled(run)]
+    for i, st in enumerate(todo, 1):
+        t0 = time.perf_counter()
+        conf = st.config(run)
+        fp = stages.fingerprint(st.name, _fingerprint_params(conf))
+        label = f"[{i}/{len(todo)}] {st.name}"
+        if stages.fresh(st.name, fp, st.outputs(run)):
+            echo(f"{label}: found (skipped)")
+        else:
+            echo(f"{label}: {st.doing(run)} ...")
+            for path in st.outputs(run):
+                if path.is_dir() and path != run.data_dir:
+                    shutil.rmtree(path, ignore_errors=True)
+            st.run(run, conf)
+            stages.finish(st.name, fp, cfg)
+        st.report(run)
+        timings[st.name] = time.perf_counter() - t0
+    summary = _summary(run)
     summary["seconds"] = {k: round(v, 2) for k, v in timings.items()}
     summary["seconds"]["total"] = round(time.perf_counter() - t_start, 2)
     summary["redone"] = stages.redone
@@ -273,6 +208,192 @@ def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print, progress: boo
     for line in format_summary(summary, root):
         echo(line)
     return summary
+
+
+def _fingerprint_params(conf: Any) -> dict[str, Any]:
+    if hasattr(conf, "to_dict"):
+        d = conf.to_dict()
+    elif dataclasses.is_dataclass(conf):
+        d = asdict(conf)
+    else:
+        d = dict(conf)
+    return {k: v for k, v in d.items() if k not in ("out",)}
+
+
+# ---------------------------------------------------------------------------- 1. data
+def _data_config(run: _Run) -> dict[str, Any]:
+    c = run.cfg
+    return {"rows": c.quick_rows if c.quick else c.rows, "domain": c.domain, "n_seeds": c.n_seeds,
+            "seed": c.seed, "val_fraction": c.val_fraction, "model": "minilm"}
+
+
+def _data_report(run: _Run) -> None:
+    from saescope.data.vectors import list_column_to_numpy
+
+    run.table = pq.read_table(run.layout.data)
+    run.X = list_column_to_numpy(run.table["embedding"], str(run.layout.data), "embedding")
+    run.split = np.asarray(run.table["split"].to_pylist())
+    n = {s: int((run.split == s).sum()) for s in ("train", "val", "seed")}
+    run.results["data"] = n
+    run.echo(f"      {len(run.X):,} questions x {run.X.shape[1]}: {n['train']:,} train, "
+             f"{n['val']:,} validation, {n['seed']} seeds ({run.cfg.domain})")
+
+
+# ---------------------------------------------------------------------------- 2. SAE
+def _sae_config(run: _Run) -> Any:
+    from saescope.sae import SAEConfig, TrainConfig
+
+    c = run.cfg
+    return TrainConfig(sae=SAEConfig(arch="topk", k=c.k, expansion_factor=c.expansion_factor),
+                       epochs=_epochs(c), batch_size=256, seed=c.seed, device=c.device,
+                       log_every=10, checkpoint_every=0)
+
+
+def _epochs(c: DemoConfig) -> int:
+    return max(1, c.epochs // 2) if c.quick else c.epochs
+
+
+def _sae_run(run: _Run, tcfg: Any) -> None:
+    from saescope.sae import train_sae
+
+    train_sae(run.X[run.split == "train"], tcfg, val_data=run.X[run.split == "val"],
+              out_dir=run.layout.sae, progress=run.progress)
+
+
+def _sae_report(run: _Run) -> None:
+    m = read_json(run.layout.sae / "metrics.json")
+    run.results["sae"] = m
+    run.echo(f"      validation FVU {m['fvu']:.3f}, L0 {m['l0']:.1f}, dead {m['dead_fraction']:.1%}")
+
+
+def _load_sae(run: _Run) -> Any:
+    from saescope.sae import SparseAutoencoder
+
+    return SparseAutoencoder.load(run.layout.sae)
+
+
+# ---------------------------------------------------------------------------- 3. interpret
+def _interpret_config(run: _Run) -> Any:
+    from saescope.interpret import InterpretConfig
+
+    return InterpretConfig(explainer="keywords", scorers=("embedding",), seed=run.cfg.seed, device="cpu")
+
+
+def _llm_config(run: _Run) -> Any:
+    from saescope.interpret import InterpretConfig
+
+    c = run.cfg
+    return InterpretConfig(explainer="llm", scorers=("embedding", "detection"),
+                           latents=str(c.llm_latents), min_fires=20, seed=c.seed,
+                           llm_base_url=c.llm_base_url, llm_model=c.llm_model or "smollm2",
+                           device="cpu")
+
+
+def _interpret_into(out: Path) -> Callable[[_Run, Any], None]:
+    def go(run: _Run, icfg: Any) -> None:
+        from saescope.interpret import run_interpret
+
+        ids = np.asarray(run.table["id"].to_pylist(), dtype=object)
+        run_interpret(_load_sae(run), run.X[run.pool_mask], ids[run.pool_mask], run.pool_texts(),
+                      run.root / out, icfg, progress=run.progress)
+    return go
+
+
+def _interpret_report(run: _Run) -> None:
+    s = read_json(run.layout.interpret / "summary.json")
+    run.results["interpret"] = s
+    emb = s["scores"].get("embedding", {})
+    run.echo(f"      {s.get('counts', {}).get('ok', '?')} latents explained; embedding-scorer AUROC "
+             f"{emb.get('mean', float('nan')):.3f} (shuffled baseline {emb.get('baseline_mean', float('nan')):.3f})")
+
+
+def _llm_report(run: _Run) -> None:
+    run.results["interpret_llm"] = read_json(run.root / "interpret-llm" / "summary.json")
+
+
+# ---------------------------------------------------------------------------- 4. curate
+def _curate_config(run: _Run) -> Any:
+    from saescope.curate import CurateConfig
+
+    c = run.cfg
+    return CurateConfig(
+        seeds=str(run.data_dir / "seeds.parquet"), pool=str(run.data_dir / "pool.parquet"),
+        out=str(run.layout.curate), budget=c.budget, space=CURATE_SPACE, sae=str(run.layout.sae),
+        interpretation=str(run.layout.interpret), label_field="domain", target=[c.domain],
+        seed=c.seed, device="cpu", baselines=list(CURATE_BASELINES),
+    )
+
+
+def _curate_run(run: _Run, ccfg: Any) -> None:
+    from saescope.curate import run_curate
+    from saescope.curate.evaluate import precision_over_draws
+
+    run_curate(ccfg, progress=run.progress)
+    c = run.cfg
+    X, dom = run.X[run.pool_mask], np.asarray(run.table["domain"].to_pylist())[run.pool_mask]
+    ids = np.asarray([str(i) for i in run.table["id"].to_pylist()])[run.pool_mask]
+    res = precision_over_draws(X, ids, dom == c.domain, [CURATE_SPACE, *CURATE_BASELINES],
+                               _budgets(c), _draws(c), c.n_seeds, sae=_load_sae(run),
+                               first_seed=c.seed + 1)
+    draws = {"draws": _draws(c), "best": {str(b): v for b, v in res.best.items()},
+             "precision": {s: {str(b): res.summary(s, b) for b in res.budgets} for s in res.precision}}
+    write_json(run.layout.curate / "draws.json", draws)
+
+
+def _budgets(c: DemoConfig) -> tuple[int, ...]:
+    return tuple(sorted({100, c.budget}))
+
+
+def _draws(c: DemoConfig) -> int:
+    return 3 if c.quick else c.draws
+
+
+def _curate_report(run: _Run) -> None:
+    run.results["curate"] = read_json(run.layout.curate / "manifest.json")
+    run.results["draws"] = read_json(run.layout.curate / "draws.json")
+
+
+# ---------------------------------------------------------------------------- 5. report
+def _report_run(run: _Run, _conf: Any) -> None:
+    from saescope.viz.plots import PlotConfig, plot_run
+    from saescope.viz.report import write_report
+
+    # PNG only, maps by PCA: UMAP/t-SNE cost 30-40 s here (`saescope plot --projection umap` draws them).
+    pcfg = PlotConfig(formats=("png",), projection="pca")
+    plot_run(run.root, run.layout.plots, cfg=pcfg)
+    write_report(run.root, run.layout.report, cfg=pcfg)
+
+
+STAGES: list[_Stage] = [
+    _Stage("data", _data_config,
+           lambda r: [r.layout.data, r.data_dir / "seeds.parquet", r.data_dir / "pool.parquet"],
+           lambda r, _c: _make_data(r.cfg, r.data_dir, r.layout.data, r.progress), _data_report,
+           lambda r: "embedding MMLU questions with MiniLM"),
+    _Stage("sae", _sae_config,
+           lambda r: [r.layout.sae, r.layout.sae / "sae.safetensors", r.layout.sae / "metrics.json"],
+           _sae_run, _sae_report,
+           lambda r: f"training a topk SAE (k={r.cfg.k}, {r.cfg.expansion_factor * r.X.shape[1]:,} "
+                     f"latents, {_epochs(r.cfg)} epochs)"),
+    _Stage("interpret", _interpret_config,
+           lambda r: [r.layout.interpret, r.layout.interpret / "latents.parquet",
+                      r.layout.interpret / "summary.json"],
+           _interpret_into(Path("interpret")), _interpret_report,
+           lambda r: "keywords explanations + embedding scorer for every live latent"),
+    _Stage("interpret-llm", _llm_config,
+           lambda r: [r.root / "interpret-llm", r.root / "interpret-llm" / "summary.json"],
+           _interpret_into(Path("interpret-llm")), _llm_report,
+           lambda r: f"LLM explainer ({r.cfg.llm_model or 'smollm2'}) on {r.cfg.llm_latents} latents",
+           enabled=lambda r: bool(r.cfg.llm_base_url or r.cfg.local_llm)),
+    _Stage("curate", _curate_config,
+           lambda r: [r.layout.curate, r.layout.curate / "manifest.json",
+                      r.layout.curate / "selected.parquet", r.layout.curate / "draws.json"],
+           _curate_run, _curate_report,
+           lambda r: f"selecting {r.cfg.budget} {r.cfg.domain} questions from {r.cfg.n_seeds} seeds "
+                     f"({CURATE_SPACE}), and {_draws(r.cfg)} seed draws for the spread"),
+    _Stage("report", lambda r: {}, lambda r: [r.layout.report, r.layout.plots], _report_run,
+           lambda r: None, lambda r: "plots and report"),
+]
+"""The demo, in order: each stage is fingerprinted by its config and the stages before it."""
 
 
 def _make_data(cfg: DemoConfig, data_dir: Path, out: Path, progress: bool) -> None:
@@ -293,12 +414,13 @@ def _make_data(cfg: DemoConfig, data_dir: Path, out: Path, progress: bool) -> No
             n = max(1, int(round(len(rows) * frac)))
             keep.extend(rng.choice(rows, size=min(n, len(rows)), replace=False).tolist())
         table = table.take(pa.array(sorted(keep)))
-    domains = np.asarray(table["domain"].to_pylist())
-    target = np.flatnonzero(domains == cfg.domain)
-    if len(target) <= cfg.n_seeds:
-        raise ConfigError(f"only {len(target)} {cfg.domain} questions, need more than {cfg.n_seeds} seeds")
+    from saescope.curate.evaluate import seed_pool_split
+
+    is_target = np.asarray(table["domain"].to_pylist()) == cfg.domain
+    if is_target.sum() <= cfg.n_seeds:
+        raise ConfigError(f"only {int(is_target.sum())} {cfg.domain} questions, need more than {cfg.n_seeds} seeds")
     split = np.full(table.num_rows, "train", dtype=object)
-    seeds = rng.choice(target, size=cfg.n_seeds, replace=False)
+    seeds, _ = seed_pool_split(is_target, cfg.n_seeds, rng)
     split[seeds] = "seed"
     rest = np.flatnonzero(split == "train")
     val = rng.choice(rest, size=int(round(len(rest) * cfg.val_fraction)), replace=False)
@@ -313,20 +435,23 @@ def _make_data(cfg: DemoConfig, data_dir: Path, out: Path, progress: bool) -> No
             pq.write_table(full.filter(mask), tmp)
 
 
-def _summary(cfg: DemoConfig, sae_metrics: dict[str, Any], int_summary: dict[str, Any],
-             llm_summary: dict[str, Any] | None, manifest: dict[str, Any],
-             n_train: int, n_val: int, n_seed: int) -> dict[str, Any]:
+def _summary(run: _Run) -> dict[str, Any]:
+    cfg, res = run.cfg, run.results
+    manifest, llm = res["curate"], res.get("interpret_llm")
     curation = {manifest["config"]["space"]: manifest["metrics"]}
     curation.update(manifest.get("baselines", {}))
+    info = manifest.get("space_info") or {}
     return {
         "domain": cfg.domain,
-        "rows": {"train": n_train, "val": n_val, "seeds": n_seed},
-        "sae": {k: sae_metrics.get(k) for k in ("fvu", "l0", "dead_fraction", "steps", "seconds")},
-        "interpret": {"scores": int_summary.get("scores", {}), "counts": int_summary.get("counts", {})},
-        "interpret_llm": llm_summary and {"scores": llm_summary.get("scores", {}),
-                                          "counts": llm_summary.get("counts", {})},
+        "rows": {"train": res["data"]["train"], "val": res["data"]["val"], "seeds": res["data"]["seed"]},
+        "sae": {k: res["sae"].get(k) for k in ("fvu", "l0", "dead_fraction", "steps", "seconds")},
+        "interpret": {"scores": res["interpret"].get("scores", {}),
+                      "counts": res["interpret"].get("counts", {})},
+        "interpret_llm": llm and {"scores": llm.get("scores", {}), "counts": llm.get("counts", {})},
         "curation": {space: {k: m.get(k) for k in ("precision", "recall", "f1", "diversity", "avg_similarity")}
                      for space, m in curation.items()},
+        "curation_draws": res["draws"],
+        "seed_latents": (info.get("seed_latents") or [])[:5],
         "budget": cfg.budget,
     }
 
@@ -343,17 +468,32 @@ def format_summary(summary: dict[str, Any], root: Path) -> list[str]:
             lo, hi = v.get("ci", [float("nan")] * 2)
             lines.append(f"Interpretation ({title}, {scorer} scorer): {v['mean']:.3f} [{lo:.3f}, {hi:.3f}]"
                          f"  shuffled baseline {v.get('baseline_mean', float('nan')):.3f}")
-    lines.append(f"Curation of {summary['domain']} (budget {summary['budget']}):")
-    lines.append(f"  {'space':<20}{'precision':>10}{'recall':>9}{'diversity':>11}{'avg sim':>9}")
-    for space, m in summary["curation"].items():
-        lines.append(f"  {space:<20}{_f(m['precision']):>10}{_f(m['recall']):>9}"
-                     f"{_f(m['diversity']):>11}{_f(m['avg_similarity']):>9}")
+    lines += _curation_lines(summary)
     lines.append(f"Took {summary['seconds']['total']:.0f} s "
                  f"({', '.join(f'{k} {v:.0f} s' for k, v in summary['seconds'].items() if k != 'total')}).")
     lines += ["", "Next:",
               f"  open {root / 'report.html'}",
               f"  saescope dashboard {root}",
               "  saescope train YOUR.parquet --out my-sae   (see README: your corpus, model, LLM server)"]
+    return lines
+
+
+def _curation_lines(summary: dict[str, Any]) -> list[str]:
+    """Precision at each budget over seed draws (mean, min-max), then the held-out run's row."""
+    d = summary["curation_draws"]
+    budgets = list(d["best"])
+    lines = [f"Curation of {summary['domain']}: precision over {d['draws']} seed draws, mean [min-max]"]
+    lines.append(f"  {'space':<20}" + "".join(f"{'@' + b:>20}" for b in budgets))
+    lines.append(f"  {'best attainable':<20}" + "".join(f"{d['best'][b]:>20.3f}" for b in budgets))
+    for space, per in d["precision"].items():
+        lines.append(f"  {space:<20}" + "".join(
+            f"{per[b]['mean']:>8.3f} [{per[b]['min']:.2f}-{per[b]['max']:.2f}]" for b in budgets))
+    lines.append(f"Held-out seed set (budget {summary['budget']}): precision, recall, diversity, avg sim")
+    for space, m in summary["curation"].items():
+        lines.append(f"  {space:<20}{_f(m['precision']):>10}{_f(m['recall']):>9}"
+                     f"{_f(m['diversity']):>11}{_f(m['avg_similarity']):>9}")
+    for r in summary.get("seed_latents", []):
+        lines.append(f"  seed latent {r['latent']:>5} {r['weight']:+.3f}  {r.get('explanation') or ''}")
     return lines
 
 

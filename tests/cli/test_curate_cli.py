@@ -55,3 +55,46 @@ def test_cli_bad_input_exits_2_with_a_message(files, capsys):
     with pytest.raises(SystemExit) as e:
         main(base + ["--seeds", str(root / "seeds.parquet"), "--budget", "5", "--space", "sae"])
     assert e.value.code == 2 and "--sae" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(base + ["--seeds", str(root / "seeds.parquet"), "--budget", "5", "--label-field",
+                     "label", "--target", "DOMAIN_2"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "'DOMAIN_2' does not occur" in err and "'domain_2'" in err
+
+
+def test_cli_defaults_are_the_config_defaults():
+    """Every option's default and help come from the config dataclasses (one source)."""
+    import inspect
+
+    from saescope.cli.curate import OPTION_FIELDS, curate
+    from saescope.curate.config import FIELD_GROUP, GROUPS, field_default, field_docs
+
+    params = inspect.signature(curate).parameters
+    by_option = {p.default.param_decls[0]: p.default for p in params.values()
+                 if p.default.param_decls[0] != "--progress/--no-progress"}
+    assert set(by_option) == set(OPTION_FIELDS)
+    for opt, name in OPTION_FIELDS.items():
+        want = field_default(GROUPS[FIELD_GROUP[name]], name)
+        if isinstance(want, list):
+            want = ",".join(want) or None
+        got = by_option[opt].default
+        assert got is ... or got == want, (opt, got, want)
+        assert by_option[opt].help == field_docs(GROUPS[FIELD_GROUP[name]])[name]
+    assert by_option["--space"].default == "sae-pu"
+    assert "saescope[ray]" in by_option["--executor"].help
+
+
+def test_cli_prints_the_latents_behind_the_selection(files, capsys, tmp_path):
+    from saescope.sae import SAEConfig, SparseAutoencoder
+
+    root, _ = files
+    sae = SparseAutoencoder(SAEConfig(arch="topk", k=4, num_latents=32), d_in=16)
+    sae.save(tmp_path / "sae")
+    main(["curate", "--seeds", str(root / "seeds.parquet"), "--pool", str(root / "pool.parquet"),
+          "--budget", "50", "--out", str(tmp_path / "o"), "--sae", str(tmp_path / "sae"),
+          "--no-progress", "--projection-sample", "0"])
+    text = capsys.readouterr().out
+    assert "(sae-pu)" in text and "latents that set the seeds apart" in text
+    man = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    first = man["space_info"]["seed_latents"][0]
+    assert f"latent {first['latent']:>6}" in text

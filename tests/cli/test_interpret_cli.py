@@ -93,3 +93,17 @@ def test_interpret_cli_texts_join_and_errors(run_files, capsys):
     code, err = _run(["interpret", str(run_files / "sae"), "--data", str(run_files / "emb.parquet"),
                       "--out", str(run_files / "o5"), "--latents", "1,999"], capsys)
     assert code == 2 and "999 out of range" in err.err
+
+
+def test_interpret_cli_select_and_deprecated_latents(run_files, capsys):
+    from saescope.cli.main import run
+
+    base = ["interpret", str(run_files / "sae"), "--data", str(run_files / "emb.parquet"), "--scorer", "none",
+            "--no-progress"]
+    assert run([*base, "--out", str(run_files / "out_sel"), "--select", "2,5"]) == 0
+    assert "deprecated" not in capsys.readouterr().err
+    assert pq.read_table(run_files / "out_sel" / "latents.parquet").to_pandas().latent.tolist() == [2, 5]
+    assert run([*base, "--out", str(run_files / "out_old"), "--latents", "4,7"]) == 0
+    err = capsys.readouterr().err
+    assert "--latents is deprecated" in err and "use --select" in err
+    assert pq.read_table(run_files / "out_old" / "latents.parquet").to_pandas().latent.tolist() == [4, 7]

@@ -50,7 +50,7 @@ def test_pooled_matches_plain_forward(smollm2, references, pooling: str) -> None
     _, refs = references
     # batch_size=2 puts texts of different lengths in one padded batch.
     ex = ActivationExtractor(layers=LAYERS, pooling=pooling, top_k=3, batch_size=2,
-                             model_and_tokenizer=smollm2)
+                             model_and_tokenizer=smollm2, skip_first=False)
     assert ex.hidden_size == smollm2[0].config.hidden_size == 576
     out = ex.pooled(TEXTS)
     for layer in LAYERS:
@@ -64,7 +64,7 @@ def test_pooled_matches_plain_forward(smollm2, references, pooling: str) -> None
 
 def test_per_token_matches_plain_forward(smollm2, references) -> None:
     ids, refs = references
-    ex = ActivationExtractor(layers=LAYERS, batch_size=3, model_and_tokenizer=smollm2)
+    ex = ActivationExtractor(layers=LAYERS, batch_size=3, model_and_tokenizer=smollm2, skip_first=False)
     tb = ex.per_token(TEXTS)
     assert tb.doc_index.tolist() == [i for i, s in enumerate(ids) for _ in s]
     assert tb.position.tolist() == [p for s in ids for p in range(len(s))]
@@ -104,6 +104,38 @@ def test_bos_is_excluded(smollm2) -> None:
     assert tb.position[0] == 1 and len(tb.position) == len(H) - 1
 
 
+def test_first_token_is_left_out_by_default(smollm2, references) -> None:
+    """The attention-sink position carries the massive activations: out of pooling and tokens."""
+    ids, refs = references
+    ex = ActivationExtractor(layers=[5], batch_size=3, model_and_tokenizer=smollm2)
+    assert ex.skip_first and ex.bos_id is None  # SmolLM2 adds no BOS: the first real token is the sink
+    out = ex.pooled(TEXTS)[5]
+    for i, s in enumerate(ids):
+        H = refs[(i, 5)]
+        want = H[1:].mean(0) if len(s) > 1 else H[0]  # a one-token document keeps its token
+        np.testing.assert_allclose(out[i], want.numpy(), rtol=1e-4, atol=1e-4)
+    # the sink is a massive-norm outlier: far above the other tokens of the same text
+    H = refs[(1, 5)]
+    assert H[0].norm() > 5 * H[1:].norm(dim=-1).median()
+    tb = ex.per_token(TEXTS[:2])
+    assert tb.position.tolist() == [p for s in ids[:2] for p in range(1, len(s))]
+    assert ex.fingerprint() != ActivationExtractor(layers=[5], model_and_tokenizer=smollm2,
+                                                   skip_first=False).fingerprint()
+
+
+def test_dominant_dimensions_warns_on_massive_activations() -> None:
+    from saescope.data.activations import dominant_dimensions, variance_shares
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 64)).astype(np.float32)
+    assert dominant_dimensions(X) is None
+    assert variance_shares(X).sum() == pytest.approx(1.0)
+    X[:, 7] = 1000 + 60 * rng.normal(size=500)  # one massive dimension: mean 1000, large spread
+    msg = dominant_dimensions(X)
+    assert msg is not None and "7 (" in msg and "first token" in msg
+    assert variance_shares(X)[0] > 0.95
+
+
 def test_layers_and_options_checked(smollm2) -> None:
     ex = ActivationExtractor(layers=[-1, 0], model_and_tokenizer=smollm2)
     assert ex.layers == [29, 0]
@@ -125,7 +157,7 @@ def test_extract_table_layouts(smollm2, tmp_path: Path) -> None:
     assert t.schema.metadata[b"saescope.layer"] == b"5"
     np.testing.assert_allclose(read_vectors(outs[5]).X, ex.pooled(TEXTS)[5], rtol=1e-4, atol=1e-4)
 
-    ex1 = ActivationExtractor(layers=[2], model_and_tokenizer=smollm2)
+    ex1 = ActivationExtractor(layers=[2], model_and_tokenizer=smollm2, skip_first=False)
     tok_out = extract_table(table, tmp_path / "tok.parquet", ex1, per_token=True, progress=False)
     t = pq.read_table(tok_out[2])
     n_tok = [len(smollm2[1](s)["input_ids"]) for s in TEXTS]

@@ -101,3 +101,31 @@ def test_bad_input_and_config():
         collect_examples(codes, np.zeros((3, 2), np.float32))
     with pytest.raises(ConfigError, match="reservoir"):
         ExampleConfig(reservoir=5)
+
+
+def test_explain_and_test_sets_are_disjoint_by_text():
+    # Every text occurs twice (rows i and i + N under other ids): a row-disjoint split would put
+    # one copy in the explain set and the other in the test set.
+    rng = np.random.default_rng(3)
+    n, m = 300, 4
+    dense = np.where(rng.random((n, m)) < 0.3, 1 + rng.random((n, m)), 0.0)
+    codes = sp.csr_matrix(np.concatenate([dense, dense]))
+    texts = [f"text {i}" for i in range(n)] * 2
+    texts[5 + n] = "  TEXT   5 "  # the same text up to case and spaces
+    ex = collect_examples(codes, None, cfg=ExampleConfig(n_test_hard_negative=0), texts=texts)
+    overlaps_by_row = 0
+    for lat in range(m):
+        e, t = ex.for_latent(lat, "explain"), ex.for_latent(lat, "test")
+        e_text = {" ".join(texts[r].split()).lower() for r in e["row"]}
+        t_text = [" ".join(texts[r].split()).lower() for r in t["row"]]
+        assert not e_text & set(t_text) and len(t_text) == len(set(t_text))
+        assert (t["label"] == 1).sum() >= 10  # the test set keeps positives after the dedup
+        overlaps_by_row += len({r % n for r in e["row"]} & {r % n for r in t["row"]})
+    without = collect_examples(codes, None, cfg=ExampleConfig(n_test_hard_negative=0))
+    leaked = sum(
+        len({r % n for r in without.for_latent(lat, "explain")["row"]} & {r % n for r in without.for_latent(lat, "test")["row"]})
+        for lat in range(m)
+    )
+    assert overlaps_by_row == 0 and leaked > 0  # without texts the duplicates do leak
+    with pytest.raises(InputError, match="texts for"):
+        collect_examples(codes, None, texts=texts[:10])

@@ -95,3 +95,21 @@ def test_api_key_from_env_is_sent_and_never_shown(fault_server, monkeypatch):
 )
 def test_parse_retry_after(value, expected):
     assert parse_retry_after(value) == expected
+
+
+def test_json_schema_is_sent_and_dropped_when_the_server_rejects_it(fault_server):
+    fault_server.fault_every_first = False
+    schema = {"type": "object", "properties": {"answers": {"type": "array"}}, "required": ["answers"]}
+    req = Request(detection_messages("volcano", ["volcano lava"]), {"max_tokens": 20, "json_schema": schema})
+    backend = _backend(fault_server)
+    (out,) = LLM(backend, None).run([req])
+    assert not isinstance(out, LLMError)
+    sent = fault_server.response_formats[-1]
+    assert sent["type"] == "json_schema" and sent["json_schema"]["schema"] == schema
+    # A server that refuses response_format: the request is sent again without it, and so are later ones.
+    fault_server.reject_response_format = True
+    backend = _backend(fault_server)
+    outs = LLM(backend, None).run([req, Request(req.messages, {**req.params, "max_tokens": 21})])
+    assert all(not isinstance(o, LLMError) for o in outs), outs
+    assert json.loads(outs[0].text)["answers"] == [1]
+    assert fault_server.response_formats[-1] is None and backend.structured_output is False

@@ -10,9 +10,9 @@ import pytest
 from fault_server import INJECTION
 from synth import TOPICS, corpus, hash_embed, topic_codes
 
-import saescope.interpret.pipeline as pipeline
 from saescope.errors import ConfigError
-from saescope.interpret import InterpretConfig, ScorerConfig, run_interpret
+from saescope.interpret import SCORERS, InterpretConfig, ScorerConfig, run_interpret
+from saescope.interpret.prompts import EXPLAIN_HEADER, EXPLAIN_NEGATIVE_HEADER
 
 
 @pytest.fixture(scope="module")
@@ -66,15 +66,15 @@ def test_resume_scores_only_unfinished_latents(data, tmp_path, monkeypatch):
     X, ids, texts, codes, _ = data
     out = tmp_path / "interp"
     seen: list[int] = []
-    real = pipeline.embedding_scores
+    real = SCORERS["embedding"]
 
-    def crashing(tests, embed, cfg):
+    def crashing(tests, ctx):
         if seen:
             raise KeyboardInterrupt
         seen.extend(t.latent for t in tests)
-        return real(tests, embed, cfg)
+        return real(tests, ctx)
 
-    monkeypatch.setattr(pipeline, "embedding_scores", crashing)
+    monkeypatch.setitem(SCORERS, "embedding", crashing)
     cfg = InterpretConfig(chunk_latents=2)
     with pytest.raises(KeyboardInterrupt):
         run_interpret(None, X, ids, texts, out, cfg, progress=False, codes=codes, embed=_embed)
@@ -84,11 +84,11 @@ def test_resume_scores_only_unfinished_latents(data, tmp_path, monkeypatch):
                       codes=codes, embed=_embed)
     resumed: list[int] = []
 
-    def counting(tests, embed, cfg):
+    def counting(tests, ctx):
         resumed.extend(t.latent for t in tests)
-        return real(tests, embed, cfg)
+        return real(tests, ctx)
 
-    monkeypatch.setattr(pipeline, "embedding_scores", counting)
+    monkeypatch.setitem(SCORERS, "embedding", counting)
     run_interpret(None, X, ids, texts, out, cfg, progress=False, codes=codes, embed=_embed)
     assert resumed == [2, 3, 4, 5]
     lat = pq.read_table(out / "latents.parquet").to_pandas()
@@ -120,6 +120,8 @@ def test_llm_run_through_faulty_server_then_zero_call_rerun(data, tmp_path, faul
         assert r.detection == 1.0 and r.detection_unparsed == 0
         assert r.detection_baseline < 0.6
         assert r.intruder == 1.0 and r.intruder_baseline == pytest.approx(0.2)
+        # The hard-negative columns follow the same rule for every scorer.
+        assert r.intruder_hard == 1.0 and r.detection_hard == 1.0 and r.embedding_hard <= 1.0
     ex = pq.read_table(out / "examples.parquet").to_pandas()
     assert ex[ex.split == "test"].text.str.contains(INJECTION).any()
     assert s["scores"]["detection"]["mean"] == 1.0
@@ -142,9 +144,9 @@ def test_failed_latents_are_recorded(data, tmp_path, fault_server, fast_backoff)
     oracle = fault_server.oracle
 
     def explains_latent_2(user):  # the explanation request of latent 2 always gets HTTP 500
-        if "texts on which the feature fires" not in user:
+        if EXPLAIN_HEADER not in user:
             return False
-        firing = user.split("does not fire")[0]
+        firing = user.split(EXPLAIN_NEGATIVE_HEADER)[0]
         return oracle.topic_of(firing.split("\n")[1]) == 2
 
     fault_server.fail_if = explains_latent_2
@@ -179,3 +181,47 @@ def test_latent_selection_and_config_validation():
         InterpretConfig(explainer="gpt")
     with pytest.raises(ConfigError, match="--concurrency"):
         InterpretConfig(concurrency=0)
+
+
+def test_low_support_scores_are_masked_and_not_averaged(tmp_path):
+    # Latent 0 fires on 6 rows: 3 explain, 3 test positives (< 5): its score must not count.
+    texts, topic = corpus(300, seed=4)
+    codes = topic_codes(topic).tolil()
+    rows0 = np.flatnonzero(codes[:, 0].toarray().ravel())
+    for r in rows0[6:]:
+        codes[r, 0] = 0
+    codes = codes.tocsr()
+    codes.eliminate_zeros()
+    X = hash_embed(texts, 64)
+    out = tmp_path / "o"
+    s = run_interpret(None, X, [str(i) for i in range(len(texts))], texts, out, InterpretConfig(), progress=False,
+                      codes=codes, embed=_embed)
+    lat = pq.read_table(out / "latents.parquet").to_pandas().set_index("latent")
+    assert lat.loc[0, "n_test_positive"] == 3 and bool(lat.loc[0, "low_support"])
+    assert np.isnan(lat.loc[0, "embedding"]) and np.isnan(lat.loc[0, "embedding_lo"])
+    assert not lat.loc[1:5, "low_support"].any() and lat.loc[1:5, "embedding"].notna().all()
+    assert s["scores"]["embedding"]["n_latents"] == 5 and s["scores"]["embedding"]["n_low_support"] == 1
+    assert s["scores"]["embedding"]["mean"] == pytest.approx(lat.loc[1:5, "embedding"].mean())
+    assert "embedding_hard" in lat.columns
+
+
+def test_run_interpret_from_files_returns_the_manifest(data, tmp_path):
+    import pyarrow as pa
+    import torch
+
+    from saescope.sae import SAEConfig, SparseAutoencoder
+
+    X, ids, texts, _, _ = data
+    emb = pa.FixedSizeListArray.from_arrays(pa.array(X.ravel(), pa.float32()), X.shape[1])
+    pq.write_table(pa.table({"id": ids, "embedding": emb, "text": texts}), tmp_path / "v.parquet")
+    SparseAutoencoder(SAEConfig(k=4, expansion_factor=1), d_in=X.shape[1],
+                      generator=torch.Generator().manual_seed(0)).save(tmp_path / "sae")
+    (tmp_path / "sae" / "metrics.json").write_text(json.dumps({"fvu": 0.3, "dead_fraction": 0.125}))
+    cfg = InterpretConfig(sae=str(tmp_path / "sae"), data=str(tmp_path / "v.parquet"), out=str(tmp_path / "o"),
+                          latents="3", scorers=())
+    m = run_interpret(cfg, progress=False)
+    assert m["inputs"]["data"].endswith("v.parquet") and m["counts"]["latents_selected"] == 3
+    assert m["sae_dead_fraction"]["dead_fraction"] == 0.125 and "metrics.json" in m["sae_dead_fraction"]["source"]
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["counts"]["sae_dead_fraction"] == 0.125
+    with pytest.raises(ConfigError, match="needs cfg.data"):
+        run_interpret(InterpretConfig(sae=str(tmp_path / "sae")))

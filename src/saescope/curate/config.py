@@ -1,46 +1,118 @@
-"""Configuration of a curation run (`saescope curate`)."""
+"""Configuration of a curation run (`saescope curate`), in four groups.
+
+`CurateConfig` holds an `InputsConfig` (what is read), a `SelectionConfig` (how rows are
+scored and chosen), an `ExecutionConfig` (where and in what pieces the work runs) and an
+`OutputConfig` (what is written). Field names are unique across the groups, so a run can also
+be given flat (`CurateConfig(seeds=..., pool=..., out=..., budget=...)`), and `to_dict()` /
+`manifest.json["config"]` is that flat view. The CLI builds its options from these dataclasses
+(`cli/curate.py`), so every default lives here once.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from saescope.errors import ConfigError
 
-SPACES = ("sae", "sae-idf", "sae-centered", "sae-enrich", "embedding", "embedding-centered",
-          "random")
-"""Similarity spaces; `features` is chosen by `features`/`feature_query`, not by name."""
-SAE_SPACES = ("sae", "sae-idf", "sae-centered", "sae-enrich")
+SPACES = ("sae-pu", "sae", "sae-idf", "sae-centered", "sae-enrich", "embedding",
+          "embedding-centered", "embedding-pu", "random")
+"""Selection spaces; `features` is chosen by `features`/`feature_query`, not by name."""
+SAE_SPACES = ("sae-pu", "sae", "sae-idf", "sae-centered", "sae-enrich")
+DEFAULT_SPACE = "sae-pu"
+"""The space that wins `benchmarks/curate_mmlu.py` (see the README's Curation section)."""
 AGGREGATES = ("centroid", "max")
 QUOTAS = ("equal", "seeds")
 EXECUTORS = ("local", "ray")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field of a dataclass, as one line (the CLI's help text)."""
+    import ast
+    import inspect
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    out: dict[str, str] = {}
+    for node, nxt in zip(body, body[1:], strict=False):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)):
+            out[node.target.id] = " ".join(nxt.value.value.split())
+    return out
+
+
+def field_default(cls: type, name: str) -> Any:
+    """A dataclass field's default (calling its default_factory)."""
+    from dataclasses import MISSING
+
+    f = next(f for f in fields(cls) if f.name == name)
+    return f.default_factory() if f.default is MISSING else f.default  # type: ignore[misc]
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name}: unknown {value!r} (choose from {', '.join(allowed)})")
 
 
 @dataclass
-class CurateConfig:
-    """Everything that determines a curation run; stored in `manifest.json` under `config`."""
+class InputsConfig:
+    """What a curation reads: seeds, pool, SAE, labels, and how text inputs become vectors."""
 
-    seeds: str | None
+    seeds: str | None = None
     """Seed set: vector file (Parquet with `id`, `embedding`; .npy; .safetensors) or a text corpus."""
-    pool: str
+    pool: str = ""
     """Pool: vector Parquet file or folder of shards, or a text corpus (embedded on the fly)."""
-    out: str
-    """Output folder (selected.parquet, manifest.json, scores/, projection.parquet)."""
-    budget: int | None = None
-    """Number of pool rows to select (after the threshold); None selects all above the threshold."""
-    space: str = "sae"
-    """Space: sae | sae-idf | sae-centered | sae-enrich | embedding | embedding-centered | random."""
-    aggregate: str = "centroid"
-    """Score of a pool row: cosine to the seed centroid (`centroid`) or to its nearest seed (`max`)."""
     sae: str | None = None
     """SAE folder (cfg.json + sae.safetensors); required by the sae spaces and by features."""
+    interpretation: str | None = None
+    """An interpret output folder (latents.parquet): explanations of the latents behind each
+    selection, and the latents `feature_query` searches."""
+    label_field: str | None = None
+    """Pool (and seed) column holding a label, for the label distribution and precision/recall."""
+    target: list[str] | None = None
+    """Label value(s) counted as on-target for precision/recall/F1 (needs `label_field`)."""
+    text_field: str = "text"
+    """Text column: of text-corpus inputs, and of vector inputs for excluding pool rows whose
+    text is exactly a seed's."""
+    embedder: str = "minilm"
+    """Sentence model for text inputs: `minilm`, a local folder or a hub name."""
+    activations_model: str | None = None
+    """Embed text inputs as LLM hidden states of this model instead (`smollm2`, path, hub name)."""
+    layer: int | None = None
+    """Layer of `activations_model` (required with it)."""
+    drop_nonfinite: bool = False
+    """Leave out seed and pool rows holding NaN or Inf (default: refuse them, naming the row)."""
+
+    def __post_init__(self) -> None:
+        if not self.pool:
+            raise ConfigError("pool is required")
+        if self.target is not None and self.label_field is None:
+            raise ConfigError("target needs label_field")
+        if self.activations_model is not None and self.layer is None:
+            raise ConfigError("activations_model needs a layer")
+
+
+@dataclass
+class SelectionConfig:
+    """How pool rows are scored and chosen."""
+
+    budget: int | None = None
+    """Number of pool rows to select (after the threshold); None selects all above the threshold."""
+    space: str = DEFAULT_SPACE
+    """Space: sae-pu | sae | sae-idf | sae-centered | sae-enrich | embedding | embedding-centered |
+    embedding-pu | random (see `spaces.py`)."""
+    aggregate: str = "centroid"
+    """Score of a pool row in the cosine spaces: cosine to the seed centroid (`centroid`) or to its
+    nearest seed (`max`)."""
     features: list[int] | None = None
-    """Select by these latents: score = sum of their activations (the SAE code, unweighted)."""
+    """Select by these latents: score = sum of their activations (rows where none fires are not
+    selected)."""
     feature_query: str | None = None
     """Select by the latents whose explanation contains this text (needs `interpretation`)."""
-    interpretation: str | None = None
-    """An interpret output folder (latents.parquet) for `feature_query`."""
     clusters: int = 0
     """k-means clusters for per-cluster quotas (0: no clustering)."""
     quota: str = "equal"
@@ -49,20 +121,44 @@ class CurateConfig:
     """Keep only pool rows with score >= threshold (applied before the budget)."""
     dedup: float | None = None
     """Drop a row whose input-space cosine to a better-ranked selected row is >= this value."""
-    label_field: str | None = None
-    """Pool (and seed) column holding a label, for the label distribution and precision/recall."""
-    target: list[str] | None = None
-    """Label value(s) counted as on-target for precision/recall/F1 (needs `label_field`)."""
-    embedder: str = "minilm"
-    """Sentence model for text inputs: `minilm`, a local folder or a hub name."""
-    activations_model: str | None = None
-    """Embed text inputs as LLM hidden states of this model instead (`smollm2`, path, hub name)."""
-    layer: int | None = None
-    """Layer of `activations_model` (required with it)."""
-    text_field: str = "text"
-    """Text column of text-corpus inputs."""
+    explain_latents: int = 5
+    """Latents listed per selected row (`top_latents`, largest contribution to its score first)."""
+    seed: int = 0
+    """Random seed (samples, k-means, random space, tie-breaks)."""
+
+    def __post_init__(self) -> None:
+        _choice("space", self.space, SPACES)
+        _choice("aggregate", self.aggregate, AGGREGATES)
+        _choice("quota", self.quota, QUOTAS)
+        if self.budget is not None and self.budget < 1:
+            raise ConfigError(f"budget must be >= 1, got {self.budget}")
+        if self.budget is None and self.threshold is None:
+            raise ConfigError("give a budget, a threshold, or both")
+        if self.clusters < 0:
+            raise ConfigError(f"clusters must be >= 0, got {self.clusters}")
+        if self.explain_latents < 0:
+            raise ConfigError(f"explain_latents must be >= 0, got {self.explain_latents}")
+        if self.dedup is not None and not -1.0 < self.dedup <= 1.0:
+            raise ConfigError(f"dedup must be a cosine in (-1, 1], got {self.dedup}")
+        if self.features is not None and self.feature_query is not None:
+            raise ConfigError("give features or feature_query, not both")
+        if self.features is not None and len(self.features) == 0:
+            raise ConfigError("features: empty list")
+        if self.features is not None and any(f < 0 for f in self.features):
+            raise ConfigError(f"features: negative latent index in {self.features}")
+
+    @property
+    def by_features(self) -> bool:
+        """Selection by chosen latents rather than by similarity to the seeds."""
+        return self.features is not None or self.feature_query is not None
+
+
+@dataclass
+class ExecutionConfig:
+    """Where the scoring runs and in what pieces (changes speed and memory, not the result)."""
+
     executor: str = "local"
-    """`local` (this machine) or `ray` (Ray Data; needs `saescope[ray]`)."""
+    """`local` (this machine) or `ray` (Ray Data; needs `pip install 'saescope[ray]'`)."""
     workers: int = 1
     """Local executor: processes scoring shards in parallel (1: in this process)."""
     ray_address: str | None = None
@@ -72,88 +168,132 @@ class CurateConfig:
     shard_rows: int = 262_144
     """Rows per scoring shard (whole Parquet row groups; each file is at least one shard)."""
     fit_sample: int = 50_000
-    """Pool rows sampled to estimate pool statistics (mean, latent frequencies) and fit k-means."""
-    projection_sample: int = 5000
-    """Pool rows sampled for projection.parquet."""
+    """Pool rows sampled to estimate pool statistics (mean, latent frequencies, the PU
+    classifier's unlabelled rows) and fit k-means."""
     device: str = "auto"
     """`auto` (CUDA when available), `cpu` or `cuda`."""
-    seed: int = 0
-    """Random seed (samples, k-means, random space)."""
+
+    def __post_init__(self) -> None:
+        _choice("executor", self.executor, EXECUTORS)
+        _choice("device", self.device, DEVICES)
+        for name in ("chunk_size", "shard_rows", "fit_sample", "workers"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass
+class OutputConfig:
+    """What a curation writes (and which extra spaces it evaluates for the manifest)."""
+
+    out: str = ""
+    """Output folder (selected.parquet, manifest.json, scores/, projection.parquet)."""
     baselines: list[str] = field(default_factory=list)
     """Extra spaces evaluated with the same seeds, budget and quotas (metrics only)."""
-    drop_nonfinite: bool = False
-    """Leave out seed and pool rows holding NaN or Inf (default: refuse them, naming the row)."""
+    projection_sample: int = 5000
+    """Pool rows sampled for projection.parquet (0: none)."""
     write_jsonl: bool = False
     """Also write selected.jsonl."""
     overwrite: bool = False
     """Replace a finished output folder (a partial one is always resumed)."""
 
     def __post_init__(self) -> None:
-        if self.space not in SPACES:
-            raise ConfigError(f"space: unknown {self.space!r} (choose from {', '.join(SPACES)})")
-        if self.aggregate not in AGGREGATES:
-            raise ConfigError(f"aggregate: unknown {self.aggregate!r} (centroid or max)")
-        if self.quota not in QUOTAS:
-            raise ConfigError(f"quota: unknown {self.quota!r} (equal or seeds)")
-        if self.executor not in EXECUTORS:
-            raise ConfigError(f"executor: unknown {self.executor!r} (local or ray)")
-        if self.budget is not None and self.budget < 1:
-            raise ConfigError(f"budget must be >= 1, got {self.budget}")
-        if self.budget is None and self.threshold is None:
-            raise ConfigError("give a budget, a threshold, or both")
-        if self.clusters < 0:
-            raise ConfigError(f"clusters must be >= 0, got {self.clusters}")
-        if self.dedup is not None and not -1.0 < self.dedup <= 1.0:
-            raise ConfigError(f"dedup must be a cosine in (-1, 1], got {self.dedup}")
-        if self.features is not None and self.feature_query is not None:
-            raise ConfigError("give features or feature_query, not both")
-        if self.features is not None and len(self.features) == 0:
-            raise ConfigError("features: empty list")
-        if self.features is not None and any(f < 0 for f in self.features):
-            raise ConfigError(f"features: negative latent index in {self.features}")
-        if self.feature_query is not None and self.interpretation is None:
-            raise ConfigError("feature_query needs an interpretation folder (latents.parquet)")
-        if self.uses_sae and self.sae is None:
-            what = f"space {self.space!r}" if self.space in SAE_SPACES else "feature selection"
-            raise ConfigError(f"{what} needs an SAE folder (--sae)")
-        if self.seeds is None and not self.by_features:
-            raise ConfigError("seeds are required (only feature selection runs without seeds)")
-        if self.target is not None and self.label_field is None:
-            raise ConfigError("target needs label_field")
-        if self.activations_model is not None and self.layer is None:
-            raise ConfigError("activations_model needs a layer")
-        for name in ("chunk_size", "shard_rows", "fit_sample", "workers"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.out:
+            raise ConfigError("out is required")
         if self.projection_sample < 0:
             raise ConfigError(f"projection_sample must be >= 0, got {self.projection_sample}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"device: unknown {self.device!r} (auto, cpu or cuda)")
         for b in self.baselines:
-            if b not in SPACES:
-                raise ConfigError(f"baselines: unknown space {b!r} (choose from {', '.join(SPACES)})")
-            if b in SAE_SPACES and self.sae is None:
+            _choice("baselines", b, SPACES)
+
+
+GROUPS: dict[str, type] = {"inputs": InputsConfig, "selection": SelectionConfig,
+                           "execution": ExecutionConfig, "output": OutputConfig}
+"""Group name -> dataclass, in the order of `CurateConfig`."""
+FIELD_GROUP: dict[str, str] = {f.name: g for g, cls in GROUPS.items() for f in fields(cls)}
+"""Flat field name -> its group."""
+
+
+class CurateConfig:
+    """Everything that determines a curation run; its flat view is `manifest.json["config"]`.
+
+    Give the groups (`inputs=InputsConfig(...)`, ...) or flat fields (`pool=..., budget=...`),
+    which are routed to their group; a flat field overrides the same field of a given group.
+    """
+
+    inputs: InputsConfig
+    selection: SelectionConfig
+    execution: ExecutionConfig
+    output: OutputConfig
+
+    def __init__(self, inputs: InputsConfig | None = None, selection: SelectionConfig | None = None,
+                 execution: ExecutionConfig | None = None, output: OutputConfig | None = None,
+                 **flat: Any) -> None:
+        given = {"inputs": inputs, "selection": selection, "execution": execution, "output": output}
+        per_group: dict[str, dict[str, Any]] = {g: {} for g in GROUPS}
+        for name, value in flat.items():
+            if name not in FIELD_GROUP:
+                raise ConfigError(f"curate: unknown option {name!r}")
+            per_group[FIELD_GROUP[name]][name] = value
+        for g, cls in GROUPS.items():
+            base = asdict(given[g]) if given[g] is not None else {}
+            setattr(self, g, cls(**{**base, **per_group[g]}))
+        self._check()
+
+    def _check(self) -> None:
+        sel, inp = self.selection, self.inputs
+        if sel.feature_query is not None and inp.interpretation is None:
+            raise ConfigError("feature_query needs an interpretation folder (latents.parquet)")
+        if self.uses_sae and inp.sae is None:
+            what = f"space {sel.space!r}" if sel.space in SAE_SPACES else "feature selection"
+            raise ConfigError(f"{what} needs an SAE folder (--sae)")
+        if inp.seeds is None and not sel.by_features:
+            raise ConfigError("seeds are required (only feature selection runs without seeds)")
+        for b in self.output.baselines:
+            if b in SAE_SPACES and inp.sae is None:
                 raise ConfigError(f"baseline {b!r} needs an SAE folder (--sae)")
 
     @property
     def by_features(self) -> bool:
-        """Selection by chosen latents rather than by similarity to the seeds."""
-        return self.features is not None or self.feature_query is not None
+        return self.selection.by_features
 
     @property
     def uses_sae(self) -> bool:
-        return self.space in SAE_SPACES or self.by_features
+        return self.selection.space in SAE_SPACES or self.selection.by_features
 
     @property
     def out_path(self) -> Path:
-        return Path(self.out)
+        return Path(self.output.out)
+
+    def replace(self, **flat: Any) -> CurateConfig:
+        """A copy with some flat fields changed."""
+        return CurateConfig(**{**self.to_dict(), **flat})
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The flat view: every field of every group under its own name."""
+        out: dict[str, Any] = {}
+        for g in GROUPS:
+            out.update(asdict(getattr(self, g)))
+        return out
+
+    def to_nested(self) -> dict[str, dict[str, Any]]:
+        return {g: asdict(getattr(self, g)) for g in GROUPS}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> CurateConfig:
+        """Inverse of `to_dict` (also takes the nested form of `to_nested`)."""
+        if set(d) <= set(GROUPS):
+            return CurateConfig(**{g: GROUPS[g](**v) for g, v in d.items()})
+        return CurateConfig(**d)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CurateConfig) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return "CurateConfig(" + ", ".join(f"{g}={getattr(self, g)!r}" for g in GROUPS) + ")"
 
     def scoring_key(self) -> dict[str, Any]:
         """The fields that determine the per-shard scores (a resume with other values rescores)."""
         keys = ("space", "aggregate", "sae", "features", "feature_query", "interpretation",
                 "clusters", "embedder", "activations_model", "layer", "fit_sample", "seed",
                 "shard_rows")  # fmt: skip
-        return {k: getattr(self, k) for k in keys}
+        flat = self.to_dict()
+        return {k: flat[k] for k in keys}

@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from saescope.curate.shards import PoolLayout, Shard, iter_chunks
+from saescope.curate.layout import PoolLayout, Shard, iter_chunks
 from saescope.curate.spaces import ChunkScores, FittedSpace
 from saescope.io import atomic_path
 

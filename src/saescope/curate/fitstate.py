@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from saescope.curate.shards import PoolLayout, Shard
+from saescope.curate.layout import PoolLayout, Shard
 from saescope.curate.spaces import FittedSpace
 from saescope.errors import InputError
 from saescope.io import atomic_path, read_json, write_json

@@ -2,7 +2,9 @@
 
 Order of operations:
 1. Keep rows with a finite score, and with `score >= threshold` when a threshold is given.
-2. Sort by score (descending; ties by id, so the result does not depend on shard order).
+2. Sort by score (descending). Ties are broken by a keyed hash of the id when a `tie_seed` is
+   given (a random order, fixed by the seed), else by id; either way the result does not
+   depend on shard order.
 3. Per-cluster quotas (when clusters are given): rows are taken in the order of the
    D'Hondt (Jefferson) highest-averages method, priority `(r + 1) / w_k` for the row of
    within-cluster rank `r` in cluster `k` of weight `w_k` (`equal`: every cluster weighs 1, a
@@ -29,6 +31,7 @@ def candidate_order(
     cluster: np.ndarray | None = None,
     threshold: float | None = None,
     cluster_weights: np.ndarray | None = None,
+    tie_seed: int | None = None,
 ) -> np.ndarray:
     """Indices of the candidate rows in selection order (steps 1-3)."""
     score = np.asarray(score, dtype=np.float64)
@@ -38,6 +41,8 @@ def candidate_order(
     cand = np.flatnonzero(keep)
     ids_c = np.asarray(ids, dtype=str)[cand]
     order = cand[np.lexsort((ids_c, -score[cand]))]
+    if tie_seed is not None:
+        order = _shuffle_ties(order, score, np.asarray(ids, dtype=str), tie_seed)
     if cluster is None or len(order) == 0:
         return order
     cl = np.asarray(cluster)[order]
@@ -58,6 +63,22 @@ def candidate_order(
     return order[np.argsort(priority, kind="stable")]
 
 
+def _shuffle_ties(order: np.ndarray, score: np.ndarray, ids: np.ndarray, seed: int) -> np.ndarray:
+    """Reorder runs of equal score by a keyed hash of the id (hashing only the tied rows)."""
+    from saescope.curate.spaces import random_scores
+
+    s = score[order]
+    eq = s[1:] == s[:-1]
+    tied = np.zeros(len(order), dtype=bool)
+    tied[1:] |= eq
+    tied[:-1] |= eq
+    if not tied.any():
+        return order
+    key = np.zeros(len(order), dtype=np.float64)
+    key[tied] = random_scores(ids[order[tied]], seed)
+    return order[np.lexsort((key, -s))]
+
+
 def select(
     ids: np.ndarray,
     score: np.ndarray,
@@ -68,6 +89,7 @@ def select(
     dedup: float | None = None,
     fetch_unit: Callable[[np.ndarray], np.ndarray] | None = None,
     block: int = 4096,
+    tie_seed: int | None = None,
 ) -> np.ndarray:
     """Indices of the selected rows in rank order (see the module docstring).
 
@@ -76,7 +98,7 @@ def select(
     n = len(score)
     if budget is not None and budget > n:
         raise InputError(f"budget {budget} is larger than the pool ({n} rows)")
-    order = candidate_order(ids, score, cluster, threshold, cluster_weights)
+    order = candidate_order(ids, score, cluster, threshold, cluster_weights, tie_seed)
     limit = len(order) if budget is None else min(budget, len(order))
     if dedup is None:
         return order[:limit]

@@ -25,6 +25,15 @@ A space maps raw input vectors (sentence embeddings or LLM activations) `x` to a
   its activation mass. The weights are interpretable: the most enriched latents are the
   concepts that set the seeds apart from the pool (`FittedSpace.top_latents`). The similarity
   columns (`centroid_sim`, `max_sim`) are measured in the `sae-centered` space.
+- `sae-pu` (the default): a classifier of the seeds against the pool, positive-unlabelled
+  learning (Elkan & Noto, KDD 2008) as quality classifiers for pretraining-data filtering are
+  trained (Brown et al. 2020, appendix A): an L2 logistic regression (`PU_C`, classes balanced)
+  of the seeds (1) against the pool sample (0, unlabelled) on the unit SAE code beside the unit
+  centred input, refitted once with the best-scored sample rows as extra positives
+  (`PU_FEEDBACK`); the score is its decision function, linear in the code, so each firing
+  latent's share of it is exact (`contributions`). Similarity columns as `sae-centered`.
+- `embedding-pu`: the same classifier on the unit centred input alone (the ablation that
+  says what the SAE code adds). Similarity columns as `embedding-centered`.
 - `random`: a uniform score from a hash of the row id (the floor); its similarity columns
   are measured in the `embedding` space.
 
@@ -47,7 +56,19 @@ import scipy.sparse as sp
 
 from saescope.errors import ConfigError, InputError
 
-DENSE_SPACES = ("embedding", "embedding-centered", "random")
+DENSE_SPACES = ("embedding", "embedding-centered", "embedding-pu", "random")
+PU_SPACES = ("sae-pu", "embedding-pu")
+PU_C = 0.03
+"""Inverse L2 strength of the PU classifier (scikit-learn's `C`, classes balanced). Chosen on the
+4 MMLU domains x seed draws 0-1 of `benchmarks/curate_mmlu.py` (tried 0.01-10; large C
+overfits: the pool's own target rows are its negatives; the code alone, without the centred
+input block, and cross-fitted classifiers were tried there too and not kept); the README reports it on the 10
+subjects, which played no part in choosing it."""
+PU_FEEDBACK = 3
+"""Pseudo-relevance feedback of the PU classifier: after a first fit, the `PU_FEEDBACK x seeds`
+best-scored rows of the pool sample join the positives and the classifier is fitted again
+(Rocchio's feedback, Rocchio 1971; self-training in PU learning, Liu et al., ICDM 2003). 0 turns
+it off. Chosen with `PU_C` on the same tuning cells (tried 0, 1 and 3)."""
 ENRICH_ALPHA = 1.5
 """Additive smoothing of `sae-enrich`, in units of the uniform share `1 / M`. Chosen on the MMLU
 benchmark itself (benchmarks/curate_mmlu.py, in-sample): 0.9-1.5 is best at budget 100; larger
@@ -92,6 +113,12 @@ class FittedSpace:
     """int64 latent indices: score = sum of their raw activations (None: similarity score)."""
     enrichment: np.ndarray | None = None
     """float32 [M] log-odds weights of `sae-enrich`: score = codes @ w / |codes|_1 (None: unused)."""
+    pu_coef: np.ndarray | None = None
+    """float32 [M] classifier weights on the unit SAE code (`sae-pu`; None: unused)."""
+    pu_coef_input: np.ndarray | None = None
+    """float32 [d] classifier weights on the unit centred input `(x - input_mean) / |x - input_mean|`."""
+    input_mean: np.ndarray | None = None
+    """float32 [d] pool mean of the raw inputs (centring of the classifier's input block)."""
     random_seed: int = 0
     """Seed of the `random` space's hash."""
     sae: Any = None
@@ -204,6 +231,8 @@ class FittedSpace:
             score = np.asarray(codes[:, self.features].sum(axis=1), dtype=np.float32).ravel()
         elif self.enrichment is not None:
             score = enrichment_scores(codes, self.enrichment)
+        elif self.name in PU_SPACES:
+            score = self.pu_scores(X, codes)
         elif self.name == "random":
             if ids is None:
                 raise ValueError("the random space needs row ids")
@@ -226,12 +255,63 @@ class FittedSpace:
                 self._seed_mu = (self.mean.astype(np.float64) @ W[:, :cl_col]).astype(np.float32)
         return self._cols
 
+    def pu_scores(self, X: np.ndarray, codes: sp.csr_matrix | None) -> np.ndarray:
+        """Decision function of the PU classifier (without its intercept, which ranks nothing)."""
+        score = np.zeros(len(X), dtype=np.float64)
+        if self.pu_coef is not None:
+            score += np.asarray(unit_csr(codes) @ self.pu_coef.astype(np.float64)).ravel()
+        if self.pu_coef_input is not None:
+            score += unit_rows(X, self.input_mean).astype(np.float64) @ self.pu_coef_input.astype(np.float64)
+        return score.astype(np.float32)
+
+    @property
+    def latent_weights(self) -> np.ndarray | None:
+        """Per-latent weight of the score, when it is linear in the code: the `sae-enrich`
+        log-odds or the `sae-pu` classifier weights (None for the cosine spaces)."""
+        return self.enrichment if self.enrichment is not None else self.pu_coef
+
     def top_latents(self, n: int = 20) -> list[dict[str, float]]:
-        """The `n` most enriched latents of `sae-enrich` (largest weight first); [] otherwise."""
-        if self.enrichment is None:
+        """The `n` latents that most set the seeds apart from the pool (largest weight first):
+        `sae-enrich` log-odds, `sae-pu` classifier weights, or the largest entries of the seed
+        centroid in the cosine SAE spaces; [] in the dense spaces."""
+        w = self.latent_weights
+        if w is None and self.sparse and self.centroid is not None:
+            w = self.centroid
+        if w is None:
             return []
-        order = np.argsort(-self.enrichment, kind="stable")[:n]
-        return [{"latent": int(j), "weight": float(self.enrichment[j])} for j in order]
+        order = np.argsort(-w, kind="stable")[:n]
+        return [{"latent": int(j), "weight": float(w[j])} for j in order]
+
+    def contributions(self, codes: sp.csr_matrix) -> sp.csr_matrix:
+        """Per-row, per-latent share of the score (same sparsity as `codes`): why a row scored.
+
+        Linear scores split exactly over the firing latents: `sae-enrich` `a_f w_f / |a|_1`,
+        `sae-pu` `(a_f / |a|) w_f`, feature selection `a_f` for the chosen latents. The cosine
+        spaces use `a'_f c_f / |a' - mu|` (`a'` the weighted code, `c` the seed centroid), the
+        firing latents' part of the cosine.
+        """
+        C = sp.csr_matrix(codes, dtype=np.float64, copy=True)
+        if self.features is not None:
+            keep = np.isin(C.indices, self.features)
+            C.data = np.where(keep, C.data, 0.0)
+        elif self.enrichment is not None:
+            l1 = np.asarray(abs(codes).sum(axis=1), dtype=np.float64).ravel()
+            C = sp.diags(np.divide(1.0, l1, out=np.zeros_like(l1), where=l1 > 0)) @ C
+            C.data *= self.enrichment[C.indices]
+        elif self.pu_coef is not None:
+            C = unit_csr(C)
+            C.data *= self.pu_coef[C.indices]
+        elif self.sparse and self.centroid is not None:
+            if self.weights is not None:
+                C.data *= self.weights[C.indices]
+            _, c_norm = self.norms(C)
+            C = sp.diags(np.divide(1.0, c_norm, out=np.zeros_like(c_norm), where=c_norm > 0)) @ C
+            C.data *= self.centroid[C.indices]
+        else:
+            C.data[:] = 0.0
+        C = sp.csr_matrix(C)
+        C.eliminate_zeros()
+        return C
 
     # ------------------------------------------------------------------ (de)serialisation
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -239,7 +319,7 @@ class FittedSpace:
         arrays = {
             k: np.ascontiguousarray(getattr(self, k))
             for k in ("seed_units", "centroid", "mean", "weights", "cluster_centers", "features",
-                      "enrichment")
+                      "enrichment", "pu_coef", "pu_coef_input", "input_mean")
             if getattr(self, k) is not None
         }
         meta = {"name": self.name, "aggregate": self.aggregate, "random_seed": self.random_seed,
@@ -254,7 +334,9 @@ class FittedSpace:
             seed_units=arrays.get("seed_units"), centroid=arrays.get("centroid"),
             mean=arrays.get("mean"), weights=arrays.get("weights"),
             cluster_centers=arrays.get("cluster_centers"), features=arrays.get("features"),
-            enrichment=arrays.get("enrichment"), sae=sae, device=device,
+            enrichment=arrays.get("enrichment"), pu_coef=arrays.get("pu_coef"),
+            pu_coef_input=arrays.get("pu_coef_input"), input_mean=arrays.get("input_mean"),
+            sae=sae, device=device,
         )
 
 
@@ -314,6 +396,38 @@ def unit_rows(A: np.ndarray | sp.csr_matrix, mean: np.ndarray | None) -> np.ndar
     return np.divide(D, n, out=np.zeros_like(D), where=n > 0).astype(np.float32)
 
 
+def unit_csr(A: sp.csr_matrix) -> sp.csr_matrix:
+    """Rows of a sparse matrix scaled to unit L2 norm (zero rows stay zero)."""
+    sq = np.asarray(A.multiply(A).sum(axis=1), dtype=np.float64).ravel()
+    n = np.sqrt(sq)
+    return sp.csr_matrix(sp.diags(np.divide(1.0, n, out=np.zeros_like(n), where=n > 0)) @ A)
+
+
+def pu_classifier(seed_F: np.ndarray | sp.csr_matrix, pool_F: np.ndarray | sp.csr_matrix,
+                  C: float = PU_C, seed: int = 0) -> np.ndarray:
+    """Weights of an L2 logistic regression of the seeds (label 1) against a pool sample (label 0).
+
+    Positive-unlabelled learning (Elkan & Noto, "Learning classifiers from only positive and
+    unlabeled data", KDD 2008): the pool is unlabelled, not negative, but under their
+    "selected completely at random" assumption `p(seed | x)` is proportional to `p(target | x)`,
+    so the classifier's ranking of the pool is the ranking by the probability of being on
+    target. This is how quality classifiers for pretraining-data filtering are trained
+    (reference text against unfiltered web text, GPT-3 appendix A, Brown et al. 2020). Classes
+    are weighted to equal total weight (`class_weight="balanced"`), so `C` does not depend on
+    the pool size. The intercept is dropped: it does not change the ranking.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    if C <= 0:
+        raise ConfigError(f"PU classifier C must be > 0, got {C}")
+    stack = sp.vstack if sp.issparse(pool_F) else np.vstack
+    F = stack([seed_F, pool_F])
+    y = np.r_[np.ones(seed_F.shape[0]), np.zeros(pool_F.shape[0])]
+    model = LogisticRegression(C=C, class_weight="balanced", max_iter=1000, random_state=seed)
+    model.fit(F, y)
+    return model.coef_.ravel().astype(np.float32)
+
+
 def enrichment_weights(seed_codes: sp.csr_matrix, pool_codes: sp.csr_matrix,
                        alpha: float = ENRICH_ALPHA) -> np.ndarray:
     """Per-latent log-odds `ln((p_seed + alpha/M) / (p_pool + alpha/M))` of activation-mass shares.
@@ -361,6 +475,9 @@ def fit_space(
     seed: int = 0,
     device: str = "cpu",
     alpha: float = ENRICH_ALPHA,
+    pu_c: float = PU_C,
+    pu_input: bool = True,
+    pu_feedback: int = PU_FEEDBACK,
 ) -> FittedSpace:
     """Fit a space on the seeds' raw inputs and a uniform sample of the pool's raw inputs.
 
@@ -395,7 +512,7 @@ def fit_space(
     if name == "sae-idf":
         proto.weights = idf_weights(sample_A)
         sample_A, _ = proto.encode(pool_sample_X)
-    if name in ("embedding-centered", "sae-centered", "sae-enrich"):
+    if name in ("embedding-centered", "sae-centered", "sae-enrich") + PU_SPACES:
         proto.mean = np.asarray(sample_A.mean(axis=0), dtype=np.float32).ravel()
     if seeds_X is not None:
         seeds_A, _ = proto.encode(seeds_X)
@@ -406,11 +523,45 @@ def fit_space(
         proto.centroid = (c / cn if cn > 0 else c).astype(np.float32)
         if name == "sae-enrich":
             proto.enrichment = enrichment_weights(seeds_A, sample_A, alpha)
+        if name in PU_SPACES:
+            _fit_pu(proto, seeds_X, pool_sample_X, seeds_A, sample_A, pu_c, pu_input, seed)
+            m = min(pu_feedback * len(seeds_X), len(pool_sample_X) // 2)
+            if m > 0:
+                sample_codes = sample_A if sp.issparse(sample_A) else None
+                top = np.argsort(-proto.pu_scores(pool_sample_X, sample_codes), kind="stable")[:m]
+                _fit_pu(proto, np.vstack([seeds_X, pool_sample_X[top]]), pool_sample_X,
+                        _stack(seeds_A, sample_A[top]), sample_A, pu_c, pu_input, seed)
     if clusters:
         proto.cluster_centers = fit_kmeans(sample_A, clusters, seed)
     if features is not None:
         proto.features = features
     return proto
+
+
+def _stack(A: np.ndarray | sp.csr_matrix, B: np.ndarray | sp.csr_matrix) -> np.ndarray | sp.csr_matrix:
+    return sp.vstack([A, B]).tocsr() if sp.issparse(A) else np.vstack([A, B])
+
+
+def _fit_pu(space: FittedSpace, seeds_X: np.ndarray, pool_X: np.ndarray,
+            seeds_A: np.ndarray | sp.csr_matrix, pool_A: np.ndarray | sp.csr_matrix,
+            C: float, with_input: bool, seed: int) -> None:
+    """The PU classifier's features: the unit SAE code (`sae-pu`) beside the unit centred input
+    (both blocks of norm 1, so neither dominates by scale); `embedding-pu` uses the input only."""
+    blocks_s, blocks_p = [], []
+    if space.name == "sae-pu":
+        blocks_s.append(unit_csr(sp.csr_matrix(seeds_A)))
+        blocks_p.append(unit_csr(sp.csr_matrix(pool_A)))
+    if space.name == "embedding-pu" or with_input:
+        space.input_mean = np.asarray(pool_X.mean(axis=0), dtype=np.float32)
+        blocks_s.append(sp.csr_matrix(unit_rows(seeds_X, space.input_mean)))
+        blocks_p.append(sp.csr_matrix(unit_rows(pool_X, space.input_mean)))
+    w = pu_classifier(sp.hstack(blocks_s).tocsr(), sp.hstack(blocks_p).tocsr(), C, seed)
+    m = 0
+    if space.name == "sae-pu":
+        m = int(seeds_A.shape[1])
+        space.pu_coef = w[:m]
+    if space.input_mean is not None:
+        space.pu_coef_input = w[m:]
 
 
 def fit_kmeans(A: np.ndarray | sp.csr_matrix, k: int, seed: int) -> np.ndarray:

@@ -20,10 +20,11 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from saescope.dashboard.page_hypotheses import page_hypotheses
 from saescope.viz import analysis
 from saescope.viz.rundata import RunData
 
-PAGES = ("Overview", "Embedding space", "Features", "Try your text", "Curation")
+PAGES = ("Overview", "Embedding space", "Features", "Try your text", "Curation", "Hypotheses")
 PAGE_SIZE = 50
 MAX_MAP_POINTS = 5000
 MAX_PAIR_ROWS = 3000
@@ -438,6 +439,7 @@ PAGE_FUNCS = {
     "Features": page_features,
     "Try your text": page_try,
     "Curation": page_curation,
+    "Hypotheses": page_hypotheses,
 }
 
 

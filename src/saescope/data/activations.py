@@ -9,8 +9,19 @@ output). Negative L counts from the last block. The forward stops after the deep
 Tokens: texts are tokenised with truncation to `max_tokens`, sorted by length into batches
 (padding only within similar lengths), padded on the right (so real tokens keep positions
 0..n-1 and match an unpadded forward), and padding is masked out of every pooling. A leading
-BOS token, when the tokenizer adds one, is excluded: it carries no content and its residual
-norm is an outlier that would dominate `max` and `topk` pooling.
+BOS token, when the tokenizer adds one, is excluded: it carries no content.
+
+Massive activations: in LLMs a few residual dimensions take values thousands of times the
+median on the first token of every sequence (whatever that token is: the model uses it as an
+attention sink) and on some delimiters (Sun, Chen, Kolter & Liu, "Massive Activations in Large
+Language Models", COLM 2024, arXiv:2402.17762; Xiao et al., "Efficient Streaming Language
+Models with Attention Sinks", ICLR 2024, arXiv:2309.17453). Pooled into a document vector,
+they put almost all the variance in those dimensions (SmolLM2-135M, layer 15: one dimension
+held 98.4% of it), so cosines and SAEs see little else. The field's remedy, followed here
+(`skip_first`, on by default): leave the first position out of pooling (and of per-token
+output) whenever the document has another token; BOS tokens are always left out.
+`dominant_dimensions` measures what is left and is logged as a warning when a few dimensions
+still hold most of the variance.
 
 Poolings, over a document's valid tokens t = 1..n with vectors h_t in R^d:
 - `mean`: (1/n) sum_t h_t
@@ -97,10 +108,12 @@ class ActivationExtractor:
         batch_size: int = 16,
         device: str = "auto",
         model_and_tokenizer: tuple[Any, Any] | None = None,
+        skip_first: bool = True,
     ) -> None:
         """`model`: `smollm2`, a model folder or a hub name; `model_and_tokenizer` reuses a
         loaded pair (from `saescope.data.models.load_causal_lm`). `layers` default: the middle
-        block."""
+        block. `skip_first`: leave each document's first position (the attention sink, where
+        the massive activations sit) out of pooling when it has another token."""
         if pooling not in POOLINGS:
             raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
         if top_k < 1 or max_tokens < 1 or batch_size < 1:
@@ -135,6 +148,7 @@ class ActivationExtractor:
         self.top_k = top_k
         self.max_tokens = max_tokens
         self.batch_size = batch_size
+        self.skip_first = skip_first
         self.device = next(self.model.parameters()).device
         bos = self.tokenizer.bos_token_id
         probe = self.tokenizer("a", add_special_tokens=True)["input_ids"]
@@ -145,7 +159,7 @@ class ActivationExtractor:
         path = getattr(self.model, "name_or_path", "") or self.model_name
         return (
             f"act:{self.model_name}:{path}:layers={self.layers}:pool={self.pooling}:"
-            f"k={self.top_k}:T={self.max_tokens}"
+            f"k={self.top_k}:T={self.max_tokens}" + ("" if self.skip_first else ":keep_first")
         )
 
     # --- core ------------------------------------------------------------------------------
@@ -202,6 +216,8 @@ class ActivationExtractor:
         valid = attn.bool()
         if self.bos_id is not None:
             valid[:, 0] &= input_ids[:, 0] != self.bos_id
+        if self.skip_first:
+            valid[:, 0] &= valid[:, 1:].sum(dim=1) == 0  # keep it only in one-token documents
         return {k: v.float() for k, v in captured.items()}, input_ids, valid
 
     def pool(self, H: Any, valid: Any) -> Any:
@@ -266,6 +282,35 @@ class ActivationExtractor:
         )
 
 
+def variance_shares(X: np.ndarray) -> np.ndarray:
+    """Each dimension's share of the total variance of the rows of X, largest first (float64)."""
+    var = np.asarray(X, dtype=np.float64).var(axis=0)
+    total = var.sum()
+    return np.sort(var / total)[::-1] if total > 0 else np.zeros_like(var)
+
+
+def dominant_dimensions(X: np.ndarray, top: int = 3, share: float = 0.5) -> str | None:
+    """A warning text when the `top` highest-variance dimensions of X hold more than `share` of
+    its total variance (massive activations, see the module docstring), else None.
+
+    Cosines and SAE reconstruction errors are then dominated by those dimensions: an FVU near 0
+    means the SAE learnt them, not the rest. Isotropic 384-d data gives about 3 x 0.26%.
+    """
+    if X.ndim != 2 or len(X) < 2 or X.shape[1] <= top:
+        return None
+    var = np.asarray(X, dtype=np.float64).var(axis=0)
+    if var.sum() <= 0:
+        return None
+    dims = np.argsort(-var, kind="stable")[:top]
+    held = float(var[dims].sum() / var.sum())
+    if held <= share:
+        return None
+    parts = ", ".join(f"{int(d)} ({var[d] / var.sum():.1%})" for d in dims)
+    return (f"{top} of {X.shape[1]} dimensions hold {held:.1%} of the variance: {parts}. "
+            "LLM activations with massive activations? Leave the first token out of pooling "
+            "(saescope's default) or standardise the dimensions before training an SAE.")
+
+
 def layer_output_paths(out: str | Path, layers: Sequence[int]) -> dict[int, Path]:
     """One output per layer: `out` itself for one layer, else `<stem>-layer<L><suffix>`."""
     out = Path(out)
@@ -304,7 +349,9 @@ def extract_table(
         "top_k": str(extractor.top_k),
         "max_tokens": str(extractor.max_tokens),
         "bos_excluded": str(extractor.bos_id is not None),
+        "first_token_excluded": str(extractor.skip_first),
     }
+    warned: set[int] = set()
 
     def with_meta(t: pa.Table, layer: int) -> pa.Table:
         kv = {f"saescope.{k}".encode(): v.encode() for k, v in meta.items()}
@@ -316,6 +363,11 @@ def extract_table(
         try:
             if not per_token:
                 pooled = extractor.pooled(texts)
+                for k, X in pooled.items():
+                    msg = None if k in warned else dominant_dimensions(X)
+                    if msg and len(X) >= 64:
+                        warned.add(k)
+                        log.warning("%s, layer %s: %s", out_path, k, msg)
                 return {str(k): with_meta(vector_table(shard, X), k) for k, X in pooled.items()}
             tb = extractor.per_token(texts)
         except InputError as exc:

@@ -13,7 +13,8 @@ One streaming pass over row blocks of the sparse code matrix keeps, for every la
 A second pass over the input vectors finds hard negatives: the rows nearest (cosine) to the
 centroid of the latent's top examples in the input space on which the latent does not fire.
 
-The explain and test sets of a latent are disjoint (asserted): the explainer sees `n_top_explain`
+The explain and test sets of a latent are disjoint by row (asserted) and, when the texts are
+given, by text (a duplicate text under another id is not tested on): the explainer sees `n_top_explain`
 top examples, `n_quantile_explain` examples spread over activation quantiles and
 `n_negative_explain` random non-activating rows; the test set holds up to `n_test_positive`
 activating rows stratified over quantiles and `n_test_random_negative` random +
@@ -22,7 +23,9 @@ activating rows stratified over quantiles and `n_test_random_negative` random +
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,7 +34,11 @@ from tqdm.auto import tqdm
 from saescope.errors import ConfigError, InputError
 
 KINDS = ("top", "quantile", "random_negative", "hard_negative")
+"""Names of the kind codes stored in `Examples.kind`."""
+TOP, QUANTILE, RANDOM_NEGATIVE, HARD_NEGATIVE = range(4)
 SPLITS = ("explain", "test")
+"""Names of the split codes stored in `Examples.split`."""
+EXPLAIN, TEST = range(2)
 
 
 @dataclass
@@ -130,8 +137,23 @@ class Examples:
             "row": self.row[sl][keep],
             "activation": self.activation[sl][keep],
             "kind": np.asarray(KINDS, dtype=object)[kind],
-            "label": (kind <= 1).astype(np.int8),
+            "label": (kind <= QUANTILE).astype(np.int8),
         }
+
+
+@dataclass
+class _Streamed:
+    """What one pass over the code matrix keeps per latent (arrays [n_latents, ...])."""
+
+    top_val: np.ndarray
+    top_row: np.ndarray
+    res_row: np.ndarray
+    res_act: np.ndarray
+    n_fires: np.ndarray
+    cand_rows: np.ndarray
+    """[n_latents, n_candidates] rows drawn uniformly before the pass (random negatives)."""
+    cand_fires: np.ndarray
+    """[n_latents, n_candidates] whether the latent fires on that candidate row."""
 
 
 def collect_examples(
@@ -140,121 +162,165 @@ def collect_examples(
     latents: np.ndarray | list[int] | None = None,
     cfg: ExampleConfig | None = None,
     progress: bool = False,
+    texts: Sequence[str] | None = None,
 ) -> Examples:
     """Collect explain/test examples for `latents` (default all) from codes [N, M] (CSR).
 
-    `X` [N, d] are the SAE's input vectors, used for hard negatives (skipped when None).
+    `X` [N, d] are the SAE's input vectors, used for hard negatives (skipped when None). With
+    `texts` (one per row) the explain and test sets are disjoint by text, not only by row: a test
+    example whose text equals an explain example's (a duplicate row under another id) is dropped,
+    and so is a repeated text within the test set.
     """
     cfg = cfg or ExampleConfig()
     if not sp.issparse(codes):
         raise InputError("collect_examples: codes must be a scipy.sparse matrix [N, M]")
     codes = codes.tocsr()
-    N, M = codes.shape
-    if X is not None and len(X) != N:
-        raise InputError(f"collect_examples: X has {len(X)} rows, codes have {N}")
-    lat_ids = np.arange(M) if latents is None else np.asarray(latents, dtype=np.int64)
-    if len(lat_ids) and (lat_ids.min() < 0 or lat_ids.max() >= M):
-        raise InputError(f"collect_examples: latent index out of range [0, {M})")
+    n_rows, n_all = codes.shape
+    if X is not None and len(X) != n_rows:
+        raise InputError(f"collect_examples: X has {len(X)} rows, codes have {n_rows}")
+    if texts is not None and len(texts) != n_rows:
+        raise InputError(f"collect_examples: {len(texts)} texts for {n_rows} rows")
+    lat_ids = np.arange(n_all) if latents is None else np.asarray(latents, dtype=np.int64)
+    if len(lat_ids) and (lat_ids.min() < 0 or lat_ids.max() >= n_all):
+        raise InputError(f"collect_examples: latent index out of range [0, {n_all})")
     if len(np.unique(lat_ids)) != len(lat_ids):
         raise InputError("collect_examples: latent indices repeat")
-    L = len(lat_ids)
-    col_map = np.full(M, -1, dtype=np.int64)
-    col_map[lat_ids] = np.arange(L)
+    col_map = np.full(n_all, -1, dtype=np.int64)
+    col_map[lat_ids] = np.arange(len(lat_ids))
     rng = np.random.default_rng(cfg.seed)
+    streamed = _stream_codes(codes, col_map, len(lat_ids), cfg, rng, progress)
+    top_acts = np.where(np.isfinite(streamed.top_val), streamed.top_val, 0.0).astype(np.float32)
 
-    T, R = cfg.n_top, cfg.reservoir
-    top_val = np.full((L, T), -np.inf)
-    top_row = np.full((L, T), -1, dtype=np.int64)
-    res_key = np.full((L, R), -np.inf)
-    res_row = np.full((L, R), -1, dtype=np.int64)
-    res_act = np.zeros((L, R), dtype=np.float32)
-    n_fires = np.zeros(L, dtype=np.int64)
+    # Per latent: split positives into explain/test, choose random negatives.
+    parts, chosen_random, spare_random = [], [], []
+    n_ex, n_te = cfg.n_negative_explain, cfg.n_test_random_negative
+    for i in range(len(lat_ids)):
+        pos = _split_positives(i, streamed.top_row, top_acts, streamed.res_row, streamed.res_act, cfg, rng)
+        cands = streamed.cand_rows[i][~streamed.cand_fires[i]]
+        _, first = np.unique(cands, return_index=True)
+        cands = cands[np.sort(first)]  # distinct, in random draw order
+        spare_random.append(cands[n_ex + n_te :])
+        chosen_random.append(cands[: n_ex + n_te])
+        parts.append((*pos, cands[:n_ex], cands[n_ex : n_ex + n_te]))
+
+    hard = [np.zeros(0, dtype=np.int64)] * len(lat_ids)
+    if X is not None and cfg.n_test_hard_negative > 0 and n_rows:
+        hard = _hard_negatives(codes, X, col_map, streamed.top_row, cfg, chosen_random, streamed.n_fires, progress)
+    text_keys = _text_keys(texts) if texts is not None else None
+    groups = [
+        _latent_groups(parts[i], hard[i], spare_random[i], cfg, text_keys) if streamed.n_fires[i] else []
+        for i in range(len(lat_ids))
+    ]
+    return _assemble(lat_ids, n_rows, streamed, top_acts, groups)
+
+
+def _stream_codes(codes: sp.csr_matrix, col_map: np.ndarray, n_latents: int, cfg: ExampleConfig,
+                  rng: np.random.Generator, progress: bool) -> _Streamed:
+    """One pass over row blocks: top-n, a uniform reservoir of firings, firing counts, candidates."""
+    n_rows = codes.shape[0]
+    n_top, n_res = cfg.n_top, cfg.reservoir
+    top_val = np.full((n_latents, n_top), -np.inf)
+    top_row = np.full((n_latents, n_top), -1, dtype=np.int64)
+    res_key = np.full((n_latents, n_res), -np.inf)
+    res_row = np.full((n_latents, n_res), -1, dtype=np.int64)
+    res_act = np.zeros((n_latents, n_res), dtype=np.float32)
+    n_fires = np.zeros(n_latents, dtype=np.int64)
 
     # Candidate random negatives, drawn uniformly over all rows before the pass.
     n_neg = cfg.n_negative_explain + cfg.n_test_random_negative + cfg.n_test_hard_negative
-    C = min(N, 2 * n_neg + 16) if n_neg else 0
-    cand_rows = rng.integers(0, N, size=(L, C)) if N else np.zeros((L, 0), dtype=np.int64)
-    cand_flat_lat = np.repeat(np.arange(L), C)
+    n_cand = min(n_rows, 2 * n_neg + 16) if n_neg else 0
+    cand_rows = rng.integers(0, n_rows, size=(n_latents, n_cand)) if n_rows else np.zeros((n_latents, 0), np.int64)
+    cand_flat_lat = np.repeat(np.arange(n_latents), n_cand)
     cand_flat_row = cand_rows.ravel()
     order = np.argsort(cand_flat_row, kind="stable")
     cand_sorted_row = cand_flat_row[order]
-    cand_fires = np.zeros(L * C, dtype=bool)
+    cand_fires = np.zeros(n_latents * n_cand, dtype=bool)
 
-    for s in tqdm(range(0, N, cfg.block_rows), desc="examples", disable=not progress):
-        e = min(N, s + cfg.block_rows)
-        blk = codes[s:e].tocoo()
+    for start in tqdm(range(0, n_rows, cfg.block_rows), desc="examples", disable=not progress):
+        stop = min(n_rows, start + cfg.block_rows)
+        blk = codes[start:stop].tocoo()
         lat = col_map[blk.col]
         keep = (lat >= 0) & (blk.data != 0)
-        lat, rows, vals = lat[keep], blk.row[keep].astype(np.int64) + s, blk.data[keep]
-        n_fires += np.bincount(lat, minlength=L)
-        _merge_topn(top_val, [top_row], lat, vals.astype(np.float64), [rows], T)
+        lat, rows, vals = lat[keep], blk.row[keep].astype(np.int64) + start, blk.data[keep]
+        n_fires += np.bincount(lat, minlength=n_latents)
+        _merge_topn(top_val, [top_row], lat, vals.astype(np.float64), [rows], n_top)
         keys = -rng.random(len(lat))  # largest of -u = smallest u: a uniform sample
-        _merge_topn(res_key, [res_row, res_act], lat, keys, [rows, vals.astype(np.float32)], R)
+        _merge_topn(res_key, [res_row, res_act], lat, keys, [rows, vals.astype(np.float32)], n_res)
         # Which candidate negatives of this block fire?
-        a, b = np.searchsorted(cand_sorted_row, [s, e])
-        if b > a:
-            idx = order[a:b]
-            fired_keys = rows * L + lat
-            cand_keys = cand_flat_row[idx] * L + cand_flat_lat[idx]
+        lo, hi = np.searchsorted(cand_sorted_row, [start, stop])
+        if hi > lo:
+            idx = order[lo:hi]
+            fired_keys = rows * n_latents + lat
+            cand_keys = cand_flat_row[idx] * n_latents + cand_flat_lat[idx]
             cand_fires[idx] = np.isin(cand_keys, fired_keys)
+    return _Streamed(top_val, top_row, res_row, res_act, n_fires, cand_rows,
+                     cand_fires.reshape(n_latents, n_cand))
 
-    top_acts = np.where(np.isfinite(top_val), top_val, 0.0).astype(np.float32)
-    cand_fires = cand_fires.reshape(L, C)
 
-    # Per latent: split positives into explain/test, choose random negatives.
-    parts: list[tuple[np.ndarray, ...]] = []
-    chosen_random: list[np.ndarray] = []
-    spare_random: list[np.ndarray] = []
-    for i in range(L):
-        pos = _split_positives(i, top_row, top_acts, res_row, res_act, cfg, rng)
-        cands = cand_rows[i][~cand_fires[i]]
-        _, first = np.unique(cands, return_index=True)
-        cands = cands[np.sort(first)]  # distinct, in random draw order
-        n_ex = cfg.n_negative_explain
-        n_te = cfg.n_test_random_negative
-        neg_explain, neg_test = cands[:n_ex], cands[n_ex : n_ex + n_te]
-        spare_random.append(cands[n_ex + n_te :])
-        chosen_random.append(np.concatenate([neg_explain, neg_test]))
-        parts.append(pos + (neg_explain, neg_test))
+def _text_keys(texts: Sequence[str]) -> np.ndarray:
+    """[N] int64: equal for rows with the same text (whitespace and case aside)."""
+    norm = np.asarray([" ".join(str(t).split()).lower() for t in texts], dtype=object)
+    _, inverse = np.unique(norm, return_inverse=True)
+    return inverse.astype(np.int64)
 
-    hard = [np.zeros(0, dtype=np.int64)] * L
-    if X is not None and cfg.n_test_hard_negative > 0 and N:
-        hard = _hard_negatives(codes, X, col_map, top_row, cfg, chosen_random, n_fires, progress)
 
+_Group = tuple[np.ndarray, np.ndarray, int, int]
+"""(rows, activations, kind code, split code) of one group of examples."""
+
+
+def _latent_groups(part: tuple[Any, ...], hard: np.ndarray, spare_random: np.ndarray, cfg: ExampleConfig,
+                   text_keys: np.ndarray | None) -> list[_Group]:
+    """The example groups of one live latent; the test set disjoint from the explain set by row
+    (asserted) and, with text keys, by text."""
+    (top_rows, top_acts), (q_rows, q_acts), (test_rows, test_acts), test_kinds, neg_explain, neg_test = part
+    hard = hard[: cfg.n_test_hard_negative]
+    fill = spare_random[: cfg.n_test_hard_negative - len(hard)]
+    zeros = [np.zeros(len(r), np.float32) for r in (neg_explain, neg_test, hard, fill)]
+    groups: list[_Group] = [
+        (top_rows, top_acts, TOP, EXPLAIN),
+        (q_rows, q_acts, QUANTILE, EXPLAIN),
+        (neg_explain, zeros[0], RANDOM_NEGATIVE, EXPLAIN),
+    ]
+    test_groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [
+        (test_rows, test_acts, np.asarray(test_kinds, np.int8)),
+        (neg_test, zeros[1], np.full(len(neg_test), RANDOM_NEGATIVE, np.int8)),
+        (hard, zeros[2], np.full(len(hard), HARD_NEGATIVE, np.int8)),
+        (fill, zeros[3], np.full(len(fill), RANDOM_NEGATIVE, np.int8)),
+    ]
+    explain_rows = np.concatenate([g[0] for g in groups])
+    test_all = np.concatenate([g[0] for g in test_groups])
+    if len(np.intersect1d(explain_rows, test_all)) or len(np.unique(test_all)) != len(test_all):
+        raise AssertionError("explain and test sets overlap")
+    seen = set(text_keys[explain_rows].tolist()) if text_keys is not None else set()
+    for rows, acts, kinds in test_groups:
+        if text_keys is not None:  # first occurrence of each text not shown to the explainer
+            keep = np.zeros(len(rows), dtype=bool)
+            for j, key in enumerate(text_keys[rows].tolist()):
+                keep[j] = key not in seen
+                seen.add(key)
+            rows, acts, kinds = rows[keep], acts[keep], kinds[keep]
+        for kind in np.unique(kinds):
+            sel = kinds == kind
+            groups.append((rows[sel], acts[sel], int(kind), TEST))
+    return groups
+
+
+def _assemble(lat_ids: np.ndarray, n_rows: int, streamed: _Streamed, top_acts: np.ndarray,
+              groups: list[list[_Group]]) -> Examples:
+    """The flat example table of every latent, in latent order, with each latent's slice."""
     lat_l, row_l, act_l, kind_l, split_l = [], [], [], [], []
     slices: dict[int, slice] = {}
     start = 0
-    for i in range(L):
-        ex_top, ex_q, te_pos, te_pos_kind, neg_ex, neg_te = parts[i]
-        if n_fires[i] == 0:
-            slices[int(lat_ids[i])] = slice(start, start)
-            continue
-        h = hard[i][: cfg.n_test_hard_negative]
-        fill = spare_random[i][: cfg.n_test_hard_negative - len(h)]
-        groups = [
-            (ex_top[0], ex_top[1], np.zeros(len(ex_top[0]), np.int8), 0),
-            (ex_q[0], ex_q[1], np.ones(len(ex_q[0]), np.int8), 0),
-            (neg_ex, np.zeros(len(neg_ex), np.float32), np.full(len(neg_ex), 2, np.int8), 0),
-            (te_pos[0], te_pos[1], te_pos_kind, 1),
-            (neg_te, np.zeros(len(neg_te), np.float32), np.full(len(neg_te), 2, np.int8), 1),
-            (h, np.zeros(len(h), np.float32), np.full(len(h), 3, np.int8), 1),
-            (fill, np.zeros(len(fill), np.float32), np.full(len(fill), 2, np.int8), 1),
-        ]
-        explain_rows = np.concatenate([g[0] for g in groups if g[3] == 0])
-        test_rows = np.concatenate([g[0] for g in groups if g[3] == 1])
-        if len(np.intersect1d(explain_rows, test_rows)) or len(np.unique(test_rows)) != len(
-            test_rows
-        ):
-            raise AssertionError(f"latent {lat_ids[i]}: explain and test sets overlap")
+    for lat, latent_groups in zip(lat_ids, groups, strict=True):
         n = 0
-        for rows_g, acts_g, kind_g, split_g in groups:
-            row_l.append(np.asarray(rows_g, dtype=np.int64))
-            act_l.append(np.asarray(acts_g, dtype=np.float32))
-            kind_l.append(np.asarray(kind_g, dtype=np.int8))
-            split_l.append(np.full(len(rows_g), split_g, dtype=np.int8))
-            n += len(rows_g)
-        lat_l.append(np.full(n, lat_ids[i], dtype=np.int64))
-        slices[int(lat_ids[i])] = slice(start, start + n)
+        for rows, acts, kind, split in latent_groups:
+            row_l.append(np.asarray(rows, dtype=np.int64))
+            act_l.append(np.asarray(acts, dtype=np.float32))
+            kind_l.append(np.full(len(rows), kind, dtype=np.int8))
+            split_l.append(np.full(len(rows), split, dtype=np.int8))
+            n += len(rows)
+        lat_l.append(np.full(n, lat, dtype=np.int64))
+        slices[int(lat)] = slice(start, start + n)
         start += n
 
     def cat(xs: list[np.ndarray], dtype: type) -> np.ndarray:
@@ -262,9 +328,9 @@ def collect_examples(
 
     return Examples(
         latents=lat_ids,
-        n_rows=N,
-        n_fires=n_fires,
-        top_rows=top_row,
+        n_rows=n_rows,
+        n_fires=streamed.n_fires,
+        top_rows=streamed.top_row,
         top_acts=top_acts,
         latent=cat(lat_l, np.int64),
         row=cat(row_l, np.int64),
@@ -344,14 +410,14 @@ def _split_positives(
     rest_bins = [b[~np.isin(b, q_idx)] for b in bins]
     t_idx = _round_robin(rest_bins, cfg.n_test_positive)
     te_rows, te_acts = p_rows[t_idx], p_acts[t_idx]
-    kinds = np.ones(len(te_rows), dtype=np.int8)
+    kinds = np.full(len(te_rows), QUANTILE, dtype=np.int8)
     short = cfg.n_test_positive - len(te_rows)
     if short > 0:  # fill from top rows nobody used yet
         used = np.concatenate([ex_top[0], ex_q[0], te_rows])
         free = ~np.isin(t_rows, used)
         te_rows = np.concatenate([te_rows, t_rows[free][:short]])
         te_acts = np.concatenate([te_acts, t_acts[free][:short]])
-        kinds = np.concatenate([kinds, np.zeros(min(short, int(free.sum())), np.int8)])
+        kinds = np.concatenate([kinds, np.full(min(short, int(free.sum())), TOP, np.int8)])
     return ex_top, ex_q, (te_rows, te_acts), kinds
 
 
@@ -388,47 +454,45 @@ def _hard_negatives(
     progress: bool,
 ) -> list[np.ndarray]:
     """Rows nearest the centroid of each latent's explain-top examples that do not fire."""
-    L = len(top_row)
-    N = len(X)
-    H = cfg.n_test_hard_negative
-    Xn = _normalise(np.asarray(X, dtype=np.float32))
-    k = max(1, cfg.n_top_explain)
-    top = top_row[:, :k]
-    ok = top >= 0
-    Q = np.zeros((L, Xn.shape[1]), dtype=np.float32)
-    for j in range(k):  # sum of the top examples' unit vectors
-        Q[ok[:, j]] += Xn[top[ok[:, j], j]]
-    Q = _normalise(Q)
+    n_latents, n_rows = len(top_row), len(X)
+    n_hard = cfg.n_test_hard_negative
+    X_unit = _normalise(np.asarray(X, dtype=np.float32))
+    n_centroid = max(1, cfg.n_top_explain)
+    top = top_row[:, :n_centroid]
+    has_top = top >= 0
+    centroid = np.zeros((n_latents, X_unit.shape[1]), dtype=np.float32)
+    for j in range(n_centroid):  # sum of the top examples' unit vectors
+        centroid[has_top[:, j]] += X_unit[top[has_top[:, j], j]]
+    centroid = _normalise(centroid)
     alive = n_fires > 0
-    best = np.full((L, H), -np.inf)
-    best_row = np.full((L, H), -1, dtype=np.int64)
-    excl_lat = np.concatenate([np.full(len(r), i) for i, r in enumerate(chosen_random)] or [[]])
-    excl_row = np.concatenate(chosen_random or [np.zeros(0)]).astype(np.int64)
-    B = int(max(64, min(cfg.block_rows, 2**24 // max(L, 1))))
-    for s in tqdm(range(0, N, B), desc="hard negatives", disable=not progress):
-        e = min(N, s + B)
-        S = Q @ Xn[s:e].T  # [L, b]
-        blk = codes[s:e].tocoo()
+    best_sim = np.full((n_latents, n_hard), -np.inf)
+    best_row = np.full((n_latents, n_hard), -1, dtype=np.int64)
+    taken_lat = np.concatenate([np.full(len(r), i) for i, r in enumerate(chosen_random)] or [[]]).astype(np.int64)
+    taken_row = np.concatenate(chosen_random or [np.zeros(0)]).astype(np.int64)
+    block = int(max(64, min(cfg.block_rows, 2**24 // max(n_latents, 1))))
+    for start in tqdm(range(0, n_rows, block), desc="hard negatives", disable=not progress):
+        stop = min(n_rows, start + block)
+        sim = centroid @ X_unit[start:stop].T  # [n_latents, rows of the block]
+        blk = codes[start:stop].tocoo()
         lat = col_map[blk.col]
-        m = lat >= 0
-        S[lat[m], blk.row[m]] = -np.inf  # fires: not a negative
-        m = (excl_row >= s) & (excl_row < e)
-        S[excl_lat[m].astype(np.int64), excl_row[m] - s] = -np.inf  # already a random negative
-        S[~alive] = -np.inf
-        b = e - s
-        allv = np.concatenate([best, S.astype(np.float64)], axis=1)
-        allr = np.concatenate([best_row, np.broadcast_to(np.arange(s, e), (L, b))], axis=1)
-        if allv.shape[1] > H:
-            sel = np.argpartition(-allv, H - 1, axis=1)[:, :H]
+        fires = lat >= 0
+        sim[lat[fires], blk.row[fires]] = -np.inf  # fires: not a negative
+        here = (taken_row >= start) & (taken_row < stop)
+        sim[taken_lat[here], taken_row[here] - start] = -np.inf  # already a random negative
+        sim[~alive] = -np.inf
+        all_sim = np.concatenate([best_sim, sim.astype(np.float64)], axis=1)
+        all_row = np.concatenate([best_row, np.broadcast_to(np.arange(start, stop), (n_latents, stop - start))], axis=1)
+        if all_sim.shape[1] > n_hard:
+            keep = np.argpartition(-all_sim, n_hard - 1, axis=1)[:, :n_hard]
         else:
-            sel = np.broadcast_to(np.arange(allv.shape[1]), (L, allv.shape[1]))
-        best = np.take_along_axis(allv, sel, axis=1)
-        best_row = np.take_along_axis(allr, sel, axis=1)
+            keep = np.broadcast_to(np.arange(all_sim.shape[1]), (n_latents, all_sim.shape[1]))
+        best_sim = np.take_along_axis(all_sim, keep, axis=1)
+        best_row = np.take_along_axis(all_row, keep, axis=1)
     out = []
-    for i in range(L):
-        o = np.argsort(-best[i], kind="stable")
-        o = o[np.isfinite(best[i][o])]
-        out.append(best_row[i][o])
+    for i in range(n_latents):
+        order = np.argsort(-best_sim[i], kind="stable")
+        order = order[np.isfinite(best_sim[i][order])]
+        out.append(best_row[i][order])
     return out
 
 

@@ -116,6 +116,10 @@ class _Retryable(Exception):
         self.wait = wait
 
 
+class _SchemaRejected(Exception):
+    """The server refused the request's response_format."""
+
+
 @dataclass
 class OpenAIBackend:
     """Chat completions over HTTP (`POST {base_url}/chat/completions`)."""
@@ -141,7 +145,12 @@ class OpenAIBackend:
     logprobs: bool = False
     """Ask for token logprobs (top 5) so detection can report an AUROC."""
     json_mode: bool = False
-    """Send response_format={"type": "json_object"} (servers that support it)."""
+    """Send response_format={"type": "json_object"} when a request carries no JSON schema."""
+    structured_output: bool = True
+    """Send a request's JSON schema (`params["json_schema"]`) as `response_format` of type
+    `json_schema` (OpenAI, vLLM, Ollama, llama.cpp server accept it; servers that ignore it are
+    parsed tolerantly). Switched off for the rest of the run when the server rejects it (HTTP
+    400/422 naming response_format)."""
     stats: dict[str, int] = field(default_factory=lambda: {"http_requests": 0, "retries": 0})
     """Counts of HTTP requests sent and retries."""
 
@@ -187,12 +196,22 @@ class OpenAIBackend:
         if self.logprobs:
             body["logprobs"] = True
             body["top_logprobs"] = 5
-        if self.json_mode:
+        schema = params.get("json_schema")
+        if schema is not None and self.structured_output:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": schema, "strict": True},
+            }
+        elif self.json_mode:
             body["response_format"] = {"type": "json_object"}
         last = "no attempt"
         for attempt in range(self.max_retries + 1):
             try:
                 return await self._once(body)
+            except _SchemaRejected:
+                self.structured_output = False  # this server does not take schemas: ask plainly
+                body.pop("response_format", None)
+                continue
             except _Retryable as exc:
                 last = str(exc)
                 if attempt == self.max_retries:
@@ -218,6 +237,8 @@ class OpenAIBackend:
         if resp.status_code == 429 or resp.status_code >= 500 or resp.status_code == 408:
             wait = parse_retry_after(resp.headers.get("retry-after"))
             raise _Retryable(f"HTTP {resp.status_code}", wait)
+        if resp.status_code in (400, 422) and "response_format" in body and "response_format" in resp.text:
+            raise _SchemaRejected(resp.text[:200])
         if resp.status_code >= 400:
             snippet = resp.text[:200].replace("\n", " ")
             raise LLMError(f"LLM server answered HTTP {resp.status_code}: {snippet}")

@@ -76,10 +76,13 @@ def pearson_rows(x_RN: np.ndarray, y_RN: np.ndarray) -> np.ndarray:
 def binary_metrics(pred: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """Precision, recall, F1 and balanced accuracy of binary predictions (NaN = no answer).
 
-    precision = TP / (TP + FP), recall = TP / (TP + FN), F1 = 2 P R / (P + R) (van Rijsbergen
-    1979); balanced accuracy = (TPR + TNR) / 2 (Brodersen et al. 2010, "The balanced accuracy and
-    its posterior distribution"). A ratio with a zero denominator is NaN, not 0: a scorer that
-    never says "yes" has undefined precision, and F1 is then undefined too.
+    precision = TP / (TP + FP), recall = TP / (TP + FN), F1 = 2 TP / (2 TP + FP + FN) (the
+    harmonic mean of P and R, van Rijsbergen 1979, written in counts so that it is defined
+    whenever there is anything to find or anything was claimed); balanced accuracy =
+    (TPR + TNR) / 2 (Brodersen et al. 2010, "The balanced accuracy and its posterior
+    distribution"). Precision of a predictor that never says "yes" is undefined (NaN), but its
+    F1 is 0: it found none of the positives. (An F1 of NaN there would drop the worst latents
+    from every average.) F1 is NaN only when there are no positives and no "yes" answers.
     """
     pred = np.asarray(pred, dtype=np.float64)
     labels = np.asarray(labels).astype(bool)
@@ -93,10 +96,7 @@ def binary_metrics(pred: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     precision = _ratio(tp, tp + fp)
     recall = _ratio(tp, tp + fn)
     tnr = _ratio(tn, tn + fp)
-    if np.isnan(precision) or np.isnan(recall):
-        f1 = float("nan")
-    else:
-        f1 = _ratio(2 * precision * recall, precision + recall) if precision + recall > 0 else 0.0
+    f1 = _ratio(2 * tp, 2 * tp + fp + fn)
     return {
         "precision": precision,
         "recall": recall,
@@ -118,7 +118,7 @@ def balanced_accuracy_rows(pred_RN: np.ndarray, labels_RN: np.ndarray) -> np.nda
 
 
 def f1_rows(pred_RN: np.ndarray, labels_RN: np.ndarray) -> np.ndarray:
-    """Row-wise F1 = 2 TP / (2 TP + FP + FN) (equal to 2PR/(P+R)); NaN when TP+FP or TP+FN is 0."""
+    """Row-wise F1 = 2 TP / (2 TP + FP + FN) (as in `binary_metrics`); NaN only when 2TP+FP+FN is 0."""
     pred_RN = np.asarray(pred_RN, dtype=np.float64)
     y = np.asarray(labels_RN).astype(bool)
     valid = ~np.isnan(pred_RN)
@@ -128,7 +128,7 @@ def f1_rows(pred_RN: np.ndarray, labels_RN: np.ndarray) -> np.ndarray:
     fn = (~p & y & valid).sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = 2 * tp / (2 * tp + fp + fn)
-    out[((tp + fp) == 0) | ((tp + fn) == 0)] = np.nan
+    out[(2 * tp + fp + fn) == 0] = np.nan
     return out
 
 

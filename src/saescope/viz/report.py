@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from saescope import __version__
 from saescope.errors import InputError
 from saescope.io import atomic_path
+from saescope.viz.hypotheses_section import hypotheses_section
 from saescope.viz.plots import PlotConfig, build_figures
 from saescope.viz.rundata import RunData
 
@@ -357,10 +358,12 @@ def render_report(run: RunData, cfg: PlotConfig | None = None, max_latent_rows: 
         _latents(run, figs.static, max_latent_rows),
         _top_latents(run, n_top, n_examples),
         _curation(run, figs.static, n_selected_rows),
+        hypotheses_section(run.root),
     ])
     nav = " ".join(f'<a href="#{s}">{t}</a>' for s, t in (
         ("summary", "Summary"), ("training", "Training"), ("latents", "Latents"),
-        ("top-latents", "Top latents"), ("curation", "Curation")) if f'id="{s}"' in body)
+        ("top-latents", "Top latents"), ("curation", "Curation"), ("hypotheses", "Hypotheses"))
+        if f'id="{s}"' in body)
     title = f"saescope report: {run.root.name}"
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
