@@ -7,8 +7,16 @@ For d_in 384 and 768 at expansion 8 and 32, measures in one process:
     gradient projection, clipping, Adam, renormalisation, dead-latent counters), with the plain
     kernels (the CPU default) and with the sparse fast path (`--fast-topk on`).
 
+Threads: `--threads 1,2` repeats every measurement at each torch intra-op thread count and
+prints the load average beside it. On a 2-core machine shared with other work, 1 thread was
+the fastest (see README "Speed on CPU"): one SAE step is a chain of small kernels (matmul,
+top-k, scatter, embedding_bag, Adam's per-tensor updates), and with 2 OpenMP threads each
+kernel ends in a barrier where a thread that lost its core to another process makes the other
+spin-wait; with load above the core count that wait dominates. `saescope train` therefore
+sets 1 intra-op thread on the CPU by default (`TrainConfig.threads`, `--threads`).
+
 Usage: python benchmarks/cpu_train.py [--sizes 384:8,384:32,768:8,768:32] [--k 32]
-       [--batch-size 1024] [--steps 5] [--threads N]
+       [--batch-size 1024] [--steps 5] [--threads 1,2]
 """
 
 from __future__ import annotations
@@ -59,18 +67,27 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=32)
     ap.add_argument("--batch-size", type=int, default=1024)
     ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--threads", default="0",
+                    help="comma-separated torch thread counts (0: torch's default)")
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    for threads in (int(t) for t in args.threads.split(",")):
+        if threads:
+            torch.set_num_threads(threads)
+        run(args)
+
+
+def run(args) -> None:
+    import os
+
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size},"
-          f" k {args.k}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads "
+          f"({torch.get_num_interop_threads()} interop), load {os.getloadavg()[0]:.1f}, "
+          f"batch {args.batch_size}, k {args.k}")
     for spec in args.sizes.split(","):
         d, exp = map(int, spec.split(":"))
         m = d * exp
         x = torch.randn(args.batch_size, d)
-        row = {"d_in": d, "expansion": exp, "latents": m}
+        row = {"threads": torch.get_num_threads(), "d_in": d, "expansion": exp, "latents": m}
         makers = {"plain": partial(plain_step, d, m, args.k),
                   "saescope": partial(make_step, d, m, args.k, "cpu", fast=False),
                   "saescope_fast": partial(make_step, d, m, args.k, "cpu", fast=True)}

@@ -214,3 +214,61 @@ def test_wandb_missing_is_a_config_error(gaussian_X):
             train_sae(gaussian_X, small_cfg(steps=1, wandb_project="p"), progress=False)
     else:
         pytest.skip("wandb is installed")
+
+
+def test_early_stopping_keeps_the_best_weights_and_resumes_exactly(tmp_path, sparse_X):
+    X, _ = sparse_X
+    X = X[:1500]
+    cfg = TrainConfig(sae=SAEConfig(k=3, num_latents=48), batch_size=64, eval_every=5,
+                      patience=2, min_delta=0.05, checkpoint_every=5, log_every=1, device="cpu")
+    full = train_sae(X, cfg, out_dir=tmp_path / "full", progress=False)
+    m = full.metrics
+    assert m["stop_reason"] == "early_stopping" and m["steps"] < 1000 * (1350 // 64)
+    assert m["best_step"] <= m["steps"]
+    # The saved SAE is the best validation pass (all validation rows are evaluated).
+    assert m["fvu"] == pytest.approx(m["best_val_fvu"], rel=1e-4)
+    log = [json.loads(x) for x in (tmp_path / "full" / "train_log.jsonl").read_text().splitlines()]
+    assert log[-1]["lr"] < log[len(log) // 3]["lr"]  # the final decay ran
+    assert min(x["val_fvu"] for x in log if "val_fvu" in x) == pytest.approx(m["best_val_fvu"])
+
+    def stop(step, line):
+        if step == m["steps"] - 7:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train_sae(X, cfg, out_dir=tmp_path / "cut", progress=False, callback=stop)
+    resumed = train_sae(X, cfg, out_dir=tmp_path / "cut", resume=True, progress=False)
+    assert resumed.metrics["steps"] == m["steps"] and resumed.metrics["best_step"] == m["best_step"]
+    for name, t in full.sae.state_dict().items():
+        assert torch.allclose(t, resumed.sae.state_dict()[name], atol=1e-6, rtol=1e-5), name
+
+
+def test_batch_size_and_budget_follow_the_data_size():
+    from saescope.sae.budget import auto_batch_size, plan_run
+
+    assert [auto_batch_size(n) for n in (300, 1_500, 12_640, 27_000, 10_000_000)] == \
+        [64, 64, 128, 256, 1024]
+    big = plan_run(TrainConfig(), 10_000_000, 10_000_000 // 1024, 1024, True)
+    assert big.early_stopping and big.max_steps == 100_000_000 // 1024  # budget in samples
+    assert big.dead_window == 10_000_000 and big.eval_every == 977  # every ~1M samples
+    small = plan_run(TrainConfig(), 1_350, 21, 64, True)
+    assert small.max_steps == 1000 * 21 and small.eval_every == 21  # budget in epochs
+    fixed = plan_run(TrainConfig(epochs=3), 1_350, 21, 64, True)
+    assert not fixed.early_stopping and fixed.max_steps == 63
+
+
+def test_one_device_rule_for_every_stage():
+    from saescope.data.models import resolve_device as data_resolve
+    from saescope.device import resolve_device
+
+    assert data_resolve is resolve_device  # one resolver, re-exported by the data layer
+    assert resolve_device("cpu") == "cpu"
+    assert TrainConfig(device="cuda:1").device == "cuda:1"  # cuda:N is a valid name everywhere
+    for bad in ("gpu", "cuda:x"):
+        with pytest.raises(ConfigError, match="cuda:N"):
+            TrainConfig(device=bad)
+        with pytest.raises(ConfigError, match="cuda:N"):
+            resolve_device(bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            resolve_device("cuda:0")

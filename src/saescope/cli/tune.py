@@ -41,12 +41,14 @@ def tune(
     archs: str = typer.Option(_csv(_D.archs), "--archs", help="Comma-separated architectures."),
     expansions: str = typer.Option(_csv(_D.expansions), "--expansions", help="Comma-separated expansion factors."),
     lr_range: str = typer.Option(_csv(_D.lr_range), "--lr-range", help="Learning-rate range (log-uniform)."),
-    l1_range: str = typer.Option(
-        _csv(_D.l1_range), "--l1-range", help="relu L1 coefficient (l1_coef) range (log-uniform)."
-    ),
-    reward_range: str = typer.Option(
-        _csv(_D.reward_range), "--reward-range", help="reward lambda range (log-uniform)."
-    ),
+    penalty_range: list[str] = typer.Option(
+        [], "--penalty-range",
+        help="OPTION=LOW,HIGH: search range of a penalty architecture's sparsity option (e.g. "
+             "l1_coef=0.001,10); default: the range the architecture declares. Repeatable."),
+    l1_range: str | None = typer.Option(None, "--l1-range", hidden=True,
+                                        help="Deprecated: --penalty-range l1_coef=LOW,HIGH."),
+    reward_range: str | None = typer.Option(
+        None, "--reward-range", hidden=True, help="Deprecated: --penalty-range reward_lambda=LOW,HIGH."),
     k_range: str | None = typer.Option(
         None, "--k-range", help="k range in pareto mode (default: target/4 to 4 x target)."
     ),
@@ -96,8 +98,7 @@ def tune(
         archs=tuple(a.strip() for a in archs.split(",") if a.strip()),
         expansions=_ints(expansions, "--expansions"),
         lr_range=_floats(lr_range, "--lr-range"),
-        l1_range=_floats(l1_range, "--l1-range"),
-        reward_range=_floats(reward_range, "--reward-range"),
+        penalty_ranges=_penalty_ranges(penalty_range, l1_range, reward_range),
         k_range=k,
         base=base,
         sampler=sampler,
@@ -130,6 +131,23 @@ def tune(
     )
     typer.echo(f"wrote {out}/best_config.yaml, trials.parquet, trials.csv, tune_plot.png, summary.json")
     typer.echo(f"train it: saescope train {input} --config {out / 'best_config.yaml'} --out SAE_DIR")
+
+
+def _penalty_ranges(specs: list[str], l1_range: str | None, reward_range: str | None
+                    ) -> dict[str, tuple[float, ...]]:
+    """{option: (low, high)} from --penalty-range OPTION=LOW,HIGH (and the deprecated flags)."""
+    out: dict[str, tuple[float, ...]] = {}
+    for old, option, value in (("--l1-range", "l1_coef", l1_range),
+                               ("--reward-range", "reward_lambda", reward_range)):
+        if value is not None:
+            typer.echo(f"{old} is deprecated: use --penalty-range {option}=LOW,HIGH", err=True)
+            out[option] = _floats(value, old)
+    for spec in specs:
+        option, sep, rng = spec.partition("=")
+        if not sep or not option.strip():
+            raise ConfigError(f"--penalty-range: expected OPTION=LOW,HIGH, got {spec!r}")
+        out[option.strip()] = _floats(rng, f"--penalty-range {option.strip()}")
+    return out
 
 
 def _floats(text: str, name: str, n: int | None = 2) -> tuple[float, ...]:

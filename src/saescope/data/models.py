@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from saescope.device import resolve_device  # noqa: F401 (re-exported)
 from saescope.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
@@ -44,19 +45,6 @@ def default_cache_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("saescope"))
-
-
-def resolve_device(device: str = "auto") -> str:
-    """`auto` -> `cuda` when a GPU is visible, else `cpu`; other values are checked and kept."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but no CUDA GPU is visible")
-    if device not in ("cpu", "mps") and not device.startswith("cuda"):
-        raise ConfigError(f"unknown device {device!r} (expected auto, cpu, cuda or cuda:N)")
-    return device
 
 
 def _package_dir(package: str) -> Path:

@@ -32,6 +32,35 @@ def random_split(n: int, val_fraction: float, seed: int = 0) -> tuple[np.ndarray
     return np.sort(perm[n_val:]).astype(np.int64), np.sort(perm[:n_val]).astype(np.int64)
 
 
+def holdout_rows(n: int, val_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(train_idx, val_idx), sorted: the trainer's held-out rows when the data has no split.
+
+    round(n * val_fraction) rows, at least 1 and at most n - 1, drawn with the seed stream
+    [seed, 7] (independent of the shuffling streams the trainer draws from `seed`).
+    """
+    _check_fraction(val_fraction)
+    perm = np.random.default_rng([seed, 7]).permutation(n)
+    n_val = min(max(1, int(round(n * val_fraction))), n - 1)
+    return np.sort(perm[n_val:]).astype(np.int64), np.sort(perm[:n_val]).astype(np.int64)
+
+
+def rows_of_split_column(split: Sequence | np.ndarray | pa.Array | pa.ChunkedArray,
+                         source: str = "data") -> tuple[np.ndarray, np.ndarray]:
+    """(train_idx, val_idx), sorted int64, from a `split` column (`train` / `val`).
+
+    The column `saescope embed --val-fraction/--group-field` writes; any other value (or a
+    null) is an InputError naming the first bad row.
+    """
+    values = split.to_pylist() if isinstance(split, (pa.Array, pa.ChunkedArray)) else list(split)
+    labels = np.asarray(values, dtype=object)
+    bad = np.flatnonzero(~np.isin(labels, ["train", "val"]))
+    if len(bad):
+        raise InputError(f"{source}: split column has {labels[bad[0]]!r} at row {int(bad[0])} "
+                         "(expected 'train' or 'val')")
+    is_val = labels == "val"
+    return np.flatnonzero(~is_val).astype(np.int64), np.flatnonzero(is_val).astype(np.int64)
+
+
 def group_split(
     groups: Sequence | np.ndarray | pa.Array | pa.ChunkedArray, val_fraction: float, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:

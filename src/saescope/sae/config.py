@@ -12,14 +12,34 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from saescope.device import check_device_name
 from saescope.errors import ConfigError
+from saescope.sae.archs import get_arch
 
 # Keys sparsify writes that have no meaning here; accepted on load when they hold these values.
 _SPARSIFY_NEUTRAL = {"skip_connection": False, "transcode": False, "activation": "topk"}
+
+
+def default_expansion(n_rows: int | None) -> int:
+    """Latents per input dimension for a corpus of `n_rows` training rows (None: 8).
+
+    A latent needs training rows to fire on: at k = 32, expansion 4 on 384-d vectors (1,536
+    latents) gives each latent about 20 firings per pass over 1,000 rows, while the old fixed
+    32 (12,288 latents) left most of a small corpus's latents dead. Larger corpora support
+    finer dictionaries; 16 is where Gao et al. 2024's scaling still pays on 100k+ rows.
+    """
+    if n_rows is None:
+        return 8
+    if n_rows < 10_000:
+        return 4
+    if n_rows < 100_000:
+        return 8
+    return 16
 
 
 @dataclass
@@ -30,10 +50,11 @@ class SAEConfig:
     """Architecture name from the registry: topk | batchtopk | relu | reward."""
     k: int = 32
     """Active latents per sample (topk, batchtopk: k on average over the batch)."""
-    expansion_factor: int = 32
-    """num_latents = expansion_factor * d_in when num_latents is 0."""
+    expansion_factor: int | None = None
+    """num_latents = expansion_factor * d_in when num_latents is 0; None: chosen from the
+    number of training rows (`default_expansion`: 4 under 10k rows, 8 under 100k, else 16)."""
     num_latents: int = 0
-    """Number of latents M; 0 means expansion_factor * d_in."""
+    """Number of latents M; 0 means expansion_factor * d_in (training stores the resolved M)."""
     normalize_decoder: bool | None = None
     """Keep decoder rows unit norm; None takes the architecture's default (all but relu)."""
     init_b_dec: str = "geometric_median"
@@ -44,12 +65,10 @@ class SAEConfig:
     """Architecture-specific options (see the architecture module's `Options`), flat in cfg.json."""
 
     def __post_init__(self) -> None:
-        from saescope.sae.archs import get_arch
-
         arch = get_arch(self.arch)  # ConfigError for an unknown name
         if self.k < 1:
             raise ConfigError(f"k must be >= 1, got {self.k}")
-        if self.expansion_factor < 1:
+        if self.expansion_factor is not None and self.expansion_factor < 1:
             raise ConfigError(f"expansion_factor must be >= 1, got {self.expansion_factor}")
         if self.num_latents < 0:
             raise ConfigError(f"num_latents must be >= 0, got {self.num_latents}")
@@ -63,9 +82,9 @@ class SAEConfig:
         if self.d_in:
             self.check_sizes()
 
-    def latents_for(self, d_in: int) -> int:
-        """M for inputs of dimension d_in."""
-        return self.num_latents or self.expansion_factor * d_in
+    def latents_for(self, d_in: int, n_rows: int | None = None) -> int:
+        """M for inputs of dimension d_in (and `n_rows` training rows, for the default expansion)."""
+        return self.num_latents or (self.expansion_factor or default_expansion(n_rows)) * d_in
 
     def check_sizes(self) -> None:
         """Validate k against M once d_in is known."""
@@ -86,9 +105,11 @@ class SAEConfig:
         With `strict=False` (loading a checkpoint written by another tool) unknown keys are
         dropped, except sparsify features we do not implement, which are refused.
         """
-        from saescope.sae.archs import get_arch
-
         d = dict(d)
+        if "expansion" in d:  # the old name (tune params, older config files)
+            warnings.warn("SAE config key 'expansion' is deprecated: use 'expansion_factor'",
+                          DeprecationWarning, stacklevel=2)
+            d.setdefault("expansion_factor", d.pop("expansion"))
         if "options" in d:  # the nested form is accepted too
             d.update(d.pop("options") or {})
         names = {f.name for f in dataclasses.fields(cls)} - {"options"}
@@ -109,6 +130,23 @@ class SAEConfig:
         return cls(**common, options=options)
 
 
+def read_config_file(path: str | Path) -> Any:
+    """The mapping in a YAML (.yaml/.yml) or JSON file; ConfigError naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            return yaml.safe_load(text) or {}
+        return json.loads(text)
+    except Exception as exc:
+        raise ConfigError(f"{path}: cannot parse config ({exc})") from None
+
+
 @dataclass
 class TrainConfig:
     """How to train an SAE.
@@ -124,41 +162,62 @@ class TrainConfig:
           expansion_factor: 8
         batch_size: 1024
         lr: 0.0005
-        epochs: 20
+        epochs: 20        # omit for early stopping on the validation FVU
 
     Command-line flags override the file.
     """
 
     sae: SAEConfig = field(default_factory=SAEConfig)
     """The SAE to train."""
-    batch_size: int = 1024
-    """Samples per optimiser step (the global batch under data-parallel training)."""
-    epochs: int = 10
-    """Passes over the training data (ignored when `steps` is set)."""
+    batch_size: int | None = None
+    """Samples per optimiser step (the global batch under data-parallel training); None: a
+    power of two near n_train / 100 in [64, 1024] (`saescope.sae.budget.auto_batch_size`)."""
+    epochs: int | None = None
+    """Fixed passes over the training data; None (with `steps` None): train until the
+    validation FVU stops improving (early stopping), within `max_samples` and `max_epochs`."""
     steps: int | None = None
-    """Optimiser steps; overrides `epochs`."""
+    """Fixed number of optimiser steps; overrides `epochs`."""
+    max_samples: int = 100_000_000
+    """Budget under early stopping, in training samples (what bounds a run on large data)."""
+    max_epochs: int = 1000
+    """Budget under early stopping, in passes (what bounds a run on small data)."""
+    patience: int = 5
+    """Early stopping: validation passes without a relative FVU improvement of `min_delta`."""
+    min_delta: float = 0.002
+    """Early stopping: relative validation-FVU improvement that counts as progress."""
+    eval_every: int | None = None
+    """Steps between validation passes; None: once an epoch, at least every 1M samples."""
     lr: float | None = None
-    """Adam learning rate; None means 2e-4 / sqrt(M / 2**14) (Gao et al. 2024 scaling)."""
+    """Adam learning rate; None means 1.2e-3 / sqrt(M / 2**14) (`saescope.sae.train.default_lr`)."""
     lr_warmup_steps: int | None = None
-    """Linear warm-up steps; None means 5% of the run, at most 1000."""
+    """Linear warm-up steps; None: 5% of a fixed run (at most 1000), one evaluation interval
+    under early stopping."""
     lr_decay_fraction: float = 0.2
-    """Fraction of the run, at the end, over which the learning rate decays linearly to 0."""
+    """Linear decay of the learning rate to 0 at the end (warmup-stable-decay): over this
+    fraction of a fixed run, or of the steps done when early stopping triggers."""
     grad_clip: float = 1.0
     """Clip the global gradient norm to this value (0 disables)."""
     seed: int = 0
     """Seed for initialisation, shuffling, validation split and stochastic gates."""
     device: str = "auto"
-    """auto | cpu | cuda (auto picks cuda when available)."""
+    """auto | cpu | cuda | cuda:N (auto picks cuda when available)."""
+    threads: int | None = None
+    """CPU training: torch intra-op threads; None: 1 (fastest on small SAE steps, see
+    benchmarks/cpu_train.py); 0 leaves torch's setting alone."""
     autocast: bool = True
     """bf16 autocast on CUDA (fp32 master weights); ignored on CPU."""
     fast_topk: str = "auto"
-    """Sparse TopK kernels (gather-sum decode, sparse backward): auto (on CUDA) | on | off."""
+    """Sparse TopK kernels (gather-sum decode, sparse backward): auto (= on: faster on CPU and
+    CUDA, see benchmarks/cpu_train.py) | on | off."""
     normalize_input: bool = True
     """Scale inputs so their mean norm is sqrt(d_in); the scale is folded into saved weights."""
     val_fraction: float = 0.1
-    """Held-out fraction for validation metrics when no validation data is given."""
+    """Held-out fraction for validation metrics when no validation data is given (a `split`
+    column in the data takes precedence, see `saescope train`)."""
     eval_batch_size: int = 4096
     """Batch size for validation passes."""
+    eval_max_rows: int = 65536
+    """Validation rows used by the passes during training (all of them for the final metrics)."""
     log_every: int = 50
     """Write a train_log.jsonl line every this many steps."""
     checkpoint_every: int = 500
@@ -173,21 +232,23 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.sae, dict):
             self.sae = SAEConfig.from_dict(self.sae)
-        for name in ("batch_size", "eval_batch_size", "log_every", "init_sample"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.epochs < 1 and self.steps is None:
-            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
-        if self.steps is not None and self.steps < 1:
-            raise ConfigError(f"steps must be >= 1, got {self.steps}")
+        for name in ("batch_size", "eval_batch_size", "log_every", "init_sample", "epochs",
+                     "steps", "eval_every", "max_samples", "max_epochs", "patience",
+                     "eval_max_rows"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be >= 1, got {value}")
+        if self.min_delta < 0:
+            raise ConfigError(f"min_delta must be >= 0, got {self.min_delta}")
+        if self.threads is not None and self.threads < 0:
+            raise ConfigError(f"threads must be >= 0, got {self.threads}")
         if self.lr is not None and not self.lr > 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if not 0 <= self.lr_decay_fraction <= 1:
             raise ConfigError(f"lr_decay_fraction must be in [0, 1], got {self.lr_decay_fraction}")
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        check_device_name(self.device)
         if self.fast_topk not in ("auto", "on", "off"):
             raise ConfigError(f"fast_topk must be auto, on or off, got {self.fast_topk!r}")
         if self.checkpoint_every < 0 or self.grad_clip < 0:
@@ -220,19 +281,7 @@ class TrainConfig:
     def load(cls, path: str | Path) -> TrainConfig:
         """Read a YAML (.yaml/.yml) or JSON config file."""
         path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
-        try:
-            if path.suffix.lower() in (".yaml", ".yml"):
-                import yaml
-
-                d = yaml.safe_load(text) or {}
-            else:
-                d = json.loads(text)
-        except Exception as exc:
-            raise ConfigError(f"{path}: cannot parse config ({exc})") from None
+        d = read_config_file(path)
         try:
             return cls.from_dict(d)
         except (ConfigError, TypeError) as exc:

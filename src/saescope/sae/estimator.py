@@ -26,14 +26,15 @@ from saescope.sae.train import train_sae
 class SAETransformer(TransformerMixin, BaseEstimator):
     """Sparse autoencoder as a scikit-learn transformer.
 
-    Parameters mirror `SAEConfig`/`TrainConfig`; `options` holds architecture options
+    Parameters mirror `SAEConfig`/`TrainConfig` and share their defaults (None: sized for the
+    data, early stopping on the validation FVU); `options` holds architecture options
     (e.g. {"l1_coef": 0.1} for relu). Learned state: `sae_` (SparseAutoencoder), `metrics_`
     (validation metrics), `n_features_in_`, `components_` (decoder rows [M, D] as numpy).
     """
 
-    def __init__(self, arch: str = "topk", k: int = 32, expansion_factor: int = 8,
-                 num_latents: int = 0, epochs: int = 10, steps: int | None = None,
-                 batch_size: int = 1024, lr: float | None = None, seed: int = 0,
+    def __init__(self, arch: str = "topk", k: int = 32, expansion_factor: int | None = None,
+                 num_latents: int = 0, epochs: int | None = None, steps: int | None = None,
+                 batch_size: int | None = None, lr: float | None = None, seed: int = 0,
                  device: str = "auto", val_fraction: float = 0.1,
                  options: dict[str, Any] | None = None, progress: bool = False) -> None:
         self.arch = arch

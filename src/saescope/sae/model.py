@@ -43,6 +43,8 @@ class SparseAutoencoder(nn.Module):
         cfg.check_sizes()
         self.cfg = cfg
         d, m = cfg.d_in, cfg.latents_for(cfg.d_in)
+        if cfg.expansion_factor is None:  # cfg.json always says what was used (sparsify reads it)
+            cfg.expansion_factor = max(1, m // d)
         self.encoder = nn.Linear(d, m, device=device, dtype=dtype)
         # Initialisation (Gao et al. 2024, sec. A.1): unit-norm random decoder rows, the encoder
         # its transpose (encoder.weight [M, D] is W_enc, equal to W_dec [M, D]), zero biases.

@@ -65,6 +65,11 @@ class ArraySource:
         self.seed = seed
         self.steps_per_epoch = self.n // self.batch_size
 
+    def set_batch_size(self, batch_size: int) -> None:
+        """Re-cut the epochs into batches of `batch_size` rows (capped at the row count)."""
+        self.batch_size = min(batch_size, self.n)
+        self.steps_per_epoch = self.n // self.batch_size
+
     def epoch(self, epoch: int, skip: int = 0) -> Iterator[np.ndarray]:
         rng = np.random.default_rng([self.seed, epoch])
         perm = rng.permutation(self.n)
@@ -105,6 +110,11 @@ class StreamSource:
         self.n, self.d = n, int(d)
         self.batch_size = min(batch_size, n)
         self.steps_per_epoch = n // self.batch_size
+
+    def set_batch_size(self, batch_size: int) -> None:
+        """Re-cut the stream into batches of `batch_size` rows (capped at the row count)."""
+        self.batch_size = min(batch_size, self.n)
+        self.steps_per_epoch = self.n // self.batch_size
 
     def _iter(self) -> Iterator[np.ndarray]:
         it = self._data() if callable(self._data) else self._data

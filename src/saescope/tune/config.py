@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -10,6 +11,27 @@ from saescope.errors import ConfigError
 
 OBJECTIVES = ("fvu-at-l0", "pareto")
 SAMPLERS = ("tpe", "nsga2")
+COMMON_PARAMS = ("arch", "lr", "expansion", "k")
+
+
+def param_names() -> tuple[str, ...]:
+    """Param names as they appear in the study, in trials.parquet and in `TuneConfig.enqueue`:
+    the common ones, then every sparsity option the architecture registry declares."""
+    from saescope.sae.archs import get_arch, names
+
+    options = sorted({get_arch(a).sparsity_option for a in names()} - {None})
+    return COMMON_PARAMS + tuple(options)
+
+
+def declared_range(option: str) -> tuple[float, float]:
+    """The search range an architecture declares for its sparsity option."""
+    from saescope.sae.archs import get_arch, names
+
+    for a in names():
+        arch = get_arch(a)
+        if arch.sparsity_option == option and arch.sparsity_range is not None:
+            return arch.sparsity_range
+    raise ConfigError(f"no architecture declares a search range for {option!r}")
 
 
 @dataclass
@@ -32,10 +54,13 @@ class TuneConfig:
     """Expansion factors (latents = expansion * input dimension) to search over."""
     lr_range: tuple[float, float] = (1e-4, 1e-2)
     """Learning-rate range, sampled log-uniformly."""
-    l1_range: tuple[float, float] = (1e-3, 10.0)
-    """Range of relu's L1 coefficient (`l1_coef`), log-uniform."""
-    reward_range: tuple[float, float] = (1e-4, 0.3)
-    """Range of reward's L0 price (`reward_lambda`), log-uniform."""
+    penalty_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Log-uniform range per sparsity option (e.g. `l1_coef`), overriding the range its
+    architecture declares (`Architecture.sparsity_range`)."""
+    l1_range: tuple[float, float] | None = None
+    """Deprecated: penalty_ranges["l1_coef"]."""
+    reward_range: tuple[float, float] | None = None
+    """Deprecated: penalty_ranges["reward_lambda"]."""
     k_range: tuple[int, int] | None = None
     """k range for topk/batchtopk in `pareto` mode (log-uniform); None: target_l0/4 .. 4*target_l0."""
     base: dict[str, Any] = field(default_factory=dict)
@@ -57,8 +82,15 @@ class TuneConfig:
         self.archs = tuple(self.archs)
         self.expansions = tuple(int(e) for e in self.expansions)
         self.lr_range = _range(self.lr_range, "lr_range")
-        self.l1_range = _range(self.l1_range, "l1_range")
-        self.reward_range = _range(self.reward_range, "reward_range")
+        self.penalty_ranges = {str(k): _range(v, f"penalty_ranges[{k}]")
+                               for k, v in dict(self.penalty_ranges).items()}
+        for old, option in (("l1_range", "l1_coef"), ("reward_range", "reward_lambda")):
+            value = getattr(self, old)
+            if value is not None:
+                warnings.warn(f"TuneConfig.{old} is deprecated: use penalty_ranges[{option!r}]",
+                              DeprecationWarning, stacklevel=3)
+                self.penalty_ranges.setdefault(option, _range(value, old))
+                setattr(self, old, None)
         if self.k_range is not None:
             lo, hi = (int(v) for v in _range(self.k_range, "k_range"))
             self.k_range = (lo, hi)
@@ -84,8 +116,7 @@ class TuneConfig:
             raise ConfigError(f"n_startup_trials must be >= 0, got {self.n_startup_trials}")
         if not self.study_name:
             raise ConfigError("study_name must not be empty")
-        from saescope.tune.objective import PARAM_NAMES
-
+        PARAM_NAMES = param_names()
         for i, params in enumerate(self.enqueue):
             if not isinstance(params, dict):
                 raise ConfigError(f"enqueue[{i}]: expected a mapping of parameter names to values")
@@ -112,22 +143,23 @@ class TuneConfig:
 
     def penalty_range(self, option: str) -> tuple[float, float]:
         """The searched range of a penalty architecture's coefficient option."""
-        ranges = {"l1_coef": self.l1_range, "reward_lambda": self.reward_range}
-        if option not in ranges:
-            raise ConfigError(f"no search range for the penalty option {option!r}")
-        return ranges[option]
+        if option in self.penalty_ranges:
+            return self.penalty_ranges[option]
+        return declared_range(option)
 
     def search_space(self) -> dict[str, Any]:
         """The fields that define the search; a resumed study must have the same ones."""
         d = asdict(self)
         keys = ("objective", "target_l0", "l0_penalty", "l0_tolerance", "archs", "expansions", "lr_range",
-                "l1_range", "reward_range", "base")
+                "base")
         space = {k: d[k] for k in keys}
         space["archs"] = list(self.archs)
         space["expansions"] = list(self.expansions)
         space["lr_range"] = list(self.lr_range)
-        space["l1_range"] = list(self.l1_range)
-        space["reward_range"] = list(self.reward_range)
+        from saescope.tune.sae_adapter import penalty_options
+
+        space["penalty_ranges"] = {opt: list(self.penalty_range(opt))
+                                   for opt in sorted(set(penalty_options(self.archs).values()))}
         space["k_range"] = list(self.effective_k_range) if self.objective == "pareto" else None
         return space
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import optuna
 
-from saescope.tune.config import TuneConfig
+from saescope.tune.config import TuneConfig, param_names
 
-# Param names as they appear in the study, in trials.parquet and in `TuneConfig.enqueue`.
-PARAM_NAMES = ("arch", "lr", "expansion", "k", "l1_coef", "reward_lambda")
+PARAM_NAMES = param_names()
+"""Param names as they appear in the study, in trials.parquet and in `TuneConfig.enqueue`."""
 
 
 def fvu_at_l0_score(
@@ -47,8 +47,8 @@ def suggest_params(trial: optuna.Trial, cfg: TuneConfig, penalty: dict[str, str]
     """Sample one trial's hyperparameters: the space is conditional on the architecture.
 
     k-architectures (topk, batchtopk) get `k`; in `fvu-at-l0` mode k is not searched but set
-    to `target_l0`. Penalty architectures get their coefficient, named by their option
-    (`penalty[arch]`: `l1_coef` for relu, `reward_lambda` for reward).
+    to `target_l0`. Penalty architectures get their coefficient, named by the option they
+    declare (`penalty[arch]`, from `Architecture.sparsity_option`).
     """
     arch = trial.suggest_categorical("arch", list(cfg.archs))
     params: dict[str, Any] = {

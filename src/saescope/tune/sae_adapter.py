@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,21 +11,19 @@ import numpy as np
 
 from saescope.errors import ConfigError
 
-# Penalty architectures and the option holding their sparsity coefficient; every other
-# architecture is a k-architecture (its L0 is set by `k`).
-PENALTY_OPTIONS = {"relu": "l1_coef", "reward": "reward_lambda"}
 # Keys that each trial sets; a base config's values for them are replaced.
 _SEARCHED_SAE = ("arch", "k", "expansion_factor", "num_latents")
 
 
 def penalty_options(archs: tuple[str, ...]) -> dict[str, str]:
-    """Penalty option of each penalty arch in `archs`; ConfigError for unknown archs."""
+    """The sparsity option each penalty arch in `archs` declares (`Architecture.sparsity_option`);
+    k-architectures are left out. ConfigError for unknown archs."""
     from saescope.sae.archs import get_arch
 
     out = {}
     for name in archs:
         arch = get_arch(name)  # ConfigError naming the registry for an unknown name
-        option = PENALTY_OPTIONS.get(name)
+        option = arch.sparsity_option
         if option is not None:
             fields = {f.name for f in dataclasses.fields(arch.Options)}
             if option not in fields:
@@ -43,17 +40,10 @@ def load_base_config(path: str | Path) -> dict[str, Any]:
     architecture.
     """
     from saescope.sae import TrainConfig
+    from saescope.sae.config import read_config_file
 
     TrainConfig.load(path)
-    path = Path(path)
-    text = path.read_text()
-    if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml
-
-        d = yaml.safe_load(text) or {}
-    else:
-        d = json.loads(text)
-    return check_base(d, source=str(path))
+    return check_base(read_config_file(path), source=str(path))
 
 
 def check_base(base: dict[str, Any], source: str = "base config") -> dict[str, Any]:
@@ -112,7 +102,9 @@ def train_config_dict(params: dict[str, Any], base: dict[str, Any]) -> dict[str,
     sae["expansion_factor"] = int(params["expansion"])
     if params.get("k") is not None:
         sae["k"] = int(params["k"])
-    option = PENALTY_OPTIONS.get(params["arch"])
+    from saescope.sae.archs import get_arch
+
+    option = get_arch(params["arch"]).sparsity_option
     if option is not None:
         sae[option] = float(params[option])
     d["lr"] = float(params["lr"])

@@ -86,22 +86,7 @@ def run_tune(
             f"X_train has {X_train.shape[1]} columns but X_val has {X_val.shape[1]}"
         )
     d = X_train.shape[1]
-    penalty = sae_adapter.penalty_options(cfg.archs)
-    base = sae_adapter.check_base(cfg.base)
-    for arch in cfg.archs:  # fail now, naming the field, rather than in the middle of a study
-        probe: dict[str, Any] = {"arch": arch, "lr": cfg.lr_range[0], "expansion": cfg.expansions[0]}
-        if arch in penalty:
-            probe[penalty[arch]] = cfg.penalty_range(penalty[arch])[0]
-        else:
-            probe["k"] = cfg.target_l0
-        sae_adapter.train_config_dict(probe, base)
-    if cfg.objective == "fvu-at-l0" and set(cfg.archs) - set(penalty):
-        smallest = min(cfg.expansions) * d
-        if cfg.target_l0 >= smallest:
-            raise ConfigError(
-                f"target_l0 {cfg.target_l0} must be below the smallest latent count "
-                f"{smallest} (expansion {min(cfg.expansions)} x {d} dims)"
-            )
+    penalty, base = _check_space(cfg, d)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -302,8 +287,7 @@ _ROW_SCHEMA = pa.schema(
         ("lr", pa.float64()),
         ("expansion", pa.int64()),
         ("k", pa.int64()),
-        ("l1_coef", pa.float64()),
-        ("reward_lambda", pa.float64()),
+        *[(name, pa.float64()) for name in PARAM_NAMES[4:]],
         ("fvu", pa.float64()),
         ("l0", pa.float64()),
         ("dead_fraction", pa.float64()),
@@ -313,6 +297,29 @@ _ROW_SCHEMA = pa.schema(
         ("datetime_start", pa.string()),
     ]
 )
+
+
+def _check_space(cfg: TuneConfig, d: int) -> tuple[dict[str, str], dict[str, Any]]:
+    """(penalty option per penalty arch, checked base config); ConfigError before any trial."""
+    from saescope.tune import sae_adapter
+
+    penalty = sae_adapter.penalty_options(cfg.archs)
+    base = sae_adapter.check_base(cfg.base)
+    for arch in cfg.archs:  # fail now, naming the field, rather than in the middle of a study
+        probe: dict[str, Any] = {"arch": arch, "lr": cfg.lr_range[0], "expansion": cfg.expansions[0]}
+        if arch in penalty:
+            probe[penalty[arch]] = cfg.penalty_range(penalty[arch])[0]
+        else:
+            probe["k"] = cfg.target_l0
+        sae_adapter.train_config_dict(probe, base)
+    if cfg.objective == "fvu-at-l0" and set(cfg.archs) - set(penalty):
+        smallest = min(cfg.expansions) * d
+        if cfg.target_l0 >= smallest:
+            raise ConfigError(
+                f"target_l0 {cfg.target_l0} must be below the smallest latent count "
+                f"{smallest} (expansion {min(cfg.expansions)} x {d} dims)"
+            )
+    return penalty, base
 
 
 def best_trial(study: optuna.Study, cfg: TuneConfig) -> optuna.trial.FrozenTrial | None:

@@ -55,6 +55,8 @@ class StepContext:
     """Callable averaging a tensor over processes in place (None: single process)."""
     generator: torch.Generator | None = None
     """Random numbers of this step (seeded from seed, step and rank, so resumable)."""
+    world_size: int = 1
+    """Data-parallel processes sharing the global batch."""
 
 
 class StepOutput(NamedTuple):
@@ -82,6 +84,10 @@ class Architecture:
     name: ClassVar[str]
     Options: ClassVar[type] = NoOptions
     normalize_decoder_default: ClassVar[bool] = True
+    sparsity_option: ClassVar[str | None] = None
+    """The option holding a sparsity coefficient (penalty architectures); None: L0 is set by k."""
+    sparsity_range: ClassVar[tuple[float, float] | None] = None
+    """Log-uniform search range of that coefficient (what `saescope tune` samples)."""
 
     def __init__(self, cfg: SAEConfig) -> None:
         self.cfg = cfg
@@ -142,6 +148,19 @@ class Architecture:
     def after_step(self, sae: SparseAutoencoder, ctx: StepContext) -> None:
         """Hook after the optimiser step (e.g. running statistics)."""
 
+    def after_training(self, sae: SparseAutoencoder, x: torch.Tensor) -> None:
+        """Hook on the saved SAE (raw-input weights) with a sample x of raw training rows."""
+
+    # -- early stopping ------------------------------------------------------------------
+    early_stopping: ClassVar[bool] = True
+    """Whether the validation objective is stationary, so that the trainer may stop on it;
+    architectures whose penalty follows a schedule of the run's length say False and get a
+    fixed budget by default."""
+
+    def validation_objective(self, sae: SparseAutoencoder, metrics: dict[str, float]) -> float:
+        """What early stopping minimises on validation rows (default: FVU)."""
+        return metrics["fvu"]
+
 
 def pack_dense(acts_BM: torch.Tensor) -> EncoderOutput:
     """Dense non-negative activations as EncoderOutput, K = the largest row L0 in the batch."""
@@ -173,11 +192,14 @@ def auxk_loss(
     dead_mask: torch.Tensor | None,
     total_variance: torch.Tensor,
 ) -> torch.Tensor | None:
-    """AuxK loss of Gao et al. 2024 (arXiv:2406.04093, sec. A.2).
+    """AuxK loss of Gao et al. 2024 (arXiv:2406.04093, sec. A.2), normalised as sparsify does.
 
     The top k_aux = d_in / 2 pre-activations among dead latents reconstruct the detached
     residual e = x - x_hat, without b_dec: ||e - W_dec^T z_aux||^2 / sum ||x - mean(x)||^2,
-    scaled by min(num_dead / k_aux, 1) as in sparsify when fewer latents are dead than k_aux.
+    scaled by min(num_dead / k_aux, 1) when fewer latents are dead than k_aux. Gao et al. write
+    the unnormalised ||e - e_hat||^2 next to a normalised main loss; dividing by the same
+    denominator as the FVU (as sparsify does) keeps alpha = 1/32 meaningful at any input scale.
+    "Dead" is the run's window (`saescope.sae.budget`), so AuxK acts within short runs too.
     Only the dead rows of W_enc are multiplied, so the cost is proportional to num_dead.
     """
     if dead_mask is None:

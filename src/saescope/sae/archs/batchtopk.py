@@ -35,13 +35,14 @@ class BatchTopKOptions:
     """Weight of the current batch in the running average of the threshold."""
     auxk_alpha: float = 1 / 32
     """Weight of the AuxK loss on dead latents (0 disables AuxK)."""
-    dead_samples: int = 100_000
-    """A latent is dead after this many training samples without firing."""
+    dead_samples: int | None = None
+    """A latent is dead (and joins AuxK) after this many training samples without firing;
+    None: the run's dead window (one epoch of training rows, at most 10M samples)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.threshold_momentum <= 1:
             raise ConfigError(f"threshold_momentum must be in (0, 1], got {self.threshold_momentum}")
-        if self.auxk_alpha < 0 or self.dead_samples < 1:
+        if self.auxk_alpha < 0 or (self.dead_samples is not None and self.dead_samples < 1):
             raise ConfigError("auxk_alpha must be >= 0 and dead_samples >= 1")
 
 

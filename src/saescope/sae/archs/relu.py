@@ -64,6 +64,9 @@ class ReLUSAE(Architecture):
 
     name = "relu"
     Options = ReLUOptions
+    early_stopping = False  # the penalty ramps over the run's length
+    sparsity_option = "l1_coef"
+    sparsity_range = (1e-3, 10.0)
     normalize_decoder_default = False
 
     def supports_input_scaling(self) -> bool:

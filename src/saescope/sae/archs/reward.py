@@ -13,6 +13,12 @@ form). The gates learn per-latent thresholds (s_i, c_i): the score-function grad
 the L0 cost that a hard gate cannot differentiate. Inference is deterministic: g_i = [l_i > 0].
 Extra tensors: `gate_log_scale` [M] and `gate_bias` [M], initialised from a data sample so
 that each latent's gate opens on about k/M of the rows (E[L0] about k).
+
+Trained as used: training samples the gates, so its L0 is E[sum_i sigmoid(l_i)], while a plain
+threshold at l = 0 keeps only gates above one half (about half that L0 in practice). After
+training, one offset is added to every `gate_bias` so that the deterministic encoder's mean
+L0 on training rows equals the expected training L0 (`after_training`); metrics.json reports
+the FVU and L0 of that saved encoder.
 """
 
 from __future__ import annotations
@@ -55,6 +61,9 @@ class RewardSAE(Architecture):
 
     name = "reward"
     Options = RewardOptions
+    early_stopping = False  # gates learn a price, FVU alone is not its objective
+    sparsity_option = "reward_lambda"
+    sparsity_range = (1e-4, 0.3)
 
     def add_tensors(self, sae) -> None:
         m = sae.num_latents
@@ -78,6 +87,21 @@ class RewardSAE(Architecture):
         super().fold_input_scale(sae, s)
         with torch.no_grad():
             sae.gate_log_scale.add_(math.log(s))
+
+    @torch.no_grad()
+    def after_training(self, sae, x: torch.Tensor) -> None:
+        """Shift every gate bias by c so that mean #[l + c > 0] = mean sum sigmoid(l) (bisection)."""
+        _, logits = self._parts(sae, x)
+        logits = logits.float()
+        target = float(torch.sigmoid(logits).sum(-1).mean())
+        lo, hi = -50.0, 50.0
+        for _ in range(60):
+            c = (lo + hi) / 2
+            if float((logits + c > 0).sum(-1).float().mean()) > target:
+                hi = c
+            else:
+                lo = c
+        sae.gate_bias.add_((lo + hi) / 2)
 
     def _parts(self, sae, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = F.linear(x - sae.b_dec, sae.encoder.weight)

@@ -33,13 +33,14 @@ class TopKOptions:
     """Add 1/8 * FVU of the reconstruction from the top 4k latents (Gao et al. A.4)."""
     auxk_alpha: float = 1 / 32
     """Weight of the AuxK loss on dead latents (0 disables AuxK)."""
-    dead_samples: int = 100_000
-    """A latent is dead after this many training samples without firing."""
+    dead_samples: int | None = None
+    """A latent is dead (and joins AuxK) after this many training samples without firing;
+    None: the run's dead window (one epoch of training rows, at most 10M samples)."""
 
     def __post_init__(self) -> None:
         if self.auxk_alpha < 0:
             raise ConfigError(f"auxk_alpha must be >= 0, got {self.auxk_alpha}")
-        if self.dead_samples < 1:
+        if self.dead_samples is not None and self.dead_samples < 1:
             raise ConfigError(f"dead_samples must be >= 1, got {self.dead_samples}")
 
 

@@ -1,0 +1,88 @@
+"""Matryoshka BatchTopK SAE (Bussmann, Nabeshima, Karvonen & Nanda 2025, "Learning Multi-Level
+Features with Matryoshka Sparse Autoencoders", arXiv:2503.17547).
+
+The dictionary is ordered and cut into nested prefixes m_1 < m_2 < ... < m_G = M. Codes are
+BatchTopK codes over the whole dictionary (the top k*B pre-activations of the batch); each
+prefix must reconstruct the input on its own:
+
+    x_hat_g = b_dec + sum_{i < m_g} a_i W_dec,i,   loss = (1/G) sum_g FVU(x, x_hat_g) + AuxK,
+
+so early latents learn general features and later ones refine them instead of absorbing
+them. FVU is that of the whole dictionary (x_hat_G). Inference is BatchTopK's JumpReLU with
+the learned threshold; the checkpoint is the sparsify layout plus `threshold` (a scalar).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+
+from saescope.errors import ConfigError
+from saescope.sae.archs.base import StepContext, StepOutput, auxk_loss, recon_error, register
+from saescope.sae.archs.batchtopk import BatchTopK, BatchTopKOptions
+
+
+@dataclass
+class MatryoshkaOptions(BatchTopKOptions):
+    """Options of the matryoshka architecture (BatchTopK's, plus the prefixes)."""
+
+    prefix_fractions: list[float] = field(default_factory=lambda: [1 / 16, 1 / 8, 1 / 4, 1 / 2])
+    """Prefix sizes as fractions of M, increasing, each in (0, 1); M itself is always the last."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        fr = [float(f) for f in self.prefix_fractions]
+        if any(not 0 < f < 1 for f in fr) or any(b <= a for a, b in zip(fr, fr[1:], strict=False)):
+            raise ConfigError(f"prefix_fractions must increase within (0, 1), got {fr}")
+        self.prefix_fractions = fr
+
+
+def prefix_sizes(fractions: list[float], m: int) -> list[int]:
+    """Nested prefix lengths m_1 < ... < m_G = M (duplicates after rounding dropped)."""
+    sizes = sorted({max(1, round(f * m)) for f in fractions} | {m})
+    return [s for s in sizes if s <= m]
+
+
+def prefix_reconstructions(acts_BM: torch.Tensor, W_dec: torch.Tensor, b_dec: torch.Tensor,
+                           sizes: list[int]) -> list[torch.Tensor]:
+    """[x_hat_g for each prefix]: cumulative sums of the decoded prefix blocks (one full decode)."""
+    out, x_hat, start = [], b_dec.expand(acts_BM.shape[0], -1), 0
+    for end in sizes:
+        x_hat = x_hat + acts_BM[:, start:end] @ W_dec[start:end]
+        out.append(x_hat)
+        start = end
+    return out
+
+
+@register
+class Matryoshka(BatchTopK):
+    """BatchTopK codes; every nested prefix of the dictionary reconstructs the input."""
+
+    name = "matryoshka"
+    Options = MatryoshkaOptions
+
+    def training_step(self, sae, x: torch.Tensor, ctx: StepContext) -> StepOutput:
+        x_c = x - sae.b_dec
+        pre = nn.functional.relu(sae.encoder(x_c))
+        acts = self.batch_topk(pre, self.cfg.k)
+        sizes = prefix_sizes(self.opts.prefix_fractions, sae.num_latents)
+        recons = prefix_reconstructions(acts, sae.W_dec, sae.b_dec, sizes)
+        fvus = [recon_error(x, r) / ctx.total_variance for r in recons]
+        fvu = fvus[-1]
+        loss = torch.stack(fvus).mean()
+        extras: dict[str, torch.Tensor] = {"prefix0_fvu": fvus[0].detach()}
+        if self.opts.auxk_alpha > 0:
+            aux = auxk_loss(sae, x_c, x - recons[-1], ctx.dead_mask, ctx.total_variance)
+            if aux is not None:
+                loss = loss + self.opts.auxk_alpha * aux
+                extras["auxk_loss"] = aux.detach()
+        with torch.no_grad():
+            active = acts > 0
+            kept = acts[active]
+            low = kept.min().float() if kept.numel() else torch.zeros((), device=x.device)
+            if ctx.all_reduce_mean is not None:
+                ctx.all_reduce_mean(low)
+            self._update_threshold(sae, low)
+        return StepOutput(loss, fvu.detach(), active.sum().float(), active.any(0), extras)

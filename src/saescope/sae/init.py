@@ -1,0 +1,43 @@
+"""Data-dependent initialisation: the input scale and the initial decoder bias."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from saescope.errors import InputError
+
+
+def geometric_median(x: torch.Tensor, iters: int = 100, tol: float = 1e-6) -> torch.Tensor:
+    """Point minimising the sum of Euclidean distances to the rows (Weiszfeld's algorithm)."""
+    x = x.double()
+    y = x.mean(0)
+    for _ in range(iters):
+        w = 1 / (x - y).norm(dim=-1).clamp_min(1e-8)
+        y_new = (w[:, None] * x).sum(0) / w.sum()
+        if (y_new - y).norm() <= tol * max(float(y.norm()), 1.0):
+            y = y_new
+            break
+        y = y_new
+    return y.float()
+
+
+def input_scale(sample: np.ndarray) -> float:
+    """s such that the mean norm of s * x is sqrt(d_in) (Gao et al. 2024 normalise similarly)."""
+    norms = np.linalg.norm(sample.astype(np.float64), axis=1)
+    mean = float(norms.mean())
+    if not mean > 0:
+        raise InputError("training data: all sampled rows are zero vectors")
+    return math.sqrt(sample.shape[1]) / mean
+
+
+@torch.no_grad()
+def init_from_sample(sae, x_scaled: torch.Tensor) -> None:
+    """b_dec from the (scaled) sample as `init_b_dec` says, then the architecture's own init."""
+    if sae.cfg.init_b_dec == "geometric_median":
+        sae.b_dec.copy_(geometric_median(x_scaled))
+    elif sae.cfg.init_b_dec == "mean":
+        sae.b_dec.copy_(x_scaled.mean(0))
+    sae.arch.init_from_data(sae, x_scaled)
