@@ -70,8 +70,10 @@ class DemoConfig:
     """Active latents per sample of the TopK SAE."""
     expansion_factor: int = 4
     """Latents = expansion_factor * 384 (MiniLM's dimension)."""
-    epochs: int = 20
-    """Training passes over the SAE training rows (halved with `quick`)."""
+    epochs: int | None = None
+    """Training passes over the SAE training rows (halved with `quick`); None = the library
+    default: train until the validation FVU stops improving (early stopping, best weights kept),
+    with a batch size chosen from the number of rows."""
     val_fraction: float = 0.1
     """Pool rows held out of SAE training for validation metrics."""
     seed: int = 0
@@ -245,12 +247,20 @@ def _sae_config(run: _Run) -> Any:
 
     c = run.cfg
     return TrainConfig(sae=SAEConfig(arch="topk", k=c.k, expansion_factor=c.expansion_factor),
-                       epochs=_epochs(c), batch_size=256, seed=c.seed, device=c.device,
+                       epochs=_epochs(c), batch_size=None if c.epochs is None else 256,
+                       seed=c.seed, device=c.device,
                        log_every=10, checkpoint_every=0)
 
 
-def _epochs(c: DemoConfig) -> int:
+def _epochs(c: DemoConfig) -> int | None:
+    if c.epochs is None:
+        return None
     return max(1, c.epochs // 2) if c.quick else c.epochs
+
+
+def _epochs_text(c: DemoConfig) -> str:
+    n = _epochs(c)
+    return "until the validation FVU stops improving" if n is None else f"{n} epochs"
 
 
 def _sae_run(run: _Run, tcfg: Any) -> None:
@@ -373,7 +383,7 @@ STAGES: list[_Stage] = [
            lambda r: [r.layout.sae, r.layout.sae / "sae.safetensors", r.layout.sae / "metrics.json"],
            _sae_run, _sae_report,
            lambda r: f"training a topk SAE (k={r.cfg.k}, {r.cfg.expansion_factor * r.X.shape[1]:,} "
-                     f"latents, {_epochs(r.cfg)} epochs)"),
+                     f"latents, {_epochs_text(r.cfg)})"),
     _Stage("interpret", _interpret_config,
            lambda r: [r.layout.interpret, r.layout.interpret / "latents.parquet",
                       r.layout.interpret / "summary.json"],
