@@ -105,6 +105,13 @@ def test_activations_cli(tmp_path: Path, tiny_llama: Path, capsys) -> None:
     assert t["id"].to_pylist() == ["1", "2", "3", "5"]
     assert t.schema.field("embedding").type == pa.list_(pa.float32(), 32)
     assert t.schema.metadata[b"saescope.pooling"] == b"topk"
+    assert t.schema.metadata[b"saescope.first_token_excluded"] == b"True"
+    skipped = np.stack(t["embedding"].to_numpy(zero_copy_only=False))
+    assert run(argv + ["--pooling", "topk", "--top-k", "2", "--keep-first-token", "--overwrite"]) == 0
+    t = pq.read_table(out)
+    assert t.schema.metadata[b"saescope.first_token_excluded"] == b"False"
+    kept = np.stack(t["embedding"].to_numpy(zero_copy_only=False))
+    assert not np.allclose(kept, skipped)  # the first position now takes part in the pooling
     assert run(argv + ["--per-token", "--overwrite"]) == 0
     t = pq.read_table(out)
     assert set(t["doc_id"].to_pylist()) == {"1", "2", "3", "5"}

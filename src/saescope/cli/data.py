@@ -167,6 +167,10 @@ def activations(
     top_k: int = typer.Option(8, "--top-k", help="topk pooling: tokens of largest norm to average."),
     per_token: bool = typer.Option(False, "--per-token", help="One row per token instead of per document."),
     max_tokens: int = typer.Option(512, "--max-tokens", help="Truncate documents to this many tokens."),
+    keep_first_token: bool = typer.Option(
+        False, "--keep-first-token",
+        help="Pool the first position too (by default it is left out: the attention sink holds "
+             "massive activations that would dominate every document vector)."),
     batch_size: int = typer.Option(16, "--batch-size", help="Documents per forward pass."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
     shard_size: int = typer.Option(1024, "--shard-size", help="Documents per resumable shard."),
@@ -183,7 +187,8 @@ def activations(
 ) -> None:
     """LLM hidden states after block L -> Parquet in the `embed` layout (or per token).
 
-    Padding is masked, a leading BOS token is excluded, documents are batched by length.
+    Padding is masked, the first position (the attention sink) is left out unless
+    --keep-first-token, documents are batched by length.
     topk pooling: per document, the mean of the K token vectors of largest L2 norm (FineScope's
     "top-K activation selection"; all dimensions kept).
     """
@@ -195,7 +200,7 @@ def activations(
                         group_field, seed)
     extractor = ActivationExtractor(
         model=model, layers=layer, pooling=pooling, top_k=top_k, max_tokens=max_tokens,
-        batch_size=batch_size, device=device,
+        batch_size=batch_size, device=device, skip_first=not keep_first_token,
     )
     outs = extract_table(table, out, extractor, per_token=per_token, shard_size=shard_size,
                          overwrite=overwrite, progress=progress)
