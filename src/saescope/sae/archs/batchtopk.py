@@ -83,17 +83,22 @@ class BatchTopK(Architecture):
         acts = self.batch_topk(pre, self.cfg.k)
         x_hat = dense_decode(sae, acts)
         fvu = recon_error(x, x_hat) / ctx.total_variance
-        loss = fvu
-        extras: dict[str, torch.Tensor] = {}
+        return self._finish_step(sae, x_c, x - x_hat, acts, fvu, fvu, {}, ctx)
+
+    def _finish_step(self, sae, x_c: torch.Tensor, residual: torch.Tensor,
+                     acts: torch.Tensor, loss: torch.Tensor, fvu: torch.Tensor,
+                     extras: dict[str, torch.Tensor], ctx: StepContext) -> StepOutput:
+        """Add the AuxK term on `residual`, update the inference threshold from the smallest
+        kept activation of this batch, and package the step (shared with Matryoshka)."""
         if self.opts.auxk_alpha > 0:
-            aux = auxk_loss(sae, x_c, x - x_hat, ctx.dead_mask, ctx.total_variance)
+            aux = auxk_loss(sae, x_c, residual, ctx.dead_mask, ctx.total_variance)
             if aux is not None:
                 loss = loss + self.opts.auxk_alpha * aux
                 extras["auxk_loss"] = aux.detach()
         with torch.no_grad():
             active = acts > 0
             kept = acts[active]
-            low = kept.min().float() if kept.numel() else torch.zeros((), device=x.device)
+            low = kept.min().float() if kept.numel() else torch.zeros((), device=acts.device)
             if ctx.all_reduce_mean is not None:
                 ctx.all_reduce_mean(low)
             self._update_threshold(sae, low)

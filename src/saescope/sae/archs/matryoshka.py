@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from saescope.errors import ConfigError
-from saescope.sae.archs.base import StepContext, StepOutput, auxk_loss, recon_error, register
+from saescope.sae.archs.base import StepContext, StepOutput, recon_error, register
 from saescope.sae.archs.batchtopk import BatchTopK, BatchTopKOptions
 
 
@@ -73,16 +73,4 @@ class Matryoshka(BatchTopK):
         fvu = fvus[-1]
         loss = torch.stack(fvus).mean()
         extras: dict[str, torch.Tensor] = {"prefix0_fvu": fvus[0].detach()}
-        if self.opts.auxk_alpha > 0:
-            aux = auxk_loss(sae, x_c, x - recons[-1], ctx.dead_mask, ctx.total_variance)
-            if aux is not None:
-                loss = loss + self.opts.auxk_alpha * aux
-                extras["auxk_loss"] = aux.detach()
-        with torch.no_grad():
-            active = acts > 0
-            kept = acts[active]
-            low = kept.min().float() if kept.numel() else torch.zeros((), device=x.device)
-            if ctx.all_reduce_mean is not None:
-                ctx.all_reduce_mean(low)
-            self._update_threshold(sae, low)
-        return StepOutput(loss, fvu.detach(), active.sum().float(), active.any(0), extras)
+        return self._finish_step(sae, x_c, x - recons[-1], acts, loss, fvu, extras, ctx)
