@@ -271,6 +271,26 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise SaescopeError(f"{path}: invalid JSON ({exc})") from None
 
 
+def read_checkpoint(cfg_path: Path, weights_path: Path, required: Any) -> tuple[dict[str, Any], dict]:
+    """Read a checkpoint's JSON config and safetensors weights (on the CPU), with errors that name
+    the file: invalid JSON, an unreadable weights file, or a `required` tensor missing."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        cfg = json.loads(Path(cfg_path).read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{cfg_path}: invalid JSON ({exc})") from None
+    try:
+        tensors = load_file(str(weights_path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InputError(f"{weights_path}: cannot read ({exc})") from None
+    missing = [k for k in required if k not in tensors]
+    if missing:
+        raise InputError(f"{weights_path}: missing tensor(s) {', '.join(missing)}")
+    return cfg, tensors
+
+
 def read_jsonl(path: str | os.PathLike[str]) -> list[Any]:
     """The rows of an append-only JSON Lines log; [] when the file does not exist.
 

@@ -32,7 +32,6 @@ then), matching pursuit, transcoders and hook_z reshaping are refused with their
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -120,22 +119,9 @@ def export_saelens(sae: SparseAutoencoder, out: str | Path, metadata: dict[str, 
 
 # ---------------------------------------------------------------------------- import
 def _read(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from saescope.io import read_checkpoint
 
-    cfg_path, w_path = folder / CFG_FILE, folder / WEIGHTS_FILE
-    try:
-        cfg = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{cfg_path}: invalid JSON ({exc})") from None
-    try:
-        tensors = load_file(str(w_path), device="cpu")
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise InputError(f"{w_path}: cannot read ({exc})") from None
-    missing = [k for k in ("W_enc", "b_enc", "W_dec", "b_dec") if k not in tensors]
-    if missing:
-        raise InputError(f"{w_path}: missing tensor(s) {', '.join(missing)}")
-    return cfg, tensors
+    return read_checkpoint(folder / CFG_FILE, folder / WEIGHTS_FILE, ("W_enc", "b_enc", "W_dec", "b_dec"))
 
 
 def _architecture(cfg: dict[str, Any], cfg_path: Path) -> tuple[str, int | None]:

@@ -8,7 +8,6 @@ Weights take raw inputs: any training-time input scale is folded in before savin
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -150,8 +149,7 @@ class SparseAutoencoder(nn.Module):
 
         The parameters are loaded with requires_grad False (an inference object).
         """
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        from saescope.io import read_checkpoint
 
         folder = Path(folder)
         from saescope.interop.saelens import is_saelens_folder, load_saelens
@@ -162,17 +160,7 @@ class SparseAutoencoder(nn.Module):
         for p in (cfg_path, w_path):
             if not p.is_file():
                 raise InputError(f"{folder}: not an SAE folder ({p.name} missing)")
-        try:
-            raw = json.loads(cfg_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{cfg_path}: invalid JSON ({exc})") from None
-        try:
-            tensors = load_file(str(w_path), device="cpu")
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise InputError(f"{w_path}: cannot read ({exc})") from None
-        missing = [k for k in STANDARD_TENSORS if k not in tensors]
-        if missing:
-            raise InputError(f"{w_path}: missing tensor(s) {', '.join(missing)}")
+        raw, tensors = read_checkpoint(cfg_path, w_path, STANDARD_TENSORS)
         d_in = int(raw.get("d_in") or tensors["W_dec"].shape[1])
         from saescope.errors import ConfigError
 
