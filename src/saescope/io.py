@@ -212,22 +212,30 @@ def prepare_output(
     resume: bool = True,
     fingerprint: Any = None,
     complete: str = "manifest.json",
+    what: str = "run",
 ) -> bool:
     """The output-folder policy of every stage; returns True when there is work to resume.
 
-    - `out` missing or empty: created; the job's `fingerprint` (any JSON value) is written to
-      the hidden `STATE_FILE`; returns False.
+    - `out` missing or empty (or holding only the state of a run that wrote nothing yet):
+      created; the job's `fingerprint` (any JSON value; None where the stage resumes nothing or
+      checks what it resumes itself) is written to the hidden `STATE_FILE`; returns False.
     - `overwrite`: the completion mark `complete` is removed first (so the folder never looks
       finished while the new run writes), then everything else; as for a new folder.
-    - holds `complete` (a finished run): refused (use --overwrite).
+    - holds `complete` (a finished run, `what` names it in the error): refused (use --overwrite).
     - holds an unfinished run (`STATE_FILE`) of the same fingerprint: returns True when
       `resume` (the stage continues it), else refused (use --resume or --overwrite).
     - holds an unfinished run of another fingerprint, or files of no run: refused.
+
+    The stage calls `finish_output` once it has written `complete`.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: exists and is not a folder")
     state = out / STATE_FILE
+    if out.is_dir():
+        remove_leftovers(state)  # a kill while the state was written
+        if [p.name for p in out.iterdir()] == [STATE_FILE]:
+            state.unlink()  # nothing written yet: a fresh start
     if overwrite and out.is_dir():
         (out / complete).unlink(missing_ok=True)
         for p in out.iterdir():
@@ -237,7 +245,7 @@ def prepare_output(
                 p.unlink()
     elif out.is_dir() and any(out.iterdir()):
         if (out / complete).exists():
-            raise ConfigError(f"{out}: holds a finished run ({complete}); use --overwrite")
+            raise ConfigError(f"{out}: holds a finished {what} ({complete}); use --overwrite")
         if not state.is_file():
             raise ConfigError(f"{out}: exists and is not empty (use --overwrite)")
         saved = read_json(state).get("fingerprint")
@@ -252,6 +260,13 @@ def prepare_output(
     out.mkdir(parents=True, exist_ok=True)
     write_json(state, {"fingerprint": fingerprint})
     return False
+
+
+def finish_output(out: str | os.PathLike[str]) -> None:
+    """Remove the state `prepare_output` wrote: call after writing the completion mark."""
+    state = Path(out) / STATE_FILE
+    state.unlink(missing_ok=True)
+    remove_leftovers(state)
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:

@@ -32,8 +32,8 @@ from saescope.curate.layout import PoolLayout, read_rows, sample_rows
 from saescope.curate.metrics import SelectionMetrics, UnitSum
 from saescope.curate.select import select
 from saescope.curate.spaces import FittedSpace, fit_space, unit_rows
-from saescope.errors import ConfigError, InputError
-from saescope.io import atomic_path, write_json
+from saescope.errors import InputError
+from saescope.io import atomic_path, finish_output, prepare_output, write_json
 
 log = logging.getLogger(__name__)
 
@@ -304,7 +304,8 @@ def run_curate(cfg: CurateConfig, progress: bool = True) -> dict[str, Any]:
     """Run a curation end to end and return the manifest (also written to `out/manifest.json`)."""
     out = cfg.out_path
     start = time.perf_counter()
-    _prepare_out(out, cfg.output.overwrite)
+    # Shards resume by their own sidecars (`layout.py`), so no fingerprint to match here.
+    prepare_output(out, cfg.output.overwrite, what="curation")
     inp = resolve_inputs(cfg, progress)
     run = run_space(cfg, inp, out, progress, keep_units=cfg.output.projection_sample)
     baselines = compare_spaces(cfg, [b for b in cfg.output.baselines], inp=inp, progress=progress) if cfg.output.baselines else {}
@@ -317,20 +318,8 @@ def run_curate(cfg: CurateConfig, progress: bool = True) -> dict[str, Any]:
         write_projection(cfg, inp, run, out / "projection.parquet")
     manifest = build_manifest(cfg, inp, run, baselines, time.perf_counter() - start)
     write_json(out / "manifest.json", manifest)
+    finish_output(out)
     return manifest
-
-
-def _prepare_out(out: Path, overwrite: bool) -> None:
-    if (out / "manifest.json").is_file():
-        if not overwrite:
-            raise ConfigError(f"{out}: holds a finished curation (manifest.json); use --overwrite")
-        for name in OUTPUT_FILES:
-            (out / name).unlink(missing_ok=True)
-        for name in ("scores", "fit", "baselines", "inputs"):
-            shutil.rmtree(out / name, ignore_errors=True)
-    elif out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
 
 
 def compare_spaces(cfg: CurateConfig, spaces: list[str], inp: Inputs | None = None,

@@ -31,7 +31,7 @@ from saescope.hypotheses.outcome import Outcome, read_outcome
 from saescope.hypotheses.select import scale_codes, select_lasso, select_univariate
 from saescope.hypotheses.stats import benjamini_hochberg, correlation_test, label_purity
 from saescope.interpret import metrics
-from saescope.io import atomic_path, write_json
+from saescope.io import atomic_path, finish_output, prepare_output, write_json
 
 
 @dataclass
@@ -156,24 +156,16 @@ def run_hypotheses(cfg: HypothesesConfig, progress: bool = False) -> dict[str, A
         "seconds": time.time() - t0,
     }
     write_json(out / "manifest.json", manifest)
+    finish_output(out)
     return manifest
 
 
 def _prepare_out(cfg: HypothesesConfig) -> Path:
     if not cfg.out or not cfg.vectors or not cfg.sae:
         raise ConfigError("run_hypotheses needs cfg.vectors, cfg.sae and cfg.out")
-    out = Path(cfg.out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} exists and is not a folder")
-    if (out / "manifest.json").exists() and not cfg.overwrite:
-        raise ConfigError(f"--out {out} holds finished hypotheses (use --overwrite)")
-    if out.exists() and cfg.overwrite:
-        (out / "manifest.json").unlink(missing_ok=True)
-    elif out.exists() and any(p.name != "hypotheses.parquet" for p in out.iterdir()):
-        # (a hypotheses.parquet without manifest.json is an unfinished run: it is replaced)
-        raise ConfigError(f"--out {out} exists and is not empty (use --overwrite)")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    # Nothing is resumed (an unfinished run is redone), so no fingerprint to match.
+    prepare_output(cfg.out, cfg.overwrite, what="hypothesis search")
+    return Path(cfg.out)
 
 
 def _explanations(cfg: HypothesesConfig, outcome: Outcome, codes: sp.csr_matrix, train: np.ndarray,

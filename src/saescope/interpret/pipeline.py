@@ -34,8 +34,8 @@ from saescope.interpret.inputs import load_sae, read_vectors_with_texts, sae_dea
 from saescope.interpret.llm import LLM, make_backend
 from saescope.interpret.outputs import manifest, summarise, write_examples, write_latents
 from saescope.interpret.scorers import SCORERS, LatentTest, ScoringContext, mask_low_support
-from saescope.interpret.workdir import append_jsonl, prepare_out, read_jsonl
-from saescope.io import write_json
+from saescope.interpret.workdir import WORK, append_jsonl, read_jsonl
+from saescope.io import finish_output, prepare_output, write_json
 
 __all__ = ["InterpretConfig", "explain_phase", "interpret_vectors", "run_interpret", "score_phase", "select_latents"]
 
@@ -108,7 +108,10 @@ def interpret_vectors(
     n_lat = codes.shape[1]
     n_fires_all = np.bincount(codes.indices[codes.data != 0], minlength=n_lat)
     latents = select_latents(cfg.latents, n_fires_all, cfg.min_fires, cfg.seed)
-    work = prepare_out(out, cfg.overwrite, cfg.fingerprint())
+    prepare_output(out, cfg.overwrite, fingerprint=cfg.fingerprint(), complete="summary.json",
+                   what="interpretation")
+    work = out / WORK
+    work.mkdir(exist_ok=True)
 
     ex = collect_examples(codes, X, latents, cfg.examples, progress=progress, texts=texts)
     families = feature_families(codes, cfg.family_min_weight)
@@ -141,6 +144,7 @@ def interpret_vectors(
     write_json(out / "manifest.json", manifest(cfg, sae, ex, llm, summary, time.time() - t0, n_lat, sae_dead))
     write_json(out / "summary.json", summary)
     shutil.rmtree(work, ignore_errors=True)
+    finish_output(out)
     return summary
 
 

@@ -48,7 +48,8 @@ from saescope.device import resolve_device as _resolve_device_name
 from saescope.errors import ConfigError, InputError
 from saescope.io import (
     atomic_path,
-    check_output_dir,
+    finish_output,
+    prepare_output,
     read_jsonl,
     recover_dir,
     remove_leftovers,
@@ -463,6 +464,7 @@ class Trainer:
                 shutil.rmtree(self.ckpt_dir)
             if self.ckpt_dir is not None:
                 remove_leftovers(self.ckpt_dir)  # weights and optimiser state of killed writes
+            finish_output(self.out)
         self.tracker.summary(metrics)
         self.tracker.close()
         self.dist.barrier()
@@ -578,19 +580,19 @@ def _sources(data: Any, val_data: Any, cfg: TrainConfig
 
 
 def _prepare_out_dir(out: Path, resume: bool, overwrite: bool, dist: Dist) -> bool:
-    """Refuse or clear an existing folder; whether there is a checkpoint to resume from."""
+    """Refuse or clear an existing folder (`io.prepare_output`); whether there is a checkpoint
+    to resume from."""
     if dist.main:
         recover_dir(out / CHECKPOINT)  # a kill inside a checkpoint swap (where it is two renames)
-    has_ckpt = (out / CHECKPOINT / "state.json").is_file()
-    if dist.main:
+        has_ckpt = (out / CHECKPOINT / "state.json").is_file()
         if resume and not has_ckpt and out.exists() and any(out.iterdir()) and not overwrite:
             if not _killed_before_first_checkpoint(out):
                 raise InputError(f"{out}: no checkpoint to resume from ({CHECKPOINT}/ missing)")
-            shutil.rmtree(out)  # a run killed before its first checkpoint: start it again
-        if not resume and out.exists() and any(out.iterdir()):
-            check_output_dir(out, overwrite)
-            shutil.rmtree(out)
-        out.mkdir(parents=True, exist_ok=True)
+            overwrite = True  # a run killed before its first checkpoint: start it again
+        # The checkpoint checks what it resumes (`_resume`), so no fingerprint to match here;
+        # with a checkpoint, --resume wins over --overwrite.
+        prepare_output(out, overwrite and not (resume and has_ckpt), resume=resume,
+                       complete="cfg.json", what="training run")
     dist.barrier()
     return resume and (out / CHECKPOINT / "state.json").is_file()  # as rank 0 left it
 
