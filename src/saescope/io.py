@@ -232,10 +232,8 @@ def prepare_output(
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: exists and is not a folder")
     state = out / STATE_FILE
-    if out.is_dir():
-        remove_leftovers(state)  # a kill while the state was written
-        if [p.name for p in out.iterdir()] == [STATE_FILE]:
-            state.unlink()  # nothing written yet: a fresh start
+    if out.is_dir() and [p.name for p in out.iterdir()] == [STATE_FILE]:
+        state.unlink()  # nothing written yet (or a torn state): a fresh start
     if overwrite and out.is_dir():
         (out / complete).unlink(missing_ok=True)
         for p in out.iterdir():
@@ -258,15 +256,18 @@ def prepare_output(
             raise ConfigError(f"{out}: holds an unfinished run; use --resume or --overwrite")
         return True
     out.mkdir(parents=True, exist_ok=True)
-    write_json(state, {"fingerprint": fingerprint})
+    # Written in place, not renamed: it is the folder's first file, so a torn one is alone in
+    # the folder, which the check above treats as nothing written yet.
+    with open(state, "w", encoding="utf-8") as f:
+        f.write(json.dumps({"fingerprint": fingerprint}, default=_json_default) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
     return False
 
 
 def finish_output(out: str | os.PathLike[str]) -> None:
     """Remove the state `prepare_output` wrote: call after writing the completion mark."""
-    state = Path(out) / STATE_FILE
-    state.unlink(missing_ok=True)
-    remove_leftovers(state)
+    (Path(out) / STATE_FILE).unlink(missing_ok=True)
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:

@@ -5,13 +5,54 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from saescope.cli.options import Opt, command, values
 from saescope.errors import ConfigError, InputError
-from saescope.sae.config import TrainConfig
+from saescope.sae.config import TrainConfig, TrainRunConfig
 
-_D = TrainConfig()  # defaults are defined once, in TrainConfig / SAEConfig
+TRAIN_OPTIONS = (
+    Opt("input", "input", argument=True, default=..., type=Path),
+    Opt("--out", "out", default=..., type=Path),
+    Opt("--arch", "train.sae.arch", default=None,
+        help="topk | batchtopk | matryoshka | jumprelu | relu | reward."),
+    Opt("--k", "train.sae.k", default=None, help="Active latents per sample (default {default})."),
+    Opt("--expansion-factor", "train.sae.expansion_factor", default=None,
+        help="Latents = expansion factor * d_in (default: 4 under 10k training rows, 8 under "
+             "100k, else 16)."),
+    Opt("--expansion", None, type=int | None, hidden=True,
+        help="Deprecated name of --expansion-factor."),
+    Opt("--latents", "train.sae.num_latents", default=None, help="Number of latents M."),
+    Opt("--epochs", "train.epochs",
+        help="Fixed passes over the data (default: until the validation FVU stops improving)."),
+    Opt("--steps", "train.steps", help="Fixed optimiser steps (overrides epochs)."),
+    Opt("--batch-size", "train.batch_size", help="Batch size (default: about rows/100, 64 to 1024)."),
+    Opt("--max-samples", "train.max_samples", default=None,
+        help="Early-stopping budget in samples (default {default:,})."),
+    Opt("--patience", "train.patience", default=None,
+        help="Validation passes without improvement before stopping (default {default})."),
+    Opt("--lr", "train.lr", help="Learning rate (default 1.2e-3/sqrt(M/2^14))."),
+    Opt("--seed", "train.seed", default=None, help="Random seed (default {default})."),
+    Opt("--device", "train.device", default=None, help="auto | cpu | cuda | cuda:N."),
+    Opt("--threads", "train.threads", help="CPU torch threads for training (default 1; 0: torch's own)."),
+    Opt("--resume", "resume"),
+    Opt("--config", None, type=Path | None,
+        help="YAML/JSON TrainConfig (see docs); flags override it."),
+    Opt("--overwrite", "overwrite"),
+    Opt("--drop-nonfinite", "drop_nonfinite"),
+    Opt("--column", "column"),
+    Opt("--val-fraction", "train.val_fraction", default=None,
+        help="Held-out fraction when the data has no `split` column (default {default})."),
+    Opt("--tensorboard", "train.tensorboard", type=Path | None,
+        help="Write TensorBoard logs to this folder."),
+    Opt("--wandb", "train.wandb_project", help="Log to this Weights & Biases project."),
+    Opt("--fast-topk", "train.fast_topk", default=None,
+        help="Sparse TopK kernels: auto (= on) | on | off."),
+    Opt("--quiet", None, type=bool, default=False, help="No progress bar."),
+)
+"""`saescope train`'s options; defaults are TrainRunConfig's (None: keep the --config file's)."""
 
 
 def register(app: typer.Typer) -> None:
@@ -19,72 +60,8 @@ def register(app: typer.Typer) -> None:
     app.command("encode")(encode)
 
 
-def _read(input: Path, column: str | None, drop_nonfinite: bool):
-    """Vectors of INPUT with non-finite rows refused (or dropped), and how many were dropped."""
-    from saescope.data.vectors import check_finite, read_vectors
-
-    table = read_vectors(input, column=column)
-    if table.X.size == 0 or len(table.X) == 0:
-        raise InputError(f"{input}: no vectors (empty input)")
-    keep = check_finite(table.X, str(input), drop=drop_nonfinite)
-    dropped = int((~keep).sum())
-    if dropped:
-        table.X, table.ids = table.X[keep], table.ids[keep]
-        if table.meta is not None:
-            import pyarrow as pa
-
-            table.meta = table.meta.filter(pa.array(keep))
-        if len(table.X) == 0:
-            raise InputError(f"{input}: every row contains NaN or Inf")
-    return table, dropped
-
-
-def train(
-    input: Path = typer.Argument(..., help="Vectors: .npy, .safetensors, or Parquet file/folder."),
-    out: Path = typer.Option(..., "--out", help="Output folder (cfg.json, sae.safetensors, ...)."),
-    arch: str | None = typer.Option(None, "--arch",
-                                    help="topk | batchtopk | matryoshka | jumprelu | relu | reward."),
-    k: int | None = typer.Option(None, "--k", help=f"Active latents per sample (default {_D.sae.k})."),
-    expansion_factor: int | None = typer.Option(
-        None, "--expansion-factor",
-        help="Latents = expansion factor * d_in (default: 4 under 10k training rows, 8 under "
-             "100k, else 16)."),
-    expansion: int | None = typer.Option(None, "--expansion", hidden=True,
-                                         help="Deprecated name of --expansion-factor."),
-    latents: int | None = typer.Option(None, "--latents", help="Number of latents M."),
-    epochs: int | None = typer.Option(
-        None, "--epochs", help="Fixed passes over the data (default: until the validation FVU "
-                               "stops improving)."),
-    steps: int | None = typer.Option(None, "--steps", help="Fixed optimiser steps (overrides epochs)."),
-    batch_size: int | None = typer.Option(
-        None, "--batch-size", help="Batch size (default: about rows/100, 64 to 1024)."),
-    max_samples: int | None = typer.Option(
-        None, "--max-samples", help=f"Early-stopping budget in samples (default {_D.max_samples:,})."),
-    patience: int | None = typer.Option(
-        None, "--patience", help=f"Validation passes without improvement before stopping (default {_D.patience})."),
-    lr: float | None = typer.Option(None, "--lr", help="Learning rate (default 1.2e-3/sqrt(M/2^14))."),
-    seed: int | None = typer.Option(None, "--seed", help=f"Random seed (default {_D.seed})."),
-    device: str | None = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N."),
-    threads: int | None = typer.Option(
-        None, "--threads", help="CPU torch threads for training (default 1; 0: torch's own)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from DIR's last checkpoint."),
-    config: Path | None = typer.Option(None, "--config",
-                                       help="YAML/JSON TrainConfig (see docs); flags override it."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
-    drop_nonfinite: bool = typer.Option(False, "--drop-nonfinite",
-                                        help="Drop rows with NaN/Inf instead of failing."),
-    column: str | None = typer.Option(None, "--column",
-                                      help="Parquet vector column (default: embedding or emb)."),
-    val_fraction: float | None = typer.Option(
-        None, "--val-fraction",
-        help=f"Held-out fraction when the data has no `split` column (default {_D.val_fraction})."),
-    tensorboard: Path | None = typer.Option(None, "--tensorboard",
-                                            help="Write TensorBoard logs to this folder."),
-    wandb: str | None = typer.Option(None, "--wandb", help="Log to this Weights & Biases project."),
-    fast_topk: str | None = typer.Option(
-        None, "--fast-topk", help="Sparse TopK kernels: auto (= on) | on | off."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
-) -> None:
+@command(TrainRunConfig, TRAIN_OPTIONS)
+def train(**opts: Any) -> None:
     """Train a sparse autoencoder on a matrix of vectors.
 
     Without --epochs/--steps it trains until the validation FVU stops improving and keeps the
@@ -97,85 +74,43 @@ def train(
     """
     import warnings
 
-    from saescope.io import check_output_dir
-    from saescope.sae.train import train_sae
+    from saescope.sae.run import run_train
 
-    if expansion is not None:
-        typer.echo("--expansion is deprecated: use --expansion-factor", err=True)
-        expansion_factor = expansion if expansion_factor is None else expansion_factor
-    cfg = _train_config(config, arch, k, expansion_factor, latents, epochs, steps, {
-        "batch_size": batch_size, "lr": lr, "seed": seed, "device": device,
-        "val_fraction": val_fraction, "wandb_project": wandb, "fast_topk": fast_topk,
-        "max_samples": max_samples, "patience": patience, "threads": threads,
-        "tensorboard": str(tensorboard) if tensorboard is not None else None})
+    cfg = train_run_config(opts)
     main_rank = int(os.environ.get("RANK", "0")) == 0  # torchrun: rank 0 owns DIR and prints
-    if not resume and main_rank:
-        check_output_dir(out, overwrite)
-    table, dropped = _read(input, column, drop_nonfinite)
-    if dropped:
-        typer.echo(f"dropped {dropped} rows with NaN/Inf from {input}", err=True)
-    X, val = _split_rows(table, input)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
-        result = train_sae(X, cfg, val_data=val, out_dir=out, resume=resume,
-                           overwrite=overwrite, progress=not quiet)
-    for w in caught:
-        if main_rank:
-            typer.echo(f"warning: {w.message}", err=True)
+        try:
+            result = run_train(cfg, progress=not opts["quiet"])
+        finally:
+            for w in caught if main_rank else ():
+                typer.echo(f"warning: {w.message}", err=True)
     m = result.metrics
     if not main_rank:
         return
     typer.echo(
         f"{m['split']} fvu={m['fvu']:.4f} l0={m['l0']:.2f} dead={m['dead_fraction']:.3f} "
         f"steps={m['steps']} samples={m['samples']} stop={m['stop_reason']} "
-        f"seconds={m['seconds']:.1f} -> {out}"
+        f"seconds={m['seconds']:.1f} -> {cfg.out}"
     )
 
 
-def _train_config(config: Path | None, arch: str | None, k: int | None,
-                  expansion_factor: int | None, latents: int | None, epochs: int | None,
-                  steps: int | None, fields: dict):
-    """The TrainConfig of `saescope train`: the --config file, then the flags over it."""
-    if expansion_factor is not None and latents is not None:
+def train_run_config(opts: dict[str, Any]) -> TrainRunConfig:
+    """The TrainRunConfig of `saescope train`'s options: the --config file, the flags over it."""
+    if opts["expansion"] is not None:
+        typer.echo("--expansion is deprecated: use --expansion-factor", err=True)
+        if opts["expansion_factor"] is None:
+            opts["expansion_factor"] = opts["expansion"]
+    if opts["expansion_factor"] is not None and opts["latents"] is not None:
         raise ConfigError("give --expansion-factor or --latents, not both")
-    if epochs is not None and steps is not None:
+    if opts["epochs"] is not None and opts["steps"] is not None:
         raise ConfigError("give --epochs or --steps, not both")
-    cfg = TrainConfig.load(config) if config is not None else TrainConfig()
-    d = cfg.to_dict()
-    if arch is not None and arch != cfg.sae.arch:
-        # Options of another architecture (and its decoder-norm default) do not carry over.
-        keep = ("k", "expansion_factor", "num_latents", "init_b_dec")
-        d["sae"] = {key: d["sae"][key] for key in keep}
-    sae = d["sae"]
-    for key, value in (("arch", arch), ("k", k)):
-        if value is not None:
-            sae[key] = value
-    if expansion_factor is not None:
-        sae["expansion_factor"], sae["num_latents"] = expansion_factor, 0
-    if latents is not None:
-        sae["num_latents"] = latents
-    if steps is not None:
-        d["steps"] = steps
-    if epochs is not None:
-        d["epochs"], d["steps"] = epochs, None
-    d.update({key: value for key, value in fields.items() if value is not None})
-    return TrainConfig.from_dict(d)
-
-
-def _split_rows(table, input: Path):
-    """(X_train, X_val or None): the rows the data's own `split` column assigns, if it has one."""
-    from saescope.data.splits import rows_of_split_column
-
-    if table.meta is None or "split" not in table.meta.column_names:
-        return table.X, None
-    train_idx, val_idx = rows_of_split_column(table.meta["split"], str(input))
-    if len(val_idx) == 0:
-        typer.echo(f"{input}: the split column marks no row 'val'; holding out rows at random",
-                   err=True)
-        return table.X[train_idx], None
-    if len(train_idx) == 0:
-        raise InputError(f"{input}: the split column marks every row 'val'")
-    return table.X[train_idx], table.X[val_idx]
+    given = values(opts, TRAIN_OPTIONS)
+    base = TrainConfig.load(opts["config"]) if opts["config"] is not None else TrainConfig()
+    train = base.override({key.removeprefix("train."): value for key, value in given.items()
+                           if key.startswith("train.")})
+    return TrainRunConfig(train=train, **{key: value for key, value in given.items()
+                                          if not key.startswith("train.")})
 
 
 def encode(
@@ -207,6 +142,7 @@ def encode(
         return
     if executor != "local":
         raise ConfigError(f"--executor must be local or ray, got {executor!r}")
+    from saescope.data.vectors import read_finite_vectors
     from saescope.device import resolve_device
     from saescope.sae.encode import write_codes_parquet
     from saescope.sae.model import SparseAutoencoder
@@ -218,7 +154,7 @@ def encode(
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
     sae = SparseAutoencoder.load(sae_dir, device=resolve_device(device))
-    table, dropped = _read(input, column, drop_nonfinite)
+    table, dropped = read_finite_vectors(input, column, drop_nonfinite)
     if table.X.shape[1] != sae.d_in:
         raise InputError(
             f"{input}: vectors have {table.X.shape[1]} dimensions, the SAE in {sae_dir} "

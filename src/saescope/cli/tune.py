@@ -3,74 +3,62 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from saescope.errors import ConfigError, InputError
+from saescope.cli.options import Opt, command, values
+from saescope.errors import ConfigError
 from saescope.tune.config import TuneConfig
 
-_D = TuneConfig()  # defaults are defined once, in TuneConfig
-
-
-def _csv(values: tuple) -> str:
-    return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+TUNE_OPTIONS = (
+    Opt("input", "input", argument=True, default=..., type=Path),
+    Opt("--trials", "trials", default=..., help="Total finished trials wanted (resumed ones count)."),
+    Opt("--out", "out", type=Path),
+    Opt("--storage", "storage",
+        help="Optuna storage URL, e.g. sqlite:///tune.db (default: SQLite OUT/study.db)."),
+    Opt("--study-name", "study_name", help="Study name in the storage."),
+    Opt("--objective", "objective",
+        help="fvu-at-l0 (validation FVU at --target-l0) or pareto (FVU/L0 front)."),
+    Opt("--target-l0", "target_l0", help="Target active latents per input."),
+    Opt("--l0-penalty", "l0_penalty",
+        help="fvu-at-l0 score: FVU + this x relative L0 excess over the target."),
+    Opt("--l0-tolerance", "l0_tolerance", help="Relative L0 overshoot still meeting the target."),
+    Opt("--archs", "archs", type=str, help="Comma-separated architectures."),
+    Opt("--expansions", "expansions", type=str, help="Comma-separated expansion factors."),
+    Opt("--lr-range", "lr_range", type=str, help="Learning-rate range (log-uniform)."),
+    Opt("--penalty-range", None, type=list[str], default=[],
+        help="OPTION=LOW,HIGH: search range of a penalty architecture's sparsity option (e.g. "
+             "l1_coef=0.001,10); default: the range the architecture declares. Repeatable."),
+    Opt("--l1-range", None, hidden=True, help="Deprecated: --penalty-range l1_coef=LOW,HIGH."),
+    Opt("--reward-range", None, hidden=True,
+        help="Deprecated: --penalty-range reward_lambda=LOW,HIGH."),
+    Opt("--k-range", "k_range", type=str | None,
+        help="k range in pareto mode (default: target/4 to 4 x target)."),
+    Opt("--config", None, type=Path | None,
+        help="Base training config (YAML/JSON, `saescope train --config` format)."),
+    Opt("--steps", None, type=int | None, help="Optimiser steps per trial."),
+    Opt("--batch-size", None, type=int | None, help="Batch size per trial."),
+    Opt("--device", None, help="auto | cpu | cuda."),
+    Opt("--val-fraction", "val_fraction", help="Held-out validation fraction."),
+    Opt("--seed", "seed", help="Seed of the train/validation split and the sampler."),
+    Opt("--sampler", "sampler", help="tpe, or nsga2 (pareto only)."),
+    Opt("--startup-trials", "n_startup_trials",
+        help="Random trials before TPE (NSGA-II population size)."),
+    Opt("--column", "column"),
+    Opt("--group-by", "group_by"),
+    Opt("--limit", "limit"),
+    Opt("--progress/--no-progress", None, type=bool, default=True, help="Show a progress bar."),
+)
+"""`saescope tune`'s options; defaults are TuneConfig's."""
 
 
 def register(app: typer.Typer) -> None:
     app.command("tune")(tune)
 
 
-def tune(
-    input: Path = typer.Argument(..., help="Vectors: .npy, .safetensors, or Parquet file/folder."),
-    trials: int = typer.Option(..., "--trials", help="Total finished trials wanted (resumed ones count)."),
-    out: Path = typer.Option(Path("tune"), "--out", help="Output folder (reused when resuming)."),
-    storage: str | None = typer.Option(
-        None, "--storage", help="Optuna storage URL, e.g. sqlite:///tune.db (default: SQLite OUT/study.db)."
-    ),
-    study_name: str = typer.Option(_D.study_name, "--study-name", help="Study name in the storage."),
-    objective: str = typer.Option(
-        _D.objective, "--objective", help="fvu-at-l0 (validation FVU at --target-l0) or pareto (FVU/L0 front)."
-    ),
-    target_l0: int = typer.Option(_D.target_l0, "--target-l0", help="Target active latents per input."),
-    l0_penalty: float = typer.Option(
-        _D.l0_penalty, "--l0-penalty", help="fvu-at-l0 score: FVU + this x relative L0 excess over the target."
-    ),
-    l0_tolerance: float = typer.Option(
-        _D.l0_tolerance, "--l0-tolerance", help="Relative L0 overshoot still meeting the target."
-    ),
-    archs: str = typer.Option(_csv(_D.archs), "--archs", help="Comma-separated architectures."),
-    expansions: str = typer.Option(_csv(_D.expansions), "--expansions", help="Comma-separated expansion factors."),
-    lr_range: str = typer.Option(_csv(_D.lr_range), "--lr-range", help="Learning-rate range (log-uniform)."),
-    penalty_range: list[str] = typer.Option(
-        [], "--penalty-range",
-        help="OPTION=LOW,HIGH: search range of a penalty architecture's sparsity option (e.g. "
-             "l1_coef=0.001,10); default: the range the architecture declares. Repeatable."),
-    l1_range: str | None = typer.Option(None, "--l1-range", hidden=True,
-                                        help="Deprecated: --penalty-range l1_coef=LOW,HIGH."),
-    reward_range: str | None = typer.Option(
-        None, "--reward-range", hidden=True, help="Deprecated: --penalty-range reward_lambda=LOW,HIGH."),
-    k_range: str | None = typer.Option(
-        None, "--k-range", help="k range in pareto mode (default: target/4 to 4 x target)."
-    ),
-    config: Path | None = typer.Option(
-        None, "--config", help="Base training config (YAML/JSON, `saescope train --config` format)."
-    ),
-    steps: int | None = typer.Option(None, "--steps", help="Optimiser steps per trial."),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="Batch size per trial."),
-    device: str | None = typer.Option(None, "--device", help="auto | cpu | cuda."),
-    val_fraction: float = typer.Option(0.1, "--val-fraction", help="Held-out validation fraction."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the train/validation split and the sampler."),
-    sampler: str = typer.Option(_D.sampler, "--sampler", help="tpe, or nsga2 (pareto only)."),
-    startup_trials: int = typer.Option(
-        _D.n_startup_trials, "--startup-trials", help="Random trials before TPE (NSGA-II population size)."
-    ),
-    column: str | None = typer.Option(None, "--column", help="Vector column of a Parquet input."),
-    group_by: str | None = typer.Option(
-        None, "--group-by", help="Parquet column (e.g. document id) kept wholly on one side of the split."
-    ),
-    limit: int | None = typer.Option(None, "--limit", help="Read at most this many rows."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
-) -> None:
+@command(TuneConfig, TUNE_OPTIONS)
+def tune(**opts: Any) -> None:
     """Search learning rate, k or sparsity penalty, expansion and architecture with Optuna.
 
     Each trial trains on a seeded training split and is scored on the disjoint validation
@@ -79,43 +67,11 @@ def tune(
     --config`), trials.parquet/.csv, tune_plot.png and summary.json. Rerun with the same
     --storage and --study-name to add trials to the study.
     """
-    from saescope.data.vectors import check_finite, read_vectors
-    from saescope.tune import load_base_config, run_tune, train_val_split
+    from saescope.tune import run_tune
 
-    base = load_base_config(config) if config is not None else {}
-    for name, value in (("steps", steps), ("batch_size", batch_size), ("device", device)):
-        if value is not None:
-            base[name] = value
-    base.setdefault("seed", seed)
-
-    k = _ints(k_range, "--k-range", n=2) if k_range is not None else None
-    cfg = TuneConfig(
-        trials=trials,
-        objective=objective,
-        target_l0=target_l0,
-        l0_penalty=l0_penalty,
-        l0_tolerance=l0_tolerance,
-        archs=tuple(a.strip() for a in archs.split(",") if a.strip()),
-        expansions=_ints(expansions, "--expansions"),
-        lr_range=_floats(lr_range, "--lr-range"),
-        penalty_ranges=_penalty_ranges(penalty_range, l1_range, reward_range),
-        k_range=k,
-        base=base,
-        sampler=sampler,
-        n_startup_trials=startup_trials,
-        seed=seed,
-        storage=storage,
-        study_name=study_name,
-    )
-    table = read_vectors(input, column=column, limit=limit)
-    check_finite(table.X, table.source)
-    groups = None
-    if group_by is not None:
-        if table.meta is None or group_by not in table.meta.column_names:
-            raise InputError(f"{input}: no column {group_by!r} for --group-by")
-        groups = table.meta[group_by]
-    train_idx, val_idx = train_val_split(len(table.X), val_fraction, seed, groups)
-    summary = run_tune(table.X[train_idx], table.X[val_idx], cfg, out, progress=progress)
+    cfg = tune_config(opts)
+    summary = run_tune(cfg, progress=opts["progress"])
+    out = Path(cfg.out)
     best = summary["best"]
     if best is None:
         typer.echo(f"no trial finished; see {out / 'trials.csv'}")
@@ -130,7 +86,26 @@ def tune(
         f"L0 {best['l0']:.2f} (score {best['score']:.4f})"
     )
     typer.echo(f"wrote {out}/best_config.yaml, trials.parquet, trials.csv, tune_plot.png, summary.json")
-    typer.echo(f"train it: saescope train {input} --config {out / 'best_config.yaml'} --out SAE_DIR")
+    typer.echo(f"train it: saescope train {cfg.input} --config {out / 'best_config.yaml'} --out SAE_DIR")
+
+
+def tune_config(opts: dict[str, Any]) -> TuneConfig:
+    """The TuneConfig of `saescope tune`'s options (the lists parsed, --config as the base)."""
+    from saescope.tune import load_base_config
+
+    base = load_base_config(opts["config"]) if opts["config"] is not None else {}
+    base.update({key: opts[key] for key in ("steps", "batch_size", "device") if opts[key] is not None})
+    base.setdefault("seed", opts["seed"])
+    given = values(opts, TUNE_OPTIONS)
+    given.update(
+        archs=tuple(a.strip() for a in opts["archs"].split(",") if a.strip()),
+        expansions=_ints(opts["expansions"], "--expansions"),
+        lr_range=_floats(opts["lr_range"], "--lr-range"),
+        k_range=_ints(opts["k_range"], "--k-range", n=2) if opts["k_range"] is not None else None,
+        penalty_ranges=_penalty_ranges(opts["penalty_range"], opts["l1_range"], opts["reward_range"]),
+        base=base,
+    )
+    return TuneConfig(**given)
 
 
 def _penalty_ranges(specs: list[str], l1_range: str | None, reward_range: str | None

@@ -7,7 +7,9 @@ are near-duplicates of each other, so a row-level split leaks them into validati
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -59,6 +61,21 @@ def rows_of_split_column(split: Sequence | np.ndarray | pa.Array | pa.ChunkedArr
                          "(expected 'train' or 'val')")
     is_val = labels == "val"
     return np.flatnonzero(~is_val).astype(np.int64), np.flatnonzero(is_val).astype(np.int64)
+
+
+def rows_of_table_split(table: Any, source: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """(X_train, X_val or None) of a `VectorTable`: the rows its own `split` column assigns
+    (None where it has none, or marks no row 'val': a warning, the caller holds rows out)."""
+    if table.meta is None or "split" not in table.meta.column_names:
+        return table.X, None
+    train_idx, val_idx = rows_of_split_column(table.meta["split"], source)
+    if len(val_idx) == 0:
+        warnings.warn(f"{source}: the split column marks no row 'val'; holding out rows at random",
+                      UserWarning, stacklevel=2)
+        return table.X[train_idx], None
+    if len(train_idx) == 0:
+        raise InputError(f"{source}: the split column marks every row 'val'")
+    return table.X[train_idx], table.X[val_idx]
 
 
 def group_split(

@@ -172,6 +172,26 @@ def check_finite(X: np.ndarray, source: str, drop: bool | None = None) -> np.nda
     return finite
 
 
+def read_finite_vectors(path: str | Path, column: str | None = None,
+                        drop_nonfinite: bool | None = False, limit: int | None = None
+                        ) -> tuple[VectorTable, int]:
+    """`read_vectors`, refusing an empty input and rows with NaN/Inf (or dropping them with
+    `drop_nonfinite`; None: a command without --drop-nonfinite, see `check_finite`); returns
+    the table and the number of rows dropped."""
+    table = read_vectors(path, column=column, limit=limit)
+    if table.X.size == 0 or len(table.X) == 0:
+        raise InputError(f"{path}: no vectors (empty input)")
+    keep = check_finite(table.X, str(path), drop=drop_nonfinite)
+    dropped = int((~keep).sum())
+    if dropped:
+        table.X, table.ids = table.X[keep], table.ids[keep]
+        if table.meta is not None:
+            table.meta = table.meta.filter(pa.array(keep))
+        if len(table.X) == 0:
+            raise InputError(f"{path}: every row contains NaN or Inf")
+    return table, dropped
+
+
 def check_vectors(X: np.ndarray, source: str, dim: int | None = None, expected_by: str = "",
                   drop: bool | None = None) -> np.ndarray:
     """The input checks every command makes: rows present, dimension `dim`, finite values.

@@ -290,3 +290,49 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some training fields changed (SAE fields via `sae=`)."""
         return dataclasses.replace(self, **changes)
+
+    def override(self, changes: dict[str, Any]) -> TrainConfig:
+        """A copy with `changes` ({field: value}, `sae.<field>` for SAE fields) applied; None
+        values are left out (a flag not given keeps the config file's value).
+
+        A new `sae.arch` drops the old architecture's options (and its decoder-norm default); a
+        new `sae.expansion_factor` resets `sae.num_latents` to 0 (give one of the two); `epochs`
+        clears `steps`.
+        """
+        given = {key: value for key, value in changes.items() if value is not None}
+        d = self.to_dict()
+        if given.get("sae.arch", d["sae"]["arch"]) != d["sae"]["arch"]:
+            keep = ("k", "expansion_factor", "num_latents", "init_b_dec")
+            d["sae"] = {key: d["sae"][key] for key in keep}
+        if "sae.expansion_factor" in given:
+            d["sae"]["num_latents"] = 0
+        if "epochs" in given:
+            d["steps"] = None
+        for key, value in given.items():
+            group, _, name = key.rpartition(".")
+            (d[group] if group else d)[name] = value
+        return TrainConfig.from_dict(d)
+
+
+@dataclass
+class TrainRunConfig:
+    """One run of the train stage (`saescope.sae.run_train`): input, output folder, training."""
+
+    input: str | None = None
+    """Vectors: .npy, .safetensors, or Parquet file/folder."""
+    out: str | None = None
+    """Output folder (cfg.json, sae.safetensors, ...)."""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    """How to train the SAE."""
+    column: str | None = None
+    """Parquet vector column (default: embedding or emb)."""
+    drop_nonfinite: bool = False
+    """Drop rows with NaN/Inf instead of failing."""
+    resume: bool = False
+    """Continue from DIR's last checkpoint."""
+    overwrite: bool = False
+    """Replace an existing output folder."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.train, dict):
+            self.train = TrainConfig.from_dict(self.train)

@@ -36,8 +36,20 @@ def declared_range(option: str) -> tuple[float, float]:
 
 @dataclass
 class TuneConfig:
-    """Settings of one hyperparameter search (`saescope tune`)."""
+    """Settings of one hyperparameter search (`saescope tune`, `run_tune(cfg)`)."""
 
+    input: str | None = None
+    """Vectors: .npy, .safetensors, or Parquet file/folder."""
+    out: str = "tune"
+    """Output folder (reused when resuming)."""
+    column: str | None = None
+    """Vector column of a Parquet input."""
+    group_by: str | None = None
+    """Parquet column (e.g. document id) kept wholly on one side of the split."""
+    limit: int | None = None
+    """Read at most this many rows."""
+    val_fraction: float = 0.1
+    """Share of the rows held out to score every trial (split by `group_by` when given)."""
     trials: int = 20
     """Total number of finished trials wanted in the study; trials already in the storage count."""
     objective: str = "fvu-at-l0"
@@ -72,7 +84,8 @@ class TuneConfig:
     n_startup_trials: int = 10
     """Random trials before TPE starts modelling (NSGA-II: population size)."""
     seed: int = 0
-    """Seed of the sampler; trials all train with the base config's seed."""
+    """Seed of the train/validation split and the sampler; trials all train with the base
+    config's seed."""
     storage: str | None = None
     """Optuna storage URL (e.g. `sqlite:///tune.db`); None: `sqlite:///OUT/study.db`."""
     study_name: str = "saescope-tune"

@@ -65,14 +65,37 @@ def train_val_split(
     return train_idx, val_idx
 
 
-def run_tune(
+def run_tune(cfg: Any, *args: Any, progress: bool = True, **kwargs: Any) -> dict[str, Any]:
+    """Run (or resume) the search on the vectors of `cfg.input` and write it under `cfg.out`.
+
+    `cfg.val_fraction` of the rows (whole `cfg.group_by` groups, seeded by `cfg.seed`) score the
+    trials. Returns the summary (see `tune_matrices`). The older form `run_tune(X_train, X_val,
+    cfg, out_dir)` still works and is `tune_matrices`.
+    """
+    from saescope.data.vectors import read_finite_vectors
+
+    if not isinstance(cfg, TuneConfig) or args:
+        return tune_matrices(cfg, *args, progress=progress, **kwargs)
+    if not cfg.input:
+        raise ConfigError("run_tune(cfg) needs cfg.input (and cfg.out)")
+    table, _ = read_finite_vectors(cfg.input, cfg.column, drop_nonfinite=None, limit=cfg.limit)
+    groups = None
+    if cfg.group_by is not None:
+        if table.meta is None or cfg.group_by not in table.meta.column_names:
+            raise InputError(f"{cfg.input}: no column {cfg.group_by!r} for --group-by")
+        groups = table.meta[cfg.group_by]
+    train_idx, val_idx = train_val_split(len(table.X), cfg.val_fraction, cfg.seed, groups)
+    return tune_matrices(table.X[train_idx], table.X[val_idx], cfg, cfg.out, progress=progress)
+
+
+def tune_matrices(
     X_train: np.ndarray,
     X_val: np.ndarray,
     cfg: TuneConfig,
     out_dir: str | Path,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Run (or resume) the search and write its outputs under `out_dir`.
+    """Run (or resume) the search on a split made by the caller; write it under `out_dir`.
 
     Writes `best_config.yaml` (loadable by `saescope train --config`), `trials.parquet` and
     `trials.csv`, `tune_plot.png` and `summary.json`; returns the summary dict.

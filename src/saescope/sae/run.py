@@ -1,0 +1,31 @@
+"""`run_train(cfg)`: the train stage (vectors on disk -> an SAE folder), as `saescope train` runs it."""
+
+from __future__ import annotations
+
+import warnings
+
+from saescope.errors import ConfigError
+from saescope.sae.config import TrainRunConfig
+from saescope.sae.train import TrainResult, train_sae
+
+
+def run_train(cfg: TrainRunConfig, progress: bool = True) -> TrainResult:
+    """Train `cfg.train` on the vectors of `cfg.input` into the folder `cfg.out`.
+
+    A `split` column in Parquet input (written by `saescope embed --val-fraction`) decides the
+    validation rows; otherwise `cfg.train.val_fraction` of the rows are held out at random.
+    Dropped non-finite rows and other notes are `UserWarning`s. Data-parallel under torchrun
+    as `train_sae` (rank 0 owns the folder).
+    """
+    from saescope.data.splits import rows_of_table_split
+    from saescope.data.vectors import read_finite_vectors
+
+    if not cfg.input or not cfg.out:
+        raise ConfigError("run_train needs cfg.input and cfg.out")
+    table, dropped = read_finite_vectors(cfg.input, cfg.column, cfg.drop_nonfinite)
+    if dropped:
+        warnings.warn(f"dropped {dropped} rows with NaN/Inf from {cfg.input}", UserWarning,
+                      stacklevel=2)
+    X, val = rows_of_table_split(table, str(cfg.input))
+    return train_sae(X, cfg.train, val_data=val, out_dir=cfg.out, resume=cfg.resume,
+                     overwrite=cfg.overwrite, progress=progress)
