@@ -3,54 +3,59 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from saescope.cli.options import Opt, build, command, values
 from saescope.hypotheses.config import HypothesesConfig
 
-_CFG = HypothesesConfig()
+HYPOTHESES_OPTIONS = (
+    Opt("vectors", "vectors", argument=True, default=..., type=Path,
+        help="Vectors with ids and the label column (Parquet; .npy; .safetensors)."),
+    Opt("--sae", "sae", default=..., type=Path, help="SAE folder (cfg.json + sae.safetensors)."),
+    Opt("--out", "out", default=..., type=Path),
+    Opt("--label-field", "label_field",
+        help="Label (two values, or one --positive value against the rest) or numeric outcome column."),
+    Opt("--positive", "positive",
+        help="Label value counted as positive (needed for labels with more than two values)."),
+    Opt("--compare", "compare", type=Path | None,
+        help="Vectors of corpus B: find what is in VECTORS (A) that is not in B."),
+    Opt("--texts", "texts", type=Path | None,
+        help="Corpus with the texts, joined on --id-field (explanations, split by text)."),
+    Opt("--text-field", "text_field"),
+    Opt("--id-field", "id_field"),
+    Opt("--column", "column"),
+    Opt("--interpretation", "interpretation", type=Path | None,
+        help="`saescope interpret` folder whose explanations to show."),
+    Opt("--fdr", "fdr", help="False discovery rate (Benjamini-Hochberg) over the tested latents."),
+    Opt("--test-fraction", "test_fraction", help="Share of rows held out for the tests (split by text)."),
+    Opt("--selection", "selection", help="lasso (L1 regression on the codes) or univariate."),
+    Opt("--n-select", "n_select", help="Latents chosen on the training split and tested."),
+    Opt("--seed", "seed", help="Seed of the split, selection and bootstrap."),
+    Opt("--overwrite", "overwrite"),
+    Opt("--progress/--no-progress", None, type=bool, default=True, help="Show progress bars."),
+)
+"""`saescope hypotheses`' options; defaults are HypothesesConfig's."""
 
 
 def register(app: typer.Typer) -> None:
     app.command("hypotheses")(hypotheses)
 
 
-def hypotheses(
-    vectors: Path = typer.Argument(..., help="Vectors with ids and the label column (Parquet; .npy; .safetensors)."),
-    sae: Path = typer.Option(..., "--sae", help="SAE folder (cfg.json + sae.safetensors)."),
-    out: Path = typer.Option(..., "--out", help="Output folder (hypotheses.parquet, manifest.json)."),
-    label_field: str | None = typer.Option(None, "--label-field", help="Label (two values, or one --positive value against the rest) or numeric outcome column."),
-    positive: str | None = typer.Option(None, "--positive", help="Label value counted as positive (needed for labels with more than two values)."),
-    compare: Path | None = typer.Option(None, "--compare", help="Vectors of corpus B: find what is in VECTORS (A) that is not in B."),
-    texts: Path | None = typer.Option(None, "--texts", help="Corpus with the texts, joined on --id-field (explanations, split by text)."),
-    text_field: str = typer.Option(_CFG.text_field, "--text-field", help="Text column or field."),
-    id_field: str = typer.Option(_CFG.id_field, "--id-field", help="Id column or field."),
-    column: str | None = typer.Option(None, "--column", help="Vector column (default: embedding or emb)."),
-    interpretation: Path | None = typer.Option(None, "--interpretation", help="`saescope interpret` folder whose explanations to show."),
-    fdr: float = typer.Option(_CFG.fdr, "--fdr", help="False discovery rate (Benjamini-Hochberg) over the tested latents."),
-    test_fraction: float = typer.Option(_CFG.test_fraction, "--test-fraction", help="Share of rows held out for the tests (split by text)."),
-    selection: str = typer.Option(_CFG.selection, "--selection", help="lasso (L1 regression on the codes) or univariate."),
-    n_select: int = typer.Option(_CFG.n_select, "--n-select", help="Latents chosen on the training split and tested."),
-    seed: int = typer.Option(_CFG.seed, "--seed", help="Seed of the split, selection and bootstrap."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished output folder."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
-) -> None:
+@command(HypothesesConfig, HYPOTHESES_OPTIONS)
+def hypotheses(**opts: Any) -> None:
     """Find the latents that predict a label (or separate VECTORS from --compare B), FDR-tested on held-out rows."""
     import pyarrow.parquet as pq
 
     from saescope.hypotheses import run_hypotheses
 
-    s = lambda p: str(p) if p is not None else None  # noqa: E731
-    cfg = HypothesesConfig(
-        vectors=str(vectors), sae=str(sae), out=str(out), label_field=label_field, positive=positive,
-        compare=s(compare), texts=s(texts), text_field=text_field, id_field=id_field, column=column,
-        interpretation=s(interpretation), fdr=fdr, test_fraction=test_fraction, selection=selection,
-        n_select=n_select, seed=seed, overwrite=overwrite,
-    )
-    m = run_hypotheses(cfg, progress=progress)
+    cfg = build(HypothesesConfig, values(opts, HYPOTHESES_OPTIONS))
+    m = run_hypotheses(cfg, progress=opts["progress"])
+    out = Path(cfg.out)
     table = pq.read_table(out / "hypotheses.parquet").to_pandas()
     key = "auroc" if "auroc" in m else "r2"
-    typer.echo(f"{m['n_significant']} of {m['n_tested']} tested latents significant at FDR {fdr:g} "
+    typer.echo(f"{m['n_significant']} of {m['n_tested']} tested latents significant at FDR {cfg.fdr:g} "
                f"(train {m['split']['n_train']}, held-out {m['split']['n_test']} rows)")
     for _, r in table[table.significant].head(10).iterrows():
         typer.echo(f"  latent {int(r.latent)}: effect {r.effect:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}], "

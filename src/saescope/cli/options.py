@@ -105,6 +105,21 @@ def values(opts: dict[str, Any], options: Sequence[Opt]) -> dict[str, Any]:
             for o in options if o.field is not None}
 
 
+def build(config: type, given: dict[str, Any]) -> Any:
+    """`config(...)` from {dotted field: value}; nested configs are built the same way."""
+    top: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in given.items():
+        head, _, rest = key.partition(".")
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            top[head] = value
+    hints = typing.get_type_hints(config)
+    top.update({head: build(hints[head], sub) for head, sub in nested.items()})
+    return config(**top)
+
+
 def csv(values: Sequence[Any]) -> str:
     """A tuple default as the comma-separated text the CLI takes."""
     return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
