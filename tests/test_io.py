@@ -69,6 +69,7 @@ def test_check_output_dir_and_json_errors_name_the_file(tmp_path):
 from saescope.errors import ConfigError, InputError  # noqa: E402
 from saescope.io import (  # noqa: E402
     STATE_FILE,
+    finish_output,
     prepare_output,
     read_jsonl,
     recover_dir,
@@ -160,3 +161,18 @@ def test_prepare_output_policy(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError, match="not a folder"):
         prepare_output(tmp_path / "file")
+
+
+def test_prepare_output_state_only_folder_is_fresh_and_finish_removes_the_state(tmp_path):
+    out = tmp_path / "run"
+    assert prepare_output(out, fingerprint={"lr": 1}) is False
+    # Killed before writing anything: other settings and resume=False start afresh.
+    assert prepare_output(out, resume=False, fingerprint={"lr": 2}) is False
+    assert read_json(out / STATE_FILE) == {"fingerprint": {"lr": 2}}
+    (out / STATE_FILE).write_text('{"finger')  # torn while written: still nothing written yet
+    assert prepare_output(out, fingerprint={"lr": 3}) is False
+    (out / "cfg.json").write_text("{}")
+    finish_output(out)
+    assert sorted(p.name for p in out.iterdir()) == ["cfg.json"]
+    with pytest.raises(ConfigError, match=r"finished training run \(cfg\.json\); use --overwrite"):
+        prepare_output(out, complete="cfg.json", what="training run")
