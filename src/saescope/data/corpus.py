@@ -85,22 +85,12 @@ class CorpusReport:
         return out
 
 
-def read_corpus(
-    path: str | Path,
-    text_field: str = "text",
-    id_field: str | None = "id",
-    on_error: str = "raise",
-    empty: str = "drop",
-    limit: int | None = None,
-    on_error_flag: str | None = "--on-error skip",
-) -> pa.Table:
+def read_corpus(path: str | Path, *args: Any, **kwargs: Any) -> pa.Table:
     """The corpus as a table `id`, `text`, metadata...; warnings are logged (see module doc).
 
-    `on_error_flag`: the option a malformed-row message suggests (None for a command without).
+    The arguments are `read_corpus_with_report`'s; this drops the report.
     """
-    table, _ = read_corpus_with_report(path, text_field, id_field, on_error, empty, limit,
-                                       on_error_flag)
-    return table
+    return read_corpus_with_report(path, *args, **kwargs)[0]
 
 
 def read_corpus_with_report(
@@ -112,7 +102,10 @@ def read_corpus_with_report(
     limit: int | None = None,
     on_error_flag: str | None = "--on-error skip",
 ) -> tuple[pa.Table, CorpusReport]:
-    """Like `read_corpus`, also returning the `CorpusReport` (skipped rows, empty texts)."""
+    """The corpus table (see `read_corpus`) and its `CorpusReport` (skipped rows, empty texts).
+
+    `on_error_flag`: the option a malformed-row message suggests (None for a command without).
+    """
     if on_error not in ("raise", "skip"):
         raise ConfigError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     if empty not in ("drop", "keep", "error"):

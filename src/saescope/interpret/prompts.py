@@ -96,42 +96,41 @@ def _numbered(texts: Sequence[str], max_chars: int) -> str:
     return "\n".join(f"{i}. {_quote(t, max_chars)}" for i, t in enumerate(texts, 1))
 
 
-def detection_messages(explanation: str, texts: Sequence[str], max_chars: int = 400) -> list[dict[str, str]]:
-    """Detection: does the explained feature fire on each text (1) or not (0)?"""
+def _per_text_messages(explanation: str, texts: Sequence[str], max_chars: int, task: str,
+                       answer: str) -> list[dict[str, str]]:
+    """The prompt of a scorer that answers once per text: `task` for each, as JSON `answer`
+    (`{n}` in both is the number of texts)."""
     n = len(texts)
     user = (
         f"Feature description: {json.dumps(explanation, ensure_ascii=False)}\n\n"
         f"Texts:\n{_numbered(texts, max_chars)}\n\n"
-        f"For each of the {n} texts, answer 1 if the feature described fires on it, else 0. "
-        f'Answer as JSON: {{"answers": [<{n} numbers, each 0 or 1>]}}'
+        f"For each of the {n} texts, {task.format(n=n)} "
+        f"Answer as JSON: {{{answer.format(n=n)}}}"
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def detection_messages(explanation: str, texts: Sequence[str], max_chars: int = 400) -> list[dict[str, str]]:
+    """Detection: does the explained feature fire on each text (1) or not (0)?"""
+    return _per_text_messages(explanation, texts, max_chars,
+                              "answer 1 if the feature described fires on it, else 0.",
+                              '"answers": [<{n} numbers, each 0 or 1>]')
 
 
 def prediction_messages(explanation: str, texts: Sequence[str], max_chars: int = 400) -> list[dict[str, str]]:
     """The capstone's prediction score: a value in [-1, 1] per text (1 = surely fires)."""
-    n = len(texts)
-    user = (
-        f"Feature description: {json.dumps(explanation, ensure_ascii=False)}\n\n"
-        f"Texts:\n{_numbered(texts, max_chars)}\n\n"
-        f"For each of the {n} texts, predict how likely the feature fires on it, as a number "
-        "from -1 (certainly not) to 1 (certainly). "
-        f'Answer as JSON: {{"predictions": [<{n} numbers between -1 and 1>]}}'
-    )
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+    return _per_text_messages(explanation, texts, max_chars,
+                              "predict how likely the feature fires on it, as a number from -1 "
+                              "(certainly not) to 1 (certainly).",
+                              '"predictions": [<{n} numbers between -1 and 1>]')
 
 
 def simulation_messages(explanation: str, texts: Sequence[str], max_chars: int = 400) -> list[dict[str, str]]:
     """Simulation: predicted activation from 0 (none) to 10 (strongest) per text."""
-    n = len(texts)
-    user = (
-        f"Feature description: {json.dumps(explanation, ensure_ascii=False)}\n\n"
-        f"Texts:\n{_numbered(texts, max_chars)}\n\n"
-        f"For each of the {n} texts, predict the feature's activation as an integer from 0 "
-        "(does not fire) to 10 (fires most strongly). "
-        f'Answer as JSON: {{"activations": [<{n} integers from 0 to 10>]}}'
-    )
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+    return _per_text_messages(explanation, texts, max_chars,
+                              "predict the feature's activation as an integer from 0 (does not "
+                              "fire) to 10 (fires most strongly).",
+                              '"activations": [<{n} integers from 0 to 10>]')
 
 
 def intruder_messages(texts: Sequence[str], max_chars: int = 400) -> list[dict[str, str]]:

@@ -162,6 +162,11 @@ class Architecture:
         return metrics["fvu"]
 
 
+def per_latent(sae: SparseAutoencoder, value: float) -> torch.Tensor:
+    """A [M] tensor of `value` on the SAE's device and dtype (a per-latent parameter or buffer)."""
+    return torch.full((sae.num_latents,), float(value), device=sae.device, dtype=sae.dtype)
+
+
 def pack_dense(acts_BM: torch.Tensor) -> EncoderOutput:
     """Dense non-negative activations as EncoderOutput, K = the largest row L0 in the batch."""
     nnz = int((acts_BM > 0).sum(-1).max().item()) if acts_BM.numel() else 0

@@ -37,6 +37,7 @@ from saescope.sae.archs.base import (
     StepContext,
     StepOutput,
     pack_dense,
+    per_latent,
     recon_error,
     register,
 )
@@ -47,24 +48,33 @@ def _rect(u: torch.Tensor) -> torch.Tensor:
     return (u.abs() < 0.5).to(u.dtype)
 
 
+def _gate(ctx, z: torch.Tensor, log_theta: torch.Tensor, eps: float) -> torch.Tensor:
+    """H(z - theta), saving what the straight-through backward needs."""
+    theta = log_theta.exp()
+    ctx.save_for_backward(z, theta)
+    ctx.eps = eps
+    return (z > theta).to(z.dtype)
+
+
+def _kernel(ctx) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(z, theta, K((z - theta) / eps)) of the saved forward."""
+    z, theta = ctx.saved_tensors
+    return z, theta, _rect((z - theta) / ctx.eps)
+
+
 class JumpReLUFn(torch.autograd.Function):
     """z * H(z - theta); d/dz = H(z - theta), d/dlog_theta by the rectangle-kernel STE."""
 
     @staticmethod
     def forward(ctx, z, log_theta, eps: float):
-        theta = log_theta.exp()
-        ctx.save_for_backward(z, theta)
-        ctx.eps = eps
-        return z * (z > theta).to(z.dtype)
+        return z * _gate(ctx, z, log_theta, eps)
 
     @staticmethod
     def backward(ctx, grad):
-        z, theta = ctx.saved_tensors
-        eps = ctx.eps
+        z, theta, k = _kernel(ctx)
         grad_z = grad * (z > theta).to(z.dtype)
-        d_theta = -(theta / eps) * _rect((z - theta) / eps)
-        grad_log_theta = (grad * d_theta).sum(0) * theta
-        return grad_z, grad_log_theta, None
+        d_theta = -(theta / ctx.eps) * k
+        return grad_z, (grad * d_theta).sum(0) * theta, None
 
 
 class StepFn(torch.autograd.Function):
@@ -72,16 +82,12 @@ class StepFn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, z, log_theta, eps: float):
-        theta = log_theta.exp()
-        ctx.save_for_backward(z, theta)
-        ctx.eps = eps
-        return (z > theta).to(z.dtype)
+        return _gate(ctx, z, log_theta, eps)
 
     @staticmethod
     def backward(ctx, grad):
-        z, theta = ctx.saved_tensors
-        d_theta = -(1 / ctx.eps) * _rect((z - theta) / ctx.eps)
-        return None, (grad * d_theta).sum(0) * theta, None
+        _, theta, k = _kernel(ctx)
+        return None, (grad * (-(1 / ctx.eps) * k)).sum(0) * theta, None
 
 
 @dataclass
@@ -116,9 +122,7 @@ class JumpReLU(Architecture):
     sparsity_range = (1e-4, 1e-1)
 
     def add_tensors(self, sae) -> None:
-        m = sae.num_latents
-        sae.log_threshold = torch.nn.Parameter(torch.full(
-            (m,), math.log(self.opts.threshold_init), device=sae.device, dtype=sae.dtype))
+        sae.log_threshold = torch.nn.Parameter(per_latent(sae, math.log(self.opts.threshold_init)))
         sae.register_buffer("l0_coef", torch.tensor(float(self.opts.l0_coef), device=sae.device,
                                                     dtype=sae.dtype))
 

@@ -36,6 +36,7 @@ from saescope.sae.archs.base import (
     StepOutput,
     dense_decode,
     pack_dense,
+    per_latent,
     register,
 )
 from saescope.sae.outputs import EncoderOutput
@@ -68,9 +69,8 @@ class RewardSAE(Architecture):
     def add_tensors(self, sae) -> None:
         m = sae.num_latents
         init = math.log(self.cfg.k / m) - math.log1p(-self.cfg.k / m) if self.cfg.k < m else 0.0
-        sae.gate_log_scale = torch.nn.Parameter(torch.zeros(m, device=sae.device, dtype=sae.dtype))
-        sae.gate_bias = torch.nn.Parameter(torch.full((m,), init, device=sae.device,
-                                                      dtype=sae.dtype))
+        sae.gate_log_scale = torch.nn.Parameter(per_latent(sae, 0.0))
+        sae.gate_bias = torch.nn.Parameter(per_latent(sae, init))
 
     def init_from_data(self, sae, x: torch.Tensor) -> None:
         # Per-latent thresholds at the (1 - k/M) quantile of z on the sample, so every latent
