@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import typer
 
+from saescope.cli.options import Opt, check_executor, command, ray_options
 from saescope.errors import ConfigError, InputError
 
 datasets_app = typer.Typer(
@@ -50,27 +53,20 @@ def datasets_export(
     typer.echo(f"wrote {table.num_rows} rows to {out}")
 
 
-def _load_input(
-    input: str,
-    text_field: str,
-    id_field: str,
-    on_error: str,
-    empty: str,
-    limit: int | None,
-    val_fraction: float,
-    group_field: str | None,
-    seed: int,
-):
-    """A corpus file/folder or a built-in name -> table (id, text, metadata[, split])."""
+def _load_input(o: SimpleNamespace) -> Any:
+    """A corpus file/folder or a built-in name -> table (id, text, metadata[, split]), as the
+    `CORPUS_OPTIONS` of `o` say."""
     from saescope.data.builtin import DATASETS, load_builtin
     from saescope.data.corpus import read_corpus_with_report
     from saescope.data.splits import split_column
 
+    input, text_field, id_field, limit = o.input, o.text_field, o.id_field, o.limit
+    val_fraction, group_field = o.val_fraction, o.group_field
     path = Path(input)
     if path.exists():
         table, report = read_corpus_with_report(
-            path, text_field=text_field, id_field=id_field or None, on_error=on_error,
-            empty=empty, limit=limit,
+            path, text_field=text_field, id_field=id_field or None, on_error=o.on_error,
+            empty=o.empty, limit=limit,
         )
         for msg in report.messages():
             typer.echo(f"warning: {msg}", err=True)
@@ -89,102 +85,96 @@ def _load_input(
     if val_fraction > 0:
         if "split" in table.column_names:
             raise InputError(f"{input}: already has a `split` column; drop --val-fraction")
-        table = table.append_column("split", split_column(table, val_fraction, seed, group_field))
+        table = table.append_column("split", split_column(table, val_fraction, o.seed, group_field))
     return table
 
 
-_TEXT = typer.Option("text", "--text-field", help="Field holding the text.")
-_ID = typer.Option("id", "--id-field", help="Field holding the id ('' = hash of the text).")
-_ON_ERROR = typer.Option("raise", "--on-error", help="Malformed rows: raise (stop) or skip (count).")
-_EMPTY = typer.Option("drop", "--empty", help="Empty texts: drop (reported), keep, or error.")
-_LIMIT = typer.Option(None, "--limit", help="Use only the first N rows.")
-_VAL = typer.Option(0.0, "--val-fraction", help="Add a `split` column (train/val) with this val share.")
-_GROUP = typer.Option(None, "--group-field", help="Keep all rows of a group on one side of the split.")
-_SEED = typer.Option(0, "--seed", help="Seed of the split.")
-_OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing output.")
-_PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")
+_INPUT = Opt("input", None, argument=True, default=...,
+             help="Corpus (JSONL/CSV/Parquet/folder/HF dataset) or a built-in name.")
+_DEVICE = Opt("--device", None, default="auto", help="auto | cpu | cuda.")
+CORPUS_OPTIONS = (
+    Opt("--text-field", None, default="text", help="Field holding the text."),
+    Opt("--id-field", None, default="id", help="Field holding the id ('' = hash of the text)."),
+    Opt("--on-error", None, default="raise", help="Malformed rows: raise (stop) or skip (count)."),
+    Opt("--empty", None, default="drop", help="Empty texts: drop (reported), keep, or error."),
+    Opt("--limit", None, type=int | None, help="Use only the first N rows."),
+    Opt("--val-fraction", None, type=float, default=0.0,
+        help="Add a `split` column (train/val) with this val share."),
+    Opt("--group-field", None, help="Keep all rows of a group on one side of the split."),
+    Opt("--seed", None, type=int, default=0, help="Seed of the split."),
+    Opt("--overwrite", None, type=bool, default=False, help="Replace an existing output."),
+    Opt("--progress/--no-progress", None, type=bool, default=True, help="Show a progress bar."),
+)
+"""How `embed` and `activations` read a corpus (`_load_input`) and write their output."""
+
+EMBED_OPTIONS = (
+    _INPUT,
+    Opt("--out", None, type=Path, default=..., help="Output .parquet file, or a folder for shards."),
+    Opt("--model", None, default="minilm", help="minilm (offline), a model folder, or a hub name."),
+    Opt("--batch-size", None, type=int, default=64, help="Texts per encoder batch."),
+    _DEVICE,
+    Opt("--normalize/--no-normalize", None, type=bool, default=True, help="L2-normalise embeddings."),
+    Opt("--shard-size", None, type=int, default=4096, help="Rows per resumable shard."),
+    *CORPUS_OPTIONS,
+    *ray_options("local | ray (Ray Data over Parquet/JSONL files: one output part per file).",
+                 "Ray: model copies (default: per GPU or 2 CPUs)."),
+)
 
 
-def embed(
-    input: str = typer.Argument(..., help="Corpus (JSONL/CSV/Parquet/folder/HF dataset) or a built-in name."),
-    out: Path = typer.Option(..., "--out", help="Output .parquet file, or a folder for shards."),
-    model: str = typer.Option("minilm", "--model", help="minilm (offline), a model folder, or a hub name."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Texts per encoder batch."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
-    normalize: bool = typer.Option(True, "--normalize/--no-normalize", help="L2-normalise embeddings."),
-    shard_size: int = typer.Option(4096, "--shard-size", help="Rows per resumable shard."),
-    text_field: str = _TEXT,
-    id_field: str = _ID,
-    on_error: str = _ON_ERROR,
-    empty: str = _EMPTY,
-    limit: int | None = _LIMIT,
-    val_fraction: float = _VAL,
-    group_field: str | None = _GROUP,
-    seed: int = _SEED,
-    overwrite: bool = _OVERWRITE,
-    progress: bool = _PROGRESS,
-    executor: str = typer.Option("local", "--executor",
-                                 help="local | ray (Ray Data over Parquet/JSONL files: one output part per file)."),
-    ray_address: str | None = typer.Option(None, "--ray-address", help="ray.init(address=...), e.g. auto."),
-    actors: int | None = typer.Option(None, "--actors", help="Ray: model copies (default: per GPU or 2 CPUs)."),
-    gpus_per_actor: float = typer.Option(0.0, "--gpus-per-actor", help="Ray: GPUs per actor (1 = CUDA)."),
-) -> None:
+@command(None, EMBED_OPTIONS)
+def embed(**opts: Any) -> None:
     """Sentence embeddings -> Parquet (id, embedding, passthrough columns).
 
     Work is saved shard by shard; rerun the same command after an interruption to resume.
     """
-    if executor == "ray":  # saescope.ray_exec: reads the files on the cluster, resumable by part
+    o = SimpleNamespace(**opts)
+    if o.executor == "ray":  # saescope.ray_exec: reads the files on the cluster, resumable by part
         from saescope.ray_exec import RayConfig, embed_files
 
-        if limit is not None or val_fraction > 0 or id_field == "" or on_error != "raise":
+        if o.limit is not None or o.val_fraction > 0 or o.id_field == "" or o.on_error != "raise":
             raise ConfigError("--executor ray takes files with an id field; --limit, "
                               "--val-fraction and --on-error skip are local-only")
-        cfg = RayConfig(address=ray_address, actors=actors, gpus_per_actor=gpus_per_actor)
-        stats = embed_files(input, out, model=model, batch_size=batch_size, normalize=normalize,
-                            text_field=text_field, id_field=id_field, empty=empty, device=device, ray=cfg,
-                            overwrite=overwrite, progress=progress)
+        cfg = RayConfig(address=o.ray_address, actors=o.actors, gpus_per_actor=o.gpus_per_actor)
+        stats = embed_files(o.input, o.out, model=o.model, batch_size=o.batch_size,
+                            normalize=o.normalize, text_field=o.text_field, id_field=o.id_field,
+                            empty=o.empty, device=o.device, ray=cfg, overwrite=o.overwrite,
+                            progress=o.progress)
         typer.echo(f"wrote {stats['rows']} embeddings in {stats['done']} new part(s) "
-                   f"({stats['parts']} in all) to {out}")
+                   f"({stats['parts']} in all) to {o.out}")
         return
-    if executor != "local":
-        raise ConfigError(f"--executor must be local or ray, got {executor!r}")
+    check_executor(o.executor)
     from saescope.data.embed import Embedder, embed_table
 
-    table = _load_input(input, text_field, id_field, on_error, empty, limit, val_fraction,
-                        group_field, seed)
-    embedder = Embedder(model=model, device=device, batch_size=batch_size, normalize=normalize)
-    path = embed_table(table, out, embedder=embedder, shard_size=shard_size, overwrite=overwrite,
-                       progress=progress)
+    table = _load_input(o)
+    embedder = Embedder(model=o.model, device=o.device, batch_size=o.batch_size, normalize=o.normalize)
+    path = embed_table(table, o.out, embedder=embedder, shard_size=o.shard_size,
+                       overwrite=o.overwrite, progress=o.progress)
     typer.echo(f"wrote {table.num_rows} embeddings of dimension {embedder.dim} to {path}")
 
 
-def activations(
-    input: str = typer.Argument(..., help="Corpus (JSONL/CSV/Parquet/folder/HF dataset) or a built-in name."),
-    out: Path = typer.Option(..., "--out", help="Output .parquet file (or folder); -layerL added for several layers."),
-    layer: list[int] = typer.Option(..., "--layer", help="Block whose output is read (0-based; negative from the end). Repeatable."),
-    model: str = typer.Option("smollm2", "--model", help="smollm2 (offline), a model folder, or a hub name."),
-    pooling: str = typer.Option("mean", "--pooling", help="mean | max | last | topk."),
-    top_k: int = typer.Option(8, "--top-k", help="topk pooling: tokens of largest norm to average."),
-    per_token: bool = typer.Option(False, "--per-token", help="One row per token instead of per document."),
-    max_tokens: int = typer.Option(512, "--max-tokens", help="Truncate documents to this many tokens."),
-    keep_first_token: bool = typer.Option(
-        False, "--keep-first-token",
+ACTIVATIONS_OPTIONS = (
+    _INPUT,
+    Opt("--out", None, type=Path, default=...,
+        help="Output .parquet file (or folder); -layerL added for several layers."),
+    Opt("--layer", None, type=list[int], default=...,
+        help="Block whose output is read (0-based; negative from the end). Repeatable."),
+    Opt("--model", None, default="smollm2", help="smollm2 (offline), a model folder, or a hub name."),
+    Opt("--pooling", None, default="mean", help="mean | max | last | topk."),
+    Opt("--top-k", None, type=int, default=8, help="topk pooling: tokens of largest norm to average."),
+    Opt("--per-token", None, type=bool, default=False, help="One row per token instead of per document."),
+    Opt("--max-tokens", None, type=int, default=512, help="Truncate documents to this many tokens."),
+    Opt("--keep-first-token", None, type=bool, default=False,
         help="Pool the first position too (by default it is left out: the attention sink holds "
              "massive activations that would dominate every document vector)."),
-    batch_size: int = typer.Option(16, "--batch-size", help="Documents per forward pass."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
-    shard_size: int = typer.Option(1024, "--shard-size", help="Documents per resumable shard."),
-    text_field: str = _TEXT,
-    id_field: str = _ID,
-    on_error: str = _ON_ERROR,
-    empty: str = _EMPTY,
-    limit: int | None = _LIMIT,
-    val_fraction: float = _VAL,
-    group_field: str | None = _GROUP,
-    seed: int = _SEED,
-    overwrite: bool = _OVERWRITE,
-    progress: bool = _PROGRESS,
-) -> None:
+    Opt("--batch-size", None, type=int, default=16, help="Documents per forward pass."),
+    _DEVICE,
+    Opt("--shard-size", None, type=int, default=1024, help="Documents per resumable shard."),
+    *CORPUS_OPTIONS,
+)
+
+
+@command(None, ACTIVATIONS_OPTIONS)
+def activations(**opts: Any) -> None:
     """LLM hidden states after block L -> Parquet in the `embed` layout (or per token).
 
     Padding is masked, the first position (the attention sink) is left out unless
@@ -194,15 +184,15 @@ def activations(
     """
     from saescope.data.activations import ActivationExtractor, extract_table
 
-    if empty == "keep":
+    o = SimpleNamespace(**opts)
+    if o.empty == "keep":
         raise ConfigError("activations cannot use --empty keep: an empty text has no tokens")
-    table = _load_input(input, text_field, id_field, on_error, empty, limit, val_fraction,
-                        group_field, seed)
+    table = _load_input(o)
     extractor = ActivationExtractor(
-        model=model, layers=layer, pooling=pooling, top_k=top_k, max_tokens=max_tokens,
-        batch_size=batch_size, device=device, skip_first=not keep_first_token,
+        model=o.model, layers=o.layer, pooling=o.pooling, top_k=o.top_k, max_tokens=o.max_tokens,
+        batch_size=o.batch_size, device=o.device, skip_first=not o.keep_first_token,
     )
-    outs = extract_table(table, out, extractor, per_token=per_token, shard_size=shard_size,
-                         overwrite=overwrite, progress=progress)
+    outs = extract_table(table, o.out, extractor, per_token=o.per_token, shard_size=o.shard_size,
+                         overwrite=o.overwrite, progress=o.progress)
     for lay, path in outs.items():
         typer.echo(f"wrote layer {lay} activations (d={extractor.hidden_size}) to {path}")

@@ -120,6 +120,24 @@ def build(config: type, given: dict[str, Any]) -> Any:
     return config(**top)
 
 
+def ray_options(executor_help: str, actors_help: str) -> tuple[Opt, ...]:
+    """--executor, --ray-address, --actors, --gpus-per-actor of a command with a Ray executor."""
+    return (
+        Opt("--executor", None, default="local", help=executor_help),
+        Opt("--ray-address", None, help="ray.init(address=...), e.g. auto."),
+        Opt("--actors", None, type=int | None, help=actors_help),
+        Opt("--gpus-per-actor", None, type=float, default=0.0, help="Ray: GPUs per actor (1 = CUDA)."),
+    )
+
+
+def check_executor(executor: str) -> None:
+    """The local executor is the only other one (a command takes `ray` before calling this)."""
+    if executor != "local":
+        from saescope.errors import ConfigError
+
+        raise ConfigError(f"--executor must be local or ray, got {executor!r}")
+
+
 def csv(values: Sequence[Any]) -> str:
     """A tuple default as the comma-separated text the CLI takes."""
     return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import typer
 
-from saescope.cli.options import Opt, command, values
+from saescope.cli.options import Opt, check_executor, command, ray_options, values
 from saescope.errors import ConfigError, InputError
 from saescope.sae.config import TrainConfig, TrainRunConfig
 
@@ -113,54 +114,57 @@ def train_run_config(opts: dict[str, Any]) -> TrainRunConfig:
                                           if not key.startswith("train.")})
 
 
-def encode(
-    sae_dir: Path = typer.Argument(..., help="SAE folder (cfg.json + sae.safetensors)."),
-    input: Path = typer.Argument(..., help="Vectors: .npy, .safetensors, or Parquet file/folder."),
-    out: Path = typer.Option(..., "--out", help="Output Parquet: id, sae_idx, sae_val per row."),
-    batch_size: int = typer.Option(4096, "--batch-size", help="Rows per batch."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
-    column: str | None = typer.Option(None, "--column", help="Parquet vector column."),
-    drop_nonfinite: bool = typer.Option(False, "--drop-nonfinite",
-                                        help="Skip rows with NaN/Inf instead of failing."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
-    executor: str = typer.Option("local", "--executor",
-                                 help="local | ray (Ray Data: --out is a folder, one part per input file)."),
-    ray_address: str | None = typer.Option(None, "--ray-address", help="ray.init(address=...), e.g. auto."),
-    actors: int | None = typer.Option(None, "--actors", help="Ray: SAE copies (default: per GPU or 2 CPUs)."),
-    gpus_per_actor: float = typer.Option(0.0, "--gpus-per-actor", help="Ray: GPUs per actor (1 = CUDA)."),
-) -> None:
+ENCODE_OPTIONS = (
+    Opt("sae_dir", None, argument=True, default=..., type=Path,
+        help="SAE folder (cfg.json + sae.safetensors)."),
+    Opt("input", None, argument=True, default=..., type=Path,
+        help="Vectors: .npy, .safetensors, or Parquet file/folder."),
+    Opt("--out", None, default=..., type=Path, help="Output Parquet: id, sae_idx, sae_val per row."),
+    Opt("--batch-size", None, type=int, default=4096, help="Rows per batch."),
+    Opt("--device", None, default="auto", help="auto | cpu | cuda."),
+    Opt("--column", None, help="Parquet vector column."),
+    Opt("--drop-nonfinite", None, type=bool, default=False,
+        help="Skip rows with NaN/Inf instead of failing."),
+    Opt("--overwrite", None, type=bool, default=False, help="Replace an existing output file."),
+    Opt("--quiet", None, type=bool, default=False, help="No progress bar."),
+    *ray_options("local | ray (Ray Data: --out is a folder, one part per input file).",
+                 "Ray: SAE copies (default: per GPU or 2 CPUs)."),
+)
+
+
+@command(None, ENCODE_OPTIONS)
+def encode(**opts: Any) -> None:
     """Write the sparse codes of INPUT under the SAE to a Parquet file (never densified)."""
-    if executor == "ray":  # saescope.ray_exec: one output part per input file, resumable
+    o = SimpleNamespace(**opts)
+    if o.executor == "ray":  # saescope.ray_exec: one output part per input file, resumable
         from saescope.ray_exec import RayConfig, encode_files
 
-        cfg = RayConfig(address=ray_address, actors=actors, gpus_per_actor=gpus_per_actor,
-                        batch_size=batch_size)
-        stats = encode_files(sae_dir, input, out, column=column, ray=cfg, overwrite=overwrite,
-                             progress=not quiet, drop_nonfinite=drop_nonfinite)
-        typer.echo(json.dumps({**stats, "out": str(out)}))
+        cfg = RayConfig(address=o.ray_address, actors=o.actors, gpus_per_actor=o.gpus_per_actor,
+                        batch_size=o.batch_size)
+        stats = encode_files(o.sae_dir, o.input, o.out, column=o.column, ray=cfg,
+                             overwrite=o.overwrite, progress=not o.quiet,
+                             drop_nonfinite=o.drop_nonfinite)
+        typer.echo(json.dumps({**stats, "out": str(o.out)}))
         return
-    if executor != "local":
-        raise ConfigError(f"--executor must be local or ray, got {executor!r}")
+    check_executor(o.executor)
     from saescope.data.vectors import read_finite_vectors
     from saescope.device import resolve_device
     from saescope.sae.encode import write_codes_parquet
     from saescope.sae.model import SparseAutoencoder
 
-    if out.exists() and not overwrite:
-        raise InputError(f"output {out} already exists (use --overwrite to replace it)")
-    if out.is_dir():
-        raise InputError(f"output {out} is a folder; give a .parquet file name")
-    if batch_size < 1:
-        raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
-    sae = SparseAutoencoder.load(sae_dir, device=resolve_device(device))
-    table, dropped = read_finite_vectors(input, column, drop_nonfinite)
+    if o.out.exists() and not o.overwrite:
+        raise InputError(f"output {o.out} already exists (use --overwrite to replace it)")
+    if o.out.is_dir():
+        raise InputError(f"output {o.out} is a folder; give a .parquet file name")
+    if o.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {o.batch_size}")
+    sae = SparseAutoencoder.load(o.sae_dir, device=resolve_device(o.device))
+    table, dropped = read_finite_vectors(o.input, o.column, o.drop_nonfinite)
     if table.X.shape[1] != sae.d_in:
         raise InputError(
-            f"{input}: vectors have {table.X.shape[1]} dimensions, the SAE in {sae_dir} "
+            f"{o.input}: vectors have {table.X.shape[1]} dimensions, the SAE in {o.sae_dir} "
             f"expects {sae.d_in} (d_in)"
         )
-    n = write_codes_parquet(sae, table.X, out, ids=table.ids, batch_size=batch_size,
-                            progress=not quiet, source=str(input))
-    summary = {"rows": n, "dropped_nonfinite": dropped, "out": str(out)}
-    typer.echo(json.dumps(summary))
+    n = write_codes_parquet(sae, table.X, o.out, ids=table.ids, batch_size=o.batch_size,
+                            progress=not o.quiet, source=str(o.input))
+    typer.echo(json.dumps({"rows": n, "dropped_nonfinite": dropped, "out": str(o.out)}))
