@@ -7,37 +7,36 @@ separate commands put together with --data, --sae, --interpret and --curate.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import typer
 
-RUN_HELP = "Run folder, or a train/interpret/curate output (optional with --data/--sae/--interpret/--curate)."
+from saescope.cli.options import Opt, command
+
+RUN_OPTIONS = (
+    Opt("run_dir", None, argument=True, type=Path | None,
+        help="Run folder, or a train/interpret/curate output (optional with --data/--sae/--interpret/--curate)."),
+    Opt("--data", None, type=Path | None, help="Vectors Parquet (`saescope embed` output): data views."),
+    Opt("--sae", None, type=Path | None, help="`saescope train` output folder."),
+    Opt("--interpret", None, type=list[Path] | None,
+        help="`saescope interpret` output folder; repeat for another explainer's (the first is the main one)."),
+    Opt("--curate", None, type=Path | None, help="`saescope curate` output folder."),
+)
+"""Where `plot`, `report` and `dashboard` find the run (`RunLayout.from_parts`)."""
+_PROJECTION = "auto (UMAP if installed, else t-SNE), umap, tsne, pca."
 
 
-def _parts_options():  # noqa: ANN202 - typer option factories
-    return {
-        "data": typer.Option(None, "--data", help="Vectors Parquet (`saescope embed` output): data views."),
-        "sae": typer.Option(None, "--sae", help="`saescope train` output folder."),
-        "interpret": typer.Option(None, "--interpret", help="`saescope interpret` output folder; "
-                                  "repeat for another explainer's (the first is the main one)."),
-        "curate": typer.Option(None, "--curate", help="`saescope curate` output folder."),
-    }
-
-
-_P = _parts_options()
-
-
-def _parts(data: Path | None, sae: Path | None, interpret: list[Path] | None,
-           curate: Path | None) -> dict:
-    first, *also = interpret or [None]
-    return {"data": data, "sae": sae, "interpret": first, "curate": curate,
+def _parts(o: SimpleNamespace) -> dict:
+    first, *also = o.interpret or [None]
+    return {"data": o.data, "sae": o.sae, "interpret": first, "curate": o.curate,
             "also_interpret": tuple(also)}
 
 
-def _layout(run_dir: Path | None, data: Path | None, sae: Path | None,
-            interpret: list[Path] | None, curate: Path | None):  # noqa: ANN202
+def _layout(o: SimpleNamespace):  # noqa: ANN202
     from saescope.rundir import RunLayout
 
-    return RunLayout.from_parts(run_dir, **_parts(data, sae, interpret, curate))
+    return RunLayout.from_parts(o.run_dir, **_parts(o))
 
 
 def _err(line: str) -> None:
@@ -45,57 +44,61 @@ def _err(line: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("plot")
-    def plot(
-        run_dir: Path | None = typer.Argument(None, help=RUN_HELP),
-        data: Path | None = _P["data"], sae: Path | None = _P["sae"],
-        interpret: list[Path] | None = _P["interpret"], curate: Path | None = _P["curate"],
-        out: Path | None = typer.Option(None, "--out", help="Output folder (default RUN_DIR/plots)."),
-        formats: str = typer.Option("png,svg", help="Static formats, comma separated (png, svg)."),
-        interactive: bool = typer.Option(True, help="Also write plotly HTML figures."),
-        projection: str = typer.Option("auto", help="2-D maps: auto (UMAP if installed, else t-SNE), umap, tsne, pca."),
-        max_points: int = typer.Option(1500, help="Points at most in a 2-D map (sampled beyond)."),
-    ) -> None:
-        """Draw training, latent and curation figures (PNG/SVG + interactive HTML)."""
-        from saescope.viz.plots import PlotConfig, plot_run
+    app.command("plot")(plot)
+    app.command("report")(report)
+    app.command("dashboard")(dashboard)
 
-        cfg = PlotConfig(formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
-                         interactive=interactive, projection=projection,  # type: ignore[arg-type]
-                         max_points=max_points)
-        paths = plot_run(_layout(run_dir, data, sae, interpret, curate), out, cfg, echo=_err)
-        for p in paths:
-            typer.echo(str(p))
-        missing = [p for p in paths if p.name == "MISSING.txt"]
-        if missing and missing[0].read_text().strip() != "nothing missing":
-            _err(f"not drawn (see {missing[0]}):\n{missing[0].read_text().rstrip()}")
 
-    @app.command("report")
-    def report(
-        run_dir: Path | None = typer.Argument(None, help=RUN_HELP),
-        data: Path | None = _P["data"], sae: Path | None = _P["sae"],
-        interpret: list[Path] | None = _P["interpret"], curate: Path | None = _P["curate"],
-        out: Path | None = typer.Option(None, "--out", help="HTML file (default RUN_DIR/report.html)."),
-        projection: str = typer.Option("auto", help="Decoder map: auto (UMAP if installed, else t-SNE), umap, tsne, pca."),
-    ) -> None:
-        """Write one self-contained HTML report (no server, no network)."""
-        from saescope.viz.plots import PlotConfig
-        from saescope.viz.report import write_report
+@command(None, (
+    *RUN_OPTIONS,
+    Opt("--out", None, type=Path | None, help="Output folder (default RUN_DIR/plots)."),
+    Opt("--formats", None, default="png,svg", help="Static formats, comma separated (png, svg)."),
+    Opt("--interactive/--no-interactive", None, type=bool, default=True,
+        help="Also write plotly HTML figures."),
+    Opt("--projection", None, default="auto", help="2-D maps: " + _PROJECTION),
+    Opt("--max-points", None, type=int, default=1500, help="Points at most in a 2-D map (sampled beyond)."),
+))
+def plot(**opts: Any) -> None:
+    """Draw training, latent and curation figures (PNG/SVG + interactive HTML)."""
+    from saescope.viz.plots import PlotConfig, plot_run
 
-        cfg = PlotConfig(interactive=False, projection=projection)  # type: ignore[arg-type]
-        typer.echo(str(write_report(_layout(run_dir, data, sae, interpret, curate), out, cfg, echo=_err)))
+    o = SimpleNamespace(**opts)
+    cfg = PlotConfig(formats=tuple(f.strip() for f in o.formats.split(",") if f.strip()),
+                     interactive=o.interactive, projection=o.projection, max_points=o.max_points)
+    paths = plot_run(_layout(o), o.out, cfg, echo=_err)
+    for p in paths:
+        typer.echo(str(p))
+    missing = [p for p in paths if p.name == "MISSING.txt"]
+    if missing and missing[0].read_text().strip() != "nothing missing":
+        _err(f"not drawn (see {missing[0]}):\n{missing[0].read_text().rstrip()}")
 
-    @app.command("dashboard")
-    def dashboard(
-        run_dir: Path | None = typer.Argument(None, help=RUN_HELP),
-        data: Path | None = _P["data"], sae: Path | None = _P["sae"],
-        interpret: list[Path] | None = _P["interpret"], curate: Path | None = _P["curate"],
-        host: str = typer.Option("127.0.0.1", help="Address to bind (127.0.0.1: this machine only)."),
-        port: int = typer.Option(8501, help="TCP port."),
-    ) -> None:
-        """Start the Streamlit dashboard on the run folder."""
-        from saescope.dashboard.launch import check_launch, launch
 
-        parts = _parts(data, sae, interpret, curate)
-        check_launch(run_dir, host, port, parts)  # fail before printing a URL that will not answer
-        typer.echo(f"saescope dashboard on http://{host}:{port} (Ctrl+C to stop)")
-        raise typer.Exit(launch(run_dir, host, port, parts=parts))
+@command(None, (
+    *RUN_OPTIONS,
+    Opt("--out", None, type=Path | None, help="HTML file (default RUN_DIR/report.html)."),
+    Opt("--projection", None, default="auto", help="Decoder map: " + _PROJECTION),
+))
+def report(**opts: Any) -> None:
+    """Write one self-contained HTML report (no server, no network)."""
+    from saescope.viz.plots import PlotConfig
+    from saescope.viz.report import write_report
+
+    o = SimpleNamespace(**opts)
+    cfg = PlotConfig(interactive=False, projection=o.projection)
+    typer.echo(str(write_report(_layout(o), o.out, cfg, echo=_err)))
+
+
+@command(None, (
+    *RUN_OPTIONS,
+    Opt("--host", None, default="127.0.0.1", help="Address to bind (127.0.0.1: this machine only)."),
+    Opt("--port", None, type=int, default=8501, help="TCP port."),
+))
+def dashboard(**opts: Any) -> None:
+    """Start the Streamlit dashboard on the run folder."""
+    from saescope.dashboard.launch import check_launch, launch
+
+    o = SimpleNamespace(**opts)
+    parts = _parts(o)
+    check_launch(o.run_dir, o.host, o.port, parts)  # fail before printing a URL that will not answer
+    typer.echo(f"saescope dashboard on http://{o.host}:{o.port} (Ctrl+C to stop)")
+    raise typer.Exit(launch(o.run_dir, o.host, o.port, parts=parts))
