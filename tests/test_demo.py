@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from saescope.rundir import RunLayout
+from saescope.run_layout import RunLayout
 
 # The cold demo embeds 2,000 questions and trains an SAE: give it more than the suite's default.
 pytestmark = pytest.mark.timeout(1500)

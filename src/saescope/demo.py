@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from saescope.curate.config import DEFAULT_SPACE
 from saescope.errors import ConfigError
 from saescope.io import atomic_path, read_json, write_json
-from saescope.rundir import RunLayout
+from saescope.run_layout import RunLayout
 
 DOMAINS = ("STEM", "humanities", "social sciences", "other")
 CURATE_SPACE = DEFAULT_SPACE

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from saescope.io import atomic_path, write_json
-from saescope.rundir import RunLayout
+from saescope.run_layout import RunLayout
 
 
 def _write_parquet(df: pd.DataFrame | pa.Table, path: Path) -> None:

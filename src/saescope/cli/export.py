@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
 def _stage(src: Path, stage: str) -> Path:
     """The SAE or interpret folder of SRC (a run folder or the stage's own output)."""
     from saescope.interop.saelens import is_saelens_folder
-    from saescope.rundir import RunLayout
+    from saescope.run_layout import RunLayout
 
     if stage == "sae" and is_saelens_folder(src):
         return src
@@ -68,7 +68,7 @@ def export(
         result = {"format": "saescope", "arch": model.cfg.arch, "out": str(out)}
     elif format == "delphi":
         from saescope.interop.delphi import export_delphi, sparse_model_folder
-        from saescope.rundir import RunLayout
+        from saescope.run_layout import RunLayout
 
         result = export_delphi(_stage(src, "interpret"), out, module=hook, overwrite=overwrite)
         sae_dir = RunLayout.detect(src).sae

@@ -34,7 +34,7 @@ def _parts(o: SimpleNamespace) -> dict:
 
 
 def _layout(o: SimpleNamespace):  # noqa: ANN202
-    from saescope.rundir import RunLayout
+    from saescope.run_layout import RunLayout
 
     return RunLayout.from_parts(o.run_dir, **_parts(o))
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from saescope.errors import ConfigError, InputError
-from saescope.rundir import RunLayout
+from saescope.run_layout import RunLayout
 
 APP = Path(__file__).with_name("app.py")
 

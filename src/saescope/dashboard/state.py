@@ -17,7 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 import streamlit as st
 
-from saescope.rundir import RunLayout
+from saescope.run_layout import RunLayout
 from saescope.viz import analysis
 from saescope.viz.projection_cache import cached_project_2d
 from saescope.viz.rundata import RunData

@@ -198,7 +198,7 @@ def export_neuronpedia(run: str | Path, out: str | Path, cfg: NeuronpediaConfig 
     """
     from saescope.data.vectors import read_vectors
     from saescope.io import atomic_dir, read_json
-    from saescope.rundir import RunLayout
+    from saescope.run_layout import RunLayout
     from saescope.sae.encode import encode_csr
     from saescope.sae.model import SparseAutoencoder
 

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from saescope.errors import ConfigError
 from saescope.io import atomic_path
-from saescope.rundir import RunLayout
+from saescope.run_layout import RunLayout
 from saescope.viz import analysis
 from saescope.viz.rundata import RunData
 

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from saescope import __version__
 from saescope.errors import InputError
 from saescope.io import atomic_path
-from saescope.rundir import RunLayout
+from saescope.run_layout import RunLayout
 from saescope.viz import analysis
 from saescope.viz import latent_page as lp
 from saescope.viz.hypotheses_section import hypotheses_section

@@ -1,5 +1,5 @@
 """Read everything a run holds, once, for the plots, the report and the dashboard (where the
-files are is `saescope.rundir.RunLayout`'s job: a folder, one stage's output, or parts).
+files are is `saescope.run_layout.RunLayout`'s job: a folder, one stage's output, or parts).
 
 The views read the run folder and nothing else. Each artifact is loaded lazily and cached on
 the `RunData` object; an absent artifact reads as `None` and `missing()` says, in words, what
@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from saescope.errors import InputError
 from saescope.io import read_json
-from saescope.rundir import RunLayout
+from saescope.run_layout import RunLayout
 
 SCORE_SUFFIXES = ("_lo", "_hi", "_baseline")
 

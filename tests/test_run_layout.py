@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from saescope.errors import SaescopeError
-from saescope.rundir import RunLayout
+from saescope.run_layout import RunLayout
 
 
 def _touch(folder, *names):
