@@ -125,6 +125,11 @@ def test_llm_run_through_faulty_server_then_zero_call_rerun(data, tmp_path, faul
     ex = pq.read_table(out / "examples.parquet").to_pandas()
     assert ex[ex.split == "test"].text.str.contains(INJECTION).any()
     assert s["scores"]["detection"]["mean"] == 1.0
+    # every detection answer on every test example, as the oracle gave it (all right)
+    se = pq.read_table(out / "scored_examples.parquet").to_pandas()
+    assert set(se.scorer) == {"detection"} and len(se) == (ex.split == "test").sum()
+    assert (se.prediction == se.activating.astype(float)).all() and se.correct.all()
+    assert se.baseline_prediction.notna().all() and (se.baseline_prediction != se.prediction).any()
     m = json.loads((out / "manifest.json").read_text())
     assert m["llm_stats"]["calls"] == len(fault_server.paid) and m["token_counts"]["prompt"] > 0
     assert m["prompt_version"] and m["model"].endswith(":scripted")
