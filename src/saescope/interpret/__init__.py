@@ -6,8 +6,7 @@ manifest = run_interpret(InterpretConfig(sae="runs/sae", data="emb.parquet", out
 ```
 `interpret_vectors(sae, X, ids, texts, out, cfg)` does the same on arrays in memory. Outputs
 (`latents.parquet`, `examples.parquet`, `scored_examples.parquet`, `summary.json`, `manifest.json`)
-are described in
-docs/architecture.md ("Interpret output").
+are described in docs/architecture.md ("Interpret output").
 """
 
 from saescope.interpret.config import ExplainPromptConfig, InterpretConfig
