@@ -1,4 +1,4 @@
-"""Embed and encode on a Ray cluster with Ray Data: the one place where those stages meet Ray.
+"""Embed, encode and curate on a Ray cluster with Ray Data: the one place where stages meet Ray.
 
 Each input file becomes one output part, `OUT/part-XXXXX.parquet` (XXXXX = the file's index in
 the sorted input list), with a `_part-XXXXX.done` marker written once the part is complete, so
@@ -9,6 +9,8 @@ processed in rounds of `files_per_round`: per round, `read_parquet`/`read_json` 
 An interruption loses at most the round in progress. Row order within a part is the input
 order (`preserve_order`), and the rows are computed by the same code as locally
 (`Embedder.encode` + `vector_table`, `iter_codes`), so vectors and codes equal the local ones.
+Curation's Ray executor (`curate.executors.run_ray`) runs its scoring actor through the same
+`run_parts`: its shards are whole pool files, and its sidecars are these parts.
 
 On a cluster (`saescope[ray]` on every node; input, model/SAE and output on storage every node
 reads)::
@@ -90,7 +92,7 @@ class _EmbedActor:
                              f"in field {self.text_field!r} (--empty drop|keep to go on)")
         if blank.any() and self.empty == "drop":  # as the local reader does by default
             batch = batch.filter(pa.array(~blank))
-        part = _part_array(batch, self.parts)
+        part = part_array(batch, self.parts)
         batch = batch.drop_columns(["path"])
         if self.id_field != "id":
             batch = batch.drop_columns([c for c in ("id",) if c in batch.column_names])
@@ -131,12 +133,15 @@ class _EncodeActor:
             "id": ids,
             "sae_idx": pa.ListArray.from_arrays(offsets, pa.array(idx, pa.int32())),
             "sae_val": pa.ListArray.from_arrays(offsets, pa.array(vals, pa.float32())),
-            PART_COLUMN: _part_array(batch, self.parts),
+            PART_COLUMN: part_array(batch, self.parts),
         })
 
 
-def _part_array(batch: pa.Table, parts: dict[str, int]) -> pa.Array:
-    """The output part of each row, from the `path` column Ray Data adds (`include_paths`)."""
+def part_array(batch: pa.Table, parts: dict[str, int]) -> pa.Array:
+    """The output part of each row, from the `path` column Ray Data adds (`include_paths`).
+
+    An actor given to `run_parts` takes `parts` (file -> part, passed by `run_parts`) and returns
+    its rows with this array as the `PART_COLUMN` column."""
     out = []
     for p in batch["path"].to_pylist():
         key = p if p in parts else Path(p).name
@@ -213,12 +218,20 @@ def _pool_size(ray: Any, cfg: RayConfig) -> int:
 
 
 def run_parts(files: list[Path], out: Path, actor: type, actor_kwargs: dict[str, Any],
-              cfg: RayConfig, fingerprint: str, id_field: str = "id", overwrite: bool = False,
+              cfg: RayConfig, fingerprint: str | None, id_field: str = "id", overwrite: bool = False,
               columns: list[str] | None = None, progress: bool = True,
-              on_part: Callable[[int, int], None] | None = None) -> dict[str, int]:
-    """Map every pending input file to its output part; returns {"parts", "done", "rows"}."""
+              on_part: Callable[[int, int], None] | None = None,
+              empty_schema: pa.Schema | None = None) -> dict[str, int]:
+    """Map every pending input file to its output part; returns {"parts", "done", "rows"}.
+
+    `fingerprint` None: the caller owns `out` and checks what it holds (curation's scores/).
+    `empty_schema`: the schema of the part of an input file without rows (default: `id` only).
+    """
     ray = init_ray(cfg.address)
-    _prepare(out, fingerprint, overwrite)
+    if fingerprint is None:
+        out.mkdir(parents=True, exist_ok=True)
+    else:
+        _prepare(out, fingerprint, overwrite)
     todo = [i for i in range(len(files))
             if not (done_marker(out, i).is_file() and part_path(out, i).is_file())]
     ctx = ray.data.DataContext.get_current()
@@ -253,7 +266,7 @@ def run_parts(files: list[Path], out: Path, actor: type, actor_kwargs: dict[str,
             except Exception as exc:  # an actor's InputError arrives as text in Ray's error
                 raise _user_error(exc) or exc from None
             for i in group:
-                rows += _commit_part(out, tmp, i, files[i], id_field)
+                rows += _commit_part(out, tmp, i, files[i], id_field, empty_schema)
                 if on_part is not None:
                     on_part(i, len(files))
         finally:
@@ -269,7 +282,8 @@ def _user_error(exc: BaseException) -> InputError | None:
     return InputError(m.group(1)) if m else None
 
 
-def _commit_part(out: Path, tmp: Path, i: int, source: Path, id_field: str) -> int:
+def _commit_part(out: Path, tmp: Path, i: int, source: Path, id_field: str,
+                 empty_schema: pa.Schema | None = None) -> int:
     """Move part i from the round's partitioned folder into `part-XXXXX.parquet` + marker."""
     folder = tmp / f"{PART_COLUMN}={i}"
     files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
@@ -282,7 +296,9 @@ def _commit_part(out: Path, tmp: Path, i: int, source: Path, id_field: str) -> i
     n = 0 if table is None else table.num_rows
     with atomic_path(part_path(out, i)) as t:
         if table is None:  # an input file without rows: an empty part, for the marker's sake
-            pq.write_table(pa.table({"id": pa.array([], pa.string())}), t)
+            empty = empty_schema.empty_table() if empty_schema is not None else \
+                pa.table({"id": pa.array([], pa.string())})
+            pq.write_table(empty, t)
         else:
             pq.write_table(table, t)
     with atomic_path(done_marker(out, i)) as t:

@@ -58,3 +58,17 @@ def test_ray_matches_local(planted, tmp_path, local_run, ray_local):
     assert man["pool"]["shards"] == 3  # Ray shards are whole files
     assert len(list((out / "scores").glob("_part-*.done"))) == 3
 
+
+
+def test_ray_resumes_by_part(planted, tmp_path, local_run, ray_local):
+    out = tmp_path / "ray"
+    run_curate(_cfg(planted, out, executor="ray"), progress=False)
+    scores = out / "scores"
+    kept = {p.name: p.stat().st_mtime_ns for p in scores.glob("part-*.parquet") if p.name != "part-00001.parquet"}
+    # an interrupted run: no manifest yet, part 1 lost
+    for name in ("manifest.json", "part-00001.parquet", "_part-00001.done"):
+        (out / name if name == "manifest.json" else scores / name).unlink()
+    run_curate(_cfg(planted, out, executor="ray"), progress=False)
+    assert {name: (scores / name).stat().st_mtime_ns for name in kept} == kept  # not redone
+    assert (scores / "_part-00001.done").is_file()
+    _same(pq.read_table(out / "selected.parquet"), local_run[0])

@@ -48,3 +48,60 @@ def tiny_run(tmp_path_factory):
     icfg = InterpretConfig(explainer="keywords", scorers=("embedding",), cache_path=str(root / "c.db"))
     run_interpret(res.sae, X, ids, texts, root / "interpret", icfg, progress=False, embed=_hash_embed)
     return root
+
+
+class NoisyDetector:
+    """In-process LLM backend for the detection scorer: right on most texts, wrong on a fixed
+    quarter of them (by a hash of the text), with token logprobs, so that per-latent accuracies
+    differ from 1 and from each other and an item put in the wrong place changes them."""
+
+    model_id = "noisy-detector"
+    max_concurrency = 2
+
+    async def complete(self, messages, params):
+        import json
+        import math
+        import re
+        import zlib
+
+        from saescope.interpret.llm import Completion
+
+        user = messages[-1]["content"]
+        expl = json.loads(re.search(r"Feature description: (\".*\")", user).group(1))
+        words = {w for w in expl.lower().split() if len(w) > 2 and w != "note"}
+        texts = [json.loads(m) for m in re.findall(r"^\d+\. (\".*\")$", user, flags=re.M)]
+        answers, logprobs = [], []
+        for t in texts:
+            h = zlib.crc32(t.encode())
+            fires = bool(words & set(t.lower().split())) != (h % 4 == 0)
+            p = (0.55 if fires else 0.05) + 0.4 * (h % 97) / 97
+            answers.append(int(fires))
+            logprobs.append((str(int(fires)), {"1": math.log(p), "0": math.log(1 - p)}))
+        return Completion(json.dumps({"answers": answers}), token_logprobs=logprobs)
+
+    async def aclose(self):
+        return None
+
+
+@pytest.fixture(scope="session")
+def detection_run(tiny_run, tmp_path_factory):
+    """A run folder like `tiny_run` whose interpretation also ran the detection scorer."""
+    import shutil
+
+    from saescope.interpret.cache import ResponseCache
+    from saescope.interpret.llm import LLM
+    from saescope.interpret.pipeline import InterpretConfig, run_interpret
+    from saescope.sae.model import SparseAutoencoder
+
+    root = tmp_path_factory.mktemp("detection_run")
+    for stage in ("data", "sae"):
+        shutil.copytree(tiny_run / stage, root / stage)
+    table = pq.read_table(root / "data" / "embeddings.parquet")
+    X = np.asarray(table["embedding"].to_pylist(), np.float32)
+    icfg = InterpretConfig(explainer="keywords", scorers=("embedding", "detection"),
+                           cache_path=str(root / "c.db"))
+    llm = LLM(NoisyDetector(), ResponseCache(root / "c.db"))
+    run_interpret(SparseAutoencoder.load(root / "sae"), X, table["id"].to_pylist(),
+                  table["text"].to_pylist(), root / "interpret", icfg, progress=False,
+                  embed=_hash_embed, llm=llm)
+    return root

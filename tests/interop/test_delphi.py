@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -65,3 +67,56 @@ def test_sparsify_made_sae_loads_in_saescope(tmp_path):
     ref = coder.encode(x)
     dense = torch.zeros(300, 40).scatter_(-1, ref.top_indices, ref.top_acts).detach().numpy()
     np.testing.assert_allclose(encode_csr(ours, x.numpy()).toarray(), dense, rtol=1e-5, atol=1e-6)
+
+
+def _dataclass_fields(source: Path, name: str) -> list[str]:
+    """The annotated fields of class `name` in a Python source file, in order."""
+    tree = ast.parse(source.read_text())
+    cls = next(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == name)
+    return [n.target.id for n in cls.body if isinstance(n, ast.AnnAssign)]
+
+
+def test_detection_scores_in_delphi_files_read_by_delphi(detection_run, tmp_path):
+    ra = pytest.importorskip("delphi.log.result_analysis",
+                             reason="eai-delphi (and its orjson, plotly, scikit-learn) not installed")
+    out = tmp_path / "delphi"
+    stats = export_delphi(detection_run / "interpret", out, module="layers.6")
+    lat = pq.read_table(detection_run / "interpret" / "latents.parquet").to_pandas().set_index("latent")
+    supported = lat[lat.low_support.eq(False) & lat.detection.notna()]
+    assert len(supported) >= 5
+    assert stats["score_files"]["detection"] >= len(supported)
+    # delphi's own loader and metrics on the files
+    df, counts = ra.load_data(out / "scores", ["layers.6"])
+    assert counts is None and set(df.score_type) == {"detection", "detection_hard"}
+    det = df[df.score_type == "detection"]
+    accs, f1s = [], []
+    for i, row in supported.iterrows():
+        grp = det[det.latent_idx == i]
+        m = ra.compute_classification_metrics(ra.compute_confusion(grp))
+        assert m["accuracy"] == pytest.approx(row["detection"], abs=1e-12)
+        assert m["f1_score"] == pytest.approx(row["detection_f1"], abs=1e-12)
+        assert ra.compute_auc(grp) == pytest.approx(row["detection_auroc"], abs=1e-9)
+        hard = df[(df.score_type == "detection_hard") & (df.latent_idx == i)]
+        if len(hard):
+            hm = ra.compute_classification_metrics(ra.compute_confusion(hard))
+            assert hm["accuracy"] == pytest.approx(row["detection_hard"], abs=1e-12)
+        accs.append(m["accuracy"])
+        f1s.append(m["f1_score"])
+    assert max(accs) < 1.0 and len(set(accs)) > 2  # the noisy scripted LLM is never perfect
+    agg = ra.get_agg_metrics(df, None).set_index("score_type")
+    assert agg.loc["detection", "total_examples"] == len(det)
+    # the fields of delphi's ClassifierOutput, read from its source (importing it needs vLLM)
+    fields = _dataclass_fields(Path(ra.__file__).parents[1] / "scorers" / "classifier" / "sample.py",
+                               "ClassifierOutput")
+    assert fields[:4] == ["str_tokens", "activations", "distance", "activating"]
+    first = sorted((out / "scores" / "detection").glob("layers.6_latent*.txt"))[0]
+    records = json.loads(first.read_text())
+    for rec in records:
+        assert list(rec) == fields
+        assert isinstance(rec["str_tokens"], list) and isinstance(rec["activations"][0], float)
+        assert rec["correct"] == (rec["prediction"] == rec["activating"])
+        assert (rec["distance"] >= 0) if rec["activating"] else rec["distance"] == -1.0
+    ex = pq.read_table(detection_run / "interpret" / "scored_examples.parquet").to_pandas()
+    ours = ex[(ex.latent == int(first.stem.split("latent")[-1])) & (ex.kind != "hard_negative")]
+    assert sorted("".join(r["str_tokens"]) for r in records) == sorted(ours.text)
+    assert (ex[ex.activating]["quantile"] >= 0).all() and (ex[~ex.activating]["quantile"] == -1).all()

@@ -35,3 +35,13 @@ def test_export_cli_errors(tiny_run, tmp_path, capsys):
     (tmp_path / "full" / "f").write_text("x")
     assert run(["export", tiny_run / "sae", "--format", "saelens", "--out", tmp_path / "full"]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_export_cli_delphi_score_files(detection_run, tmp_path, capsys):
+    capsys.readouterr()
+    assert run(["export", detection_run, "--format", "delphi", "--out", tmp_path / "de",
+                "--hook", "layers.3"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    n = result["score_files"]["detection"]
+    assert n > 0 and len(list((tmp_path / "de" / "scores" / "detection").glob("layers.3_latent*.txt"))) == n
+    assert (tmp_path / "de" / "sparse_model" / "layers.3" / "cfg.json").is_file()

@@ -129,3 +129,19 @@ def test_explain_and_test_sets_are_disjoint_by_text():
     assert overlaps_by_row == 0 and leaked > 0  # without texts the duplicates do leak
     with pytest.raises(InputError, match="texts for"):
         collect_examples(codes, None, texts=texts[:10])
+
+
+def test_quantile_bins_follow_activation(data):
+    X, codes, _ = data
+    ex = collect_examples(codes, X, cfg=ExampleConfig(n_quantiles=5))
+    for lat in range(codes.shape[1]):
+        if ex.n_fires[lat] < 200:
+            continue
+        t = ex.for_latent(lat, "test")
+        pos = t["kind"] == "quantile"
+        q, a = t["quantile"][pos], t["activation"][pos]
+        assert set(q.tolist()) == set(range(5))  # 20 test texts spread over the 5 bins
+        higher = a[:, None] > a[None, :]
+        assert (q[:, None] <= q[None, :])[higher].all()  # bin 0 holds the strongest
+        assert (t["quantile"][t["label"] == 0] == -1).all()
+        assert (ex.for_latent(lat, "explain")["quantile"][ex.for_latent(lat, "explain")["kind"] == "top"] == 0).all()

@@ -95,6 +95,34 @@ def test_resume_scores_only_unfinished_latents(data, tmp_path, monkeypatch):
     assert lat.embedding.notna().sum() == 6
 
 
+def test_scored_examples_survive_a_resume(data, tmp_path, fault_server, monkeypatch):
+    X, ids, texts, codes, _ = data
+    fault_server.fault_every_first = False
+    cfg = InterpretConfig(scorers=("detection",), llm_base_url=fault_server.base_url, llm_model="scripted",
+                          cache_path=str(tmp_path / "cache.sqlite"), chunk_latents=2,
+                          scoring=ScorerConfig(n_boot=50))
+    run_interpret(None, X, ids, texts, tmp_path / "whole", cfg, progress=False, codes=codes)
+    real = SCORERS["detection"]
+    chunks: list[int] = []
+
+    def crashing(tests, ctx):
+        if chunks:
+            raise KeyboardInterrupt
+        chunks.append(len(tests))
+        return real(tests, ctx)
+
+    monkeypatch.setitem(SCORERS, "detection", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        run_interpret(None, X, ids, texts, tmp_path / "resumed", cfg, progress=False, codes=codes)
+    monkeypatch.setitem(SCORERS, "detection", real)
+    run_interpret(None, X, ids, texts, tmp_path / "resumed", cfg, progress=False, codes=codes)
+    whole = pq.read_table(tmp_path / "whole" / "scored_examples.parquet")
+    resumed = pq.read_table(tmp_path / "resumed" / "scored_examples.parquet")
+    ex = pq.read_table(tmp_path / "whole" / "examples.parquet").to_pandas()
+    assert chunks == [2] and whole.num_rows == (ex.split == "test").sum() > 200
+    assert resumed.equals(whole)
+
+
 def test_llm_run_through_faulty_server_then_zero_call_rerun(data, tmp_path, fault_server, fast_backoff):
     X, ids, texts, codes, _ = data
     fault_server.retry_after = "0.05"
@@ -125,6 +153,11 @@ def test_llm_run_through_faulty_server_then_zero_call_rerun(data, tmp_path, faul
     ex = pq.read_table(out / "examples.parquet").to_pandas()
     assert ex[ex.split == "test"].text.str.contains(INJECTION).any()
     assert s["scores"]["detection"]["mean"] == 1.0
+    # every detection answer on every test example, as the oracle gave it (all right)
+    se = pq.read_table(out / "scored_examples.parquet").to_pandas()
+    assert set(se.scorer) == {"detection"} and len(se) == (ex.split == "test").sum()
+    assert (se.prediction == se.activating.astype(float)).all() and se.correct.all()
+    assert se.baseline_prediction.notna().all() and (se.baseline_prediction != se.prediction).any()
     m = json.loads((out / "manifest.json").read_text())
     assert m["llm_stats"]["calls"] == len(fault_server.paid) and m["token_counts"]["prompt"] > 0
     assert m["prompt_version"] and m["model"].endswith(":scripted")

@@ -46,8 +46,9 @@ def export(
     """Write SRC as an SAELens SAE folder, delphi explanation files, or Neuronpedia dashboards.
 
     saelens: cfg.json + sae_weights.safetensors (topk, batchtopk/reward as jumprelu, relu as
-    standard). delphi: explanations/{hook}_latent{i}.txt (+ sparse_model/{hook}/ when SRC has
-    an SAE) and saescope_scores.jsonl. neuronpedia: batch-N.json + explanations.jsonl.
+    standard). delphi: explanations/{hook}_latent{i}.txt, scores/detection{,_hard}/ (when the
+    interpretation ran --scorer detection), sparse_model/{hook}/ (when SRC has an SAE) and
+    saescope_scores.jsonl. neuronpedia: batch-N.json + explanations.jsonl.
     saescope: any SAE saescope reads (e.g. an SAELens folder) as a saescope/sparsify folder.
     """
     from saescope.io import check_output_dir

@@ -24,7 +24,6 @@ takes one GPU (`num_gpus=1`) and runs the SAE encoder and the products there.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -33,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
@@ -152,22 +150,22 @@ class _RayScorer:
     """Ray Data actor: holds the fitted space (and its SAE) and scores pyarrow batches."""
 
     def __init__(self, arrays: dict[str, np.ndarray], meta: dict[str, Any], sae_dir: str | None,
-                 device: str, vector_column: str, id_column: str | None) -> None:
+                 device: str, vector_column: str, id_column: str, parts: dict[str, int]) -> None:
         from saescope.curate.fitstate import load_sae_for
 
         sae = load_sae_for(meta, sae_dir, device)
         self.space = FittedSpace.from_state(arrays, meta, sae=sae, device=device)
-        self.vector_column = vector_column
-        self.id_column = id_column
+        self.vector_column, self.id_column, self.parts = vector_column, id_column, parts
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         from saescope.data.vectors import list_column_to_numpy
+        from saescope.ray_exec import PART_COLUMN, part_array
 
         X = list_column_to_numpy(batch[self.vector_column], "ray batch", self.vector_column)
         ids = np.asarray(batch[self.id_column].cast(pa.string()).to_numpy(zero_copy_only=False),
                          dtype=object)
         table = scores_table(ids, self.space.score(X, ids))
-        return table.append_column("path", batch["path"])
+        return table.append_column(PART_COLUMN, part_array(batch, self.parts))
 
 
 def run_ray(layout: PoolLayout, space: FittedSpace, scores_dir: Path, chunk_size: int,
@@ -175,69 +173,30 @@ def run_ray(layout: PoolLayout, space: FittedSpace, scores_dir: Path, chunk_size
             progress: bool = True) -> int:
     """Score the pending shards (whole files) with Ray Data; returns shards done.
 
-    `read_parquet` -> `map_batches` (an actor pool holding the space; one GPU per actor when
-    the space runs on CUDA) -> `write_parquet` into a temporary folder, then the rows are split
-    into the per-shard sidecars so that selection and resume are the same as locally.
+    `saescope.ray_exec.run_parts` does the Ray work (set-up, actor pool holding the space, one
+    GPU per actor when the space runs on CUDA, one output part per file, resume by part): its
+    parts and markers are the shards' sidecars (`part-XXXXX.parquet`, `_part-XXXXX.done`), so
+    selection and resume are the same as locally. `concurrency`: actors (None: one per free GPU,
+    or per two free CPUs).
     """
-    import shutil
-    import tempfile
-
-    import ray
-
     from saescope.errors import InputError
+    from saescope.ray_exec import RayConfig, part_path, run_parts
 
     if layout.id_column is None:
         raise InputError("the Ray executor needs an `id` column in the pool")
-    todo = pending_shards(layout, scores_dir)
-    scores_dir.mkdir(parents=True, exist_ok=True)
-    if not todo:
+    files = [Path(s.file) for s in layout.shards]
+    if len(set(files)) != len(files) or any(part_path(scores_dir, s.index) != sidecar(scores_dir, s)
+                                            or s.index != i for i, s in enumerate(layout.shards)):
+        raise ValueError("the Ray executor needs one shard per pool file (pool_layout(whole_files=True))")
+    if not pending_shards(layout, scores_dir):
+        scores_dir.mkdir(parents=True, exist_ok=True)
         return 0
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, ignore_reinit_error=True,
-                 log_to_driver=False)
-    # Ray Data resolves paths in threads that race to import fsspec's HTTP filesystem (a
-    # partially imported module gives "cannot import name HTTPFileSystem"): import it here once.
-    with contextlib.suppress(ImportError):
-        import fsspec.implementations.http  # noqa: F401
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = progress
-    files = [s.file for s in todo]
     arrays, meta = space.state()
-    gpus = 1 if space.device.startswith("cuda") else 0
-    if concurrency is None:  # one actor per GPU, or per two CPUs (BLAS uses several threads)
-        free = ray.available_resources().get("GPU" if gpus else "CPU", 1)
-        concurrency = max(1, int(free if gpus else free // 2))
-    ds = ray.data.read_parquet(files, include_paths=True).select_columns(
-        [layout.vector_column, layout.id_column, "path"])
-    ds = ds.map_batches(
-        _RayScorer,
-        fn_constructor_kwargs={"arrays": arrays, "meta": meta, "sae_dir": sae_dir,
-                               "device": space.device, "vector_column": layout.vector_column,
-                               "id_column": layout.id_column},
-        batch_size=chunk_size, batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=concurrency), num_gpus=gpus or None,
-    )  # fmt: skip
-    tmp = Path(tempfile.mkdtemp(prefix=".ray-scores.", dir=scores_dir))
-    try:
-        ds.write_parquet(str(tmp))
-        out = pq.read_table(tmp)
-        by_path = {p: s for s in todo for p in _path_keys(s.file)}
-        paths = out["path"].to_pylist()
-        keys = sorted(set(paths))
-        for key in keys:
-            shard = by_path.get(key) or by_path.get(os.path.basename(key))
-            if shard is None:
-                raise RuntimeError(f"Ray returned rows of an unknown file {key}")
-            part = out.filter(pc.equal(out["path"], key)).drop_columns(["path"])
-            write_sidecar(scores_dir, shard, part)
-        for shard in todo:  # files with no rows
-            if not done_marker(scores_dir, shard).is_file():
-                write_sidecar(scores_dir, shard, SCORE_SCHEMA.empty_table())
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return len(todo)
-
-
-def _path_keys(file: str) -> list[str]:
-    p = Path(file)
-    return [str(p), str(p.resolve()), str(p.resolve()).lstrip("/"), p.name]
+    cfg = RayConfig(address=address, actors=concurrency, batch_size=chunk_size,
+                    gpus_per_actor=1.0 if space.device.startswith("cuda") else 0.0)
+    kwargs = {"arrays": arrays, "meta": meta, "sae_dir": sae_dir, "device": space.device,
+              "vector_column": layout.vector_column, "id_column": layout.id_column}
+    done = run_parts(files, scores_dir, _RayScorer, kwargs, cfg, fingerprint=None,
+                     id_field=layout.id_column, columns=[layout.vector_column, layout.id_column],
+                     progress=progress, empty_schema=SCORE_SCHEMA)
+    return done["done"]

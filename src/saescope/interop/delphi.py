@@ -12,13 +12,27 @@ string (`orjson.dumps(str)`; `delphi/__main__.py`, `Latent.__repr__` gives the n
 `export_delphi` writes saescope's explanations there, so delphi's scorers (detection, fuzz,
 simulation, embedding) can score saescope's explanations on the same latents.
 
-Scores: delphi's score files (`scores/{scorer}/{module}_latent{index}.txt`) hold one record per
-scored example (`str_tokens`, `activations`, `distance`, `activating`, `prediction`,
-`probability`, `correct`; `delphi/scorers/classifier/sample.py`). saescope's interpret output
-keeps per-latent scores, not per-example predictions, so those files cannot be filled
-honestly; the per-latent scores go to `saescope_scores.jsonl` instead, one line per latent
-keyed like delphi's `latent_df` (`module`, `latent_idx`), to join with delphi's
-`log/result_analysis.py` tables side by side.
+Scores: delphi's score files (`scores/{scorer}/{module}_latent{index}.txt`, written by
+`delphi/__main__.py` as `orjson.dumps(result.score)`, read back by
+`delphi.log.result_analysis.load_data`) hold a JSON list with one `ClassifierOutput` per
+scored example (`delphi/scorers/classifier/sample.py`): `str_tokens` list[str],
+`activations` list[float], `distance` (the quantile of an activating example, 0 = highest;
+-1.0 for a non-activating one not found as a neighbour), `activating` bool, `prediction`
+bool | null, `probability` float | null, `correct` bool | null. `export_delphi` writes them
+from the detection scorer's answers in `scored_examples.parquet`:
+
+- `scores/detection/`: the activating test texts and the random non-activating ones, the items
+  of saescope's `detection` headline, so delphi's per-latent balanced accuracy
+  (`compute_classification_metrics(compute_confusion(df))["accuracy"]`) equals `detection`;
+- `scores/detection_hard/`: the activating texts and the hard negatives (`detection_hard`).
+
+An embedding SAE has one activation per text, not per token, so each example is one "token":
+`str_tokens = [text]`, `activations = [activation]` (delphi joins `str_tokens` into the text).
+delphi's firing counts (`log/hookpoint_firing_counts.pt`, a pickled torch file) are not
+written; its loader then leaves `firing_count` out.
+
+The per-latent scores (every scorer) also go to `saescope_scores.jsonl`, one line per latent
+keyed like delphi's `latent_df` (`module`, `latent_idx`), to join with delphi's tables.
 """
 
 from __future__ import annotations
@@ -57,9 +71,61 @@ def _num(x: Any) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
+DELPHI_SCORE_SETS = {"detection": "random_negative", "detection_hard": "hard_negative"}
+"""delphi score folder -> the kind of non-activating examples it holds (with every activating one)."""
+
+
+def classifier_outputs(examples: Any) -> list[dict[str, Any]]:
+    """delphi `ClassifierOutput` records (as dicts, its field names and types) of scored examples.
+
+    `examples`: rows of `scored_examples.parquet` (a DataFrame) of one scorer and latent.
+    """
+    out = []
+    for r in examples.to_dict("records"):
+        pred = _num(r["prediction"])
+        prob = _num(r["probability"])
+        correct = r["correct"]
+        out.append({
+            "str_tokens": [r["text"]],
+            "activations": [float(r["activation"])],
+            "distance": int(r["quantile"]) if r["activating"] else -1.0,
+            "activating": bool(r["activating"]),
+            "prediction": None if pred is None else bool(pred > 0.5),
+            "probability": prob,
+            "correct": None if correct is None or correct != correct else bool(correct),
+        })  # fmt: skip
+    return out
+
+
+def write_score_files(scored_examples: str | Path, scores_dir: Path, module: str) -> dict[str, int]:
+    """delphi's `scores/{detection,detection_hard}/{module}_latent{i}.txt` from saescope's
+    detection answers; returns the number of files per folder."""
+    df = pq.read_table(scored_examples).to_pandas()
+    df = df[df["scorer"] == "detection"]
+    counts = {}
+    for folder, negative in DELPHI_SCORE_SETS.items():
+        part = df[df["activating"] | (df["kind"] == negative)]
+        n = 0
+        for lat, rows in part.groupby("latent", sort=True):
+            if not rows["activating"].any() or rows["activating"].all():
+                continue  # no negatives of this kind (or no positives): nothing to tell apart
+            (scores_dir / folder).mkdir(parents=True, exist_ok=True)
+            name = latent_name(module, int(lat)).replace("/", "--")  # as delphi names score files
+            (scores_dir / folder / f"{name}.txt").write_text(
+                json.dumps(classifier_outputs(rows), ensure_ascii=False), encoding="utf-8")
+            n += 1
+        counts[folder] = n
+    return counts
+
+
 def export_delphi(interpret_dir: str | Path, out: str | Path, module: str = "saescope",
                   overwrite: bool = False) -> dict[str, Any]:
-    """Write `explanations/` (delphi's files) and `saescope_scores.jsonl` under `out`."""
+    """Write `explanations/` and `scores/` (delphi's files) and `saescope_scores.jsonl` under `out`.
+
+    `scores/` needs the detection scorer's answers (`scored_examples.parquet`, written by
+    `saescope interpret --scorer detection,...`); without them only the explanations and the
+    per-latent scores are written.
+    """
     src = Path(interpret_dir)
     lat_path = src / "latents.parquet"
     if not lat_path.is_file():
@@ -87,7 +153,12 @@ def export_delphi(interpret_dir: str | Path, out: str | Path, module: str = "sae
                            ("baseline", f"{s}_baseline"))}
             lines.append(json.dumps(row))
         (tmp / "saescope_scores.jsonl").write_text("".join(x + "\n" for x in lines))
+        score_files = {}
+        if (src / "scored_examples.parquet").is_file():
+            score_files = write_score_files(src / "scored_examples.parquet", tmp / "scores", module)
         (tmp / "saescope_export.json").write_text(json.dumps(
             {"module": module, "explainer": manifest.get("explainer"), "model": manifest.get("model"),
-             "scorers": scorers, "source": str(src.resolve())}, indent=2) + "\n")
-    return {"latents": len(df), "explanations": n_expl, "scorers": scorers, "out": str(out)}
+             "scorers": scorers, "score_files": score_files, "source": str(src.resolve())},
+            indent=2) + "\n")
+    return {"latents": len(df), "explanations": n_expl, "scorers": scorers, "score_files": score_files,
+            "out": str(out)}

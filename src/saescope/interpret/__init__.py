@@ -5,8 +5,8 @@ from saescope.interpret import InterpretConfig, run_interpret
 manifest = run_interpret(InterpretConfig(sae="runs/sae", data="emb.parquet", out="out/interpret"))
 ```
 `interpret_vectors(sae, X, ids, texts, out, cfg)` does the same on arrays in memory. Outputs
-(`latents.parquet`, `examples.parquet`, `summary.json`, `manifest.json`) are described in
-docs/architecture.md ("Interpret output").
+(`latents.parquet`, `examples.parquet`, `scored_examples.parquet`, `summary.json`, `manifest.json`)
+are described in docs/architecture.md ("Interpret output").
 """
 
 from saescope.interpret.config import ExplainPromptConfig, InterpretConfig

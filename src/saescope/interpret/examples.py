@@ -119,6 +119,9 @@ class Examples:
     """[E] int8 index into KINDS."""
     split: np.ndarray
     """[E] int8 index into SPLITS."""
+    quantile: np.ndarray
+    """[E] int8 activation-quantile bin of an activating example, 0 = the highest bin (delphi's
+    `quantile`; top examples count as bin 0); -1 for non-activating examples."""
     _slices: dict[int, slice] = field(default_factory=dict, repr=False)
 
     @property
@@ -138,6 +141,7 @@ class Examples:
             "activation": self.activation[sl][keep],
             "kind": np.asarray(KINDS, dtype=object)[kind],
             "label": (kind <= QUANTILE).astype(np.int8),
+            "quantile": self.quantile[sl][keep],
         }
 
 
@@ -264,58 +268,61 @@ def _text_keys(texts: Sequence[str]) -> np.ndarray:
     return inverse.astype(np.int64)
 
 
-_Group = tuple[np.ndarray, np.ndarray, int, int]
-"""(rows, activations, kind code, split code) of one group of examples."""
+_Group = tuple[np.ndarray, np.ndarray, np.ndarray, int, int]
+"""(rows, activations, quantile bins, kind code, split code) of one group of examples."""
 
 
 def _latent_groups(part: tuple[Any, ...], hard: np.ndarray, spare_random: np.ndarray, cfg: ExampleConfig,
                    text_keys: np.ndarray | None) -> list[_Group]:
     """The example groups of one live latent; the test set disjoint from the explain set by row
     (asserted) and, with text keys, by text."""
-    (top_rows, top_acts), (q_rows, q_acts), (test_rows, test_acts), test_kinds, neg_explain, neg_test = part
+    (top_rows, top_acts, top_q), (q_rows, q_acts, q_q), (test_rows, test_acts, test_q), test_kinds, \
+        neg_explain, neg_test = part
     hard = hard[: cfg.n_test_hard_negative]
     fill = spare_random[: cfg.n_test_hard_negative - len(hard)]
     zeros = [np.zeros(len(r), np.float32) for r in (neg_explain, neg_test, hard, fill)]
+    none = [np.full(len(r), -1, np.int8) for r in (neg_explain, neg_test, hard, fill)]
     groups: list[_Group] = [
-        (top_rows, top_acts, TOP, EXPLAIN),
-        (q_rows, q_acts, QUANTILE, EXPLAIN),
-        (neg_explain, zeros[0], RANDOM_NEGATIVE, EXPLAIN),
+        (top_rows, top_acts, top_q, TOP, EXPLAIN),
+        (q_rows, q_acts, q_q, QUANTILE, EXPLAIN),
+        (neg_explain, zeros[0], none[0], RANDOM_NEGATIVE, EXPLAIN),
     ]
-    test_groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [
-        (test_rows, test_acts, np.asarray(test_kinds, np.int8)),
-        (neg_test, zeros[1], np.full(len(neg_test), RANDOM_NEGATIVE, np.int8)),
-        (hard, zeros[2], np.full(len(hard), HARD_NEGATIVE, np.int8)),
-        (fill, zeros[3], np.full(len(fill), RANDOM_NEGATIVE, np.int8)),
+    test_groups: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = [
+        (test_rows, test_acts, test_q, np.asarray(test_kinds, np.int8)),
+        (neg_test, zeros[1], none[1], np.full(len(neg_test), RANDOM_NEGATIVE, np.int8)),
+        (hard, zeros[2], none[2], np.full(len(hard), HARD_NEGATIVE, np.int8)),
+        (fill, zeros[3], none[3], np.full(len(fill), RANDOM_NEGATIVE, np.int8)),
     ]
     explain_rows = np.concatenate([g[0] for g in groups])
     test_all = np.concatenate([g[0] for g in test_groups])
     if len(np.intersect1d(explain_rows, test_all)) or len(np.unique(test_all)) != len(test_all):
         raise AssertionError("explain and test sets overlap")
     seen = set(text_keys[explain_rows].tolist()) if text_keys is not None else set()
-    for rows, acts, kinds in test_groups:
+    for rows, acts, quant, kinds in test_groups:
         if text_keys is not None:  # first occurrence of each text not shown to the explainer
             keep = np.zeros(len(rows), dtype=bool)
             for j, key in enumerate(text_keys[rows].tolist()):
                 keep[j] = key not in seen
                 seen.add(key)
-            rows, acts, kinds = rows[keep], acts[keep], kinds[keep]
+            rows, acts, quant, kinds = rows[keep], acts[keep], quant[keep], kinds[keep]
         for kind in np.unique(kinds):
             sel = kinds == kind
-            groups.append((rows[sel], acts[sel], int(kind), TEST))
+            groups.append((rows[sel], acts[sel], quant[sel], int(kind), TEST))
     return groups
 
 
 def _assemble(lat_ids: np.ndarray, n_rows: int, streamed: _Streamed, top_acts: np.ndarray,
               groups: list[list[_Group]]) -> Examples:
     """The flat example table of every latent, in latent order, with each latent's slice."""
-    lat_l, row_l, act_l, kind_l, split_l = [], [], [], [], []
+    lat_l, row_l, act_l, quant_l, kind_l, split_l = [], [], [], [], [], []
     slices: dict[int, slice] = {}
     start = 0
     for lat, latent_groups in zip(lat_ids, groups, strict=True):
         n = 0
-        for rows, acts, kind, split in latent_groups:
+        for rows, acts, quant, kind, split in latent_groups:
             row_l.append(np.asarray(rows, dtype=np.int64))
             act_l.append(np.asarray(acts, dtype=np.float32))
+            quant_l.append(np.asarray(quant, dtype=np.int8))
             kind_l.append(np.full(len(rows), kind, dtype=np.int8))
             split_l.append(np.full(len(rows), split, dtype=np.int8))
             n += len(rows)
@@ -337,6 +344,7 @@ def _assemble(lat_ids: np.ndarray, n_rows: int, streamed: _Streamed, top_acts: n
         activation=cat(act_l, np.float32),
         kind=cat(kind_l, np.int8),
         split=cat(split_l, np.int8),
+        quantile=cat(quant_l, np.int8),
         _slices=slices,
     )
 
@@ -386,8 +394,9 @@ def _split_positives(
     res_act: np.ndarray,
     cfg: ExampleConfig,
     rng: np.random.Generator,
-) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-    """Explain top, explain quantile, test positives (rows, acts) and test kinds for latent i."""
+) -> tuple[Any, ...]:
+    """Explain top, explain quantile, test positives (rows, acts, quantile bins) and test kinds
+    for latent i."""
     t_ok = top_row[i] >= 0
     t_rows, t_acts = top_row[i][t_ok], top_acts[i][t_ok]
     r_ok = res_row[i] >= 0
@@ -401,24 +410,29 @@ def _split_positives(
         budget = want_explain
     n_top = min(cfg.n_top_explain, budget, len(t_rows))
     n_q = budget - n_top
-    ex_top = (t_rows[:n_top], t_acts[:n_top])
+    ex_top = (t_rows[:n_top], t_acts[:n_top], np.zeros(n_top, np.int8))
     pool = ~np.isin(r_rows, ex_top[0])
     p_rows, p_acts = r_rows[pool], r_acts[pool]
     bins = _quantile_bins(p_acts, cfg.n_quantiles, rng)
+    bin_of = np.zeros(len(p_acts), np.int8)  # 0 = the highest bin, as delphi numbers quantiles
+    for b, members in enumerate(bins):
+        bin_of[members] = len(bins) - 1 - b
     q_idx = _round_robin(bins, n_q)
-    ex_q = (p_rows[q_idx], p_acts[q_idx])
+    ex_q = (p_rows[q_idx], p_acts[q_idx], bin_of[q_idx])
     rest_bins = [b[~np.isin(b, q_idx)] for b in bins]
     t_idx = _round_robin(rest_bins, cfg.n_test_positive)
-    te_rows, te_acts = p_rows[t_idx], p_acts[t_idx]
+    te_rows, te_acts, te_q = p_rows[t_idx], p_acts[t_idx], bin_of[t_idx]
     kinds = np.full(len(te_rows), QUANTILE, dtype=np.int8)
     short = cfg.n_test_positive - len(te_rows)
     if short > 0:  # fill from top rows nobody used yet
         used = np.concatenate([ex_top[0], ex_q[0], te_rows])
         free = ~np.isin(t_rows, used)
+        n_fill = min(short, int(free.sum()))
         te_rows = np.concatenate([te_rows, t_rows[free][:short]])
         te_acts = np.concatenate([te_acts, t_acts[free][:short]])
-        kinds = np.concatenate([kinds, np.full(min(short, int(free.sum())), TOP, np.int8)])
-    return ex_top, ex_q, (te_rows, te_acts), kinds
+        te_q = np.concatenate([te_q, np.zeros(n_fill, np.int8)])
+        kinds = np.concatenate([kinds, np.full(n_fill, TOP, np.int8)])
+    return ex_top, ex_q, (te_rows, te_acts, te_q), kinds
 
 
 def _quantile_bins(acts: np.ndarray, n_bins: int, rng: np.random.Generator) -> list[np.ndarray]:

@@ -1,4 +1,5 @@
-"""The files of a finished run: latents.parquet, examples.parquet, summary and manifest dicts."""
+"""The files of a finished run: latents.parquet, examples.parquet, scored_examples.parquet,
+summary and manifest dicts."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def _score_columns(cfg: Any, latents: np.ndarray, scored: dict[int, dict[str, An
     special = {"latent", "low_support", "n_test_positive"}
     extra_cols = sorted(
         {k for r in scored.values() for k in r
-         if k not in special and k not in score_cols and not k.endswith("_error")}
+         if k not in special and k not in score_cols and not k.endswith("_error") and not k.startswith("_")}
     )
     cols: dict[str, pa.Array] = {}
     for c in score_cols + extra_cols:
@@ -102,6 +103,63 @@ def write_examples(out: Path, ex: Examples, ids: np.ndarray, texts: list[str]) -
         }
     )
     with atomic_path(out / "examples.parquet") as tmp:
+        pq.write_table(table, tmp)
+
+
+SCORED_EXAMPLES_SCHEMA = pa.schema([
+    ("scorer", pa.string()), ("latent", pa.int32()), ("id", pa.string()), ("text", pa.string()),
+    ("kind", pa.string()), ("activating", pa.bool_()), ("activation", pa.float32()),
+    ("quantile", pa.int8()), ("prediction", pa.float64()), ("probability", pa.float64()),
+    ("correct", pa.bool_()), ("baseline_prediction", pa.float64()),
+])  # fmt: skip
+"""scored_examples.parquet: one row per (per-text LLM scorer, latent, test example)."""
+
+
+def _correct(scorer: str, prediction: float | None, activating: bool) -> bool | None:
+    """Whether an answer is right: detection 1/0 = fires, prediction > 0 = fires (its F1's rule);
+    None for simulation (a 0-10 guess is not right or wrong) and for no answer."""
+    if prediction is None or scorer == "simulation":
+        return None
+    return bool(prediction > (0.5 if scorer == "detection" else 0.0)) == activating
+
+
+def write_scored_examples(out: Path, cfg: Any, ex: Examples, latents: np.ndarray, ids: np.ndarray,
+                          texts: list[str], scored: dict[int, dict[str, Any]]) -> None:
+    """scored_examples.parquet: every answer of the per-text LLM scorers (detection, prediction,
+    simulation) on every test example, with the example's kind, label, activation and quantile
+    bin (`SCORED_EXAMPLES_SCHEMA`; the file delphi's per-example score files are made from).
+    Not written (an old one removed) when no such scorer ran."""
+    names = [n for n in cfg.scorers if n in ("detection", "prediction", "simulation")]
+    if not names:  # an --overwrite run must not leave an older run's answers behind
+        (out / "scored_examples.parquet").unlink(missing_ok=True)
+        return
+    cols: dict[str, list[Any]] = {f.name: [] for f in SCORED_EXAMPLES_SCHEMA}
+    for name in names:
+        for lat in latents:
+            answers = scored.get(int(lat), {}).get("_answers", {}).get(name)
+            if answers is None:
+                continue
+            t = ex.for_latent(int(lat), "test")
+            n = len(t["row"])
+            if len(answers["prediction"]) != n:
+                raise AssertionError(f"latent {lat}: {len(answers['prediction'])} answers for {n} test examples")
+            labels = t["label"].astype(bool).tolist()
+            base = answers.get("baseline_prediction") or [None] * n
+            cols["scorer"] += [name] * n
+            cols["latent"] += [int(lat)] * n
+            cols["id"] += [str(ids[r]) for r in t["row"]]
+            cols["text"] += [texts[r] for r in t["row"]]
+            cols["kind"] += [str(k) for k in t["kind"]]
+            cols["activating"] += labels
+            cols["activation"] += t["activation"].astype(float).tolist()
+            cols["quantile"] += t["quantile"].astype(int).tolist()
+            cols["prediction"] += answers["prediction"]
+            cols["probability"] += answers.get("probability") or [None] * n
+            cols["correct"] += [_correct(name, p, y) for p, y in zip(answers["prediction"], labels, strict=True)]
+            cols["baseline_prediction"] += base
+    table = pa.table({f.name: pa.array(cols[f.name], f.type) for f in SCORED_EXAMPLES_SCHEMA},
+                     schema=SCORED_EXAMPLES_SCHEMA)
+    with atomic_path(out / "scored_examples.parquet") as tmp:
         pq.write_table(table, tmp)
 
 

@@ -32,7 +32,13 @@ from saescope.interpret.explain import EXPLAINERS, ExplainContext
 from saescope.interpret.families import feature_families, similar_latents
 from saescope.interpret.inputs import load_sae, read_vectors_with_texts, sae_dead_fraction
 from saescope.interpret.llm import LLM, make_backend
-from saescope.interpret.outputs import manifest, summarise, write_examples, write_latents
+from saescope.interpret.outputs import (
+    manifest,
+    summarise,
+    write_examples,
+    write_latents,
+    write_scored_examples,
+)
 from saescope.interpret.scorers import SCORERS, LatentTest, ScoringContext, mask_low_support
 from saescope.interpret.workdir import WORK, append_jsonl, read_jsonl
 from saescope.io import finish_output, prepare_output, write_json
@@ -134,6 +140,7 @@ def interpret_vectors(
 
     table = write_latents(out, cfg, ex, latents, ids_s, explanations, scored, families, similar)
     write_examples(out, ex, ids_s, texts)
+    write_scored_examples(out, cfg, ex, latents, ids_s, texts, scored)
     summary = summarise(cfg, ex, table, n_lat, families, latents)
     sae_dead = sae_dead_fraction(cfg.sae)
     if sae_dead is not None:
@@ -221,6 +228,8 @@ def score_phase(
                                 f"{name}_baseline": sc.baseline, **sc.extras})
                     if sc.error:
                         row[f"{name}_error"] = sc.error
+                    if sc.answers is not None:  # per-example answers: scored_examples.parquet
+                        row.setdefault("_answers", {})[name] = sc.answers
                 mask_low_support(row, test.n_positive, scorers, ctx.cfg)
                 rows.append(row)
             append_jsonl(path, rows)

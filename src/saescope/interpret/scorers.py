@@ -112,6 +112,11 @@ class Score:
     """Secondary metrics, column name -> value (e.g. detection_f1, detection_hard)."""
     error: str | None = None
     """Why the score is missing (requests failed, every answer unparseable)."""
+    answers: dict[str, list[float | None]] | None = None
+    """Per test item, in `LatentTest.texts` order, what a per-text LLM scorer answered (None =
+    no answer): `prediction` (detection: 1/0), `probability` (detection: P("1") when the backend
+    returns logprobs) and `baseline_prediction` (the answer under the shuffled explanation).
+    The pipeline keeps them in `scored_examples.parquet`."""
 
 
 @dataclass
@@ -390,7 +395,10 @@ def _per_text_score(
     if t.explanation is None:
         return Score(error="no explanation")
     vals, probs, unparsed, err = _gather(jobs, i, "real", len(t.texts))
-    score = Score(extras={f"{name}_unparsed": float(unparsed)})
+    base_vals = _gather(jobs, i, "shuffled", len(t.texts))[0] if t.shuffled is not None else None
+    score = Score(extras={f"{name}_unparsed": float(unparsed)},
+                  answers={"prediction": _listed(vals), "probability": _listed(probs),
+                           "baseline_prediction": _listed(base_vals)})
     if np.isnan(vals).all():
         score.error = err or f"every {name} answer was unparseable"
         return score
@@ -409,11 +417,16 @@ def _per_text_score(
     elif name == "prediction":
         positive = np.where(np.isnan(vals), np.nan, (vals > 0).astype(float))
         score.extras["prediction_f1"] = metrics.binary_metrics(positive[main], t.labels[main])["f1"]
-    if t.shuffled is not None:
-        base_vals, _, _, _ = _gather(jobs, i, "shuffled", len(t.texts))
-        if not np.isnan(base_vals).all():
-            score.baseline = spec.statistic(base_vals[main], target[main])
+    if base_vals is not None and not np.isnan(base_vals).all():
+        score.baseline = spec.statistic(base_vals[main], target[main])
     return score
+
+
+def _listed(values: np.ndarray | None) -> list[float | None] | None:
+    """Per-item values as JSON-ready floats (None where NaN = no answer)."""
+    if values is None:
+        return None
+    return [None if np.isnan(v) else float(v) for v in values]
 
 
 def _detection_extras(vals: np.ndarray, probs: np.ndarray, t: LatentTest) -> dict[str, float]:
