@@ -79,13 +79,15 @@ def train(**opts: Any) -> None:
 
     cfg = train_run_config(opts)
     main_rank = int(os.environ.get("RANK", "0")) == 0  # torchrun: rank 0 owns DIR and prints
-    with warnings.catch_warnings(record=True) as caught:
+
+    def show(message: Any, *_: Any, **__: Any) -> None:  # notes (dropped rows, a short run)
+        if main_rank:
+            typer.echo(f"warning: {message}", err=True)
+
+    with warnings.catch_warnings():
         warnings.simplefilter("always", UserWarning)
-        try:
-            result = run_train(cfg, progress=not opts["quiet"])
-        finally:
-            for w in caught if main_rank else ():
-                typer.echo(f"warning: {w.message}", err=True)
+        warnings.showwarning = show
+        result = run_train(cfg, progress=not opts["quiet"])
     m = result.metrics
     if not main_rank:
         return
