@@ -12,7 +12,9 @@ Intervals: 95% t-intervals over the draws (each draw's mean over the targets).
 
 Tuning split (no figure is reported on what chose it): the PU classifier's C and feedback
 (`spaces.PU_C`, `spaces.PU_FEEDBACK`) were chosen on the 4 domains x draws 0-1 with the
-`--train issue` SAE (`--tune` reruns that sweep); the "held out" rows are the 10 subjects x all draws, which played no part in it. The
+`--train issue` SAE (`--tune` reruns that sweep); the manifold ranking's neighbours and
+propagation weight (`spaces.GRAPH_K`, `spaces.GRAPH_ALPHA`) on the same cells (`--tune-graph`
+reruns that sweep); the "held out" rows are the 10 subjects x all draws, which played no part in it. The
 "all" rows (14 targets x all draws) include the tuning cells and are printed for completeness.
 
 The SAE (TopK) is trained once on the embeddings of all questions, without labels (the seeds
@@ -40,10 +42,12 @@ SUBJECTS = (
     "clinical knowledge", "high school macroeconomics", "world religions", "astronomy",
     "nutrition", "moral scenarios",
 )  # fmt: skip
-METHODS = ("sae-pu", "sae-enrich", "sae-centered", "sae", "embedding", "embedding-centered",
+METHODS = ("embedding-graph", "sae-pu", "sae-enrich", "sae-centered", "sae", "embedding", "embedding-centered",
            "embedding-pu", "random")  # fmt: skip
 BASELINE = "embedding-centered"
 BUDGETS = (100, 500)
+GRAPH_GRID = [(k, a) for k in (10, 20) for a in (0.8, 0.9, 0.95, 0.99)]
+"""(`GRAPH_K`, `GRAPH_ALPHA`) pairs of the `--tune-graph` sweep (the choice: 20, 0.95)."""
 TUNE_GRID = [(C, fb) for C in (0.01, 0.03, 0.1, 1.0) for fb in (0, 1, 3)]
 """(`PU_C`, `PU_FEEDBACK`) pairs of the `--tune` sweep (the choice: 0.03, 3)."""
 
@@ -149,6 +153,18 @@ def tune(X, ids, domain, sae, n_seeds) -> None:
         table(r, list(targets), ("sae-pu", BASELINE), [0, 1], f"tuning cells, sae-pu C={C} feedback={fb}")
 
 
+def tune_graph(X, ids, domain, n_seeds) -> None:
+    """The (k, alpha) sweep of `embedding-graph` on the tuning cells only (4 domains x draws 0-1)."""
+    import saescope.curate.spaces as spaces
+    from saescope.data.builtin import MMLU_DOMAINS
+
+    targets = {f"domain: {d}": domain == d for d in MMLU_DOMAINS}
+    for k, a in GRAPH_GRID:
+        spaces.GRAPH_K, spaces.GRAPH_ALPHA = k, a
+        r = run_targets(X, ids, targets, ("embedding-graph", BASELINE), None, 2, n_seeds)
+        table(r, list(targets), ("embedding-graph", BASELINE), [0, 1], f"tuning cells, k={k} alpha={a}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--train", choices=("default", "issue"), default="default")
@@ -157,6 +173,7 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=None, help="folder for embeddings and SAEs")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--tune", action="store_true", help="only the C sweep on the tuning cells")
+    ap.add_argument("--tune-graph", action="store_true", help="only the graph sweep on the tuning cells")
     ap.add_argument("--out", type=Path, default=None, help="write the per-draw figures as JSON")
     ap.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1))
     args = ap.parse_args()
@@ -172,6 +189,9 @@ def main() -> None:
     cache = args.cache or default_cache_dir() / "bench"
     cache.mkdir(parents=True, exist_ok=True)
     X, ids, subject, domain = embeddings(cache / "mmlu_minilm.parquet")
+    if args.tune_graph:
+        tune_graph(X, ids, domain, args.n_seeds)
+        return
     sae = trained_sae(X, args.train, cache)
     if args.tune:
         tune(X, ids, domain, sae, args.n_seeds)

@@ -60,14 +60,14 @@ def test_demo_figures_are_sane(demo_run):
     # SAE-space selection finds the domain far above the random floor.
     assert cur["sae-enrich"]["precision"] > cur["random"]["precision"] + 0.3
     assert set(cur) >= {"sae-enrich", "sae-centered", "embedding", "embedding-centered", "random"}
-    assert "sae-pu" in cur  # the default space is the main run
+    assert "embedding-graph" in cur and "sae-pu" in cur  # the default space is the main run
     # the table shows several budgets and the spread over seed draws
     draws = s["curation_draws"]
     assert draws["draws"] == 3 and list(draws["best"]) == ["100", "500"]
     for space, per in draws["precision"].items():
         for b in ("100", "500"):
             assert per[b]["min"] <= per[b]["mean"] <= per[b]["max"] <= 1.0, space
-    assert draws["precision"]["sae-pu"]["100"]["mean"] > draws["precision"]["random"]["100"]["max"] + 0.3
+    assert draws["precision"]["embedding-graph"]["100"]["mean"] > draws["precision"]["random"]["100"]["max"] + 0.3
     # why the rows were chosen: latents with their keyword explanations
     sel = pq.read_table(out / "curate" / "selected.parquet")
     assert {"top_latents", "top_explanations"} <= set(sel.column_names)

@@ -8,7 +8,8 @@
 3. every live latent explained with the offline `keywords` explainer and scored with the
    embedding scorer against the shuffled-explanation baseline (an LLM explainer too when a
    server or `local_llm` is given);
-4. the target domain curated from the seeds in SAE space (the default space, `sae-pu`), beside
+4. the target domain curated from the seeds with the default space (`embedding-graph`, manifold
+   ranking on the embeddings' kNN graph; the SAE says why each row was chosen), beside `sae-pu`,
    `sae-enrich`, `sae-centered`, raw-embedding, centered-embedding and random baselines
    (precision, recall, diversity, similarity, the latents behind the choice), then the
    precision of every space at several budgets over more seed draws (`draws`), so the table
@@ -44,7 +45,7 @@ from saescope.run_layout import RunLayout
 
 DOMAINS = ("STEM", "humanities", "social sciences", "other")
 CURATE_SPACE = DEFAULT_SPACE
-CURATE_BASELINES = ("sae-enrich", "sae-centered", "embedding", "embedding-centered", "random")
+CURATE_BASELINES = ("sae-pu", "sae-enrich", "sae-centered", "embedding", "embedding-centered", "random")
 
 
 @dataclass

@@ -80,7 +80,7 @@ def test_cli_defaults_are_the_config_defaults():
         got = by_option[opt].default
         assert got is ... or got == want, (opt, got, want)
         assert by_option[opt].help == field_docs(GROUPS[FIELD_GROUP[name]])[name]
-    assert by_option["--space"].default == "sae-pu"
+    assert by_option["--space"].default == "embedding-graph"
     assert "saescope[ray]" in by_option["--executor"].help
 
 
@@ -94,7 +94,7 @@ def test_cli_prints_the_latents_behind_the_selection(files, capsys, tmp_path):
           "--budget", "50", "--out", str(tmp_path / "o"), "--sae", str(tmp_path / "sae"),
           "--no-progress", "--projection-sample", "0"])
     text = capsys.readouterr().out
-    assert "(sae-pu)" in text and "latents that set the seeds apart" in text
+    assert "(embedding-graph)" in text and "latents that set the seeds apart" in text
     man = json.loads((tmp_path / "o" / "manifest.json").read_text())
     first = man["space_info"]["seed_latents"][0]
     assert f"latent {first['latent']:>6}" in text

@@ -18,7 +18,7 @@ def test_groups_and_flat_view_agree():
         len(cls.__dataclass_fields__) for cls in GROUPS.values())  # names unique across groups
     assert CurateConfig.from_dict(c.to_nested()) == c == CurateConfig.from_dict(c.to_dict())
     assert c.replace(budget=7).selection.budget == 7 and c.selection.budget == 5
-    assert CurateConfig(pool="p", seeds="s", sae="x", out="o", budget=1).selection.space == "sae-pu"
+    assert CurateConfig(pool="p", seeds="s", sae="x", out="o", budget=1).selection.space == "embedding-graph"
 
 
 def test_bad_values_name_the_field():

@@ -75,7 +75,7 @@ def test_selected_rows_say_why(planted, tmp_path):
     assert top[0]["explanation"] == f"concept number {top[0]['latent']}"
     assert top[0]["latent"] in own and info["why_columns"] == ["top_latents", "top_contributions",
                                                                "top_explanations"]
-    assert man["space"] == "sae-pu"  # the default space
+    assert man["space"] == "embedding-graph"  # the default space
 
 
 def test_feature_selection_skips_rows_without_evidence(planted, tmp_path):

@@ -16,11 +16,11 @@ from typing import Any
 
 from saescope.errors import ConfigError
 
-SPACES = ("sae-pu", "sae", "sae-idf", "sae-centered", "sae-enrich", "embedding",
+SPACES = ("embedding-graph", "sae-pu", "sae", "sae-idf", "sae-centered", "sae-enrich", "embedding",
           "embedding-centered", "embedding-pu", "random")
 """Selection spaces; `features` is chosen by `features`/`feature_query`, not by name."""
 SAE_SPACES = ("sae-pu", "sae", "sae-idf", "sae-centered", "sae-enrich")
-DEFAULT_SPACE = "sae-pu"
+DEFAULT_SPACE = "embedding-graph"
 """The space that wins `benchmarks/curate_mmlu.py` (see the README's Curation section)."""
 AGGREGATES = ("centroid", "max")
 QUOTAS = ("equal", "seeds")
@@ -103,8 +103,9 @@ class SelectionConfig:
     budget: int | None = None
     """Number of pool rows to select (after the threshold); None selects all above the threshold."""
     space: str = DEFAULT_SPACE
-    """Space: sae-pu | sae | sae-idf | sae-centered | sae-enrich | embedding | embedding-centered |
-    embedding-pu | random (see `spaces.py`)."""
+    """Space: embedding-graph | sae-pu | sae | sae-idf | sae-centered | sae-enrich | embedding |
+    embedding-centered | embedding-pu | random (see `spaces.py`). `embedding-graph` needs no SAE;
+    given one, it says which latents each selected row shares with the seeds."""
     aggregate: str = "centroid"
     """Score of a pool row in the cosine spaces: cosine to the seed centroid (`centroid`) or to its
     nearest seed (`max`)."""
@@ -257,7 +258,14 @@ class CurateConfig:
 
     @property
     def uses_sae(self) -> bool:
+        """The SAE is required (an SAE space or feature selection)."""
         return self.selection.space in SAE_SPACES or self.selection.by_features
+
+    @property
+    def loads_sae(self) -> bool:
+        """The SAE is loaded: required, used by a baseline, or given to explain the rows."""
+        return (self.uses_sae or self.inputs.sae is not None
+                or any(b in SAE_SPACES for b in self.output.baselines))
 
     @property
     def out_path(self) -> Path:

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from saescope.curate.config import SAE_SPACES, CurateConfig
+from saescope.curate.config import CurateConfig
 from saescope.curate.fitstate import load_sae
 from saescope.curate.layout import PoolLayout, pool_layout
 from saescope.data.vectors import (
@@ -243,7 +243,7 @@ def resolve_inputs(cfg: CurateConfig, progress: bool = True) -> Inputs:
         raise InputError(f"dimension mismatch: seeds {inp.seeds} have {seeds.X.shape[1]}, "
                          f"pool {inp.pool} has {layout.dim}")
     sae = None
-    if cfg.uses_sae or any(b in SAE_SPACES for b in cfg.output.baselines):
+    if cfg.loads_sae:
         sae = load_sae(inp.sae, device)  # type: ignore[arg-type]
         if int(sae.d_in) != layout.dim:
             raise InputError(f"dimension mismatch: the SAE {inp.sae} expects {sae.d_in}, "

@@ -438,13 +438,15 @@ def build_manifest(cfg: CurateConfig, inp: Inputs, run: SpaceRun,
 def _space_info(cfg: CurateConfig, inp: Inputs, run: SpaceRun) -> dict[str, Any] | None:
     """What the space learnt from the seeds: the latents that set them apart from the pool,
     with explanations when an interpretation folder was given, and the why-columns' names."""
-    if not run.space.sparse:
+    if not run.space.sparse and run.space.latent_weights is None:
         return None
     top = seed_latents(run.space, 20, inp.explanations)
     return {
         "seed_latents": top,
         "top_latents": [{"latent": r["latent"], "weight": r["weight"]} for r in top],
         "latent_weight": {"sae-enrich": "log-odds of the seeds' activation-mass share against the pool's",
+                          "embedding-graph": "log-odds of the seeds' activation-mass share against the "
+                                             "pool's (sae-enrich's weights: the score is the graph's)",
                           "sae-pu": "PU logistic-regression weight on the unit SAE code"}.get(
             cfg.selection.space, "entry of the unit seed centroid"),
         "why_columns": [n for n in WHY_COLUMNS if n in run.selected.column_names],

@@ -25,13 +25,28 @@ A space maps raw input vectors (sentence embeddings or LLM activations) `x` to a
   its activation mass. The weights are interpretable: the most enriched latents are the
   concepts that set the seeds apart from the pool (`FittedSpace.top_latents`). The similarity
   columns (`centroid_sim`, `max_sim`) are measured in the `sae-centered` space.
-- `sae-pu` (the default): a classifier of the seeds against the pool, positive-unlabelled
+- `sae-pu`: a classifier of the seeds against the pool, positive-unlabelled
   learning (Elkan & Noto, KDD 2008) as quality classifiers for pretraining-data filtering are
   trained (Brown et al. 2020, appendix A): an L2 logistic regression (`PU_C`, classes balanced)
   of the seeds (1) against the pool sample (0, unlabelled) on the unit SAE code beside the unit
   centred input, refitted once with the best-scored sample rows as extra positives
   (`PU_FEEDBACK`); the score is its decision function, linear in the code, so each firing
   latent's share of it is exact (`contributions`). Similarity columns as `sae-centered`.
+- `embedding-graph` (the default): manifold ranking (Zhou, Weston, Gretton, Bousquet &
+  Schoelkopf, "Ranking on Data Manifolds", NIPS 2003) on a k-nearest-neighbour graph of the
+  unit centred inputs of the seeds and the pool sample (`GRAPH_K` neighbours, edge weight the
+  positive cosine, symmetrised, `S = D^-1/2 W D^-1/2`): `F <- GRAPH_ALPHA S F + (1 - GRAPH_ALPHA) y`
+  from `y` = 1 on the seeds, `GRAPH_STEPS` steps (the truncated series of the closed form
+  `(I - alpha S)^-1 y`). A row's score is the mean of `F` over its `GRAPH_K` nearest graph nodes,
+  weighted by cosine (the induction formula of Delalleau, Bengio & Le Roux, "Efficient
+  non-parametric function induction in semi-supervised learning", AISTATS 2005), so rows outside
+  the sample are scored in one pass and a row's score does not depend on whether it was sampled
+  (a node never counts as its own neighbour: matches with cosine > `1 - 1e-6` are left out).
+  The score spreads from the seeds along the pool's own dense regions, so rows of the target
+  that are far from the seed centroid but close to other target rows are found. With an SAE
+  folder, the why-columns split the `sae-enrich` score of the row over its latents (which of
+  the concepts that set the seeds apart it carries); the graph score itself belongs to the
+  row's neighbours, not to latents. Similarity columns as `embedding-centered`.
 - `embedding-pu`: the same classifier on the unit centred input alone (the ablation that
   says what the SAE code adds). Similarity columns as `embedding-centered`.
 - `random`: a uniform score from a hash of the row id (the floor); its similarity columns
@@ -56,7 +71,24 @@ import scipy.sparse as sp
 
 from saescope.errors import ConfigError, InputError
 
-DENSE_SPACES = ("embedding", "embedding-centered", "embedding-pu", "random")
+DENSE_SPACES = ("embedding-graph", "embedding", "embedding-centered", "embedding-pu", "random")
+GRAPH_SPACES = ("embedding-graph",)
+GRAPH_K = 20
+"""Neighbours per node of the `embedding-graph` kNN graph and per scored row. Chosen with
+`GRAPH_ALPHA` on the 4 MMLU domains x seed draws 0-1 of `benchmarks/curate_mmlu.py` (tried 10,
+20; 40 for the induction), reported on the 10 subjects, which played no part in it."""
+GRAPH_ALPHA = 0.95
+"""Propagation weight of manifold ranking (the share of a node's score that comes from its
+neighbours; `1 - alpha` from the seeds). Chosen on the same tuning cells (tried 0.5, 0.8, 0.9,
+0.95, 0.99; 0.99 over-smooths into neighbouring domains)."""
+GRAPH_STEPS = 40
+"""Propagation steps (`alpha^40` = 0.13 of the series is cut: the ranking is the truncated
+personalised-PageRank series, stable by then)."""
+GRAPH_NODES = 50_000
+"""At most this many pool-sample rows become graph nodes (beside the seeds): the kNN graph
+costs `nodes^2 d` multiply-adds once, and each scored row `nodes x d`."""
+_GRAPH_BLOCK = 1024
+"""Rows per block of the kNN products (memory `block x nodes` floats)."""
 PU_SPACES = ("sae-pu", "embedding-pu")
 PU_C = 0.03
 """Inverse L2 strength of the PU classifier (scikit-learn's `C`, classes balanced). Chosen on the
@@ -119,6 +151,10 @@ class FittedSpace:
     """float32 [d] classifier weights on the unit centred input `(x - input_mean) / |x - input_mean|`."""
     input_mean: np.ndarray | None = None
     """float32 [d] pool mean of the raw inputs (centring of the classifier's input block)."""
+    graph_nodes: np.ndarray | None = None
+    """float32 [n, d] unit centred inputs of the graph's nodes (`embedding-graph`; seeds first)."""
+    graph_scores: np.ndarray | None = None
+    """float32 [n] manifold-ranking score of each graph node."""
     random_seed: int = 0
     """Seed of the `random` space's hash."""
     sae: Any = None
@@ -143,7 +179,8 @@ class FittedSpace:
     def encode(self, X: np.ndarray) -> tuple[np.ndarray | sp.csr_matrix, sp.csr_matrix | None]:
         """(space rows `a` before centring, raw SAE codes or None) for raw inputs X [n, d]."""
         if not self.sparse:
-            codes = encode_codes(self.sae, X, self.device) if self.features is not None else None
+            need = self.features is not None or (self.sae is not None and self.enrichment is not None)
+            codes = encode_codes(self.sae, X, self.device) if need else None
             return np.asarray(X, dtype=np.float32), codes
         codes = encode_codes(self.sae, X, self.device)
         if self.weights is None:
@@ -229,6 +266,8 @@ class FittedSpace:
             cluster = np.full(n, -1, dtype=np.int32)
         if self.features is not None:
             score = np.asarray(codes[:, self.features].sum(axis=1), dtype=np.float32).ravel()
+        elif self.graph_scores is not None:
+            score = self.graph_induction(X)
         elif self.enrichment is not None:
             score = enrichment_scores(codes, self.enrichment)
         elif self.name in PU_SPACES:
@@ -254,6 +293,15 @@ class FittedSpace:
             if self.seed_units is not None and self.mean is not None:
                 self._seed_mu = (self.mean.astype(np.float64) @ W[:, :cl_col]).astype(np.float32)
         return self._cols
+
+    def graph_induction(self, X: np.ndarray) -> np.ndarray:
+        """Cosine-weighted mean of the graph scores of each row's `GRAPH_K` nearest nodes."""
+        U = unit_rows(X, self.mean)
+        nbr, cos = knn_rows(U, self.graph_nodes, min(GRAPH_K, len(self.graph_nodes) - 1), self.device)
+        w = np.maximum(cos, 0.0).astype(np.float64)
+        num = (w * self.graph_scores[nbr]).sum(axis=1)
+        den = w.sum(axis=1)
+        return np.divide(num, den, out=np.zeros_like(num), where=den > 0).astype(np.float32)
 
     def pu_scores(self, X: np.ndarray, codes: sp.csr_matrix | None) -> np.ndarray:
         """Decision function of the PU classifier (without its intercept, which ranks nothing)."""
@@ -319,7 +367,8 @@ class FittedSpace:
         arrays = {
             k: np.ascontiguousarray(getattr(self, k))
             for k in ("seed_units", "centroid", "mean", "weights", "cluster_centers", "features",
-                      "enrichment", "pu_coef", "pu_coef_input", "input_mean")
+                      "enrichment", "pu_coef", "pu_coef_input", "input_mean", "graph_nodes",
+                      "graph_scores")
             if getattr(self, k) is not None
         }
         meta = {"name": self.name, "aggregate": self.aggregate, "random_seed": self.random_seed,
@@ -336,6 +385,7 @@ class FittedSpace:
             cluster_centers=arrays.get("cluster_centers"), features=arrays.get("features"),
             enrichment=arrays.get("enrichment"), pu_coef=arrays.get("pu_coef"),
             pu_coef_input=arrays.get("pu_coef_input"), input_mean=arrays.get("input_mean"),
+            graph_nodes=arrays.get("graph_nodes"), graph_scores=arrays.get("graph_scores"),
             sae=sae, device=device,
         )
 
@@ -401,6 +451,53 @@ def unit_csr(A: sp.csr_matrix) -> sp.csr_matrix:
     sq = np.asarray(A.multiply(A).sum(axis=1), dtype=np.float64).ravel()
     n = np.sqrt(sq)
     return sp.csr_matrix(sp.diags(np.divide(1.0, n, out=np.zeros_like(n), where=n > 0)) @ A)
+
+
+def knn_rows(Q: np.ndarray, B: np.ndarray, k: int, device: str = "cpu",
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, cosines) [n, k] of the `k` rows of unit `B` most similar to each unit row of `Q`,
+    leaving out matches with cosine > 1 - 1e-6 (a row is never its own neighbour); blocks of
+    `_GRAPH_BLOCK` rows bound the memory to `block x len(B)` floats."""
+    n = len(Q)
+    nbr = np.zeros((n, k), dtype=np.int64)
+    cos = np.zeros((n, k), dtype=np.float32)
+    Bt = np.ascontiguousarray(B.T, dtype=np.float32)
+    for lo in range(0, n, _GRAPH_BLOCK):
+        G = _product(np.ascontiguousarray(Q[lo:lo + _GRAPH_BLOCK], dtype=np.float32), Bt, device)
+        G[G > 1.0 - 1e-6] = -np.inf
+        idx = np.argpartition(-G, k - 1, axis=1)[:, :k]
+        nbr[lo:lo + len(G)] = idx
+        cos[lo:lo + len(G)] = np.take_along_axis(G, idx, axis=1)
+    cos[~np.isfinite(cos)] = 0.0
+    return nbr, cos
+
+
+def manifold_ranking(nodes: np.ndarray, n_seeds: int, k: int | None = None, alpha: float | None = None,
+                     steps: int | None = None, device: str = "cpu") -> np.ndarray:
+    """Manifold-ranking scores (Zhou et al., NIPS 2003) of unit rows `nodes`, the first `n_seeds`
+    of them the queries: kNN graph with positive-cosine weights, symmetrised by the maximum,
+    normalised `D^-1/2 W D^-1/2`, then `steps` of `F <- alpha S F + (1 - alpha) y` (None: the
+    module's `GRAPH_K`, `GRAPH_ALPHA`, `GRAPH_STEPS`)."""
+    k = GRAPH_K if k is None else k
+    alpha = GRAPH_ALPHA if alpha is None else alpha
+    steps = GRAPH_STEPS if steps is None else steps
+    if not 0 < alpha < 1:
+        raise ConfigError(f"manifold ranking alpha must be in (0, 1), got {alpha}")
+    n = len(nodes)
+    k = min(k, n - 1)
+    nbr, cos = knn_rows(nodes, nodes, k, device)
+    W = sp.csr_matrix((np.maximum(cos, 0.0).ravel(), nbr.ravel(), np.arange(0, n * k + 1, k)),
+                      shape=(n, n))
+    W = W.maximum(W.T)
+    d = np.asarray(W.sum(axis=1), dtype=np.float64).ravel()
+    inv = np.divide(1.0, np.sqrt(d), out=np.zeros_like(d), where=d > 0)
+    S = sp.csr_matrix(sp.diags(inv) @ W @ sp.diags(inv))
+    y = np.zeros(n)
+    y[:n_seeds] = 1.0
+    F = y.copy()
+    for _ in range(steps):
+        F = alpha * (S @ F) + (1.0 - alpha) * y
+    return F.astype(np.float32)
 
 
 def pu_classifier(seed_F: np.ndarray | sp.csr_matrix, pool_F: np.ndarray | sp.csr_matrix,
@@ -512,7 +609,7 @@ def fit_space(
     if name == "sae-idf":
         proto.weights = idf_weights(sample_A)
         sample_A, _ = proto.encode(pool_sample_X)
-    if name in ("embedding-centered", "sae-centered", "sae-enrich") + PU_SPACES:
+    if name in ("embedding-centered", "sae-centered", "sae-enrich") + PU_SPACES + GRAPH_SPACES:
         proto.mean = np.asarray(sample_A.mean(axis=0), dtype=np.float32).ravel()
     if seeds_X is not None:
         seeds_A, _ = proto.encode(seeds_X)
@@ -523,6 +620,8 @@ def fit_space(
         proto.centroid = (c / cn if cn > 0 else c).astype(np.float32)
         if name == "sae-enrich":
             proto.enrichment = enrichment_weights(seeds_A, sample_A, alpha)
+        if name in GRAPH_SPACES:
+            _fit_graph(proto, seeds_X, pool_sample_X, U, seed)
         if name in PU_SPACES:
             _fit_pu(proto, seeds_X, pool_sample_X, seeds_A, sample_A, pu_c, pu_input, seed)
             m = min(pu_feedback * len(seeds_X), len(pool_sample_X) // 2)
@@ -536,6 +635,21 @@ def fit_space(
     if features is not None:
         proto.features = features
     return proto
+
+
+def _fit_graph(space: FittedSpace, seeds_X: np.ndarray, pool_X: np.ndarray, seed_units: np.ndarray,
+               seed: int) -> None:
+    """Graph nodes (the unit centred seeds, then at most `GRAPH_NODES` sample rows) and their
+    manifold-ranking scores; with an SAE, the `sae-enrich` weights that explain the rows."""
+    rows = np.arange(len(pool_X))
+    if len(rows) > GRAPH_NODES:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, GRAPH_NODES, replace=False))
+    nodes = np.vstack([seed_units, unit_rows(pool_X[rows], space.mean)]).astype(np.float32)
+    space.graph_nodes = nodes
+    space.graph_scores = manifold_ranking(nodes, len(seeds_X), device=space.device)
+    if space.sae is not None:
+        space.enrichment = enrichment_weights(encode_codes(space.sae, seeds_X, space.device),
+                                              encode_codes(space.sae, pool_X, space.device))
 
 
 def _stack(A: np.ndarray | sp.csr_matrix, B: np.ndarray | sp.csr_matrix) -> np.ndarray | sp.csr_matrix:
