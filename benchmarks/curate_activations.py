@@ -16,7 +16,7 @@ MiniLM embeddings of the same questions come from `benchmarks/curate_mmlu.py`'s 
 representation a TopK SAE is trained on all `--n` vectors without labels (k 32, 4x latents,
 `--epochs` 30, batch 256: the issue's setting; the rest `TrainConfig()` defaults, validation
 FVU printed). Targets: the 4 MMLU domains; `--draws` draws of 50 seeds held out of the pool.
-Methods: `sae-pu`, `sae-enrich`, `sae-centered` (SAE space), `embedding` (raw vectors),
+Methods: `embedding-graph` (manifold ranking on the vectors' kNN graph), `sae-pu`, `sae-enrich`, `sae-centered` (SAE space), `embedding` (raw vectors),
 `embedding-centered`, `embedding-pu` (the same PU classifier on the centred vectors alone),
 `random`. Precision at budgets 100 and 300, mean over targets x draws with a 95% interval
 (t over the per-draw means across targets). No hyperparameter is tuned here: every method runs
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-METHODS = ("sae-pu", "sae-enrich", "sae-centered", "embedding", "embedding-centered",
+METHODS = ("embedding-graph", "sae-pu", "sae-enrich", "sae-centered", "embedding", "embedding-centered",
            "embedding-pu", "random")  # fmt: skip
 BUDGETS = (100, 300)
 POOLINGS = ("act-first-kept", "act-first-skipped")
@@ -109,13 +109,13 @@ def train(X: np.ndarray, out: Path, epochs: int) -> float:
 
 
 def evaluate(X: np.ndarray, sae, domain: np.ndarray, ids: np.ndarray, draws: int,
-             n_seeds: int) -> dict[str, dict[int, list[float]]]:
+             n_seeds: int, methods: tuple[str, ...] = METHODS) -> dict[str, dict[int, list[float]]]:
     """{method: {budget: per (target, draw) precision}}, targets in MMLU_DOMAINS order."""
     from saescope.curate.select import candidate_order
     from saescope.curate.spaces import fit_space
     from saescope.data.builtin import MMLU_DOMAINS
 
-    res: dict[str, dict[int, list[float]]] = {m: {b: [] for b in BUDGETS} for m in METHODS}
+    res: dict[str, dict[int, list[float]]] = {m: {b: [] for b in BUDGETS} for m in methods}
     for target in MMLU_DOMAINS:
         is_t = domain == target
         for r in range(draws):
@@ -123,7 +123,7 @@ def evaluate(X: np.ndarray, sae, domain: np.ndarray, ids: np.ndarray, draws: int
             seed_rows = rng.choice(np.flatnonzero(is_t), size=n_seeds, replace=False)
             mask = np.ones(len(X), bool)
             mask[seed_rows] = False
-            for m in METHODS:
+            for m in methods:
                 space = fit_space(m, X[seed_rows], X[mask], sae=sae, seed=r)
                 s = space.score(X[mask], ids[mask]).score
                 order = candidate_order(ids[mask], s, tie_seed=r)
@@ -154,6 +154,7 @@ def main() -> None:
     ap.add_argument("--extract-only", action="store_true")
     ap.add_argument("--reps", default="minilm,act-first-kept,act-first-skipped,act-first-skipped-std",
                     help="representations to evaluate")
+    ap.add_argument("--methods", default=",".join(METHODS), help="spaces to evaluate")
     args = ap.parse_args()
 
     import torch
@@ -184,14 +185,15 @@ def main() -> None:
         sae = SparseAutoencoder.load(cache / f"mmlu{args.n}_{name}_L{args.layer}_sae_k32x4_e{args.epochs}").eval()
         print(f"{name}: top-1 dimension holds {shares[0]:.1%} of the variance, top-3 {shares[:3].sum():.1%}; "
               f"SAE validation FVU {fvu:.3f}; warning: {dominant_dimensions(X) is not None}", flush=True)
-        res = evaluate(X, sae, domain, ids, args.draws, args.n_seeds)
+        methods = tuple(m for m in args.methods.split(",") if m)
+        res = evaluate(X, sae, domain, ids, args.draws, args.n_seeds, methods)
         rows.append((name, shares[0], fvu, res))
     print(f"\n### {args.n} MMLU questions, 4 domains x {args.draws} draws of {args.n_seeds} seeds, "
           f"SmolLM2 layer {args.layer}; precision, mean and 95% interval over draws\n")
     print("| representation | top-1 dim variance | SAE val FVU | method | p@100 | p@300 |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, top1, fvu, res in rows:
-        for m in METHODS:
+        for m in res:
             cells = [interval(res[m][b], args.draws) for b in BUDGETS]
             print(f"| {name} | {top1:.1%} | {fvu:.3f} | {m} | "
                   + " | ".join(f"{mu:.3f} +- {h:.3f}" for mu, h in cells) + " |")
