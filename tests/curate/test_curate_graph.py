@@ -104,3 +104,13 @@ def test_default_curation_explains_rows_with_the_sae_when_given(planted, tmp_pat
     man2 = run_curate(cfg.replace(sae=None, out=str(tmp_path / "c2")), progress=False)
     assert man2["metrics"]["precision"] == man["metrics"]["precision"]
     assert "top_latents" not in pq.read_table(tmp_path / "c2" / "selected.parquet").column_names
+
+
+def test_tiny_and_empty_inputs():
+    rng = np.random.default_rng(3)
+    seeds = rng.normal(size=(2, 4)).astype(np.float32)
+    fs = fit_space("embedding-graph", seeds, rng.normal(size=(1, 4)).astype(np.float32))
+    assert fs.graph_scores.shape == (3,) and np.isfinite(fs.graph_scores).all()
+    assert fs.score(np.zeros((0, 4), np.float32)).score.shape == (0,)
+    assert np.isfinite(fs.score(rng.normal(size=(5, 4)).astype(np.float32)).score).all()
+    np.testing.assert_array_equal(manifold_ranking(seeds[:1] / np.linalg.norm(seeds[0]), 1), [1.0])

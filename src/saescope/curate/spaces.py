@@ -297,7 +297,10 @@ class FittedSpace:
     def graph_induction(self, X: np.ndarray) -> np.ndarray:
         """Cosine-weighted mean of the graph scores of each row's `GRAPH_K` nearest nodes."""
         U = unit_rows(X, self.mean)
-        nbr, cos = knn_rows(U, self.graph_nodes, min(GRAPH_K, len(self.graph_nodes) - 1), self.device)
+        k = min(GRAPH_K, len(self.graph_nodes))
+        if len(X) == 0 or k < 1:
+            return np.zeros(len(X), dtype=np.float32)
+        nbr, cos = knn_rows(U, self.graph_nodes, k, self.device)
         w = np.maximum(cos, 0.0).astype(np.float64)
         num = (w * self.graph_scores[nbr]).sum(axis=1)
         den = w.sum(axis=1)
@@ -485,6 +488,10 @@ def manifold_ranking(nodes: np.ndarray, n_seeds: int, k: int | None = None, alph
         raise ConfigError(f"manifold ranking alpha must be in (0, 1), got {alpha}")
     n = len(nodes)
     k = min(k, n - 1)
+    y = np.zeros(n)
+    y[:n_seeds] = 1.0
+    if k < 1:  # a single node: nothing to spread to
+        return y.astype(np.float32)
     nbr, cos = knn_rows(nodes, nodes, k, device)
     W = sp.csr_matrix((np.maximum(cos, 0.0).ravel(), nbr.ravel(), np.arange(0, n * k + 1, k)),
                       shape=(n, n))
@@ -492,8 +499,6 @@ def manifold_ranking(nodes: np.ndarray, n_seeds: int, k: int | None = None, alph
     d = np.asarray(W.sum(axis=1), dtype=np.float64).ravel()
     inv = np.divide(1.0, np.sqrt(d), out=np.zeros_like(d), where=d > 0)
     S = sp.csr_matrix(sp.diags(inv) @ W @ sp.diags(inv))
-    y = np.zeros(n)
-    y[:n_seeds] = 1.0
     F = y.copy()
     for _ in range(steps):
         F = alpha * (S @ F) + (1.0 - alpha) * y
