@@ -446,7 +446,7 @@ def _space_info(cfg: CurateConfig, inp: Inputs, run: SpaceRun) -> dict[str, Any]
         "top_latents": [{"latent": r["latent"], "weight": r["weight"]} for r in top],
         "latent_weight": {"sae-enrich": "log-odds of the seeds' activation-mass share against the pool's",
                           "embedding-graph": "log-odds of the seeds' activation-mass share against the "
-                                             "pool's (sae-enrich's weights: the score is the graph's)",
+                                             "pool's; the rows are ranked by the graph",
                           "sae-pu": "PU logistic-regression weight on the unit SAE code"}.get(
             cfg.selection.space, "entry of the unit seed centroid"),
         "why_columns": [n for n in WHY_COLUMNS if n in run.selected.column_names],
