@@ -21,7 +21,7 @@ from typing import Any
 
 import typer
 
-from saescope.curate.config import field_default, field_docs
+from saescope.config_docs import field_default, field_docs
 
 FIELD: Any = object()
 """`Opt.default`: the config field's default."""
