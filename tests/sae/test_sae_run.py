@@ -55,4 +55,4 @@ def test_train_sae_alone_writes_no_manifest(tmp_path):
     run_train(_cfg(tmp_path, input=str(tmp_path / "x.npy"), overwrite=True), progress=False)
     man = json.loads((tmp_path / "sae" / "manifest.json").read_text())
     assert man["validation"] == "val_fraction" and man["rows"]["used"] == 64
-    assert man["config"]["overwrite"] is True
+    assert "overwrite" not in man["config"] and "resume" not in man["config"]  # as a rerun's

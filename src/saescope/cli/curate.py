@@ -12,9 +12,8 @@ from typing import Any
 
 import typer
 
-from saescope.cli.options import Opt, build, command, values
+from saescope.cli.options import Opt, build, command, split_list, values
 from saescope.curate.config import CurateConfig
-from saescope.errors import ConfigError
 
 CURATE_OPTIONS = (
     Opt("--seeds", "inputs.seeds", type=Path | None),
@@ -67,24 +66,12 @@ def register(app: typer.Typer) -> None:
     app.command("curate")(curate)
 
 
-def _split(value: str | None, name: str, cast: type = str) -> list | None:
-    if value is None:
-        return None
-    try:
-        items = [cast(v.strip()) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(f"{name}: expected a comma-separated list, got {value!r}") from None
-    if not items:
-        raise ConfigError(f"{name}: empty list")
-    return items
-
-
 def curate_config(opts: dict[str, Any]) -> CurateConfig:
     """The CurateConfig of the parsed options."""
     given = values(opts, CURATE_OPTIONS)
     flags = {o.field: o.decl for o in CURATE_OPTIONS}
     for name, cast in _LISTS.items():
-        given[name] = _split(given[name], flags[name], cast)
+        given[name] = split_list(given[name], flags[name], cast)
     given["output.baselines"] = given["output.baselines"] or []
     return build(CurateConfig, given)
 

@@ -40,7 +40,10 @@ def train_manifest(cfg: TrainRunConfig, n_rows: int, dropped: int, by_split_colu
     """manifest.json of a training folder (`train_sae` adds `steps`, `samples` and `files`)."""
     from saescope import __version__
 
-    config = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name != "train"}
+    # resume and overwrite say how the folder was handled, not what was trained: a resumed run
+    # (exact resume) writes the same manifest as an uninterrupted one.
+    config = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
+              if f.name not in ("train", "resume", "overwrite")}
     return {
         "saescope_version": __version__,
         "stage": "train",
