@@ -59,8 +59,10 @@ def export(
 
     if format not in COMPLETE:
         raise ConfigError(f"--format must be saelens, delphi, neuronpedia or saescope, got {format!r}")
-    stage = "sae" if format in ("saelens", "saescope") else "interpret"
-    found = _stage(src, stage) if format != "neuronpedia" else src  # neuronpedia reads the run
+    # SRC's SAE or interpret folder, found before the output folder is touched (neuronpedia
+    # reads the whole run itself)
+    found = src if format == "neuronpedia" else \
+        _stage(src, "sae" if format in ("saelens", "saescope") else "interpret")
     # The one output-folder policy; an interrupted export of the same SRC and format is redone.
     prepare_output(out, overwrite, fingerprint={"src": str(src), "format": format},
                    complete=COMPLETE[format], what=f"{format} export")

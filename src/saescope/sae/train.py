@@ -252,7 +252,8 @@ class Trainer:
     def __init__(self, data: Any, cfg: TrainConfig | None = None, val_data: Any = None,
                  out_dir: str | Path | None = None, resume: bool = False, progress: bool = True,
                  overwrite: bool = False,
-                 callback: Callable[[int, dict[str, Any]], None] | None = None) -> None:
+                 callback: Callable[[int, dict[str, Any]], None] | None = None,
+                 manifest: dict[str, Any] | None = None) -> None:
         self.cfg = cfg = copy.deepcopy(cfg or TrainConfig())
         self.t_start = time.perf_counter()
         self.dist, self.device = init_dist(resolve_device(cfg.device))
@@ -266,8 +267,7 @@ class Trainer:
                                       self.source.batch_size, self.val is not None and len(self.val) > 0,
                                       get_arch(cfg.sae.arch).early_stopping)
         self.progress, self.callback = progress, callback
-        self.manifest: dict[str, Any] | None = None
-        """Written as manifest.json with the outputs (see `train_sae`)."""
+        self.manifest = manifest  # written as manifest.json with the outputs (see `train_sae`)
         self.out = Path(out_dir) if out_dir is not None else None
         self.ckpt_dir = self.out / CHECKPOINT if self.out is not None else None
         if self.out is not None:
@@ -524,9 +524,8 @@ def train_sae(
     """
     cfg = cfg or TrainConfig()
     with _torch_threads(cfg):
-        trainer = Trainer(data, cfg, val_data, out_dir, resume, progress, overwrite, callback)
-        trainer.manifest = manifest
-        return trainer.fit()
+        return Trainer(data, cfg, val_data, out_dir, resume, progress, overwrite, callback,
+                       manifest).fit()
 
 
 class _torch_threads:
