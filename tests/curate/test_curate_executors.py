@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from saescope.curate import CurateConfig, run_curate
+from saescope.io import STATE_FILE
 
 
 def _cfg(planted, out, **kw):
@@ -65,9 +68,10 @@ def test_ray_resumes_by_part(planted, tmp_path, local_run, ray_local):
     run_curate(_cfg(planted, out, executor="ray"), progress=False)
     scores = out / "scores"
     kept = {p.name: p.stat().st_mtime_ns for p in scores.glob("part-*.parquet") if p.name != "part-00001.parquet"}
-    # an interrupted run: no manifest yet, part 1 lost
+    # an interrupted run: no manifest yet (the unfinished-run state file still there), part 1 lost
     for name in ("manifest.json", "part-00001.parquet", "_part-00001.done"):
         (out / name if name == "manifest.json" else scores / name).unlink()
+    (out / STATE_FILE).write_text(json.dumps({"fingerprint": None}) + "\n")
     run_curate(_cfg(planted, out, executor="ray"), progress=False)
     assert {name: (scores / name).stat().st_mtime_ns for name in kept} == kept  # not redone
     assert (scores / "_part-00001.done").is_file()
