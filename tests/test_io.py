@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
 from saescope.errors import SaescopeError
@@ -69,6 +70,7 @@ def test_check_output_dir_and_json_errors_name_the_file(tmp_path):
 from saescope.errors import ConfigError, InputError  # noqa: E402
 from saescope.io import (  # noqa: E402
     STATE_FILE,
+    append_jsonl,
     finish_output,
     prepare_output,
     read_jsonl,
@@ -137,6 +139,21 @@ def test_read_jsonl_drops_a_torn_last_line_only(tmp_path):
     log.write_text('{"step": 1}\n{"ste\n{"step": 3}\n')
     with pytest.raises(InputError, match=r"log\.jsonl:2: invalid JSON"):
         read_jsonl(log)
+
+
+def test_append_jsonl_after_a_crash_never_leaves_a_torn_line_mid_file(tmp_path):
+    log = tmp_path / "work.jsonl"
+    append_jsonl(log, [{"latent": 0}, {"latent": 1, "x": np.float32(0.5)}])
+    assert read_jsonl(log) == [{"latent": 0}, {"latent": 1, "x": 0.5}]
+    with open(log, "a") as f:
+        f.write('{"latent": 2, "expl')  # killed during an append
+    append_jsonl(log, [{"latent": 2}])
+    assert read_jsonl(log) == [{"latent": 0}, {"latent": 1, "x": 0.5}, {"latent": 2}]
+    with open(log, "a") as f:
+        f.write('{"latent": 3}')  # whole, only the newline lost: kept
+    append_jsonl(log, [{"latent": 4}])
+    assert [r["latent"] for r in read_jsonl(log)] == [0, 1, 2, 3, 4]
+    assert log.read_text().endswith('{"latent": 3}\n{"latent": 4}\n')
 
 
 def test_prepare_output_policy(tmp_path):

@@ -9,7 +9,8 @@ A crash or an error half-way never leaves a file (or folder) that looks finished
   (`renameat2(RENAME_EXCHANGE)`); elsewhere it renames the old folder to `.NAME.old` first,
   and `recover_dir` (called by every writer and reader of such folders) puts `.NAME.old` back
   when a kill fell between the two renames.
-- `read_jsonl` reads append-only logs, dropping a last line torn by a crash.
+- `append_jsonl` / `read_jsonl` write and read append-only logs; a last line torn by a crash
+  is dropped on reading and cut off before the next append.
 - `prepare_output` is the one output-folder policy (refuse, resume or overwrite).
 """
 
@@ -332,6 +333,38 @@ def read_jsonl(path: str | os.PathLike[str]) -> list[Any]:
                 break
             raise InputError(f"{path}:{lineno}: invalid JSON line ({exc})") from None
     return rows
+
+
+def append_jsonl(path: str | os.PathLike[str], rows: list[Any]) -> None:
+    """Append rows to a JSON Lines log and fsync, so a finished row survives a crash.
+
+    A last line an earlier crash left without its newline is ended when it is whole JSON and
+    cut off when it is not (`read_jsonl` dropped it), so a torn line never ends up mid-file.
+    """
+    with open(path, "a+b") as f:
+        _end_last_line(f)
+        f.write("".join(json.dumps(r, default=_json_default) + "\n" for r in rows).encode("utf-8"))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _end_last_line(f: Any) -> None:
+    """Give a log opened "a+b" a final newline: end a whole last line, cut a torn one."""
+    end = f.seek(0, os.SEEK_END)
+    if end == 0:
+        return
+    f.seek(end - 1)
+    if f.read(1) == b"\n":
+        return
+    f.seek(0)
+    data = f.read()
+    start = data.rfind(b"\n") + 1
+    try:
+        json.loads(data[start:].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        f.truncate(start)
+        return
+    f.write(b"\n")
 
 
 def _jsonable(obj: Any) -> Any:

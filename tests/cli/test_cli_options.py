@@ -8,12 +8,15 @@ import json
 import numpy as np
 import pytest
 
+from saescope.cli.curate import CURATE_OPTIONS, curate, curate_config
 from saescope.cli.hypotheses import HYPOTHESES_OPTIONS, hypotheses
 from saescope.cli.interpret import INTERPRET_OPTIONS, interpret
 from saescope.cli.main import run
 from saescope.cli.options import FIELD, Opt, build, command, field_of, values
 from saescope.cli.sae import TRAIN_OPTIONS, train, train_run_config
 from saescope.cli.tune import TUNE_OPTIONS, tune, tune_config
+from saescope.curate.config import CurateConfig
+from saescope.errors import ConfigError
 from saescope.hypotheses.config import HypothesesConfig
 from saescope.interpret.config import InterpretConfig
 from saescope.sae.config import SAEConfig, TrainConfig, TrainRunConfig
@@ -21,7 +24,8 @@ from saescope.tune.config import TuneConfig
 
 COMMANDS = [(train, TrainRunConfig, TRAIN_OPTIONS), (tune, TuneConfig, TUNE_OPTIONS),
             (interpret, InterpretConfig, INTERPRET_OPTIONS),
-            (hypotheses, HypothesesConfig, HYPOTHESES_OPTIONS)]
+            (hypotheses, HypothesesConfig, HYPOTHESES_OPTIONS),
+            (curate, CurateConfig, CURATE_OPTIONS)]
 
 
 def _defaults(fn) -> dict:
@@ -55,6 +59,14 @@ def test_no_flags_give_the_config_defaults():
     assert train_run_config(opts) == TrainRunConfig(input="x.npy", out="o")
     opts = _defaults(tune) | {"input": "x.npy", "trials": 3}
     assert tune_config(opts) == TuneConfig(input="x.npy", trials=3, base={"seed": 0})
+    opts = _defaults(curate) | {"seeds": "s", "pool": "p", "out": "o", "budget": 5}
+    assert curate_config(opts) == CurateConfig(seeds="s", pool="p", out="o", budget=5)
+    cfg = curate_config(opts | {"features": "3, 1", "seeds": None, "sae": "m", "baselines": "random",
+                                "label_field": "y", "target": "a,b", "jsonl": True})
+    assert (cfg.selection.features, cfg.output.baselines, cfg.inputs.target) == ([3, 1], ["random"], ["a", "b"])
+    assert cfg.inputs.seeds is None and cfg.output.write_jsonl is True
+    with pytest.raises(ConfigError, match="--features: expected a comma-separated list"):
+        curate_config(opts | {"features": "3,x"})
 
 
 def test_train_flags_override_a_config_file(tmp_path):

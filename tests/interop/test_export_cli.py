@@ -45,3 +45,24 @@ def test_export_cli_delphi_score_files(detection_run, tmp_path, capsys):
     n = result["score_files"]["detection"]
     assert n > 0 and len(list((tmp_path / "de" / "scores" / "detection").glob("layers.3_latent*.txt"))) == n
     assert (tmp_path / "de" / "sparse_model" / "layers.3" / "cfg.json").is_file()
+
+
+def test_export_cli_output_folder_policy(tiny_run, tmp_path, capsys):
+    """One policy (io.prepare_output): a finished export is refused, --overwrite replaces it
+    (old files gone), and an export cut short is redone."""
+    out = tmp_path / "own"
+    args = ["export", tiny_run / "sae", "--format", "saescope", "--out", out]
+    assert run(args) == 0
+    assert run(args) == 2 and "finished saescope export (cfg.json); use --overwrite" in capsys.readouterr().err
+    (out / "stale.txt").write_text("x")
+    assert run(args + ["--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["cfg.json", "sae.safetensors"]
+    (out / "cfg.json").unlink()  # as if killed before the completion mark
+    (out / ".saescope-state.json").write_text(json.dumps({"fingerprint": {"src": str(tiny_run / "sae"),
+                                                                          "format": "saescope"}}))
+    assert run(args) == 0 and (out / "cfg.json").is_file()
+    assert not (out / ".saescope-state.json").exists()
+    assert run(["export", tiny_run / "sae", "--format", "saelens", "--out", out, "--overwrite"]) == 0
+    assert json.loads((out / "cfg.json").read_text())["architecture"] == "topk"
+    assert not (out / "sae.safetensors").exists()  # the saescope export's weights were removed
+    capsys.readouterr()

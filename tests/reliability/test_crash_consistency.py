@@ -57,9 +57,9 @@ def test_train_with_checkpoints(fork_server, tmp_path, swap):
     result = sweep(fork_server, tmp_path / "runs", argv, marks=["cfg.json"], volatile={"seconds"},
                    resume_argv=[*argv, "--resume"], prefix_ok={"train_log.jsonl"},
                    prelude=NO_EXCHANGE if swap == "two-renames" else "")
-    # two checkpoints (the second swapped in), latent_stats, metrics, the SAE, cfg.json
-    want = {"rename": 5, "renameat": 3, "renameat2": 1} if swap == "exchange" else \
-        {"rename": 7, "renameat": 3}
+    # two checkpoints (the second swapped in), latent_stats, metrics, manifest, the SAE, cfg.json
+    want = {"rename": 6, "renameat": 3, "renameat2": 1} if swap == "exchange" else \
+        {"rename": 8, "renameat": 3}
     assert result["counts"] == want
     print(result)
     _assert_clean(result)

@@ -1,7 +1,8 @@
 """`saescope curate`: seed-based selection from a pool (a thin layer over saescope.curate).
 
 Every option's default and help come from the config dataclasses in `saescope.curate.config`
-(`_opt`), so a default lives in one place; tests/cli/test_curate_cli.py checks they agree.
+(through `cli/options.py`, like the other commands), so a default lives in one place;
+tests/cli/test_curate_cli.py checks they agree.
 """
 
 from __future__ import annotations
@@ -11,89 +12,72 @@ from typing import Any
 
 import typer
 
-from saescope.curate.config import FIELD_GROUP, GROUPS, field_default, field_docs
-from saescope.errors import ConfigError
+from saescope.cli.options import Opt, build, command, split_list, values
+from saescope.curate.config import CurateConfig
 
-_DOCS = {name: doc for cls in GROUPS.values() for name, doc in field_docs(cls).items()}
+CURATE_OPTIONS = (
+    Opt("--seeds", "inputs.seeds", type=Path | None),
+    Opt("--pool", "inputs.pool", type=Path, default=...),
+    Opt("--budget", "selection.budget"),
+    Opt("--out", "output.out", type=Path, default=...),
+    Opt("--sae", "inputs.sae", type=Path | None),
+    Opt("--space", "selection.space"),
+    Opt("--aggregate", "selection.aggregate"),
+    Opt("--clusters", "selection.clusters"),
+    Opt("--quota", "selection.quota"),
+    Opt("--threshold", "selection.threshold"),
+    Opt("--dedup", "selection.dedup"),
+    Opt("--features", "selection.features", type=str | None),
+    Opt("--feature-query", "selection.feature_query"),
+    Opt("--interpretation", "inputs.interpretation", type=Path | None),
+    Opt("--explain-latents", "selection.explain_latents"),
+    Opt("--label-field", "inputs.label_field"),
+    Opt("--target", "inputs.target", type=str | None),
+    Opt("--embedder", "inputs.embedder"),
+    Opt("--activations-model", "inputs.activations_model"),
+    Opt("--layer", "inputs.layer"),
+    Opt("--text-field", "inputs.text_field"),
+    Opt("--executor", "execution.executor"),
+    Opt("--workers", "execution.workers"),
+    Opt("--ray-address", "execution.ray_address"),
+    Opt("--baselines", "output.baselines", type=str | None, default=None),
+    Opt("--chunk-size", "execution.chunk_size"),
+    Opt("--shard-rows", "execution.shard_rows"),
+    Opt("--fit-sample", "execution.fit_sample"),
+    Opt("--projection-sample", "output.projection_sample"),
+    Opt("--device", "execution.device"),
+    Opt("--seed", "selection.seed"),
+    Opt("--jsonl", "output.write_jsonl"),
+    Opt("--drop-nonfinite", "inputs.drop_nonfinite"),
+    Opt("--overwrite", "output.overwrite"),
+    Opt("--progress/--no-progress", None, type=bool, default=True, help="Show progress bars."),
+)
+"""`saescope curate`'s options, fields dotted into CurateConfig's groups (list fields are
+comma-separated strings on the command line; --baselines' empty list is None)."""
 
-OPTION_FIELDS = {
-    "--seeds": "seeds", "--pool": "pool", "--budget": "budget", "--out": "out", "--sae": "sae",
-    "--space": "space", "--aggregate": "aggregate", "--clusters": "clusters", "--quota": "quota",
-    "--threshold": "threshold", "--dedup": "dedup", "--features": "features",
-    "--feature-query": "feature_query", "--interpretation": "interpretation",
-    "--label-field": "label_field", "--target": "target", "--embedder": "embedder",
-    "--activations-model": "activations_model", "--layer": "layer", "--text-field": "text_field",
-    "--executor": "executor", "--workers": "workers", "--ray-address": "ray_address",
-    "--baselines": "baselines", "--chunk-size": "chunk_size", "--shard-rows": "shard_rows",
-    "--fit-sample": "fit_sample", "--projection-sample": "projection_sample", "--device": "device",
-    "--seed": "seed", "--jsonl": "write_jsonl", "--overwrite": "overwrite",
-    "--explain-latents": "explain_latents", "--drop-nonfinite": "drop_nonfinite",
-}  # fmt: skip
-"""CLI option -> config field (list fields are comma-separated strings on the command line)."""
+OPTION_FIELDS = {o.decl: o.field.rpartition(".")[2] for o in CURATE_OPTIONS if o.field}
+"""CLI option -> flat config field."""
 
-
-def _opt(name: str, *, required: bool = False, **kw: Any) -> Any:
-    """A typer option whose default and help are the config field's."""
-    field = OPTION_FIELDS[name]
-    default = field_default(GROUPS[FIELD_GROUP[field]], field)
-    if isinstance(default, list):
-        default = ",".join(map(str, default)) or None
-    return typer.Option(... if required else default, name, help=_DOCS[field], **kw)
+_LISTS = {"selection.features": int, "inputs.target": str, "output.baselines": str}
+"""List fields the CLI takes comma-separated, with their item type."""
 
 
 def register(app: typer.Typer) -> None:
     app.command("curate")(curate)
 
 
-def _split(value: str | None, name: str, cast: type = str) -> list | None:
-    if value is None:
-        return None
-    try:
-        items = [cast(v.strip()) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(f"{name}: expected a comma-separated list, got {value!r}") from None
-    if not items:
-        raise ConfigError(f"{name}: empty list")
-    return items
+def curate_config(opts: dict[str, Any]) -> CurateConfig:
+    """The CurateConfig of the parsed options."""
+    given = values(opts, CURATE_OPTIONS)
+    flags = {o.field: o.decl for o in CURATE_OPTIONS}
+    for name, cast in _LISTS.items():
+        given[name] = split_list(given[name], flags[name], cast)
+    given["output.baselines"] = given["output.baselines"] or []
+    return build(CurateConfig, given)
 
 
-def curate(
-    seeds: Path | None = _opt("--seeds"),
-    pool: Path = _opt("--pool", required=True),
-    budget: int | None = _opt("--budget"),
-    out: Path = _opt("--out", required=True),
-    sae: Path | None = _opt("--sae"),
-    space: str = _opt("--space"),
-    aggregate: str = _opt("--aggregate"),
-    clusters: int = _opt("--clusters"),
-    quota: str = _opt("--quota"),
-    threshold: float | None = _opt("--threshold"),
-    dedup: float | None = _opt("--dedup"),
-    features: str | None = _opt("--features"),
-    feature_query: str | None = _opt("--feature-query"),
-    interpretation: Path | None = _opt("--interpretation"),
-    explain_latents: int = _opt("--explain-latents"),
-    label_field: str | None = _opt("--label-field"),
-    target: str | None = _opt("--target"),
-    embedder: str = _opt("--embedder"),
-    activations_model: str | None = _opt("--activations-model"),
-    layer: int | None = _opt("--layer"),
-    text_field: str = _opt("--text-field"),
-    executor: str = _opt("--executor"),
-    workers: int = _opt("--workers"),
-    ray_address: str | None = _opt("--ray-address"),
-    baselines: str | None = _opt("--baselines"),
-    chunk_size: int = _opt("--chunk-size"),
-    shard_rows: int = _opt("--shard-rows"),
-    fit_sample: int = _opt("--fit-sample"),
-    projection_sample: int = _opt("--projection-sample"),
-    device: str = _opt("--device"),
-    seed: int = _opt("--seed"),
-    jsonl: bool = _opt("--jsonl"),
-    drop_nonfinite: bool = _opt("--drop-nonfinite"),
-    overwrite: bool = _opt("--overwrite"),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
-) -> None:
+@command(CurateConfig, CURATE_OPTIONS)
+def curate(**opts: Any) -> None:
     """Select the pool rows most like a seed set, in SAE space or a baseline space.
 
     Writes OUT/selected.parquet (pool columns + score, centroid_sim, max_sim, nearest_seed (the
@@ -102,23 +86,10 @@ def curate(
     baselines, the seed-enriched latents under space_info.seed_latents), OUT/projection.parquet
     and per-shard score sidecars under OUT/scores/.
     """
-    from saescope.curate import CurateConfig, run_curate
+    from saescope.curate import run_curate
 
-    cfg = CurateConfig(
-        seeds=str(seeds) if seeds else None, pool=str(pool), out=str(out), budget=budget,
-        space=space, aggregate=aggregate, sae=str(sae) if sae else None,
-        features=_split(features, "--features", int), feature_query=feature_query,
-        interpretation=str(interpretation) if interpretation else None, clusters=clusters,
-        quota=quota, threshold=threshold, dedup=dedup, label_field=label_field,
-        target=_split(target, "--target"), embedder=embedder, activations_model=activations_model,
-        layer=layer, text_field=text_field, executor=executor, workers=workers,
-        ray_address=ray_address, chunk_size=chunk_size, shard_rows=shard_rows,
-        fit_sample=fit_sample, projection_sample=projection_sample, device=device, seed=seed,
-        baselines=_split(baselines, "--baselines") or [], write_jsonl=jsonl, overwrite=overwrite,
-        explain_latents=explain_latents, drop_nonfinite=drop_nonfinite,
-    )  # fmt: skip
-    man = run_curate(cfg, progress=progress)
-    for line in summary_lines(man, Path(out)):
+    man = run_curate(curate_config(opts), progress=opts["progress"])
+    for line in summary_lines(man, Path(opts["out"])):
         typer.echo(line)
 
 

@@ -9,6 +9,10 @@ import typer
 
 from saescope.errors import ConfigError, InputError
 
+COMPLETE = {"saelens": "cfg.json", "saescope": "cfg.json", "delphi": "saescope_export.json",
+            "neuronpedia": "explanations.jsonl"}
+"""Format -> the file whose presence marks a finished export (for `io.prepare_output`)."""
+
 
 def register(app: typer.Typer) -> None:
     app.command("export")(export)
@@ -51,36 +55,41 @@ def export(
     saescope_scores.jsonl. neuronpedia: batch-N.json + explanations.jsonl.
     saescope: any SAE saescope reads (e.g. an SAELens folder) as a saescope/sparsify folder.
     """
-    from saescope.io import check_output_dir
+    from saescope.io import finish_output, prepare_output
 
-    check_output_dir(out, overwrite)
-    if format == "saelens":
+    if format not in COMPLETE:
+        raise ConfigError(f"--format must be saelens, delphi, neuronpedia or saescope, got {format!r}")
+    # SRC's SAE or interpret folder, found before the output folder is touched (neuronpedia
+    # reads the whole run itself)
+    found = src if format == "neuronpedia" else \
+        _stage(src, "sae" if format in ("saelens", "saescope") else "interpret")
+    # The one output-folder policy; an interrupted export of the same SRC and format is redone.
+    prepare_output(out, overwrite, fingerprint={"src": str(src), "format": format},
+                   complete=COMPLETE[format], what=f"{format} export")
+    if format in ("saelens", "saescope"):
         from saescope.interop.saelens import export_saelens
         from saescope.sae.model import SparseAutoencoder
 
-        model = SparseAutoencoder.load(_stage(src, "sae"))
-        export_saelens(model, out, metadata={"model_name": model_id, "hook_name": hook})
-        result = {"format": "saelens", "arch": model.cfg.arch, "out": str(out)}
-    elif format == "saescope":
-        from saescope.sae.model import SparseAutoencoder
-
-        model = SparseAutoencoder.load(_stage(src, "sae"))
-        model.save(out)
-        result = {"format": "saescope", "arch": model.cfg.arch, "out": str(out)}
+        model = SparseAutoencoder.load(found)
+        if format == "saelens":
+            export_saelens(model, out, metadata={"model_name": model_id, "hook_name": hook})
+        else:
+            model.save(out)
+        result = {"format": format, "arch": model.cfg.arch, "out": str(out)}
     elif format == "delphi":
         from saescope.interop.delphi import export_delphi, sparse_model_folder
         from saescope.run_layout import RunLayout
 
-        result = export_delphi(_stage(src, "interpret"), out, module=hook, overwrite=overwrite)
+        # overwrite=True: the folder passed prepare_output; the new one replaces it when complete.
+        result = export_delphi(found, out, module=hook, overwrite=True)
         sae_dir = RunLayout.detect(src).sae
         if sae_dir is not None:
             result["sparse_model"] = str(sparse_model_folder(sae_dir, out / "sparse_model", hook).parent)
-    elif format == "neuronpedia":
+    else:
         from saescope.interop.neuronpedia import NeuronpediaConfig, export_neuronpedia
 
         cfg = NeuronpediaConfig(model_id=model_id, layer=layer, sae_set=sae_set,
                                 dataset=str(data) if data else "")
-        result = export_neuronpedia(src, out, cfg, sae_dir=sae, data=data, overwrite=overwrite)
-    else:
-        raise ConfigError(f"--format must be saelens, delphi, neuronpedia or saescope, got {format!r}")
+        result = export_neuronpedia(src, out, cfg, sae_dir=sae, data=data, overwrite=True)
+    finish_output(out)
     typer.echo(json.dumps(result))

@@ -21,7 +21,8 @@ from typing import Any
 
 import typer
 
-from saescope.curate.config import field_default, field_docs
+from saescope.config_docs import field_default, field_docs
+from saescope.errors import ConfigError
 
 FIELD: Any = object()
 """`Opt.default`: the config field's default."""
@@ -133,9 +134,24 @@ def ray_options(executor_help: str, actors_help: str) -> tuple[Opt, ...]:
 def check_executor(executor: str) -> None:
     """The local executor is the only other one (a command takes `ray` before calling this)."""
     if executor != "local":
-        from saescope.errors import ConfigError
-
         raise ConfigError(f"--executor must be local or ray, got {executor!r}")
+
+
+def split_list(text: str | None, name: str, cast: Callable[[str], Any] = str,
+               n: int | None = None) -> list[Any] | None:
+    """A comma-separated option as a list of `cast(item)` (None stays None); errors name `name`."""
+    if text is None:
+        return None
+    what = {int: "whole numbers", float: "numbers"}.get(cast, "values")  # type: ignore[call-overload]
+    try:
+        items = [cast(v.strip()) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{name}: expected a comma-separated list of {what}, got {text!r}") from None
+    if not items:
+        raise ConfigError(f"{name}: empty list")
+    if n is not None and len(items) != n:
+        raise ConfigError(f"{name}: expected {n} comma-separated {what}, got {text!r}")
+    return items
 
 
 def csv(values: Sequence[Any]) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from saescope.cli.options import Opt, command, values
+from saescope.cli.options import Opt, command, split_list, values
 from saescope.errors import ConfigError
 from saescope.tune.config import TuneConfig
 
@@ -126,15 +126,7 @@ def _penalty_ranges(specs: list[str], l1_range: str | None, reward_range: str | 
 
 
 def _floats(text: str, name: str, n: int | None = 2) -> tuple[float, ...]:
-    try:
-        vals = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise ConfigError(f"{name}: expected comma-separated numbers, got {text!r}") from None
-    if n is not None and len(vals) != n:
-        raise ConfigError(f"{name}: expected {n} comma-separated numbers, got {text!r}")
-    if not vals:
-        raise ConfigError(f"{name}: expected at least one number")
-    return vals
+    return tuple(split_list(text, name, float, n) or ())
 
 
 def _ints(text: str, name: str, n: int | None = None) -> tuple[int, ...]:

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from saescope.config_docs import field_default as field_default  # re-exported
+from saescope.config_docs import field_docs as field_docs  # re-exported
 from saescope.errors import ConfigError
 
 SPACES = ("embedding-graph", "sae-pu", "sae", "sae-idf", "sae-centered", "sae-enrich", "embedding",
@@ -26,31 +28,6 @@ AGGREGATES = ("centroid", "max")
 QUOTAS = ("equal", "seeds")
 EXECUTORS = ("local", "ray")
 DEVICES = ("auto", "cpu", "cuda")
-
-
-def field_docs(cls: type) -> dict[str, str]:
-    """The docstring under each field of a dataclass, as one line (the CLI's help text)."""
-    import ast
-    import inspect
-    import textwrap
-
-    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    out: dict[str, str] = {}
-    for node, nxt in zip(body, body[1:], strict=False):
-        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-                and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
-                and isinstance(nxt.value.value, str)):
-            out[node.target.id] = " ".join(nxt.value.value.split())
-    return out
-
-
-def field_default(cls: type, name: str) -> Any:
-    """A dataclass field's default (calling its default_factory)."""
-    from dataclasses import MISSING
-
-    f = next(f for f in fields(cls) if f.name == name)
-    return f.default_factory() if f.default is MISSING else f.default  # type: ignore[misc]
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:

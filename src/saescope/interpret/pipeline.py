@@ -40,8 +40,10 @@ from saescope.interpret.outputs import (
     write_scored_examples,
 )
 from saescope.interpret.scorers import SCORERS, LatentTest, ScoringContext, mask_low_support
-from saescope.interpret.workdir import WORK, append_jsonl, read_jsonl
-from saescope.io import finish_output, prepare_output, write_json
+from saescope.io import append_jsonl, finish_output, prepare_output, read_jsonl, write_json
+
+WORK = ".work"
+"""Hidden folder of OUT with the resumable work logs (`explanations.jsonl`, `scores.jsonl`)."""
 
 __all__ = ["InterpretConfig", "explain_phase", "interpret_vectors", "run_interpret", "score_phase", "select_latents"]
 

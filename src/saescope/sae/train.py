@@ -252,7 +252,8 @@ class Trainer:
     def __init__(self, data: Any, cfg: TrainConfig | None = None, val_data: Any = None,
                  out_dir: str | Path | None = None, resume: bool = False, progress: bool = True,
                  overwrite: bool = False,
-                 callback: Callable[[int, dict[str, Any]], None] | None = None) -> None:
+                 callback: Callable[[int, dict[str, Any]], None] | None = None,
+                 manifest: dict[str, Any] | None = None) -> None:
         self.cfg = cfg = copy.deepcopy(cfg or TrainConfig())
         self.t_start = time.perf_counter()
         self.dist, self.device = init_dist(resolve_device(cfg.device))
@@ -266,6 +267,7 @@ class Trainer:
                                       self.source.batch_size, self.val is not None and len(self.val) > 0,
                                       get_arch(cfg.sae.arch).early_stopping)
         self.progress, self.callback = progress, callback
+        self.manifest = manifest  # written as manifest.json with the outputs (see `train_sae`)
         self.out = Path(out_dir) if out_dir is not None else None
         self.ckpt_dir = self.out / CHECKPOINT if self.out is not None else None
         if self.out is not None:
@@ -459,7 +461,7 @@ class Trainer:
         metrics, stats = self._measure(final)
         metrics.update({"steps": self.step, "samples": self.samples, "seconds": seconds})
         if self.out is not None and self.dist.main:
-            _write_outputs(self.out, final, metrics, stats)
+            _write_outputs(self.out, final, metrics, stats, self.manifest)
             if self.ckpt_dir is not None and self.ckpt_dir.exists():
                 shutil.rmtree(self.ckpt_dir)
             if self.ckpt_dir is not None:
@@ -507,6 +509,7 @@ def train_sae(
     progress: bool = True,
     overwrite: bool = False,
     callback: Callable[[int, dict[str, Any]], None] | None = None,
+    manifest: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train an SAE (see the module docstring for the schedule and `Trainer` for the parts).
 
@@ -516,10 +519,13 @@ def train_sae(
     array, `cfg.val_fraction` of it is held out. out_dir: folder for the outputs and
     checkpoints (refused if non-empty unless `resume` or `overwrite`). callback(step, log):
     called after each step with the step count and, on logged steps, the log line ({} else).
+    manifest: with `out_dir`, written as `manifest.json` (plus `steps`, `samples` and `files`)
+    before `cfg.json`, the completion mark (`run_train` gives its config and inputs).
     """
     cfg = cfg or TrainConfig()
     with _torch_threads(cfg):
-        return Trainer(data, cfg, val_data, out_dir, resume, progress, overwrite, callback).fit()
+        return Trainer(data, cfg, val_data, out_dir, resume, progress, overwrite, callback,
+                       manifest).fit()
 
 
 class _torch_threads:
@@ -599,7 +605,7 @@ def _prepare_out_dir(out: Path, resume: bool, overwrite: bool, dist: Dist) -> bo
 
 def _killed_before_first_checkpoint(out: Path) -> bool:
     """`out` holds only what an unfinished run writes before a checkpoint (no cfg.json)."""
-    own = {"train_log.jsonl", "latent_stats.parquet", "metrics.json", "sae.safetensors"}
+    own = {"train_log.jsonl", "latent_stats.parquet", "metrics.json", "manifest.json", "sae.safetensors"}
     kept = f".{CHECKPOINT}.old"  # a checkpoint kept by a cut swap: there was one to resume
     return all(p.name in own or (p.name.startswith(".") and p.name != kept) for p in out.iterdir())
 
@@ -613,9 +619,14 @@ def _truncate_log(path: Path, step: int) -> None:
         tmp.write_text("".join(json.dumps(row) + "\n" for row in keep))
 
 
+TRAIN_FILES = ("cfg.json", "sae.safetensors", "metrics.json", "train_log.jsonl", "latent_stats.parquet")
+"""What a finished training folder holds besides manifest.json (listed in it as `files`)."""
+
+
 def _write_outputs(out: Path, sae: SparseAutoencoder, metrics: dict[str, Any],
-                   stats: dict[str, np.ndarray]) -> None:
-    """latent_stats.parquet, metrics.json, then the SAE (cfg.json last: the completion mark)."""
+                   stats: dict[str, np.ndarray], manifest: dict[str, Any] | None = None) -> None:
+    """latent_stats.parquet, metrics.json, manifest.json (when given), then the SAE (cfg.json
+    last: the completion mark)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -627,4 +638,8 @@ def _write_outputs(out: Path, sae: SparseAutoencoder, metrics: dict[str, Any],
     with atomic_path(out / "latent_stats.parquet") as tmp:
         pq.write_table(table, tmp)
     write_json(out / "metrics.json", metrics)
+    if manifest is not None:
+        files = [f for f in TRAIN_FILES if f != "train_log.jsonl" or (out / f).is_file()]
+        write_json(out / "manifest.json", {**manifest, "steps": metrics["steps"],
+                                           "samples": metrics["samples"], "files": files})
     sae.save(out)
