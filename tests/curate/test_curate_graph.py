@@ -114,3 +114,17 @@ def test_tiny_and_empty_inputs():
     assert fs.score(np.zeros((0, 4), np.float32)).score.shape == (0,)
     assert np.isfinite(fs.score(rng.normal(size=(5, 4)).astype(np.float32)).score).all()
     np.testing.assert_array_equal(manifold_ranking(seeds[:1] / np.linalg.norm(seeds[0]), 1), [1.0])
+
+
+def test_torch_knn_path_agrees_with_numpy():
+    """The CUDA code path (torch matmul + topk on the device) run on the CPU device."""
+    from saescope.curate.spaces import knn_rows_torch
+
+    rng = np.random.default_rng(4)
+    B = unit_rows(rng.normal(size=(300, 8)).astype(np.float32), None)
+    Q = np.vstack([B[:5], unit_rows(rng.normal(size=(40, 8)).astype(np.float32), None)])
+    n_np, c_np = knn_rows(Q, B, 7)
+    n_t, c_t = knn_rows_torch(Q, B, 7, "cpu")
+    np.testing.assert_allclose(np.sort(c_t, axis=1), np.sort(c_np, axis=1), rtol=1e-5, atol=1e-6)
+    assert all(set(a) == set(b) for a, b in zip(n_t, n_np, strict=True))
+    assert not (n_t[:5] == np.arange(5)[:, None]).any()  # the row itself is left out there too
