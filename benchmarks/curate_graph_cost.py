@@ -1,0 +1,53 @@
+"""What the default curation space costs: `embedding-graph` fit and scoring time on random vectors.
+
+Fits the space on `--seeds` seeds and a `--nodes`-row pool sample (the kNN graph of all nodes and
+the manifold ranking), then scores `--rows` pool rows (each row's nearest nodes), and prints the
+seconds and the rate per 100,000 rows, beside `embedding-centered` (one cosine per row) on the same
+vectors. Random unit vectors: the cost does not depend on the data.
+
+    python benchmarks/curate_graph_cost.py [--nodes 50000] [--rows 20000] [--dim 384] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--nodes", type=int, default=50_000, help="pool-sample rows (graph nodes)")
+    ap.add_argument("--rows", type=int, default=20_000, help="pool rows scored")
+    ap.add_argument("--dim", type=int, default=384)
+    ap.add_argument("--seeds", type=int, default=50)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from saescope.curate.spaces import fit_space
+
+    torch.set_num_threads(args.threads)
+    threadpool_limits(args.threads)
+    rng = np.random.default_rng(0)
+    sample = rng.normal(size=(args.nodes, args.dim)).astype(np.float32)
+    seeds = rng.normal(size=(args.seeds, args.dim)).astype(np.float32)
+    rows = rng.normal(size=(args.rows, args.dim)).astype(np.float32)
+    for name in ("embedding-graph", "embedding-centered"):
+        t0 = time.perf_counter()
+        space = fit_space(name, seeds, sample, device=args.device)
+        fit_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        space.score(rows)
+        score_s = time.perf_counter() - t0
+        print(f"{name}: fit on {args.seeds} seeds + {args.nodes:,} sample rows x {args.dim} in {fit_s:.1f} s; "
+              f"scored {args.rows:,} rows in {score_s:.1f} s ({score_s * 1e5 / args.rows:.0f} s per 100k rows); "
+              f"{args.threads} thread(s), {args.device}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
