@@ -5,13 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
-import torch
 
-from saescope.data.synthetic import planted_domains
-from saescope.sae import SAEConfig, SparseAutoencoder
+from saescope.data.synthetic import oracle_sae, planted_domains
 
 
 @dataclass
@@ -23,19 +20,6 @@ class Planted:
     sae: Path
     data: object
     """The PlantedDomains object."""
-
-
-def oracle_sae(atoms: np.ndarray, k: int) -> SparseAutoencoder:
-    """A TopK SAE whose encoder and decoder rows are the planted atoms (no training needed)."""
-    m, d = atoms.shape
-    sae = SparseAutoencoder(SAEConfig(arch="topk", k=k, num_latents=m), d_in=d)
-    with torch.no_grad():
-        W = torch.from_numpy(np.ascontiguousarray(atoms, dtype=np.float32))
-        sae.encoder.weight.copy_(W)
-        sae.encoder.bias.zero_()
-        sae.W_dec.copy_(W)
-        sae.b_dec.zero_()
-    return sae.eval()
 
 
 def write_planted(root: Path, seed: int = 0, n_pool: int = 1500, overlap: float = 0.25) -> Planted:

@@ -17,6 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 from crashkit import sweep
 
+from saescope.data.synthetic import oracle_sae
+
 pytestmark = pytest.mark.timeout(600)
 
 
@@ -24,23 +26,6 @@ def _assert_clean(result):
     assert result["points"] > 0, result
     assert not result["failures"], json.dumps(result["failures"], indent=1)[:6000]
     assert not result["not_killed"], result  # every N the whole run reaches kills it
-
-
-def _identity_sae(atoms, k):
-    """A TopK SAE whose encoder and decoder rows are `atoms` (no training needed)."""
-    import torch
-
-    from saescope.sae import SAEConfig, SparseAutoencoder
-
-    m, d = atoms.shape
-    sae = SparseAutoencoder(SAEConfig(arch="topk", k=k, num_latents=m), d_in=d)
-    with torch.no_grad():
-        W = torch.from_numpy(np.ascontiguousarray(atoms, dtype=np.float32))
-        sae.encoder.weight.copy_(W)
-        sae.encoder.bias.zero_()
-        sae.W_dec.copy_(W)
-        sae.b_dec.zero_()
-    return sae.eval()
 
 
 NO_EXCHANGE = "import saescope.io as io\nio._exchange = lambda a, b: False\n"
@@ -85,7 +70,7 @@ def test_curate_shards_and_baselines(fork_server, tmp_path):
     pq.write_table(seeds, tmp_path / "seeds.parquet")
     (tmp_path / "pool").mkdir()
     pq.write_table(pool, tmp_path / "pool" / "a.parquet", row_group_size=150)  # two shards
-    _identity_sae(data.atoms, k=2).save(tmp_path / "sae")
+    oracle_sae(data.atoms, k=2).save(tmp_path / "sae")
     argv = ["curate", "--seeds", tmp_path / "seeds.parquet", "--pool", tmp_path / "pool",
             "--sae", tmp_path / "sae", "--budget", "30", "--out", "out", "--shard-rows", "150",
             "--baselines", "embedding", "--label-field", "label", "--target", "domain_0",
@@ -104,7 +89,7 @@ def test_interpret_llm_through_fault_server(fork_server, tmp_path):
     d = len(TOPICS) + 2
     X = np.zeros((len(texts), d), np.float32)
     X[np.arange(len(texts)), topic] = 1.0 + np.random.default_rng(0).random(len(texts))
-    _identity_sae(np.eye(d, dtype=np.float32), k=1).save(tmp_path / "sae")
+    oracle_sae(np.eye(d, dtype=np.float32), k=1).save(tmp_path / "sae")
     emb = pa.FixedSizeListArray.from_arrays(pa.array(X.ravel()), d)
     pq.write_table(pa.table({"id": [f"t{i}" for i in range(len(texts))], "text": texts,
                              "embedding": emb}), tmp_path / "data.parquet")

@@ -182,3 +182,22 @@ def planted_domains(
         domain_atoms=domain_atoms,
         seed_domains=seed_domains,
     )
+
+
+def oracle_sae(atoms: np.ndarray, k: int):
+    """A TopK SAE whose encoder and decoder rows are the planted `atoms` [M, d] (zero biases, no
+    training): the reference an SAE trained on planted data is compared with, and a fixture
+    whose codes are known in advance."""
+    import torch
+
+    from saescope.sae import SAEConfig, SparseAutoencoder
+
+    m, d = atoms.shape
+    sae = SparseAutoencoder(SAEConfig(arch="topk", k=k, num_latents=m), d_in=d)
+    with torch.no_grad():
+        W = torch.from_numpy(np.ascontiguousarray(atoms, dtype=np.float32))
+        sae.encoder.weight.copy_(W)
+        sae.encoder.bias.zero_()
+        sae.W_dec.copy_(W)
+        sae.b_dec.zero_()
+    return sae.eval()
