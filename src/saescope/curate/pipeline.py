@@ -247,7 +247,7 @@ def materialize(cfg: CurateConfig, inp: Inputs, space: FittedSpace, scores: pa.T
         X = list_column_to_numpy(rows[layout.vector_column], shard.file, layout.vector_column)
         U = unit_rows(X, None)
         acc.sel_input.add_rows(U)
-        A, codes = space.encode(X)
+        A, codes = space.encode(X, explain=True)
         total, nonzero = space.unit_sum(A)
         acc.sel_space.add(total, len(X), nonzero)
         if cfg.inputs.label_field is not None:

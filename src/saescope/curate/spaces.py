@@ -176,10 +176,14 @@ class FittedSpace:
             return len(self.mean)
         return int(self.sae.num_latents if self.sparse else self.sae.d_in)
 
-    def encode(self, X: np.ndarray) -> tuple[np.ndarray | sp.csr_matrix, sp.csr_matrix | None]:
-        """(space rows `a` before centring, raw SAE codes or None) for raw inputs X [n, d]."""
+    def encode(self, X: np.ndarray, explain: bool = False
+               ) -> tuple[np.ndarray | sp.csr_matrix, sp.csr_matrix | None]:
+        """(space rows `a` before centring, raw SAE codes or None) for raw inputs X [n, d]. A dense
+        space returns codes when its score needs them (feature selection) or, with `explain`, when
+        an SAE explains its rows (`embedding-graph` given an SAE): scoring the pool skips them."""
         if not self.sparse:
-            need = self.features is not None or (self.sae is not None and self.enrichment is not None)
+            need = self.features is not None or (explain and self.sae is not None
+                                                 and self.enrichment is not None)
             codes = encode_codes(self.sae, X, self.device) if need else None
             return np.asarray(X, dtype=np.float32), codes
         codes = encode_codes(self.sae, X, self.device)
