@@ -14,8 +14,16 @@ Tuning split (no figure is reported on what chose it): the PU classifier's C and
 (`spaces.PU_C`, `spaces.PU_FEEDBACK`) were chosen on the 4 domains x draws 0-1 with the
 `--train issue` SAE (`--tune` reruns that sweep); the manifold ranking's neighbours and
 propagation weight (`spaces.GRAPH_K`, `spaces.GRAPH_ALPHA`) on the same cells (`--tune-graph`
-reruns that sweep); the "held out" rows are the 10 subjects x all draws, which played no part in it. The
-"all" rows (14 targets x all draws) include the tuning cells and are printed for completeness.
+reruns that sweep); the lexical channel's weight, its propagation weight and the self-trained
+classifier's C (`spaces.TEXT_WEIGHT`, `GRAPH_TEXT_ALPHA`, `GRAPH_FEEDBACK_C`) on the 4 domains
+and 10 other subjects (`TUNE_SUBJECTS`, drawn with `numpy.random.default_rng(0)` from the 47
+subjects not reported) x draws 0-1 (`--tune-text` reruns that sweep). The "held out" rows are
+the 10 reported subjects x all draws, which played no part in any choice. The "all" rows
+(14 targets x all draws) include the 4 domains and are printed for completeness.
+
+`embedding-graph` gets the questions' texts (its lexical channel, as `saescope curate` does
+when seeds and pool have a text column); `embedding-graph-notext` is the same space on the
+embeddings alone.
 
 The SAE (TopK) is trained once on the embeddings of all questions, without labels (the seeds
 are 50 of the rows it saw, as in a curation where the SAE is trained on the pool):
@@ -42,18 +50,28 @@ SUBJECTS = (
     "clinical knowledge", "high school macroeconomics", "world religions", "astronomy",
     "nutrition", "moral scenarios",
 )  # fmt: skip
-METHODS = ("embedding-graph", "sae-pu", "sae-enrich", "sae-centered", "sae", "embedding", "embedding-centered",
+TUNE_SUBJECTS = (
+    "abstract algebra", "anatomy", "college biology", "computer security", "electrical engineering",
+    "elementary mathematics", "high school mathematics", "high school statistics", "management",
+    "prehistory",
+)  # fmt: skip
+"""`sorted(numpy.random.default_rng(0).choice(sorted(other 47 subjects), 10, replace=False))`."""
+NO_TEXT = "-notext"
+"""Method-name suffix: the space without the rows' texts."""
+METHODS = ("embedding-graph", "embedding-graph-notext", "sae-pu", "sae-enrich", "sae-centered", "sae", "embedding", "embedding-centered",
            "embedding-pu", "random")  # fmt: skip
 BASELINE = "embedding-centered"
 BUDGETS = (100, 500)
 GRAPH_GRID = [(k, a) for k in (10, 20) for a in (0.8, 0.9, 0.95, 0.99)]
 """(`GRAPH_K`, `GRAPH_ALPHA`) pairs of the `--tune-graph` sweep (the choice: 20, 0.95)."""
+TEXT_GRID = [(w, a, C) for w in (0.5, 1.0) for a in (0.9, 0.95) for C in (0.1,)] + [(0.5, 0.9, 0.03)]
+"""(`TEXT_WEIGHT`, `GRAPH_TEXT_ALPHA`, `GRAPH_FEEDBACK_C`) of the `--tune-text` sweep (the choice: 0.5, 0.9, 0.1)."""
 TUNE_GRID = [(C, fb) for C in (0.01, 0.03, 0.1, 1.0) for fb in (0, 1, 3)]
 """(`PU_C`, `PU_FEEDBACK`) pairs of the `--tune` sweep (the choice: 0.03, 3)."""
 
 
-def embeddings(cache: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(X, ids, subject, domain) of all MMLU questions, MiniLM embeddings cached in `cache`."""
+def embeddings(cache: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(X, ids, subject, domain, text) of all MMLU questions, MiniLM embeddings cached in `cache`."""
     import pyarrow.parquet as pq
 
     from saescope.data.builtin import load_mmlu
@@ -65,9 +83,9 @@ def embeddings(cache: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
         embed_table(load_mmlu(), cache, model="minilm", progress=True)
         print(f"embedded MMLU in {time.perf_counter() - t0:.0f} s -> {cache}")
     vt = read_vectors(cache)
-    meta = pq.read_table(cache, columns=["subject", "domain"])
+    meta = pq.read_table(cache, columns=["subject", "domain", "text"])
     return (vt.X, np.asarray(vt.ids, dtype=str), np.asarray(meta["subject"].to_pylist()),
-            np.asarray(meta["domain"].to_pylist()))
+            np.asarray(meta["domain"].to_pylist()), np.asarray(meta["text"].to_pylist(), dtype=object))
 
 
 def train_config(which: str):
@@ -98,15 +116,21 @@ def trained_sae(X: np.ndarray, which: str, cache: Path):
     return SparseAutoencoder.load(out).eval()
 
 
-def run_targets(X, ids, targets, methods, sae, draws, n_seeds, **fit_kw):
-    """{target: DrawResults} over the given targets."""
+def run_targets(X, ids, targets, methods, sae, draws, n_seeds, texts=None, **fit_kw):
+    """{target: DrawResults} over the given targets (methods ending in `NO_TEXT`: without texts)."""
     from saescope.curate.evaluate import precision_over_draws
 
     out = {}
+    plain = [m for m in methods if not m.endswith(NO_TEXT)]
+    bare = [m for m in methods if m.endswith(NO_TEXT)]
     for key, is_t in targets.items():
         t0 = time.perf_counter()
-        out[key] = precision_over_draws(X, ids, is_t, list(methods), BUDGETS, draws, n_seeds,
-                                        sae=sae, **fit_kw)
+        out[key] = precision_over_draws(X, ids, is_t, plain, BUDGETS, draws, n_seeds, sae=sae,
+                                        texts=texts, **fit_kw)
+        if bare:
+            r = precision_over_draws(X, ids, is_t, [m.removesuffix(NO_TEXT) for m in bare], BUDGETS,
+                                     draws, n_seeds, sae=sae, **fit_kw)
+            out[key].precision.update({m: r.precision[m.removesuffix(NO_TEXT)] for m in bare})
         p = {m: np.mean(out[key].precision[m][100]) for m in methods}
         print(f"  {key:40s} " + " ".join(f"{m}={v:.2f}" for m, v in p.items())
               + f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
@@ -165,6 +189,21 @@ def tune_graph(X, ids, domain, n_seeds) -> None:
         table(r, list(targets), ("embedding-graph", BASELINE), [0, 1], f"tuning cells, k={k} alpha={a}")
 
 
+def tune_text(X, ids, subject, domain, texts, n_seeds) -> None:
+    """The lexical channel's sweep (`TEXT_GRID`) on its tuning cells: 4 domains and the 10
+    `TUNE_SUBJECTS` x draws 0-1."""
+    import saescope.curate.spaces as spaces
+    from saescope.data.builtin import MMLU_DOMAINS
+
+    targets = {f"domain: {d}": domain == d for d in MMLU_DOMAINS}
+    targets.update({f"tuning subject: {s}": subject == s for s in TUNE_SUBJECTS})
+    for w, a, C in TEXT_GRID:
+        spaces.TEXT_WEIGHT, spaces.GRAPH_TEXT_ALPHA, spaces.GRAPH_FEEDBACK_C = w, a, C
+        r = run_targets(X, ids, targets, ("embedding-graph", BASELINE), None, 2, n_seeds, texts=texts)
+        table(r, list(targets), ("embedding-graph", BASELINE), [0, 1],
+              f"tuning cells, text weight={w} alpha={a} C={C}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--train", choices=("default", "issue"), default="default")
@@ -174,6 +213,7 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--tune", action="store_true", help="only the C sweep on the tuning cells")
     ap.add_argument("--tune-graph", action="store_true", help="only the graph sweep on the tuning cells")
+    ap.add_argument("--tune-text", action="store_true", help="only the lexical-channel sweep on its tuning cells")
     ap.add_argument("--out", type=Path, default=None, help="write the per-draw figures as JSON")
     ap.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1))
     args = ap.parse_args()
@@ -188,9 +228,12 @@ def main() -> None:
     threadpool_limits(args.threads)
     cache = args.cache or default_cache_dir() / "bench"
     cache.mkdir(parents=True, exist_ok=True)
-    X, ids, subject, domain = embeddings(cache / "mmlu_minilm.parquet")
+    X, ids, subject, domain, texts = embeddings(cache / "mmlu_minilm.parquet")
     if args.tune_graph:
         tune_graph(X, ids, domain, args.n_seeds)
+        return
+    if args.tune_text:
+        tune_text(X, ids, subject, domain, texts, args.n_seeds)
         return
     sae = trained_sae(X, args.train, cache)
     if args.tune:
@@ -200,7 +243,7 @@ def main() -> None:
     targets = {f"domain: {d}": domain == d for d in MMLU_DOMAINS}
     targets.update({f"subject: {s}": subject == s for s in SUBJECTS})
     t0 = time.perf_counter()
-    res = run_targets(X, ids, targets, methods, sae, args.draws, args.n_seeds)
+    res = run_targets(X, ids, targets, methods, sae, args.draws, args.n_seeds, texts=texts)
     print(f"\nall targets in {time.perf_counter() - t0:.0f} s; {args.draws} draws of {args.n_seeds} "
           f"seeds; SAE --train {args.train}")
     draws = list(range(args.draws))

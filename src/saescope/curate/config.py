@@ -91,6 +91,9 @@ class SelectionConfig:
     selected)."""
     feature_query: str | None = None
     """Select by the latents whose explanation contains this text (needs `interpretation`)."""
+    use_text: bool = True
+    """`embedding-graph`: add the texts' word n-grams (lexical graph channel and a self-trained
+    classifier) when the seeds and the pool both have the text column; off: embeddings only."""
     clusters: int = 0
     """k-means clusters for per-cluster quotas (0: no clustering)."""
     quota: str = "equal"
@@ -278,7 +281,7 @@ class CurateConfig:
     def scoring_key(self) -> dict[str, Any]:
         """The fields that determine the per-shard scores (a resume with other values rescores)."""
         keys = ("space", "aggregate", "sae", "features", "feature_query", "interpretation",
-                "clusters", "embedder", "activations_model", "layer", "fit_sample", "seed",
+                "use_text", "text_field", "clusters", "embedder", "activations_model", "layer", "fit_sample", "seed",
                 "shard_rows")  # fmt: skip
         flat = self.to_dict()
         return {k: flat[k] for k in keys}

@@ -78,8 +78,10 @@ class DrawResults:
 
 def precision_over_draws(X: np.ndarray, ids: np.ndarray, is_target: np.ndarray,
                          spaces: list[str], budgets: tuple[int, ...], draws: int, n_seeds: int,
-                         sae: Any = None, first_seed: int = 1000, **fit_kw: Any) -> DrawResults:
-    """Precision of each space over `draws` seed draws (see the module docstring)."""
+                         sae: Any = None, first_seed: int = 1000, texts: np.ndarray | None = None,
+                         **fit_kw: Any) -> DrawResults:
+    """Precision of each space over `draws` seed draws (see the module docstring); `texts` (one
+    per row) feed the lexical channel of `embedding-graph`."""
     from saescope.curate.select import candidate_order
     from saescope.curate.spaces import encode_codes, fit_space
 
@@ -93,9 +95,12 @@ def precision_over_draws(X: np.ndarray, ids: np.ndarray, is_target: np.ndarray,
             seed_rows, pool = seed_pool_split(is_target, n_seeds, np.random.default_rng(first_seed + r))
             pool_rows = np.flatnonzero(pool)
             S, P = take(seed_rows), take(pool_rows)
+            kw = {} if texts is None else {"seed_texts": texts[seed_rows].tolist(),
+                                           "pool_texts": texts[pool_rows].tolist()}
             for name in spaces:
-                space = fit_space(name, S, P, sae=sae, seed=r, **fit_kw)
-                order = candidate_order(ids[pool], space.score(P, ids[pool]).score, tie_seed=r)
+                space = fit_space(name, S, P, sae=sae, seed=r, **kw, **fit_kw)
+                pool_texts = kw.get("pool_texts") if space.text_field else None
+                order = candidate_order(ids[pool], space.score(P, ids[pool], pool_texts).score, tie_seed=r)
                 for b in budgets:
                     out.precision[name][b].append(float(is_target[pool][order[:b]].mean()))
     return out

@@ -82,8 +82,10 @@ def score_shard(shard: Shard, layout: PoolLayout, space: FittedSpace, scores_dir
                 chunk_size: int, bar: Any = None) -> int:
     """Score one shard chunk by chunk and write its sidecar; returns its row count."""
     parts = []
-    for ids, X, _ in iter_chunks(shard, layout, chunk_size):
-        parts.append(scores_table(ids, space.score(X, ids)))
+    field = space.text_field
+    for ids, X, table in iter_chunks(shard, layout, chunk_size, [field] if field else None):
+        texts = table[field].to_pylist() if field else None
+        parts.append(scores_table(ids, space.score(X, ids, texts)))
         if bar is not None:
             bar.update(len(ids))
     table = pa.concat_tables(parts) if parts else SCORE_SCHEMA.empty_table()
@@ -164,7 +166,9 @@ class _RayScorer:
         X = list_column_to_numpy(batch[self.vector_column], "ray batch", self.vector_column)
         ids = np.asarray(batch[self.id_column].cast(pa.string()).to_numpy(zero_copy_only=False),
                          dtype=object)
-        table = scores_table(ids, self.space.score(X, ids))
+        field = self.space.text_field
+        texts = batch[field].to_pylist() if field else None
+        table = scores_table(ids, self.space.score(X, ids, texts))
         return table.append_column(PART_COLUMN, part_array(batch, self.parts))
 
 
@@ -197,6 +201,7 @@ def run_ray(layout: PoolLayout, space: FittedSpace, scores_dir: Path, chunk_size
     kwargs = {"arrays": arrays, "meta": meta, "sae_dir": sae_dir, "device": space.device,
               "vector_column": layout.vector_column, "id_column": layout.id_column}
     done = run_parts(files, scores_dir, _RayScorer, kwargs, cfg, fingerprint=None,
-                     id_field=layout.id_column, columns=[layout.vector_column, layout.id_column],
+                     id_field=layout.id_column,
+                     columns=[layout.vector_column, layout.id_column] + ([space.text_field] if space.text_field else []),
                      progress=progress, empty_schema=SCORE_SCHEMA)
     return done["done"]

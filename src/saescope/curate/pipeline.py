@@ -31,7 +31,7 @@ from saescope.curate.inputs import Inputs, resolve_inputs
 from saescope.curate.layout import PoolLayout, read_rows, sample_rows
 from saescope.curate.metrics import SelectionMetrics, UnitSum
 from saescope.curate.select import select
-from saescope.curate.spaces import FittedSpace, fit_space, unit_rows
+from saescope.curate.spaces import GRAPH_SPACES, FittedSpace, fit_space, unit_rows
 from saescope.errors import InputError
 from saescope.io import atomic_path, finish_output, prepare_output, write_json
 
@@ -111,15 +111,24 @@ def fit_or_resume(cfg: CurateConfig, inp: Inputs, fit_dir: Path, scores_dir: Pat
         return load_space(fit_dir, cfg.inputs.sae, inp.device)
     shutil.rmtree(scores_dir, ignore_errors=True)
     shutil.rmtree(fit_dir, ignore_errors=True)
-    sel, vcol = cfg.selection, inp.layout.vector_column
-    sample = sample_rows(inp.layout, cfg.execution.fit_sample, sel.seed, [vcol])
+    sel, vcol, tcol = cfg.selection, inp.layout.vector_column, cfg.inputs.text_field
+    use_text = sel.space in GRAPH_SPACES and sel.use_text and inp.seed_texts is not None
+    sample = sample_rows(inp.layout, cfg.execution.fit_sample, sel.seed, [vcol] + [tcol] * use_text)
     Xs = list_column_to_numpy(sample[vcol], cfg.inputs.pool, vcol)
     warn_dominant_dimensions(Xs, cfg.inputs.pool)
     space = fit_space(sel.space, inp.seeds.X if inp.seeds is not None else None, Xs, sae=inp.sae,
                       aggregate=sel.aggregate, clusters=sel.clusters, features=inp.features,
-                      seed=sel.seed, device=inp.device)
+                      seed=sel.seed, device=inp.device,
+                      seed_texts=seed_text_list(inp, tcol) if use_text else None,
+                      pool_texts=sample[tcol].to_pylist() if use_text else None, text_field=tcol)
     save_space(fit_dir, space, info)
     return space
+
+
+def seed_text_list(inp: Inputs, field: str) -> list[str | None]:
+    """The seeds' texts in seed order (column `field` of the seed file)."""
+    assert inp.seeds is not None and inp.seeds.meta is not None
+    return inp.seeds.meta[field].to_pylist()
 
 
 def warn_dominant_dimensions(X: np.ndarray, source: str) -> None:
@@ -160,7 +169,8 @@ def select_rows(cfg: CurateConfig, inp: Inputs, space: FittedSpace, scores: pa.T
     cluster = scores["cluster"].to_numpy() if sel.clusters else None
     weights = None
     if sel.clusters and sel.quota == "seeds" and inp.seeds is not None:
-        seed_cl = space.score(inp.seeds.X, inp.seeds.ids).cluster
+        texts = seed_text_list(inp, space.text_field) if space.text_field else None
+        seed_cl = space.score(inp.seeds.X, inp.seeds.ids, texts).cluster
         weights = np.bincount(seed_cl, minlength=sel.clusters).astype(np.float64)
 
     def fetch_unit(idx: np.ndarray) -> np.ndarray:
@@ -417,6 +427,7 @@ def build_manifest(cfg: CurateConfig, inp: Inputs, run: SpaceRun,
         "sae": sae_info,
         "space": cfg.selection.space,
         "space_info": _space_info(cfg, inp, run),
+        "text_column": run.space.text_field,
         "aggregate": cfg.selection.aggregate,
         "threshold": cfg.selection.threshold,
         "budget": cfg.selection.budget,

@@ -63,12 +63,14 @@ bounded by `chunk x (m + K + 2)` floats and no seed x pool matrix ever exists.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
+from saescope.curate.text import TEXT_FEATURES, fit_idf, hashed_counts, sparse_knn, text_units
 from saescope.errors import ConfigError, InputError
 
 DENSE_SPACES = ("embedding-graph", "embedding", "embedding-centered", "embedding-pu", "random")
@@ -87,6 +89,23 @@ personalised-PageRank series, stable by then)."""
 GRAPH_NODES = 50_000
 """At most this many pool-sample rows become graph nodes (beside the seeds): the kNN graph
 costs `nodes^2 d` multiply-adds once, and each scored row `nodes x d`."""
+TEXT_WEIGHT = 0.5
+"""Lexical channel of `embedding-graph` (when seeds and pool have texts): the graph is
+`norm(norm(W_emb) + TEXT_WEIGHT norm(W_text))`, `W_text` the `GRAPH_K`-NN graph of the nodes'
+tf-idf cosines (`curate.text`). Chosen on the tuning cells of `benchmarks/curate_mmlu.py`
+(4 domains and 10 tuning subjects x draws 0-1; tried 0.5 and 1, and a graph on the summed
+similarities, which found fewer)."""
+GRAPH_TEXT_ALPHA = 0.9
+"""`GRAPH_ALPHA` of the graph with the lexical channel (tried 0.9, 0.95 on the same cells)."""
+GRAPH_FEEDBACK = 3
+"""Self-training after the graph (lexical channel only): the `GRAPH_FEEDBACK x seeds` best
+graph-scored sample rows join the seeds as positives of an L2 logistic regression against the
+pool sample (`pu_classifier`, C = `GRAPH_FEEDBACK_C`) on the unit centred input beside the unit
+tf-idf row, and a row's score is the sum of its standardised graph and classifier scores
+(self-training, Yarowsky, ACL 1995; PU feedback, Liu et al., ICDM 2003). It learns which words
+and directions separate the seeds' region from its neighbours. Chosen on the tuning cells."""
+GRAPH_FEEDBACK_C = 0.1
+"""Inverse L2 strength of the self-trained classifier (tried 0.03 and 0.1 on the tuning cells)."""
 _GRAPH_BLOCK = 1024
 """Rows per block of the kNN products (memory `block x nodes` floats)."""
 PU_SPACES = ("sae-pu", "embedding-pu")
@@ -155,6 +174,18 @@ class FittedSpace:
     """float32 [n, d] unit centred inputs of the graph's nodes (`embedding-graph`; seeds first)."""
     graph_scores: np.ndarray | None = None
     """float32 [n] manifold-ranking score of each graph node."""
+    text_field: str | None = None
+    """Text column of the lexical channel of `embedding-graph` (None: embeddings only)."""
+    text_idf: np.ndarray | None = None
+    """float32 [TEXT_FEATURES] idf of the hashed word n-grams (`curate.text`), fitted on the nodes."""
+    text_nodes: sp.csr_matrix | None = None
+    """[n, TEXT_FEATURES] unit tf-idf rows of the nodes' texts (seeds first)."""
+    graph_coef: np.ndarray | None = None
+    """float32 [d + TEXT_FEATURES] self-trained classifier on the unit centred input and the unit
+    tf-idf row (`GRAPH_FEEDBACK`)."""
+    graph_fuse: np.ndarray | None = None
+    """float64 [4] (mean, sd) of the induced graph score and of the classifier over the pool
+    sample: the final score is the sum of the two standardised scores."""
     random_seed: int = 0
     """Seed of the `random` space's hash."""
     sae: Any = None
@@ -236,11 +267,15 @@ class FittedSpace:
             return np.zeros((self.dim, 0), dtype=np.float32), cl_col
         return np.ascontiguousarray(np.concatenate(cols).T, dtype=np.float32), cl_col
 
-    def score(self, X: np.ndarray, ids: np.ndarray | None = None) -> ChunkScores:
-        """Scores of raw pool inputs X [n, d] (ids are needed by the `random` space)."""
+    def score(self, X: np.ndarray, ids: np.ndarray | None = None,
+              texts: Sequence[str | None] | None = None) -> ChunkScores:
+        """Scores of raw pool inputs X [n, d] (ids are needed by the `random` space, the rows'
+        texts by an `embedding-graph` fitted with its lexical channel)."""
         n = len(X)
         if X.ndim != 2 or (n and X.shape[1] != self.input_dim):
             raise InputError(f"pool vectors have dimension {X.shape[-1]}, expected {self.input_dim}")
+        if self.text_field is not None and (texts is None or len(texts) != n):
+            raise ValueError(f"this space scores rows with their texts (column {self.text_field!r})")
         A, codes = self.encode(X)
         W, cl_col = self._cached_columns()
         G = _product(A, W, self.device)
@@ -271,7 +306,7 @@ class FittedSpace:
         if self.features is not None:
             score = np.asarray(codes[:, self.features].sum(axis=1), dtype=np.float32).ravel()
         elif self.graph_scores is not None:
-            score = self.graph_induction(X)
+            score = self.graph_score(X, texts)
         elif self.enrichment is not None:
             score = enrichment_scores(codes, self.enrichment)
         elif self.name in PU_SPACES:
@@ -298,8 +333,27 @@ class FittedSpace:
                 self._seed_mu = (self.mean.astype(np.float64) @ W[:, :cl_col]).astype(np.float32)
         return self._cols
 
-    def graph_induction(self, X: np.ndarray) -> np.ndarray:
-        """Cosine-weighted mean of the graph scores of each row's `GRAPH_K` nearest nodes."""
+    def graph_score(self, X: np.ndarray, texts: Sequence[str | None] | None = None) -> np.ndarray:
+        """The `embedding-graph` score: the induced graph score, plus (lexical channel) the
+        standardised self-trained classifier beside the standardised induced score."""
+        if self.text_field is None:
+            return self.graph_induction(X)
+        T = text_units(texts, self.text_idf)  # type: ignore[arg-type]
+        f = self.graph_induction(X, T).astype(np.float64)
+        z = self.graph_classifier(X, T)
+        mf, sf, mz, sz = self.graph_fuse  # type: ignore[misc]
+        return ((f - mf) / sf + (z - mz) / sz).astype(np.float32)
+
+    def graph_classifier(self, X: np.ndarray, T: sp.csr_matrix) -> np.ndarray:
+        """Decision function (without intercept) of the self-trained classifier, float64 [n]."""
+        d = len(self.mean)  # type: ignore[arg-type]
+        U = unit_rows(X, self.mean).astype(np.float64)
+        return U @ self.graph_coef[:d] + T @ self.graph_coef[d:].astype(np.float64)  # type: ignore[index]
+
+    def graph_induction(self, X: np.ndarray, T: sp.csr_matrix | None = None) -> np.ndarray:
+        """Cosine-weighted mean of the graph scores of each row's `GRAPH_K` nearest nodes; with
+        the lexical channel (`T`, the rows' unit tf-idf), `(e + TEXT_WEIGHT t) / (1 + TEXT_WEIGHT)`
+        of the means over the embedding (`e`) and the text (`t`) neighbours, as the graph's edges."""
         U = unit_rows(X, self.mean)
         k = min(GRAPH_K, len(self.graph_nodes))
         if len(X) == 0 or k < 1:
@@ -309,10 +363,12 @@ class FittedSpace:
 
             self._nodes_tensor = torch.from_numpy(np.ascontiguousarray(self.graph_nodes)).to(self.device)
         nbr, cos = knn_rows(U, self._nodes_tensor, k, self.device)
-        w = np.maximum(cos, 0.0).astype(np.float64)
-        num = (w * self.graph_scores[nbr]).sum(axis=1)
-        den = w.sum(axis=1)
-        return np.divide(num, den, out=np.zeros_like(num), where=den > 0).astype(np.float32)
+        e = _weighted_mean(np.maximum(cos, 0.0), self.graph_scores[nbr])
+        if T is None or self.text_nodes is None:
+            return e.astype(np.float32)
+        nbr_t, cos_t = sparse_knn(T, self.text_nodes, k)
+        t = _weighted_mean(cos_t, self.graph_scores[nbr_t])
+        return ((e + TEXT_WEIGHT * t) / (1.0 + TEXT_WEIGHT)).astype(np.float32)
 
     def pu_scores(self, X: np.ndarray, codes: sp.csr_matrix | None) -> np.ndarray:
         """Decision function of the PU classifier (without its intercept, which ranks nothing)."""
@@ -379,16 +435,26 @@ class FittedSpace:
             k: np.ascontiguousarray(getattr(self, k))
             for k in ("seed_units", "centroid", "mean", "weights", "cluster_centers", "features",
                       "enrichment", "pu_coef", "pu_coef_input", "input_mean", "graph_nodes",
-                      "graph_scores")
+                      "graph_scores", "text_idf", "graph_coef", "graph_fuse")
             if getattr(self, k) is not None
         }
+        if self.text_nodes is not None:
+            T = sp.csr_matrix(self.text_nodes)
+            arrays.update(text_nodes_data=np.ascontiguousarray(T.data, dtype=np.float32),
+                          text_nodes_indices=np.ascontiguousarray(T.indices, dtype=np.int64),
+                          text_nodes_indptr=np.ascontiguousarray(T.indptr, dtype=np.int64))
         meta = {"name": self.name, "aggregate": self.aggregate, "random_seed": self.random_seed,
-                "needs_sae": self.sae is not None}
+                "needs_sae": self.sae is not None, "text_field": self.text_field}
         return arrays, meta
 
     @staticmethod
     def from_state(arrays: dict[str, np.ndarray], meta: dict[str, Any], sae: Any = None,
                    device: str = "cpu") -> FittedSpace:
+        text_nodes = None
+        if "text_nodes_data" in arrays:
+            text_nodes = sp.csr_matrix(
+                (arrays["text_nodes_data"], arrays["text_nodes_indices"], arrays["text_nodes_indptr"]),
+                shape=(len(arrays["text_nodes_indptr"]) - 1, TEXT_FEATURES))
         return FittedSpace(
             name=meta["name"], aggregate=meta["aggregate"], random_seed=int(meta["random_seed"]),
             seed_units=arrays.get("seed_units"), centroid=arrays.get("centroid"),
@@ -397,8 +463,18 @@ class FittedSpace:
             enrichment=arrays.get("enrichment"), pu_coef=arrays.get("pu_coef"),
             pu_coef_input=arrays.get("pu_coef_input"), input_mean=arrays.get("input_mean"),
             graph_nodes=arrays.get("graph_nodes"), graph_scores=arrays.get("graph_scores"),
+            text_field=meta.get("text_field"), text_idf=arrays.get("text_idf"), text_nodes=text_nodes,
+            graph_coef=arrays.get("graph_coef"), graph_fuse=arrays.get("graph_fuse"),
             sae=sae, device=device,
         )
+
+
+def _weighted_mean(w: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Row-wise `sum w v / sum w` (0 where the weights sum to 0), float64."""
+    w = w.astype(np.float64)
+    num = (w * values).sum(axis=1)
+    den = w.sum(axis=1)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
 def _product(A: np.ndarray | sp.csr_matrix, W: np.ndarray, device: str) -> np.ndarray:
@@ -488,13 +564,16 @@ def knn_rows(Q: np.ndarray, B: Any, k: int, device: str = "cpu") -> tuple[np.nda
 
 
 def manifold_ranking(nodes: np.ndarray, n_seeds: int, k: int | None = None, alpha: float | None = None,
-                     steps: int | None = None, device: str = "cpu") -> np.ndarray:
+                     steps: int | None = None, device: str = "cpu",
+                     text_nodes: sp.csr_matrix | None = None) -> np.ndarray:
     """Manifold-ranking scores (Zhou et al., NIPS 2003) of unit rows `nodes`, the first `n_seeds`
     of them the queries: kNN graph with positive-cosine weights, symmetrised by the maximum,
     normalised `D^-1/2 W D^-1/2`, then `steps` of `F <- alpha S F + (1 - alpha) y` (None: the
-    module's `GRAPH_K`, `GRAPH_ALPHA`, `GRAPH_STEPS`)."""
+    module's `GRAPH_K`, `GRAPH_ALPHA` (`GRAPH_TEXT_ALPHA` with texts), `GRAPH_STEPS`). With
+    `text_nodes` (unit tf-idf rows of the same nodes), `S = norm(S_emb + TEXT_WEIGHT S_text)`."""
     k = GRAPH_K if k is None else k
-    alpha = GRAPH_ALPHA if alpha is None else alpha
+    if alpha is None:
+        alpha = GRAPH_ALPHA if text_nodes is None else GRAPH_TEXT_ALPHA
     steps = GRAPH_STEPS if steps is None else steps
     if not 0 < alpha < 1:
         raise ConfigError(f"manifold ranking alpha must be in (0, 1), got {alpha}")
@@ -504,17 +583,28 @@ def manifold_ranking(nodes: np.ndarray, n_seeds: int, k: int | None = None, alph
     y[:n_seeds] = 1.0
     if k < 1:  # a single node: nothing to spread to
         return y.astype(np.float32)
-    nbr, cos = knn_rows(nodes, nodes, k, device)
-    W = sp.csr_matrix((np.maximum(cos, 0.0).ravel(), nbr.ravel(), np.arange(0, n * k + 1, k)),
-                      shape=(n, n))
-    W = W.maximum(W.T)
-    d = np.asarray(W.sum(axis=1), dtype=np.float64).ravel()
-    inv = np.divide(1.0, np.sqrt(d), out=np.zeros_like(d), where=d > 0)
-    S = sp.csr_matrix(sp.diags(inv) @ W @ sp.diags(inv))
+    S = _normalised(_knn_graph(*knn_rows(nodes, nodes, k, device)))
+    if text_nodes is not None:
+        S = _normalised(S + TEXT_WEIGHT * _normalised(_knn_graph(*sparse_knn(text_nodes, text_nodes, k))))
     F = y.copy()
     for _ in range(steps):
         F = alpha * (S @ F) + (1.0 - alpha) * y
     return F.astype(np.float32)
+
+
+def _knn_graph(nbr: np.ndarray, cos: np.ndarray) -> sp.csr_matrix:
+    """Symmetric (by the maximum) kNN graph with the positive cosines as edge weights."""
+    n, k = nbr.shape
+    W = sp.csr_matrix((np.maximum(cos, 0.0).ravel(), nbr.ravel(), np.arange(0, n * k + 1, k)),
+                      shape=(n, n))
+    return sp.csr_matrix(W.maximum(W.T))
+
+
+def _normalised(W: sp.csr_matrix) -> sp.csr_matrix:
+    """`D^-1/2 W D^-1/2` (isolated nodes stay 0)."""
+    d = np.asarray(W.sum(axis=1), dtype=np.float64).ravel()
+    inv = np.divide(1.0, np.sqrt(d), out=np.zeros_like(d), where=d > 0)
+    return sp.csr_matrix(sp.diags(inv) @ W @ sp.diags(inv))
 
 
 def pu_classifier(seed_F: np.ndarray | sp.csr_matrix, pool_F: np.ndarray | sp.csr_matrix,
@@ -592,12 +682,17 @@ def fit_space(
     pu_c: float = PU_C,
     pu_input: bool = True,
     pu_feedback: int = PU_FEEDBACK,
+    seed_texts: Sequence[str | None] | None = None,
+    pool_texts: Sequence[str | None] | None = None,
+    text_field: str = "text",
 ) -> FittedSpace:
     """Fit a space on the seeds' raw inputs and a uniform sample of the pool's raw inputs.
 
     The sample gives the pool mean (centred spaces), latent frequencies (`sae-idf`), latent
     mass shares (`sae-enrich`, smoothed by `alpha`) and the k-means centres (`clusters > 0`,
-    fitted with scikit-learn on unit rows of the sample).
+    fitted with scikit-learn on unit rows of the sample). `embedding-graph` given the texts of
+    the seeds and the sample (`seed_texts`, `pool_texts`, from column `text_field`) adds their
+    lexical channel; it then scores rows with their texts.
     """
     from saescope.curate.config import SPACES
 
@@ -638,7 +733,12 @@ def fit_space(
         if name == "sae-enrich":
             proto.enrichment = enrichment_weights(seeds_A, sample_A, alpha)
         if name in GRAPH_SPACES:
-            _fit_graph(proto, seeds_X, pool_sample_X, U, seed)
+            texts = None
+            if seed_texts is not None and pool_texts is not None:
+                if len(seed_texts) != len(seeds_X) or len(pool_texts) != len(pool_sample_X):
+                    raise ValueError("seed_texts / pool_texts must have one text per row")
+                texts = (list(seed_texts), list(pool_texts))
+            _fit_graph(proto, seeds_X, pool_sample_X, U, seed, texts, text_field)
         if name in PU_SPACES:
             _fit_pu(proto, seeds_X, pool_sample_X, seeds_A, sample_A, pu_c, pu_input, seed)
             m = min(pu_feedback * len(seeds_X), len(pool_sample_X) // 2)
@@ -655,18 +755,51 @@ def fit_space(
 
 
 def _fit_graph(space: FittedSpace, seeds_X: np.ndarray, pool_X: np.ndarray, seed_units: np.ndarray,
-               seed: int) -> None:
+               seed: int, texts: tuple[list, list] | None = None, text_field: str = "text") -> None:
     """Graph nodes (the unit centred seeds, then at most `GRAPH_NODES` sample rows) and their
-    manifold-ranking scores; with an SAE, the `sae-enrich` weights that explain the rows."""
+    manifold-ranking scores; with `texts` (seeds', sample's), the lexical channel and the
+    self-trained classifier; with an SAE, the `sae-enrich` weights that explain the rows."""
     rows = np.arange(len(pool_X))
     if len(rows) > GRAPH_NODES:
         rows = np.sort(np.random.default_rng(seed).choice(rows, GRAPH_NODES, replace=False))
     nodes = np.vstack([seed_units, unit_rows(pool_X[rows], space.mean)]).astype(np.float32)
     space.graph_nodes = nodes
-    space.graph_scores = manifold_ranking(nodes, len(seeds_X), device=space.device)
+    if texts is None:
+        space.graph_scores = manifold_ranking(nodes, len(seeds_X), device=space.device)
+    else:
+        counts = (hashed_counts(texts[0]), hashed_counts(texts[1]))
+        node_counts = sp.vstack([counts[0], counts[1][rows]]).tocsr()
+        space.text_idf = fit_idf(node_counts)
+        space.text_nodes = text_units(node_counts, space.text_idf)
+        space.graph_scores = manifold_ranking(nodes, len(seeds_X), device=space.device,
+                                              text_nodes=space.text_nodes)
+        _fit_feedback(space, seeds_X, pool_X, counts, seed)
+        space.text_field = text_field
     if space.sae is not None:
         space.enrichment = enrichment_weights(encode_codes(space.sae, seeds_X, space.device),
                                               encode_codes(space.sae, pool_X, space.device))
+
+
+def _fit_feedback(space: FittedSpace, seeds_X: np.ndarray, pool_X: np.ndarray,
+                  counts: tuple[sp.csr_matrix, sp.csr_matrix], seed: int) -> None:
+    """The self-trained classifier (`GRAPH_FEEDBACK`) and the standardisation of the two scores
+    over the pool sample (`graph_fuse`); `counts`: the seeds' and the sample's `hashed_counts`."""
+    T_seed = text_units(counts[0], space.text_idf)  # type: ignore[arg-type]
+    T_pool = text_units(counts[1], space.text_idf)  # type: ignore[arg-type]
+    f = space.graph_induction(pool_X, T_pool).astype(np.float64)
+    feats_pool = sp.hstack([sp.csr_matrix(unit_rows(pool_X, space.mean)), T_pool]).tocsr()
+    feats_seed = sp.hstack([sp.csr_matrix(unit_rows(seeds_X, space.mean)), T_seed]).tocsr()
+    m = min(GRAPH_FEEDBACK * len(seeds_X), len(pool_X) // 2)
+    top = np.argsort(-f, kind="stable")[:m]
+    space.graph_coef = pu_classifier(sp.vstack([feats_seed, feats_pool[top]]).tocsr(), feats_pool,
+                                     GRAPH_FEEDBACK_C, seed)
+    z = space.graph_classifier(pool_X, T_pool)
+    space.graph_fuse = np.array([f.mean(), _sd(f), z.mean(), _sd(z)], dtype=np.float64)
+
+
+def _sd(a: np.ndarray) -> float:
+    s = float(a.std())
+    return s if s > 0 else 1.0
 
 
 def _stack(A: np.ndarray | sp.csr_matrix, B: np.ndarray | sp.csr_matrix) -> np.ndarray | sp.csr_matrix:

@@ -1,0 +1,81 @@
+"""Hashed word n-gram features of the rows' texts: the lexical channel of `embedding-graph`.
+
+A sentence embedding compresses a text into a few hundred numbers and loses words that tell
+close domains apart (high-school from college biology, clinical knowledge from medicine);
+DSIR selects pretraining data on hashed n-grams for that reason (Xie et al., NeurIPS 2023,
+arXiv:2302.03169). Texts become rows of word unigrams and bigrams hashed into `TEXT_FEATURES`
+buckets (scikit-learn's `HashingVectorizer`, no vocabulary to store), with sublinear term
+frequency `1 + ln(tf)` and the smoothed inverse document frequency `ln((1 + n) / (1 + df)) + 1`
+(Sparck Jones 1972; scikit-learn's `TfidfTransformer`) fitted on the graph's nodes; n-grams in
+fewer than 2 nodes or in more than `TEXT_MAX_DF` of them (stop words) get weight 0. Rows are
+scaled to unit L2 norm, so the product of two rows is their tf-idf cosine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+TEXT_FEATURES = 2**18
+"""Hash buckets of the n-grams (`2^18`: collisions are rare for corpora of up to ~10^5 texts)."""
+TEXT_NGRAMS = (1, 2)
+"""Word n-gram lengths (unigrams and bigrams). Word bigrams and character 3-5-grams were equal
+on the tuning cells of `benchmarks/curate_mmlu.py`; words are about 6x cheaper to compare."""
+TEXT_MAX_DF = 0.2
+"""N-grams in more than this share of the nodes are dropped (a stop list without a language)."""
+
+
+def hashed_counts(texts: Sequence[str | None]) -> sp.csr_matrix:
+    """[n, TEXT_FEATURES] float32 sublinear term frequencies `1 + ln(tf)` (None: an empty row)."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    vec = HashingVectorizer(analyzer="word", ngram_range=TEXT_NGRAMS, n_features=TEXT_FEATURES,
+                            alternate_sign=False, norm=None, lowercase=True, dtype=np.float32)
+    C = sp.csr_matrix(vec.transform(["" if t is None else str(t) for t in texts]))
+    C.data = (1.0 + np.log(C.data)).astype(np.float32)
+    return C
+
+
+def fit_idf(counts: sp.csr_matrix) -> np.ndarray:
+    """float32 [TEXT_FEATURES] smoothed idf of the rows of `counts`, 0 for rare and common n-grams."""
+    n = counts.shape[0]
+    df = np.bincount(counts.indices, minlength=counts.shape[1])
+    idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
+    idf[(df < 2) | (df > TEXT_MAX_DF * n)] = 0.0
+    return idf.astype(np.float32)
+
+
+def text_units(texts: Sequence[str | None] | sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
+    """Unit tf-idf rows [n, TEXT_FEATURES] of `texts` or of their `hashed_counts` (a text without
+    a weighted n-gram is a zero row)."""
+    A = sp.csr_matrix(texts, copy=True) if sp.issparse(texts) else hashed_counts(texts)
+    A.data *= idf[A.indices]
+    A.eliminate_zeros()
+    sq = np.asarray(A.multiply(A).sum(axis=1), dtype=np.float64).ravel()
+    inv = np.divide(1.0, np.sqrt(sq), out=np.zeros_like(sq), where=sq > 0)
+    return sp.csr_matrix(sp.diags(inv.astype(np.float32)) @ A)
+
+
+def sparse_knn(Q: sp.csr_matrix, B: sp.csr_matrix, k: int, block: int = 1024
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, cosines) [n, k] of the `k` unit rows of `B` most similar to each unit row of `Q`,
+    leaving out matches with cosine > 1 - 1e-6 (as `spaces.knn_rows`); zero cosines stay 0.
+    Sparse products in scipy, block by block; the top-k in torch (several times faster than
+    numpy's argpartition)."""
+    import torch
+
+    n = Q.shape[0]
+    nbr = np.zeros((n, k), dtype=np.int64)
+    cos = np.zeros((n, k), dtype=np.float32)
+    BT = sp.csr_matrix(B.T)
+    Q = sp.csr_matrix(Q)
+    for lo in range(0, n, block):
+        G = torch.from_numpy(np.asarray((Q[lo:lo + block] @ BT).toarray(), dtype=np.float32))
+        G.masked_fill_(G > 1.0 - 1e-6, float("-inf"))
+        v, i = torch.topk(G, k, dim=1)
+        nbr[lo:lo + block] = i.numpy()
+        cos[lo:lo + block] = v.numpy()
+    cos[~np.isfinite(cos)] = 0.0
+    return nbr, np.maximum(cos, 0.0)

@@ -1,0 +1,122 @@
+"""The lexical channel of `embedding-graph`: hashed word n-grams (`curate.text`), the summed graph,
+the self-trained classifier, and texts travelling through the pipeline and its executors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from saescope.curate import CurateConfig, run_curate
+from saescope.curate.spaces import FittedSpace, fit_space
+from saescope.curate.text import TEXT_FEATURES, fit_idf, hashed_counts, sparse_knn, text_units
+from saescope.data.shards import vectors_to_arrow
+
+
+def test_tf_idf_rows_follow_the_definition():
+    texts = ["apple apple apple banana", "banana cherry", "cherry date", "date", "elder"] + ["fig"] * 15
+    C = hashed_counts(texts)
+    assert C.shape == (20, TEXT_FEATURES)
+    # sublinear tf: unigram "apple" 3 times -> 1 + ln 3; the bigram "apple apple" twice -> 1 + ln 2
+    np.testing.assert_allclose(sorted(C[0].data), sorted([1 + np.log(3), 1 + np.log(2), 1, 1]), rtol=1e-6)
+    idf = fit_idf(C)
+    col = {t: hashed_counts([t]).indices[0] for t in ("banana", "elder", "fig", "date")}
+    assert idf[col["banana"]] == pytest.approx(np.log(21 / 3) + 1)  # df 2 of 20
+    assert idf[col["elder"]] == 0.0  # df 1 < 2: too rare
+    assert idf[col["fig"]] == 0.0  # df 15 > 0.2 x 20: a stop word
+    U = text_units(texts, idf)
+    norms = np.sqrt(np.asarray(U.multiply(U).sum(axis=1)).ravel())
+    np.testing.assert_allclose(norms[:4], 1.0, rtol=1e-6)
+    assert norms[4] == 0.0 and norms[5] == 0.0  # nothing weighted left: a zero row
+    # "date" alone shares only "date" with "cherry date": cosine = w_date / |cherry date|
+    w_c, w_d = idf[hashed_counts(["cherry"]).indices[0]], idf[col["date"]]
+    nbr, cos = sparse_knn(U[3:4], U[:4], 1)
+    assert nbr[0, 0] == 2 and cos[0, 0] == pytest.approx(w_d / np.hypot(w_c, w_d), rel=1e-5)
+
+
+VOCAB = {g: [f"{g}word{i}" for i in range(20)] for g in ("a", "b", "c")}
+COMMON = [f"common{i}" for i in range(3)]
+
+
+def _confusable(n_per: int = 150, n_seeds: int = 30, seed: int = 0):
+    """Groups a (target) and b share one embedding cluster, c another; only the words of a
+    and b differ. Returns seed X/texts, pool X/texts/labels."""
+    rng = np.random.default_rng(seed)
+    centre = {"a": rng.normal(size=16), "c": rng.normal(size=16)}
+    centre["b"] = centre["a"]
+
+    def rows(g: str, n: int):
+        X = (centre[g] + 0.6 * rng.normal(size=(n, 16))).astype(np.float32)
+        texts = [" ".join(list(rng.choice(VOCAB[g], 5)) + list(rng.choice(COMMON, 3))) for _ in range(n)]
+        return X, texts
+
+    sX, st = rows("a", n_seeds)
+    parts = [rows(g, n_per) for g in "abc"]
+    pX = np.vstack([p[0] for p in parts])
+    pt = sum((p[1] for p in parts), [])
+    labels = np.repeat(list("abc"), n_per)
+    return sX, st, pX, pt, labels
+
+
+def test_words_find_the_target_the_embeddings_cannot_tell_apart():
+    sX, st, pX, pt, labels = _confusable()
+    n = int((labels == "a").sum())
+    bare = fit_space("embedding-graph", sX, pX).score(pX).score
+    fs = fit_space("embedding-graph", sX, pX, seed_texts=st, pool_texts=pt)
+    assert fs.text_field == "text" and fs.graph_coef is not None
+    with_text = fs.score(pX, None, pt).score
+    p_bare = (labels[np.argsort(-bare)[:n]] == "a").mean()
+    p_text = (labels[np.argsort(-with_text)[:n]] == "a").mean()
+    assert p_bare < 0.6  # a and b are one cluster to the embeddings (chance: 0.5)
+    assert p_text > 0.75 and p_text > p_bare + 0.2
+    # the final score is the sum of the two standardised scores over the sample
+    f = fs.graph_induction(pX, text_units(pt, fs.text_idf)).astype(np.float64)
+    assert fs.graph_fuse[0] == pytest.approx(f.mean()) and fs.graph_fuse[1] == pytest.approx(f.std())
+
+
+def test_text_space_round_trips_and_refuses_rows_without_texts():
+    sX, st, pX, pt, _ = _confusable(n_per=40, n_seeds=10, seed=1)
+    fs = fit_space("embedding-graph", sX, pX, seed_texts=st, pool_texts=pt, text_field="body")
+    s = fs.score(pX, None, pt).score
+    arrays, meta = fs.state()
+    again = FittedSpace.from_state(arrays, meta)
+    assert again.text_field == "body"
+    np.testing.assert_array_equal(again.score(pX, None, pt).score, s)
+    with pytest.raises(ValueError, match="body"):
+        again.score(pX)
+    with pytest.raises(ValueError, match="one text per row"):
+        fit_space("embedding-graph", sX, pX, seed_texts=st[:-1], pool_texts=pt)
+
+
+def _write(tmp_path, sX, st, pX, pt, labels):
+    seeds = tmp_path / "seeds.parquet"
+    pq.write_table(pa.table({"id": [f"s{i}" for i in range(len(sX))], "embedding": vectors_to_arrow(sX),
+                             "text": st}), seeds)
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    ids = [f"p{i:04d}" for i in range(len(pX))]
+    order = np.random.default_rng(0).permutation(len(pX))  # groups spread over both files
+    half = len(pX) // 2
+    for j, part in enumerate((order[:half], order[half:])):
+        pq.write_table(pa.table({"id": [ids[i] for i in part], "embedding": vectors_to_arrow(pX[part]),
+                                 "text": [pt[i] for i in part], "label": labels[part].tolist()}),
+                       pool / f"part-{j}.parquet", row_group_size=64)
+    return seeds, pool
+
+
+def test_curate_reads_the_texts_locally_and_on_ray(tmp_path):
+    pytest.importorskip("ray")
+    sX, st, pX, pt, labels = _confusable()
+    seeds, pool = _write(tmp_path, sX, st, pX, pt, labels)
+    cfg = CurateConfig(seeds=str(seeds), pool=str(pool), out=str(tmp_path / "loc"), budget=150,
+                       label_field="label", target=["a"], shard_rows=100, projection_sample=0)
+    man = run_curate(cfg, progress=False)
+    assert man["metrics"]["precision"] > 0.75 and man["text_column"] == "text"
+    bare = run_curate(cfg.replace(use_text=False, out=str(tmp_path / "bare")), progress=False)
+    assert bare["metrics"]["precision"] < 0.6 and bare["text_column"] is None
+    ray_man = run_curate(cfg.replace(executor="ray", out=str(tmp_path / "ray")), progress=False)
+    loc = pq.read_table(tmp_path / "loc" / "selected.parquet").to_pydict()
+    ray = pq.read_table(tmp_path / "ray" / "selected.parquet").to_pydict()
+    assert ray["id"] == loc["id"] and ray_man["metrics"] == man["metrics"]
+    np.testing.assert_allclose(ray["score"], loc["score"], rtol=1e-5)
