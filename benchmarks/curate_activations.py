@@ -16,7 +16,8 @@ MiniLM embeddings of the same questions come from `benchmarks/curate_mmlu.py`'s 
 representation a TopK SAE is trained on all `--n` vectors without labels (k 32, 4x latents,
 `--epochs` 30, batch 256: the issue's setting; the rest `TrainConfig()` defaults, validation
 FVU printed). Targets: the 4 MMLU domains; `--draws` draws of 50 seeds held out of the pool.
-Methods: `embedding-graph` (manifold ranking on the vectors' kNN graph), `sae-pu`, `sae-enrich`, `sae-centered` (SAE space), `embedding` (raw vectors),
+Methods: `embedding-graph` (manifold ranking on the vectors' kNN graph, with the questions'
+words as its lexical channel; `embedding-graph-notext` without them), `sae-pu`, `sae-enrich`, `sae-centered` (SAE space), `embedding` (raw vectors),
 `embedding-centered`, `embedding-pu` (the same PU classifier on the centred vectors alone),
 `random`. Precision at budgets 100 and 300, mean over targets x draws with a 95% interval
 (t over the per-draw means across targets). No hyperparameter is tuned here: every method runs
@@ -34,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-METHODS = ("embedding-graph", "sae-pu", "sae-enrich", "sae-centered", "embedding", "embedding-centered",
+METHODS = ("embedding-graph", "embedding-graph-notext", "sae-pu", "sae-enrich", "sae-centered", "embedding", "embedding-centered",
            "embedding-pu", "random")  # fmt: skip
 BUDGETS = (100, 300)
 POOLINGS = ("act-first-kept", "act-first-skipped")
@@ -109,8 +110,11 @@ def train(X: np.ndarray, out: Path, epochs: int) -> float:
 
 
 def evaluate(X: np.ndarray, sae, domain: np.ndarray, ids: np.ndarray, draws: int,
-             n_seeds: int, methods: tuple[str, ...] = METHODS) -> dict[str, dict[int, list[float]]]:
-    """{method: {budget: per (target, draw) precision}}, targets in MMLU_DOMAINS order."""
+             n_seeds: int, methods: tuple[str, ...] = METHODS, texts: np.ndarray | None = None
+             ) -> dict[str, dict[int, list[float]]]:
+    """{method: {budget: per (target, draw) precision}}, targets in MMLU_DOMAINS order;
+    `embedding-graph` gets the questions' `texts` (its lexical channel), `embedding-graph-notext`
+    is the same space without them."""
     from saescope.curate.select import candidate_order
     from saescope.curate.spaces import fit_space
     from saescope.data.builtin import MMLU_DOMAINS
@@ -124,8 +128,11 @@ def evaluate(X: np.ndarray, sae, domain: np.ndarray, ids: np.ndarray, draws: int
             mask = np.ones(len(X), bool)
             mask[seed_rows] = False
             for m in methods:
-                space = fit_space(m, X[seed_rows], X[mask], sae=sae, seed=r)
-                s = space.score(X[mask], ids[mask]).score
+                kw = {}
+                if m == "embedding-graph" and texts is not None:
+                    kw = {"seed_texts": texts[seed_rows].tolist(), "pool_texts": texts[mask].tolist()}
+                space = fit_space(m.removesuffix("-notext"), X[seed_rows], X[mask], sae=sae, seed=r, **kw)
+                s = space.score(X[mask], ids[mask], kw.get("pool_texts")).score
                 order = candidate_order(ids[mask], s, tie_seed=r)
                 for b in BUDGETS:
                     res[m][b].append(float(is_t[mask][order[:b]].mean()))
@@ -186,7 +193,8 @@ def main() -> None:
         print(f"{name}: top-1 dimension holds {shares[0]:.1%} of the variance, top-3 {shares[:3].sum():.1%}; "
               f"SAE validation FVU {fvu:.3f}; warning: {dominant_dimensions(X) is not None}", flush=True)
         methods = tuple(m for m in args.methods.split(",") if m)
-        res = evaluate(X, sae, domain, ids, args.draws, args.n_seeds, methods)
+        res = evaluate(X, sae, domain, ids, args.draws, args.n_seeds, methods,
+                       np.asarray(table["text"].to_pylist(), dtype=object))
         rows.append((name, shares[0], fvu, res))
     print(f"\n### {args.n} MMLU questions, 4 domains x {args.draws} draws of {args.n_seeds} seeds, "
           f"SmolLM2 layer {args.layer}; precision, mean and 95% interval over draws\n")

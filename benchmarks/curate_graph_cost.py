@@ -3,7 +3,10 @@
 Fits the space on `--seeds` seeds and a `--nodes`-row pool sample (the kNN graph of all nodes and
 the manifold ranking), then scores `--rows` pool rows (each row's nearest nodes), and prints the
 seconds and the rate per 100,000 rows, beside `embedding-centered` (one cosine per row) on the same
-vectors. Random unit vectors: the cost does not depend on the data.
+vectors. Random unit vectors: the cost of the embedding channel does not depend on the data.
+`embedding-graph+text` adds the lexical channel with real texts: MMLU questions (the packaged
+asset) drawn with replacement for the seeds, the sample and the scored rows (the cost of the
+sparse products depends on the texts' lengths and vocabulary).
 
     python benchmarks/curate_graph_cost.py [--nodes 50000] [--rows 20000] [--dim 384] [--threads 1]
 """
@@ -37,12 +40,18 @@ def main() -> None:
     sample = rng.normal(size=(args.nodes, args.dim)).astype(np.float32)
     seeds = rng.normal(size=(args.seeds, args.dim)).astype(np.float32)
     rows = rng.normal(size=(args.rows, args.dim)).astype(np.float32)
-    for name in ("embedding-graph", "embedding-centered"):
+    from saescope.data.builtin import load_mmlu
+
+    questions = np.asarray(load_mmlu()["text"].to_pylist(), dtype=object)
+    texts = {k: questions[rng.integers(0, len(questions), n)].tolist()
+             for k, n in (("seeds", args.seeds), ("sample", args.nodes), ("rows", args.rows))}
+    for name in ("embedding-graph+text", "embedding-graph", "embedding-centered"):
+        kw = {"seed_texts": texts["seeds"], "pool_texts": texts["sample"]} if name.endswith("+text") else {}
         t0 = time.perf_counter()
-        space = fit_space(name, seeds, sample, device=args.device)
+        space = fit_space(name.removesuffix("+text"), seeds, sample, device=args.device, **kw)
         fit_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        space.score(rows)
+        space.score(rows, None, texts["rows"] if kw else None)
         score_s = time.perf_counter() - t0
         print(f"{name}: fit on {args.seeds} seeds + {args.nodes:,} sample rows x {args.dim} in {fit_s:.1f} s; "
               f"scored {args.rows:,} rows in {score_s:.1f} s ({score_s * 1e5 / args.rows:.0f} s per 100k rows); "

@@ -43,7 +43,15 @@ A space maps raw input vectors (sentence embeddings or LLM activations) `x` to a
   the sample are scored in one pass and a row's score does not depend on whether it was sampled
   (a node never counts as its own neighbour: matches with cosine > `1 - 1e-6` are left out).
   The score spreads from the seeds along the pool's own dense regions, so rows of the target
-  that are far from the seed centroid but close to other target rows are found. With an SAE
+  that are far from the seed centroid but close to other target rows are found.
+  Lexical channel (when the seeds and the pool have texts; `SelectionConfig.use_text`): the
+  nodes' texts become unit tf-idf rows of hashed word n-grams (`curate.text`), the graph is
+  `norm(S_emb + TEXT_WEIGHT S_text)` with `S_text` the normalised `GRAPH_K`-NN graph of their
+  cosines (a sum of graphs, as in multi-view graph ranking), a row's induced score averages
+  its embedding and its text neighbours with the same weights, and a classifier self-trained
+  from the graph's best rows (`GRAPH_FEEDBACK`) adds the words and directions that separate
+  the seeds' region from its neighbours; the score is the sum of the two standardised scores.
+  With an SAE
   folder, the why-columns split the `sae-enrich` score of the row over its latents (which of
   the concepts that set the seeds apart it carries); the graph score itself belongs to the
   row's neighbours, not to latents. Similarity columns as `embedding-centered`.
