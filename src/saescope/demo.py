@@ -345,7 +345,7 @@ def _curate_run(run: _Run, ccfg: Any) -> None:
     ids = np.asarray([str(i) for i in run.table["id"].to_pylist()])[run.pool_mask]
     res = precision_over_draws(X, ids, dom == c.domain, [CURATE_SPACE, *CURATE_BASELINES],
                                _budgets(c), _draws(c), c.n_seeds, sae=_load_sae(run),
-                               first_seed=c.seed + 1)
+                               first_seed=c.seed + 1, texts=np.asarray(run.pool_texts(), dtype=object))
     draws = {"draws": _draws(c), "best": {str(b): v for b, v in res.best.items()},
              "precision": {s: {str(b): res.summary(s, b) for b in res.budgets} for s in res.precision}}
     write_json(run.layout.curate / "draws.json", draws)
