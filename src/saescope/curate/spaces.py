@@ -690,18 +690,15 @@ def fit_space(
     pu_c: float = PU_C,
     pu_input: bool = True,
     pu_feedback: int = PU_FEEDBACK,
-    seed_texts: Sequence[str | None] | None = None,
-    pool_texts: Sequence[str | None] | None = None,
+    seed_texts: Sequence[str | None] | None = None, pool_texts: Sequence[str | None] | None = None,
     text_field: str = "text",
 ) -> FittedSpace:
     """Fit a space on the seeds' raw inputs and a uniform sample of the pool's raw inputs.
 
     The sample gives the pool mean (centred spaces), latent frequencies (`sae-idf`), latent
     mass shares (`sae-enrich`, smoothed by `alpha`) and the k-means centres (`clusters > 0`,
-    fitted with scikit-learn on unit rows of the sample). `embedding-graph` given the texts of
-    the seeds and the sample (`seed_texts`, `pool_texts`, from column `text_field`) adds their
-    lexical channel; it then scores rows with their texts.
-    """
+    fitted with scikit-learn on unit rows of the sample). `embedding-graph` given `seed_texts`
+    and `pool_texts` (column `text_field`) adds their lexical channel and scores with texts."""
     from saescope.curate.config import SPACES
 
     if name not in SPACES:
@@ -741,11 +738,7 @@ def fit_space(
         if name == "sae-enrich":
             proto.enrichment = enrichment_weights(seeds_A, sample_A, alpha)
         if name in GRAPH_SPACES:
-            texts = None
-            if seed_texts is not None and pool_texts is not None:
-                if len(seed_texts) != len(seeds_X) or len(pool_texts) != len(pool_sample_X):
-                    raise ValueError("seed_texts / pool_texts must have one text per row")
-                texts = (list(seed_texts), list(pool_texts))
+            texts = _text_pair(seed_texts, pool_texts, len(seeds_X), len(pool_sample_X))
             _fit_graph(proto, seeds_X, pool_sample_X, U, seed, texts, text_field)
         if name in PU_SPACES:
             _fit_pu(proto, seeds_X, pool_sample_X, seeds_A, sample_A, pu_c, pu_input, seed)
@@ -760,6 +753,16 @@ def fit_space(
     if features is not None:
         proto.features = features
     return proto
+
+
+def _text_pair(seed_texts: Sequence[str | None] | None, pool_texts: Sequence[str | None] | None,
+               n_seeds: int, n_pool: int) -> tuple[list, list] | None:
+    """(seed texts, sample texts) as lists, None unless both are given; one text per row."""
+    if seed_texts is None or pool_texts is None:
+        return None
+    if len(seed_texts) != n_seeds or len(pool_texts) != n_pool:
+        raise ValueError("seed_texts / pool_texts must have one text per row")
+    return list(seed_texts), list(pool_texts)
 
 
 def _fit_graph(space: FittedSpace, seeds_X: np.ndarray, pool_X: np.ndarray, seed_units: np.ndarray,
