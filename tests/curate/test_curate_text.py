@@ -120,3 +120,21 @@ def test_curate_reads_the_texts_locally_and_on_ray(tmp_path):
     ray = pq.read_table(tmp_path / "ray" / "selected.parquet").to_pydict()
     assert ray["id"] == loc["id"] and ray_man["metrics"] == man["metrics"]
     np.testing.assert_allclose(ray["score"], loc["score"], rtol=1e-5)
+
+
+def test_cli_switches_the_channel_off(tmp_path, capsys):
+    import json
+
+    from saescope.cli.main import main
+
+    sX, st, pX, pt, labels = _confusable(n_per=60, n_seeds=20, seed=2)
+    seeds, pool = _write(tmp_path, sX, st, pX, pt, labels)
+    base = ["curate", "--seeds", str(seeds), "--pool", str(pool), "--budget", "60", "--no-progress",
+            "--label-field", "label", "--target", "a", "--projection-sample", "0"]
+    main([*base, "--out", str(tmp_path / "on")])
+    main([*base, "--out", str(tmp_path / "off"), "--no-use-text"])
+    on = json.loads((tmp_path / "on" / "manifest.json").read_text())
+    off = json.loads((tmp_path / "off" / "manifest.json").read_text())
+    assert on["text_column"] == "text" and on["config"]["use_text"] is True
+    assert off["text_column"] is None and off["config"]["use_text"] is False
+    assert on["metrics"]["precision"] > off["metrics"]["precision"]

@@ -27,7 +27,7 @@ CURATE_OPTIONS = (
     Opt("--quota", "selection.quota"),
     Opt("--threshold", "selection.threshold"),
     Opt("--dedup", "selection.dedup"),
-    Opt("--use-text", "selection.use_text"),
+    Opt("--use-text/--no-use-text", "selection.use_text"),
     Opt("--features", "selection.features", type=str | None),
     Opt("--feature-query", "selection.feature_query"),
     Opt("--interpretation", "inputs.interpretation", type=Path | None),
