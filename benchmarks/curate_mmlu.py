@@ -248,8 +248,8 @@ def main() -> None:
           f"seeds; SAE --train {args.train}")
     draws = list(range(args.draws))
     subj = [k for k in targets if k.startswith("subject")]
-    table(res, subj, methods, draws, "held out: the 10 subjects, never used for choosing C")
-    table(res, list(targets), methods, draws, "all 14 targets (includes the 4 domains x draws 0-1 C was chosen on)")
+    table(res, subj, methods, draws, "held out: the 10 reported subjects, used for no choice")
+    table(res, list(targets), methods, draws, "all 14 targets (the 4 domains x draws 0-1 are tuning cells)")
     print("\n#### precision@100 per target (mean over draws)\n")
     print("| target | " + " | ".join(methods) + " | best |")
     print("|---" * (len(methods) + 2) + "|")
