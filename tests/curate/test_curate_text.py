@@ -138,3 +138,15 @@ def test_cli_switches_the_channel_off(tmp_path, capsys):
     assert on["text_column"] == "text" and on["config"]["use_text"] is True
     assert off["text_column"] is None and off["config"]["use_text"] is False
     assert on["metrics"]["precision"] > off["metrics"]["precision"]
+
+
+def test_tiny_empty_and_textless_inputs():
+    rng = np.random.default_rng(0)
+    seeds, one = rng.normal(size=(2, 4)).astype(np.float32), rng.normal(size=(1, 4)).astype(np.float32)
+    fs = fit_space("embedding-graph", seeds, one, seed_texts=["a b", "c d"], pool_texts=["a b"])
+    assert np.isfinite(fs.score(one, None, ["a b"]).score).all()
+    assert fs.score(np.zeros((0, 4), np.float32), None, []).score.shape == (0,)
+    # texts without a single kept n-gram (empty, None): the words add nothing, nothing breaks
+    pool = rng.normal(size=(30, 4)).astype(np.float32)
+    fs = fit_space("embedding-graph", seeds, pool, seed_texts=["", None], pool_texts=[""] * 30)
+    assert fs.text_nodes.nnz == 0 and np.isfinite(fs.score(pool, None, [None] * 30).score).all()

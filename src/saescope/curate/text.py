@@ -31,6 +31,8 @@ def hashed_counts(texts: Sequence[str | None]) -> sp.csr_matrix:
     """[n, TEXT_FEATURES] float32 sublinear term frequencies `1 + ln(tf)` (None: an empty row)."""
     from sklearn.feature_extraction.text import HashingVectorizer
 
+    if len(texts) == 0:
+        return sp.csr_matrix((0, TEXT_FEATURES), dtype=np.float32)
     vec = HashingVectorizer(analyzer="word", ngram_range=TEXT_NGRAMS, n_features=TEXT_FEATURES,
                             alternate_sign=False, norm=None, lowercase=True, dtype=np.float32)
     C = sp.csr_matrix(vec.transform(["" if t is None else str(t) for t in texts]))
