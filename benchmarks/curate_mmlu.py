@@ -18,8 +18,11 @@ reruns that sweep); the lexical channel's weight, its propagation weight and the
 classifier's C (`spaces.TEXT_WEIGHT`, `GRAPH_TEXT_ALPHA`, `GRAPH_FEEDBACK_C`) on the 4 domains
 and 10 other subjects (`TUNE_SUBJECTS`, drawn with `numpy.random.default_rng(0)` from the 47
 subjects not reported) x draws 0-1 (`--tune-text` reruns that sweep). The "held out" rows are
-the 10 reported subjects x all draws, which played no part in any choice. The "all" rows
-(14 targets x all draws) include the 4 domains and are printed for completeness.
+the 10 reported subjects x all draws, which played no part in any choice. The "14 targets,
+draws 2-4" rows are every target on the draws no choice used (the domains' draws 0-1 were tuning
+cells, their draws 2-4 were not). The "all" rows (14 targets x all draws) include the tuning
+cells and are printed for completeness. `--from-json FILE` prints the tables again from a run's
+`--out` file without recomputing it.
 
 `embedding-graph` gets the questions' texts (its lexical channel, as `saescope curate` does
 when seeds and pool have a text column); `embedding-graph-notext` is the same space on the
@@ -32,6 +35,7 @@ are 50 of the rows it saw, as in a curation where the SAE is trained on the pool
 
     python benchmarks/curate_mmlu.py --train default [--draws 5] [--threads 1]
     python benchmarks/curate_mmlu.py --train issue --tune   # the (C, feedback) sweep, tuning cells
+    python benchmarks/curate_mmlu.py --from-json run.json   # the tables of a saved run
 """
 
 from __future__ import annotations
@@ -166,6 +170,35 @@ def table(res: dict, keys: list[str], methods, draw_idx: list[int], title: str) 
                   f"{g_mu:+.0%} +- {g_h:.0%} | {worst:+.3f} |")
 
 
+def report(res: dict, n_draws: int, methods: list[str]) -> None:
+    """The benchmark's tables: held-out subjects, every target on the untuned draws, all cells,
+    and precision@100 per target."""
+    draws = list(range(n_draws))
+    subj = [k for k in res if k.startswith("subject")]
+    table(res, subj, methods, draws, "held out: the 10 reported subjects, used for no choice")
+    if n_draws > 2:
+        table(res, list(res), methods, draws[2:],
+              "held out: all 14 targets on draws 2+ (no tuning cell)")
+    table(res, list(res), methods, draws, "all 14 targets (the 4 domains x draws 0-1 are tuning cells)")
+    print("\n#### precision@100 per target (mean over draws)\n")
+    print("| target | " + " | ".join(methods) + " | best |")
+    print("|---" * (len(methods) + 2) + "|")
+    for k, r in res.items():
+        print(f"| {k} | " + " | ".join(f"{np.mean(r.precision[m][100]):.3f}" for m in methods)
+              + f" | {r.best[100]:.3f} |")
+
+
+def load_results(saved: dict) -> dict:
+    """`{target: DrawResults}` from the `results` of an `--out` file (JSON keys are strings)."""
+    from saescope.curate.evaluate import DrawResults
+
+    return {k: DrawResults(budgets=BUDGETS,
+                           precision={m: {int(b): v for b, v in per.items()}
+                                      for m, per in r["precision"].items()},
+                           best={int(b): v for b, v in r["best"].items()})
+            for k, r in saved.items()}
+
+
 def tune(X, ids, domain, sae, n_seeds) -> None:
     """The (C, feedback) sweep of `sae-pu` on the tuning cells only (4 domains x draws 0-1)."""
     from saescope.data.builtin import MMLU_DOMAINS
@@ -216,7 +249,14 @@ def main() -> None:
     ap.add_argument("--tune-text", action="store_true", help="only the lexical-channel sweep on its tuning cells")
     ap.add_argument("--out", type=Path, default=None, help="write the per-draw figures as JSON")
     ap.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1))
+    ap.add_argument("--from-json", type=Path, default=None,
+                    help="print the tables of a saved `--out` file instead of running")
     args = ap.parse_args()
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        report(load_results(saved["results"]), int(saved["args"]["draws"]),
+               [m for m in saved["args"]["methods"].split(",") if m])
+        return
 
     import torch
     from threadpoolctl import threadpool_limits
@@ -246,16 +286,7 @@ def main() -> None:
     res = run_targets(X, ids, targets, methods, sae, args.draws, args.n_seeds, texts=texts)
     print(f"\nall targets in {time.perf_counter() - t0:.0f} s; {args.draws} draws of {args.n_seeds} "
           f"seeds; SAE --train {args.train}")
-    draws = list(range(args.draws))
-    subj = [k for k in targets if k.startswith("subject")]
-    table(res, subj, methods, draws, "held out: the 10 reported subjects, used for no choice")
-    table(res, list(targets), methods, draws, "all 14 targets (the 4 domains x draws 0-1 are tuning cells)")
-    print("\n#### precision@100 per target (mean over draws)\n")
-    print("| target | " + " | ".join(methods) + " | best |")
-    print("|---" * (len(methods) + 2) + "|")
-    for k, r in res.items():
-        print(f"| {k} | " + " | ".join(f"{np.mean(r.precision[m][100]):.3f}" for m in methods)
-              + f" | {r.best[100]:.3f} |")
+    report(res, args.draws, methods)
     if args.out:
         args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
                                         "results": {k: {"precision": r.precision, "best": r.best}
