@@ -150,3 +150,16 @@ def test_tiny_empty_and_textless_inputs():
     pool = rng.normal(size=(30, 4)).astype(np.float32)
     fs = fit_space("embedding-graph", seeds, pool, seed_texts=["", None], pool_texts=[""] * 30)
     assert fs.text_nodes.nnz == 0 and np.isfinite(fs.score(pool, None, [None] * 30).score).all()
+
+
+def test_graph_fit_shows_its_stages_only_when_asked(capsys):
+    sX, st, pX, pt, _ = _confusable(n_per=40, n_seeds=10)
+    fit_space("embedding-graph", sX, pX, seed_texts=st, pool_texts=pt)
+    assert "fit embedding-graph" not in capsys.readouterr().err
+    fit_space("embedding-graph", sX, pX, seed_texts=st, pool_texts=pt, progress=True)
+    err = capsys.readouterr().err
+    # graph then classifier: 2 stages, all done, on the 10 seeds + 120 sample rows
+    assert "fit embedding-graph (130 nodes)" in err and "2/2" in err and "classifier" in err
+    fit_space("embedding-graph", sX, pX, progress=True)  # no words: one stage
+    err = capsys.readouterr().err
+    assert "1/1" in err and "classifier" not in err

@@ -64,7 +64,7 @@ def run_space(cfg: CurateConfig, inp: Inputs, workdir: Path, progress: bool = Tr
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     fit_dir, scores_dir = workdir / "fit", workdir / "scores"
-    space = fit_or_resume(cfg, inp, fit_dir, scores_dir)
+    space = fit_or_resume(cfg, inp, fit_dir, scores_dir, progress)
     timings["fit_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -94,7 +94,8 @@ def run_space(cfg: CurateConfig, inp: Inputs, workdir: Path, progress: bool = Tr
     return SpaceRun(space, selected, metrics, int(candidates["n_candidates"]), units, sizes, timings)
 
 
-def fit_or_resume(cfg: CurateConfig, inp: Inputs, fit_dir: Path, scores_dir: Path) -> FittedSpace:
+def fit_or_resume(cfg: CurateConfig, inp: Inputs, fit_dir: Path, scores_dir: Path,
+                  progress: bool = False) -> FittedSpace:
     """The fitted space: read back from `fit/` when it was fitted on the same inputs, else fitted
     on the seeds and a pool sample (and old scores removed)."""
     from saescope.data.vectors import list_column_to_numpy
@@ -120,7 +121,8 @@ def fit_or_resume(cfg: CurateConfig, inp: Inputs, fit_dir: Path, scores_dir: Pat
                       aggregate=sel.aggregate, clusters=sel.clusters, features=inp.features,
                       seed=sel.seed, device=inp.device,
                       seed_texts=seed_text_list(inp, tcol) if use_text else None,
-                      pool_texts=sample[tcol].to_pylist() if use_text else None, text_field=tcol)
+                      pool_texts=sample[tcol].to_pylist() if use_text else None, text_field=tcol,
+                      progress=progress)
     save_space(fit_dir, space, info)
     return space
 

@@ -692,13 +692,15 @@ def fit_space(
     pu_feedback: int = PU_FEEDBACK,
     seed_texts: Sequence[str | None] | None = None, pool_texts: Sequence[str | None] | None = None,
     text_field: str = "text",
+    progress: bool = False,
 ) -> FittedSpace:
     """Fit a space on the seeds' raw inputs and a uniform sample of the pool's raw inputs.
 
     The sample gives the pool mean (centred spaces), latent frequencies (`sae-idf`), latent
     mass shares (`sae-enrich`, smoothed by `alpha`) and the k-means centres (`clusters > 0`,
     fitted with scikit-learn on unit rows of the sample). `embedding-graph` given `seed_texts`
-    and `pool_texts` (column `text_field`) adds their lexical channel and scores with texts."""
+    and `pool_texts` (column `text_field`) adds their lexical channel and scores with texts;
+    `progress` shows its stages (minutes on a CPU at `GRAPH_NODES` nodes) on stderr."""
     from saescope.curate.config import SPACES
 
     if name not in SPACES:
@@ -739,7 +741,7 @@ def fit_space(
             proto.enrichment = enrichment_weights(seeds_A, sample_A, alpha)
         if name in GRAPH_SPACES:
             texts = _text_pair(seed_texts, pool_texts, len(seeds_X), len(pool_sample_X))
-            _fit_graph(proto, seeds_X, pool_sample_X, U, seed, texts, text_field)
+            _fit_graph(proto, seeds_X, pool_sample_X, U, seed, texts, text_field, progress)
         if name in PU_SPACES:
             _fit_pu(proto, seeds_X, pool_sample_X, seeds_A, sample_A, pu_c, pu_input, seed)
             m = min(pu_feedback * len(seeds_X), len(pool_sample_X) // 2)
@@ -766,29 +768,42 @@ def _text_pair(seed_texts: Sequence[str | None] | None, pool_texts: Sequence[str
 
 
 def _fit_graph(space: FittedSpace, seeds_X: np.ndarray, pool_X: np.ndarray, seed_units: np.ndarray,
-               seed: int, texts: tuple[list, list] | None = None, text_field: str = "text") -> None:
+               seed: int, texts: tuple[list, list] | None = None, text_field: str = "text",
+               progress: bool = False) -> None:
     """Graph nodes (the unit centred seeds, then at most `GRAPH_NODES` sample rows) and their
     manifold-ranking scores; with `texts` (seeds', sample's), the lexical channel and the
     self-trained classifier; with an SAE, the `sae-enrich` weights that explain the rows."""
+    from tqdm.auto import tqdm
+
     rows = np.arange(len(pool_X))
     if len(rows) > GRAPH_NODES:
         rows = np.sort(np.random.default_rng(seed).choice(rows, GRAPH_NODES, replace=False))
     nodes = np.vstack([seed_units, unit_rows(pool_X[rows], space.mean)]).astype(np.float32)
     space.graph_nodes = nodes
-    if texts is None:
-        space.graph_scores = manifold_ranking(nodes, len(seeds_X), device=space.device)
-    else:
-        counts = (hashed_counts(texts[0]), hashed_counts(texts[1]))
-        node_counts = sp.vstack([counts[0], counts[1][rows]]).tocsr()
-        space.text_idf = fit_idf(node_counts)
-        space.text_nodes = text_units(node_counts, space.text_idf)
-        space.graph_scores = manifold_ranking(nodes, len(seeds_X), device=space.device,
-                                              text_nodes=space.text_nodes)
-        _fit_feedback(space, seeds_X, pool_X, counts, seed)
-        space.text_field = text_field
-    if space.sae is not None:
-        space.enrichment = enrichment_weights(encode_codes(space.sae, seeds_X, space.device),
-                                              encode_codes(space.sae, pool_X, space.device))
+    stages = ["graph"] + ["classifier"] * (texts is not None) + ["explanations"] * (space.sae is not None)
+    with tqdm(total=len(stages), desc=f"fit {space.name} ({len(nodes):,} nodes)", unit="stage",
+              disable=not progress) as bar:
+        bar.set_postfix_str(stages[0] + (" (embeddings + words)" if texts is not None else ""))
+        if texts is None:
+            space.graph_scores = manifold_ranking(nodes, len(seeds_X), device=space.device)
+        else:
+            counts = (hashed_counts(texts[0]), hashed_counts(texts[1]))
+            node_counts = sp.vstack([counts[0], counts[1][rows]]).tocsr()
+            space.text_idf = fit_idf(node_counts)
+            space.text_nodes = text_units(node_counts, space.text_idf)
+            space.graph_scores = manifold_ranking(nodes, len(seeds_X), device=space.device,
+                                                  text_nodes=space.text_nodes)
+        bar.update()
+        if texts is not None:
+            bar.set_postfix_str("classifier")
+            _fit_feedback(space, seeds_X, pool_X, counts, seed)
+            space.text_field = text_field
+            bar.update()
+        if space.sae is not None:
+            bar.set_postfix_str("explanations")
+            space.enrichment = enrichment_weights(encode_codes(space.sae, seeds_X, space.device),
+                                                  encode_codes(space.sae, pool_X, space.device))
+            bar.update()
 
 
 def _fit_feedback(space: FittedSpace, seeds_X: np.ndarray, pool_X: np.ndarray,
