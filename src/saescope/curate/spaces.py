@@ -701,26 +701,7 @@ def fit_space(
     fitted with scikit-learn on unit rows of the sample). `embedding-graph` given `seed_texts`
     and `pool_texts` (column `text_field`) adds their lexical channel and scores with texts;
     `progress` shows its stages (minutes on a CPU at `GRAPH_NODES` nodes) on stderr."""
-    from saescope.curate.config import SPACES
-
-    if name not in SPACES:
-        raise ConfigError(f"space: unknown {name!r} (choose from {', '.join(SPACES)})")
-    sparse = name not in DENSE_SPACES
-    if (sparse or features is not None) and sae is None:
-        raise ConfigError(f"space {name!r} needs an SAE")
-    d = pool_sample_X.shape[1]
-    if seeds_X is not None:
-        if len(seeds_X) == 0:
-            raise InputError("the seed set is empty")
-        if seeds_X.shape[1] != d:
-            raise InputError(f"seeds have dimension {seeds_X.shape[1]}, the pool has {d}")
-    if sae is not None and int(sae.d_in) != d:
-        raise InputError(f"the SAE expects inputs of dimension {sae.d_in}, the pool has {d}")
-    if features is not None:
-        features = np.asarray(features, dtype=np.int64)
-        bad = features[(features < 0) | (features >= int(sae.num_latents))]
-        if len(bad):
-            raise ConfigError(f"features: latent {int(bad[0])} out of range (the SAE has {sae.num_latents})")
+    features = _check_fit_inputs(name, seeds_X, pool_sample_X, sae, features)
     proto = FittedSpace(name=name, aggregate=aggregate, seed_units=None, centroid=None, mean=None,
                         weights=None, cluster_centers=None, features=None, random_seed=seed,
                         sae=sae, device=device)
@@ -755,6 +736,32 @@ def fit_space(
     if features is not None:
         proto.features = features
     return proto
+
+
+def _check_fit_inputs(name: str, seeds_X: np.ndarray | None, pool_X: np.ndarray, sae: Any,
+                      features: np.ndarray | list[int] | None) -> np.ndarray | None:
+    """`fit_space`'s argument checks (ConfigError / InputError); the features as int64 ids."""
+    from saescope.curate.config import SPACES
+
+    if name not in SPACES:
+        raise ConfigError(f"space: unknown {name!r} (choose from {', '.join(SPACES)})")
+    if (name not in DENSE_SPACES or features is not None) and sae is None:
+        raise ConfigError(f"space {name!r} needs an SAE")
+    d = pool_X.shape[1]
+    if seeds_X is not None:
+        if len(seeds_X) == 0:
+            raise InputError("the seed set is empty")
+        if seeds_X.shape[1] != d:
+            raise InputError(f"seeds have dimension {seeds_X.shape[1]}, the pool has {d}")
+    if sae is not None and int(sae.d_in) != d:
+        raise InputError(f"the SAE expects inputs of dimension {sae.d_in}, the pool has {d}")
+    if features is None:
+        return None
+    ids = np.asarray(features, dtype=np.int64)
+    bad = ids[(ids < 0) | (ids >= int(sae.num_latents))]
+    if len(bad):
+        raise ConfigError(f"features: latent {int(bad[0])} out of range (the SAE has {sae.num_latents})")
+    return ids
 
 
 def _text_pair(seed_texts: Sequence[str | None] | None, pool_texts: Sequence[str | None] | None,
