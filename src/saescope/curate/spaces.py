@@ -787,10 +787,10 @@ def _fit_graph(space: FittedSpace, seeds_X: np.ndarray, pool_X: np.ndarray, seed
         rows = np.sort(np.random.default_rng(seed).choice(rows, GRAPH_NODES, replace=False))
     nodes = np.vstack([seed_units, unit_rows(pool_X[rows], space.mean)]).astype(np.float32)
     space.graph_nodes = nodes
-    stages = ["graph"] + ["classifier"] * (texts is not None) + ["explanations"] * (space.sae is not None)
-    with tqdm(total=len(stages), desc=f"fit {space.name} ({len(nodes):,} nodes)", unit="stage",
+    n_stages = 1 + (texts is not None) + (space.sae is not None)  # graph, classifier, explanations
+    with tqdm(total=n_stages, desc=f"fit {space.name} ({len(nodes):,} nodes)", unit="stage",
               disable=not progress) as bar:
-        bar.set_postfix_str(stages[0] + (" (embeddings + words)" if texts is not None else ""))
+        bar.set_postfix_str("graph (embeddings + words)" if texts is not None else "graph")
         if texts is None:
             space.graph_scores = manifold_ranking(nodes, len(seeds_X), device=space.device)
         else:
