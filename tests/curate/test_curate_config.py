@@ -31,3 +31,5 @@ def test_bad_values_name_the_field():
         CurateConfig(**{**base, "space": "sae-pu"})
     with pytest.raises(ConfigError, match="explain_latents must be >= 0"):
         CurateConfig(**base, explain_latents=-1)
+    with pytest.raises(ConfigError, match="text_max_terms must be >= 0"):
+        CurateConfig(**base, text_max_terms=-1)

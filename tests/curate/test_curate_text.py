@@ -7,10 +7,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import scipy.sparse as sp
 
 from saescope.curate import CurateConfig, run_curate
 from saescope.curate.spaces import FittedSpace, fit_space
-from saescope.curate.text import TEXT_FEATURES, fit_idf, hashed_counts, sparse_knn, text_units
+from saescope.curate.text import (
+    TEXT_FEATURES,
+    fit_idf,
+    hashed_counts,
+    prune_rows,
+    sparse_knn,
+    text_units,
+)
 from saescope.data.shards import vectors_to_arrow
 
 
@@ -33,6 +41,30 @@ def test_tf_idf_rows_follow_the_definition():
     w_c, w_d = idf[hashed_counts(["cherry"]).indices[0]], idf[col["date"]]
     nbr, cos = sparse_knn(U[3:4], U[:4], 1)
     assert nbr[0, 0] == 2 and cos[0, 0] == pytest.approx(w_d / np.hypot(w_c, w_d), rel=1e-5)
+
+
+def test_pruning_keeps_each_rows_highest_weighted_ngrams():
+    rng = np.random.default_rng(0)
+    A = sp.random(30, 500, density=0.05, random_state=1, format="csr", dtype=np.float32)
+    A.data = rng.permutation(np.arange(1, A.nnz + 1)).astype(np.float32)  # distinct weights
+    P = prune_rows(A.copy(), 4)
+    for i in range(30):
+        row = A[i].toarray().ravel()
+        expect = np.zeros_like(row)
+        top = np.argsort(-row)[:min(4, A[i].nnz)]
+        expect[top] = row[top]
+        np.testing.assert_array_equal(P[i].toarray().ravel(), expect)  # the 4 largest, not the first 4
+    assert (np.diff(A.indptr) > 4).any() and np.diff(P.indptr).max() == 4
+    # in text_units the pruning comes before the unit scaling, and keeps the largest tf-idf terms
+    texts = ["alpha beta gamma delta", "alpha beta", "alpha gamma", "alpha", "beta"] + ["filler"] * 15
+    C = hashed_counts(texts)
+    idf = fit_idf(C)
+    full, pruned = text_units(C, idf), text_units(C, idf, max_terms=1)
+    best = full[0].indices[full[0].data == full[0].data.max()].min()  # ties: the lower bucket
+    assert full[0].nnz > 1 and pruned[0].nnz == 1 and pruned[0].indices[0] == best
+    assert pruned[0].data[0] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="max_terms"):
+        prune_rows(A.copy(), 0)
 
 
 VOCAB = {g: [f"{g}word{i}" for i in range(20)] for g in ("a", "b", "c")}
@@ -89,6 +121,19 @@ def test_text_space_round_trips_and_refuses_rows_without_texts():
         fit_space("embedding-graph", sX, pX, seed_texts=st[:-1], pool_texts=pt)
 
 
+def test_pruned_space_prunes_nodes_and_scored_rows_and_round_trips():
+    sX, st, pX, pt, _ = _confusable(n_per=40, n_seeds=10, seed=3)
+    fs = fit_space("embedding-graph", sX, pX, seed_texts=st, pool_texts=pt, text_max_terms=3)
+    full = fit_space("embedding-graph", sX, pX, seed_texts=st, pool_texts=pt, text_max_terms=0)
+    assert np.diff(fs.text_nodes.indptr).max() == 3 < np.diff(full.text_nodes.indptr).max()
+    s = fs.score(pX, None, pt).score
+    again = FittedSpace.from_state(*fs.state())
+    assert again.text_max_terms == 3
+    np.testing.assert_array_equal(again.score(pX, None, pt).score, s)
+    again.text_max_terms = 0  # scoring prunes the rows' texts as the fit did
+    assert not np.array_equal(again.score(pX, None, pt).score, s)
+
+
 def _write(tmp_path, sX, st, pX, pt, labels):
     seeds = tmp_path / "seeds.parquet"
     pq.write_table(pa.table({"id": [f"s{i}" for i in range(len(sX))], "embedding": vectors_to_arrow(sX),
@@ -138,6 +183,9 @@ def test_cli_switches_the_channel_off(tmp_path, capsys):
     assert on["text_column"] == "text" and on["config"]["use_text"] is True
     assert off["text_column"] is None and off["config"]["use_text"] is False
     assert on["metrics"]["precision"] > off["metrics"]["precision"]
+    main([*base, "--out", str(tmp_path / "cap"), "--text-max-terms", "2"])
+    cap = json.loads((tmp_path / "cap" / "manifest.json").read_text())
+    assert cap["config"]["text_max_terms"] == 2 and on["config"]["text_max_terms"] == 128
 
 
 def test_tiny_empty_and_textless_inputs():

@@ -28,6 +28,7 @@ CURATE_OPTIONS = (
     Opt("--threshold", "selection.threshold"),
     Opt("--dedup", "selection.dedup"),
     Opt("--use-text/--no-use-text", "selection.use_text"),
+    Opt("--text-max-terms", "selection.text_max_terms"),
     Opt("--features", "selection.features", type=str | None),
     Opt("--feature-query", "selection.feature_query"),
     Opt("--interpretation", "inputs.interpretation", type=Path | None),

@@ -16,6 +16,7 @@ from typing import Any
 
 from saescope.config_docs import field_default as field_default  # re-exported
 from saescope.config_docs import field_docs as field_docs  # re-exported
+from saescope.curate.text import TEXT_MAX_TERMS
 from saescope.errors import ConfigError
 
 SPACES = ("embedding-graph", "sae-pu", "sae", "sae-idf", "sae-centered", "sae-enrich", "embedding",
@@ -94,6 +95,9 @@ class SelectionConfig:
     use_text: bool = True
     """`embedding-graph`: add the texts' word n-grams (lexical graph channel and a self-trained
     classifier) when the seeds and the pool both have the text column; off: embeddings only."""
+    text_max_terms: int = TEXT_MAX_TERMS
+    """`embedding-graph` with texts: keep each text's this many highest-weighted (tf-idf) word
+    n-grams; bounds the cost of the word products on long texts (0: all n-grams)."""
     clusters: int = 0
     """k-means clusters for per-cluster quotas (0: no clustering)."""
     quota: str = "equal"
@@ -117,6 +121,8 @@ class SelectionConfig:
             raise ConfigError("give a budget, a threshold, or both")
         if self.clusters < 0:
             raise ConfigError(f"clusters must be >= 0, got {self.clusters}")
+        if self.text_max_terms < 0:
+            raise ConfigError(f"text_max_terms must be >= 0 (0: all n-grams), got {self.text_max_terms}")
         if self.explain_latents < 0:
             raise ConfigError(f"explain_latents must be >= 0, got {self.explain_latents}")
         if self.dedup is not None and not -1.0 < self.dedup <= 1.0:
@@ -281,7 +287,7 @@ class CurateConfig:
     def scoring_key(self) -> dict[str, Any]:
         """The fields that determine the per-shard scores (a resume with other values rescores)."""
         keys = ("space", "aggregate", "sae", "features", "feature_query", "interpretation",
-                "use_text", "text_field", "clusters", "embedder", "activations_model", "layer", "fit_sample", "seed",
+                "use_text", "text_max_terms", "text_field", "clusters", "embedder", "activations_model", "layer", "fit_sample", "seed",
                 "shard_rows")  # fmt: skip
         flat = self.to_dict()
         return {k: flat[k] for k in keys}

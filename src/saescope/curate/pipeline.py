@@ -122,7 +122,7 @@ def fit_or_resume(cfg: CurateConfig, inp: Inputs, fit_dir: Path, scores_dir: Pat
                       seed=sel.seed, device=inp.device,
                       seed_texts=seed_text_list(inp, tcol) if use_text else None,
                       pool_texts=sample[tcol].to_pylist() if use_text else None, text_field=tcol,
-                      progress=progress)
+                      text_max_terms=sel.text_max_terms, progress=progress)
     save_space(fit_dir, space, info)
     return space
 

@@ -78,7 +78,14 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from saescope.curate.text import TEXT_FEATURES, fit_idf, hashed_counts, sparse_knn, text_units
+from saescope.curate.text import (
+    TEXT_FEATURES,
+    TEXT_MAX_TERMS,
+    fit_idf,
+    hashed_counts,
+    sparse_knn,
+    text_units,
+)
 from saescope.errors import ConfigError, InputError
 
 DENSE_SPACES = ("embedding-graph", "embedding", "embedding-centered", "embedding-pu", "random")
@@ -188,6 +195,8 @@ class FittedSpace:
     """float32 [TEXT_FEATURES] idf of the hashed word n-grams (`curate.text`), fitted on the nodes."""
     text_nodes: sp.csr_matrix | None = None
     """[n, TEXT_FEATURES] unit tf-idf rows of the nodes' texts (seeds first)."""
+    text_max_terms: int | None = None
+    """N-grams kept per text, the highest-weighted (`curate.text.prune_rows`; 0 or None: all)."""
     graph_coef: np.ndarray | None = None
     """float32 [d + TEXT_FEATURES] self-trained classifier on the unit centred input and the unit
     tf-idf row (`GRAPH_FEEDBACK`)."""
@@ -346,7 +355,7 @@ class FittedSpace:
         standardised self-trained classifier beside the standardised induced score."""
         if self.text_field is None:
             return self.graph_induction(X)
-        T = text_units(texts, self.text_idf)  # type: ignore[arg-type]
+        T = text_units(texts, self.text_idf, self.text_max_terms)  # type: ignore[arg-type]
         f = self.graph_induction(X, T).astype(np.float64)
         z = self.graph_classifier(X, T)
         mf, sf, mz, sz = self.graph_fuse  # type: ignore[misc]
@@ -452,7 +461,8 @@ class FittedSpace:
                           text_nodes_indices=np.ascontiguousarray(T.indices, dtype=np.int64),
                           text_nodes_indptr=np.ascontiguousarray(T.indptr, dtype=np.int64))
         meta = {"name": self.name, "aggregate": self.aggregate, "random_seed": self.random_seed,
-                "needs_sae": self.sae is not None, "text_field": self.text_field}
+                "needs_sae": self.sae is not None, "text_field": self.text_field,
+                "text_max_terms": self.text_max_terms}
         return arrays, meta
 
     @staticmethod
@@ -472,6 +482,7 @@ class FittedSpace:
             pu_coef_input=arrays.get("pu_coef_input"), input_mean=arrays.get("input_mean"),
             graph_nodes=arrays.get("graph_nodes"), graph_scores=arrays.get("graph_scores"),
             text_field=meta.get("text_field"), text_idf=arrays.get("text_idf"), text_nodes=text_nodes,
+            text_max_terms=meta.get("text_max_terms"),
             graph_coef=arrays.get("graph_coef"), graph_fuse=arrays.get("graph_fuse"),
             sae=sae, device=device,
         )
@@ -692,6 +703,7 @@ def fit_space(
     pu_feedback: int = PU_FEEDBACK,
     seed_texts: Sequence[str | None] | None = None, pool_texts: Sequence[str | None] | None = None,
     text_field: str = "text",
+    text_max_terms: int = TEXT_MAX_TERMS,
     progress: bool = False,
 ) -> FittedSpace:
     """Fit a space on the seeds' raw inputs and a uniform sample of the pool's raw inputs.
@@ -699,12 +711,13 @@ def fit_space(
     The sample gives the pool mean (centred spaces), latent frequencies (`sae-idf`), latent
     mass shares (`sae-enrich`, smoothed by `alpha`) and the k-means centres (`clusters > 0`,
     fitted with scikit-learn on unit rows of the sample). `embedding-graph` given `seed_texts`
-    and `pool_texts` (column `text_field`) adds their lexical channel and scores with texts;
+    and `pool_texts` (column `text_field`) adds their lexical channel and scores with texts
+    (`text_max_terms` n-grams per text at most, the highest-weighted; 0: all);
     `progress` shows its stages (minutes on a CPU at `GRAPH_NODES` nodes) on stderr."""
     features = _check_fit_inputs(name, seeds_X, pool_sample_X, sae, features)
     proto = FittedSpace(name=name, aggregate=aggregate, seed_units=None, centroid=None, mean=None,
                         weights=None, cluster_centers=None, features=None, random_seed=seed,
-                        sae=sae, device=device)
+                        sae=sae, device=device, text_max_terms=text_max_terms)
     sample_A, _ = proto.encode(pool_sample_X)
     if name == "sae-idf":
         proto.weights = idf_weights(sample_A)
@@ -797,7 +810,7 @@ def _fit_graph(space: FittedSpace, seeds_X: np.ndarray, pool_X: np.ndarray, seed
             counts = (hashed_counts(texts[0]), hashed_counts(texts[1]))
             node_counts = sp.vstack([counts[0], counts[1][rows]]).tocsr()
             space.text_idf = fit_idf(node_counts)
-            space.text_nodes = text_units(node_counts, space.text_idf)
+            space.text_nodes = text_units(node_counts, space.text_idf, space.text_max_terms)
             space.graph_scores = manifold_ranking(nodes, len(seeds_X), device=space.device,
                                                   text_nodes=space.text_nodes)
         bar.update()
@@ -817,8 +830,8 @@ def _fit_feedback(space: FittedSpace, seeds_X: np.ndarray, pool_X: np.ndarray,
                   counts: tuple[sp.csr_matrix, sp.csr_matrix], seed: int) -> None:
     """The self-trained classifier (`GRAPH_FEEDBACK`) and the standardisation of the two scores
     over the pool sample (`graph_fuse`); `counts`: the seeds' and the sample's `hashed_counts`."""
-    T_seed = text_units(counts[0], space.text_idf)  # type: ignore[arg-type]
-    T_pool = text_units(counts[1], space.text_idf)  # type: ignore[arg-type]
+    T_seed = text_units(counts[0], space.text_idf, space.text_max_terms)  # type: ignore[arg-type]
+    T_pool = text_units(counts[1], space.text_idf, space.text_max_terms)  # type: ignore[arg-type]
     f = space.graph_induction(pool_X, T_pool).astype(np.float64)
     feats_pool = sp.hstack([sp.csr_matrix(unit_rows(pool_X, space.mean)), T_pool]).tocsr()
     feats_seed = sp.hstack([sp.csr_matrix(unit_rows(seeds_X, space.mean)), T_seed]).tocsr()
