@@ -195,8 +195,9 @@ class FittedSpace:
     """float32 [TEXT_FEATURES] idf of the hashed word n-grams (`curate.text`), fitted on the nodes."""
     text_nodes: sp.csr_matrix | None = None
     """[n, TEXT_FEATURES] unit tf-idf rows of the nodes' texts (seeds first)."""
-    text_max_terms: int | None = None
-    """N-grams kept per text, the highest-weighted (`curate.text.prune_rows`; 0 or None: all)."""
+    text_max_terms: int = 0
+    """N-grams kept per text, the highest-weighted (`curate.text.prune_rows`; 0: all, as in spaces
+    saved before the option existed)."""
     graph_coef: np.ndarray | None = None
     """float32 [d + TEXT_FEATURES] self-trained classifier on the unit centred input and the unit
     tf-idf row (`GRAPH_FEEDBACK`)."""
@@ -482,7 +483,7 @@ class FittedSpace:
             pu_coef_input=arrays.get("pu_coef_input"), input_mean=arrays.get("input_mean"),
             graph_nodes=arrays.get("graph_nodes"), graph_scores=arrays.get("graph_scores"),
             text_field=meta.get("text_field"), text_idf=arrays.get("text_idf"), text_nodes=text_nodes,
-            text_max_terms=meta.get("text_max_terms"),
+            text_max_terms=int(meta.get("text_max_terms") or 0),
             graph_coef=arrays.get("graph_coef"), graph_fuse=arrays.get("graph_fuse"),
             sae=sae, device=device,
         )

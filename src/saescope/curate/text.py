@@ -59,14 +59,14 @@ def fit_idf(counts: sp.csr_matrix) -> np.ndarray:
 
 
 def text_units(texts: Sequence[str | None] | sp.csr_matrix, idf: np.ndarray,
-               max_terms: int | None = None) -> sp.csr_matrix:
+               max_terms: int = 0) -> sp.csr_matrix:
     """Unit tf-idf rows [n, TEXT_FEATURES] of `texts` or of their `hashed_counts` (a text without
     a weighted n-gram is a zero row); `max_terms`: keep each row's that many largest weights
-    (ties: the lower bucket), 0 or None keeps all."""
+    (ties: the lower bucket), 0 keeps all."""
     A = sp.csr_matrix(texts, copy=True) if sp.issparse(texts) else hashed_counts(texts)
     A.data *= idf[A.indices]
     A.eliminate_zeros()
-    if max_terms:
+    if max_terms > 0:
         A = prune_rows(A, max_terms)
     sq = np.asarray(A.multiply(A).sum(axis=1), dtype=np.float64).ravel()
     inv = np.divide(1.0, np.sqrt(sq), out=np.zeros_like(sq), where=sq > 0)
@@ -74,8 +74,8 @@ def text_units(texts: Sequence[str | None] | sp.csr_matrix, idf: np.ndarray,
 
 
 def prune_rows(A: sp.csr_matrix, max_terms: int) -> sp.csr_matrix:
-    """`A` (canonical CSR) with only the `max_terms` largest entries of each row (ties: the lower
-    column); rows with fewer entries are unchanged."""
+    """`A` (CSR, no explicit zeros; its indices are sorted in place) with only the `max_terms`
+    largest entries of each row (ties: the lower column); rows with fewer entries are unchanged."""
     if max_terms < 1:
         raise ValueError(f"max_terms must be >= 1, got {max_terms}")
     A.sort_indices()
