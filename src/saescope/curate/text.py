@@ -30,7 +30,8 @@ TEXT_MAX_DF = 0.2
 """N-grams in more than this share of the nodes are dropped (a stop list without a language)."""
 TEXT_MAX_TERMS = 128
 """Default n-grams kept per text, the highest-weighted (0: all). 13% of MMLU questions have more;
-on the tuning cells of `benchmarks/curate_mmlu.py` 128 / 64 / 32 kept precision@100 at .704 /
+on the tuning cells of `benchmarks/curate_mmlu.py` (a throwaway script, not shipped; README,
+"Curation") 128 / 64 / 32 kept precision@100 at .704 /
 .703 / .701 and @500 at .444 / .442 / .439 (all n-grams: .704 / .444), and on texts of 15 joined
 questions (about 760 n-grams) 128 makes the fit of 10,000 nodes 2.9x and the scoring 2.2x faster
 (`benchmarks/curate_graph_cost.py --join 15`)."""
