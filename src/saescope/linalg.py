@@ -13,8 +13,7 @@ def unit_rows(A: np.ndarray | sp.spmatrix, mean: np.ndarray | None = None) -> np
 
     `A` may be a dense array or a scipy sparse matrix (densified: for small matrices only).
     """
-    D = A.toarray() if sp.issparse(A) else np.asarray(A, dtype=np.float32)
-    D = D.astype(np.float32, copy=mean is None and D.dtype != np.float32)
+    D = (A.toarray() if sp.issparse(A) else np.asarray(A)).astype(np.float32, copy=False)
     if mean is not None:
         D = D - np.asarray(mean, dtype=np.float32)[None, :]
     n = np.linalg.norm(D, axis=1, keepdims=True)
