@@ -185,3 +185,24 @@ def test_fold_input_scale_gives_raw_input_sae():
         raw = folded(x)
         assert torch.allclose(raw.x_hat, scaled.x_hat / s, atol=1e-4), arch
         assert torch.allclose(dense(raw, 12), dense(scaled, 12) / s, atol=1e-5), arch
+
+
+@pytest.mark.parametrize("arch", ["topk", "batchtopk"])
+def test_auxk_reaches_a_latent_negative_on_every_row(arch):
+    """AuxK on pre-activations (Gao et al. 2024 A.2; SAELens's TopK AuxK): latent 2's
+    pre-activation is -2 and -0 on the two rows (negative or zero everywhere), yet the AuxK loss
+    must give its encoder row a gradient, or a latent dead that way can never be revived."""
+    sae = tiny(arch, k=1)
+    with torch.no_grad():
+        sae.encoder.bias[2] = -0.5  # pre = [-2.5, -0.5]: negative on both rows
+    dead = torch.tensor([False, False, True])
+    x_c = X - sae.b_dec
+    assert (torch.nn.functional.linear(x_c, sae.encoder.weight, sae.encoder.bias)[:, 2] < 0).all()
+    from saescope.sae.archs.base import auxk_loss
+
+    residual = torch.tensor([[1.0, -1.0], [0.5, 0.5]])
+    aux = auxk_loss(sae, x_c, residual, dead, ctx_for(X).total_variance)
+    aux.backward()
+    assert sae.encoder.weight.grad[2].abs().sum() > 0
+    assert sae.encoder.bias.grad[2] != 0
+    assert sae.encoder.weight.grad[:2].abs().sum() == 0  # only dead latents take part

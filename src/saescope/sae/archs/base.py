@@ -201,7 +201,10 @@ def auxk_loss(
 
     The top k_aux = d_in / 2 pre-activations among dead latents reconstruct the detached
     residual e = x - x_hat, without b_dec: ||e - W_dec^T z_aux||^2 / sum ||x - mean(x)||^2,
-    scaled by min(num_dead / k_aux, 1) when fewer latents are dead than k_aux. Gao et al. write
+    scaled by min(num_dead / k_aux, 1) when fewer latents are dead than k_aux. z_aux are the
+    raw pre-activations, without the ReLU (as SAELens's TopK AuxK, `calculate_topk_aux_acts`):
+    a latent whose pre-activation is negative on every row is dead exactly because of that,
+    and after a ReLU it would get no gradient and could never be revived. Gao et al. write
     the unnormalised ||e - e_hat||^2 next to a normalised main loss; dividing by the same
     denominator as the FVU (as sparsify does) keeps alpha = 1/32 meaningful at any input scale.
     "Dead" is the run's window (`saescope.sae.budget`), so AuxK acts within short runs too.
@@ -216,7 +219,7 @@ def auxk_loss(
     k_aux_full = max(x_centered.shape[-1] // 2, 1)
     k_aux = min(k_aux_full, num_dead)
     scale = min(num_dead / k_aux_full, 1.0)
-    pre = F.relu(F.linear(x_centered, sae.encoder.weight[dead], sae.encoder.bias[dead]))
+    pre = F.linear(x_centered, sae.encoder.weight[dead], sae.encoder.bias[dead])
     vals, local = pre.topk(k_aux, dim=-1, sorted=False)
     e_hat = F.embedding_bag(dead[local], sae.W_dec, per_sample_weights=vals.to(sae.W_dec.dtype),
                             mode="sum")
