@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "interpret"))
 from synth import corpus, hash_embed  # noqa: E402
 
-from saescope.cli.main import main  # noqa: E402
+from saescope.cli.main import main, run  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,6 @@ def test_interpret_cli_texts_join_and_errors(run_files, capsys):
 
 
 def test_interpret_cli_select_and_deprecated_latents(run_files, capsys):
-    from saescope.cli.main import run
 
     base = ["interpret", str(run_files / "sae"), "--data", str(run_files / "emb.parquet"), "--scorer", "none",
             "--no-progress"]
@@ -107,3 +106,19 @@ def test_interpret_cli_select_and_deprecated_latents(run_files, capsys):
     err = capsys.readouterr().err
     assert "--latents is deprecated" in err and "use --select" in err
     assert pq.read_table(run_files / "out_old" / "latents.parquet").to_pandas().latent.tolist() == [4, 7]
+
+
+def test_interpret_cli_stop_words_file(run_files, capsys):
+    first = run_files / "sw0"
+    base = ["interpret", str(run_files / "sae"), "--data", str(run_files / "emb.parquet"), "--select", "1,2",
+            "--scorer", "none", "--no-progress"]
+    assert run([*base, "--out", str(first)]) == 0
+    words = {w for e in pq.read_table(first / "latents.parquet").column("explanation").to_pylist()
+             for w in e.replace(",", " ").split()}
+    stop = run_files / "stop.txt"
+    stop.write_text("\n".join(sorted(words)) + "\n", encoding="utf-8")
+    assert run([*base, "--out", str(run_files / "sw1"), "--stop-words", str(stop)]) == 0
+    again = pq.read_table(run_files / "sw1" / "latents.parquet").column("explanation").to_pylist()
+    assert not any(w in words for e in again if e for w in e.replace(",", " ").split()), again
+    code, err = _run([*base, "--out", str(run_files / "sw2"), "--stop-words", str(run_files / "none.txt")], capsys)
+    assert code == 2 and "none.txt" in err.err

@@ -28,6 +28,8 @@ HYPOTHESES_OPTIONS = (
     Opt("--column", "column"),
     Opt("--interpretation", "interpretation", type=Path | None,
         help="`saescope interpret` folder whose explanations to show."),
+    Opt("--stop-words", "stop_words", type=Path | None,
+        help="Text file of extra stop words (one per line) left out of the keyword explanations."),
     Opt("--fdr", "fdr", help="False discovery rate (Benjamini-Hochberg) over the tested latents."),
     Opt("--test-fraction", "test_fraction", help="Share of rows held out for the tests (split by text)."),
     Opt("--selection", "selection", help="lasso (L1 regression on the codes) or univariate."),

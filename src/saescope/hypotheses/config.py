@@ -38,6 +38,8 @@ class HypothesesConfig:
     interpretation: str | None = None
     """An `saescope interpret` output folder: its explanations (e.g. LLM ones) are used instead of
     keywords where it has them."""
+    stop_words: str | None = None
+    """Text file of extra stop words (one per line) left out of the keyword explanations."""
     fdr: float = 0.05
     """False discovery rate of the Benjamini-Hochberg procedure over the tested latents."""
     test_fraction: float = 0.5

@@ -184,12 +184,12 @@ def _explanations(cfg: HypothesesConfig, outcome: Outcome, codes: sp.csr_matrix,
     if not missing or outcome.texts is None:
         return out
     from saescope.interpret.explain import KEYWORDS_FIT_ROWS
-    from saescope.interpret.keywords import KeywordsExplainer
+    from saescope.interpret.keywords import KeywordsConfig, KeywordsExplainer
 
     texts = outcome.texts
     rng = np.random.default_rng(cfg.seed)
     fit_rows = train if len(train) <= KEYWORDS_FIT_ROWS else rng.choice(train, KEYWORDS_FIT_ROWS, replace=False)
-    kw = KeywordsExplainer().fit([texts[i] for i in fit_rows])
+    kw = KeywordsExplainer(KeywordsConfig(stop_words=cfg.stop_words)).fit([texts[i] for i in fit_rows])
     tops = []
     for i in missing:
         acts = codes[train][:, int(latents[i])].toarray().ravel()

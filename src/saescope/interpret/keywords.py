@@ -13,17 +13,71 @@ non-activating class), n the class totals and the prior a_w = a_0 * (corpus coun
 (corpus total). The top terms by z (with words already covered by a chosen word pair dropped)
 become the label, e.g. "photosynthesis, chlorophyll, plant cells". All latents are scored at once
 with sparse matrix products, so thousands of latents take seconds.
+
+Texts are normalised first (`clean_text`), as explainers in the field do, whatever the corpus:
+URLs (with shortened link codes), e-mail addresses, @handles and HTML entities are removed, a
+hashtag keeps its word, and numbers-only and one-letter tokens are never terms. A term made only
+of web pieces (`https`, `www`, `amp`, ...) that slipped through is never chosen, and a latent
+whose distinctive terms are all such pieces gets no explanation rather than a junk one.
 """
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
 from saescope.errors import ConfigError, InputError
+
+_URL = re.compile(
+    r"\b(?:https?|ftp)\s*:\s*/+\S*"  # scheme URLs, also truncated ones (`https://t.co/ab…`)
+    r"|\bwww\.\S+"
+    r"|\b[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|edu|gov|io|co|ly|gl|me|be|info|biz)\b(?:/\S*)?",
+    re.IGNORECASE,
+)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_HANDLE = re.compile(r"(?<![\w@])@\w+")
+_HASHTAG = re.compile(r"(?<![\w&])#(\w)")
+_ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-f]+|[a-z]+);?", re.IGNORECASE)
+WEB_PIECES = frozenset({"http", "https", "www", "com", "html", "htm", "amp", "quot", "apos", "nbsp", "gt", "lt"})
+"""Words that are pieces of URLs or HTML entities: never a term on their own."""
+TOKEN_PATTERN = r"(?u)\b[^\W\d_][\w'-]*[^\W_]\b"
+"""Terms: two characters or more, starting with a letter (no numbers-only or one-letter tokens)."""
+
+
+def clean_text(text: str) -> str:
+    """`text` without URLs, e-mail addresses, @handles and HTML entities, hashtags as words,
+    lower case: the corpus-agnostic normalisation applied before counting terms."""
+    text = html.unescape(text)
+    text = _ENTITY.sub(" ", text)  # entities left after unescaping (double-escaped `&amp;amp;`)
+    text = _EMAIL.sub(" ", text)  # before URLs: `mail.com` of an address is no link
+    text = _URL.sub(" ", text)
+    text = _HANDLE.sub(" ", text)
+    text = _HASHTAG.sub(r"\1", text)
+    return text.lower()
+
+
+def is_web_piece(term: str) -> bool:
+    """True when every word of `term` is a URL/HTML piece (`https t`, `amp`): never a label."""
+    words = term.split()
+    return bool(words) and all(w in WEB_PIECES or len(w) < 2 for w in words)
+
+
+def read_stop_words(path: str) -> list[str]:
+    """Stop words from a text file: one per line (lower-cased), blank lines and `#` comments skipped."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InputError(f"--stop-words {path}: cannot read the file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"--stop-words {path}: not UTF-8 text (expected one word per line)") from None
+    words = [w.strip().lower() for w in lines]
+    return [w for w in words if w and not w.startswith("#")]
 
 
 @dataclass
@@ -40,6 +94,10 @@ class KeywordsConfig:
     """Longest word n-gram considered (1 = words only)."""
     max_features: int = 50_000
     """Vocabulary size cap (most frequent terms in the corpus)."""
+    stop_words: str | None = None
+    """Text file of extra stop words (one per line) left out besides the English list."""
+    clean: bool = True
+    """Normalise texts first: drop URLs, e-mail addresses, @handles, HTML entities; hashtags as words."""
 
     def __post_init__(self) -> None:
         if self.n_terms < 1:
@@ -64,11 +122,15 @@ class KeywordsExplainer:
 
         if len(corpus) == 0:
             raise InputError("keywords explainer: the corpus is empty")
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+        stop = sorted(ENGLISH_STOP_WORDS.union(read_stop_words(self.cfg.stop_words) if self.cfg.stop_words else ()))
         self.vectorizer_ = CountVectorizer(
             lowercase=True,
-            stop_words="english",
+            preprocessor=clean_text if self.cfg.clean else None,
+            stop_words=stop,
             ngram_range=(1, self.cfg.ngram_max),
-            token_pattern=r"(?u)\b[^\W\d_][\w'-]*[^\W_]\b|\b[^\W\d_]\b",
+            token_pattern=TOKEN_PATTERN if self.cfg.clean else TOKEN_PATTERN + r"|\b[^\W\d_]\b",
             max_features=self.cfg.max_features,
             dtype=np.float64,
         )
@@ -152,6 +214,8 @@ class KeywordsExplainer:
         chosen: list[str] = []
         covered: set[str] = set()
         for t in ranked:
+            if self.cfg.clean and is_web_piece(t):
+                continue
             words = t.split()
             if t in covered or (len(words) > 1 and all(w in covered for w in words)):
                 continue
