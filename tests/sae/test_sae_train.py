@@ -128,6 +128,31 @@ def test_given_validation_data_and_stream_source(sparse_X):
         train_sae(bad, small_cfg(steps=2), progress=False)
 
 
+def test_stream_sample_is_uniform_not_the_head():
+    """`StreamSource.sample` draws from the whole stream (the same rows as an array source of
+    the same data and seed), in one pass, in chunks of bounded size."""
+    from saescope.sae.sources import ArraySource, StreamSource
+
+    X = np.repeat(np.arange(1000, dtype=np.float32)[:, None], 4, axis=1)
+    stream = StreamSource([X[i:i + 70] for i in range(0, 1000, 70)], 64, seed=3)
+    rows = stream.sample(100)[:, 0]
+    assert len(rows) == 100 and len(set(rows)) == 100
+    assert rows.max() > 800 and rows.min() < 200  # spread over the stream, not rows 0..99
+    assert np.array_equal(rows, ArraySource(X, 64, seed=3).sample(100)[:, 0])
+    chunks = list(stream.sample_chunks(100, chunk=30))
+    assert np.array_equal(np.concatenate(chunks)[:, 0], rows) and len(chunks) > 1
+    assert np.array_equal(stream.sample(5000)[:, 0], X[:, 0])  # more than N: every row
+
+
+def test_dead_count_uses_the_log_window_on_a_stream(sparse_X):
+    """metrics.json's dead count is over as many training rows as the training log's window."""
+    X, _ = sparse_X
+    sae = SAEConfig(k=3, num_latents=64, options={"dead_samples": 640})
+    r = train_sae([X[i:i + 100] for i in range(0, 2000, 100)], small_cfg(sae=sae, steps=8),
+                  val_data=X[2000:], progress=False)
+    assert r.metrics["dead_window"] == 640
+
+
 def test_parquet_shards_stream(tmp_path, sparse_X):
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -134,9 +134,11 @@ class MetricAccumulator:
 
 
 @torch.no_grad()
-def evaluate(sae, X: np.ndarray, batch_size: int = 4096) -> MetricAccumulator:
-    """Run `sae` over X (raw inputs) and accumulate every metric."""
-    acc = MetricAccumulator(sae.num_latents, sae.d_in)
+def evaluate(sae, X: np.ndarray, batch_size: int = 4096,
+             into: MetricAccumulator | None = None) -> MetricAccumulator:
+    """Run `sae` over X (raw inputs) and accumulate every metric (into `into`, if given, so
+    that a set read in chunks is measured as a whole)."""
+    acc = into if into is not None else MetricAccumulator(sae.num_latents, sae.d_in)
     for start in range(0, len(X), batch_size):
         x = torch.as_tensor(np.array(X[start:start + batch_size], dtype=np.float32),
                             device=sae.device)

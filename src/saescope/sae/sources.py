@@ -77,8 +77,14 @@ class ArraySource:
             yield self._take(np.sort(perm[i * self.batch_size:(i + 1) * self.batch_size]))
 
     def sample(self, n: int) -> np.ndarray:
-        rng = np.random.default_rng([self.seed, 1 << 30])
-        return self._take(np.sort(rng.choice(self.n, size=min(n, self.n), replace=False)))
+        """A uniform sample of min(n, N) training rows without replacement (`sample_positions`)."""
+        return self._take(sample_positions(self.n, n, self.seed))
+
+    def sample_chunks(self, n: int, chunk: int = 65536) -> Iterator[np.ndarray]:
+        """`sample(n)` in chunks of at most `chunk` rows (bounded memory for large n)."""
+        pos = sample_positions(self.n, n, self.seed)
+        for start in range(0, len(pos), chunk):
+            yield self._take(pos[start:start + chunk])
 
     def _take(self, positions: np.ndarray) -> np.ndarray:
         rows = positions if self.rows is None else self.rows[positions]
@@ -94,9 +100,10 @@ class StreamSource:
     """
 
     def __init__(self, data: Iterable[Any] | Callable[[], Iterable[Any]], batch_size: int,
-                 source: str = "data") -> None:
+                 source: str = "data", seed: int = 0) -> None:
         self._data = data
         self.source = source
+        self.seed = seed
         self.batch_size = batch_size
         n, d = 0, None
         for b in self._iter():
@@ -140,13 +147,37 @@ class StreamSource:
                 i += 1
 
     def sample(self, n: int) -> np.ndarray:
-        out, have = [], 0
+        """A uniform sample of min(n, N) rows of the whole stream (one pass, `sample_positions`),
+        not its first n rows: the input scale, the decoder-bias initialisation and the dead count
+        must describe the data, not its head."""
+        return np.concatenate(list(self.sample_chunks(n)))
+
+    def sample_chunks(self, n: int, chunk: int = 65536) -> Iterator[np.ndarray]:
+        """`sample(n)` in chunks of about `chunk` rows, in stream order (one pass)."""
+        pos = sample_positions(self.n, n, self.seed)
+        buf: list[np.ndarray] = []
+        have, seen, i = 0, 0, 0
         for b in self._iter():
-            out.append(b[: n - have])
-            have += len(out[-1])
-            if have >= n:
-                break
-        return np.concatenate(out)
+            j = np.searchsorted(pos, seen + len(b), side="left")
+            if j > i:
+                buf.append(b[pos[i:j] - seen])
+                have += j - i
+                i = j
+            seen += len(b)
+            if have >= chunk or (i == len(pos) and buf):
+                yield np.concatenate(buf)
+                buf, have = [], 0
+            if i == len(pos):
+                return
+
+
+def sample_positions(n_rows: int, n: int, seed: int) -> np.ndarray:
+    """Sorted positions of a uniform sample of min(n, n_rows) of n_rows rows, without
+    replacement, fixed by `seed` (all rows when n >= n_rows)."""
+    if n >= n_rows:
+        return np.arange(n_rows)
+    rng = np.random.default_rng([seed, 1 << 30])
+    return np.sort(rng.choice(n_rows, size=n, replace=False))
 
 
 def parquet_batches(path: str | Path, column: str | None = None) -> Callable[[], Iterator[np.ndarray]]:
@@ -182,5 +213,5 @@ def make_source(data: Any, batch_size: int, seed: int) -> ArraySource | StreamSo
     ):
         return ArraySource(data, batch_size, seed)
     if isinstance(data, Iterable) or callable(data):
-        return StreamSource(data, batch_size)
+        return StreamSource(data, batch_size, seed=seed)
     raise InputError(f"cannot train on {type(data).__name__}: give an array or an iterable of batches")

@@ -13,10 +13,12 @@ linearly to 0 over `lr_decay_fraction` of the steps done so far (warmup-stable-d
 are kept. Checkpoints hold weights, Adam state, step, RNG state, counters and the
 early-stopping state, so a resumed run matches an uninterrupted one.
 
-"Dead" has one meaning everywhere: a latent that fired on none of the training samples in
-a window (`dead_window`: one epoch of training rows, at most 10M samples). The training log
-counts it with per-latent counters; metrics.json, latent_stats.parquet and the report count it
-with the saved encoder over that many training rows.
+"Dead" has one meaning everywhere: a latent that fired on none of `dead_window` training
+samples (one epoch of training rows, at most 10M samples; an architecture's `dead_samples`
+option overrides it). The training log counts it with per-latent counters over the last window
+of training steps (what AuxK acts on); metrics.json (`dead_fraction`, `dead_window`),
+latent_stats.parquet and the report count it with the saved encoder over a uniform sample of
+that many training rows (all of them when the window is an epoch), streamed in chunks.
 
 Data parallel: launch with `torchrun --nproc_per_node N` (any command that calls `train_sae`,
 e.g. `torchrun --nproc_per_node 2 -m saescope.cli.main train X.npy --out DIR`). Every process
@@ -61,7 +63,7 @@ from saescope.sae.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from saescope.sae.config import TrainConfig
 from saescope.sae.dist import Dist, init_dist
 from saescope.sae.init import geometric_median, init_from_sample, input_scale
-from saescope.sae.metrics import evaluate
+from saescope.sae.metrics import MetricAccumulator, evaluate
 from saescope.sae.model import SparseAutoencoder
 from saescope.sae.sources import (
     ArraySource,
@@ -77,8 +79,6 @@ __all__ = ["CHECKPOINT", "Stepper", "TrainResult", "Trainer", "default_lr", "geo
 
 MAX_AUTO_STREAM_BATCH = 1024
 """Batch used to count a stream's rows before the data-sized batch is known."""
-MAX_STAT_ROWS = 1_000_000
-"""At most this many training rows are encoded for the final dead-latent count and latent_stats."""
 
 
 @dataclass
@@ -474,11 +474,11 @@ class Trainer:
         return TrainResult(final, metrics, stats, self.out)
 
     def _measure(self, final: SparseAutoencoder) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """Metrics of the saved encoder: quality on validation rows, dead/dense on training rows
-        (as many as the dead window of the training log, at most MAX_STAT_ROWS)."""
-        window = min(self.stepper.dead_samples, MAX_STAT_ROWS)
-        train_rows = self.source.sample(window)
-        train_acc = evaluate(final, train_rows, self.cfg.eval_batch_size)
+        """Metrics of the saved encoder: quality on validation rows, dead/dense on a uniform
+        sample of as many training rows as the dead window of the training log (streamed)."""
+        train_acc = MetricAccumulator(final.num_latents, final.d_in)
+        for rows in self.source.sample_chunks(self.stepper.dead_samples):
+            evaluate(final, rows, self.cfg.eval_batch_size, into=train_acc)
         if self.val is not None and len(self.val):
             acc, split = evaluate(final, self.val, self.cfg.eval_batch_size), "validation"
         else:
