@@ -297,3 +297,30 @@ def test_one_device_rule_for_every_stage():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA GPU"):
             resolve_device("cuda:0")
+
+
+def test_overfitting_warning_names_both_fvus():
+    from saescope.sae.train import overfit_warning
+
+    msg = overfit_warning({"split": "validation", "fvu": 0.325, "train_fvu": 0.195})
+    assert "0.325" in msg and "0.195" in msg and "overfitting" in msg
+    assert overfit_warning({"split": "validation", "fvu": 0.30, "train_fvu": 0.28}) is None
+    assert overfit_warning({"split": "train", "fvu": 0.3, "train_fvu": 0.1}) is None
+
+
+def test_progress_shows_epochs_and_patience_under_early_stopping(sparse_X):
+    """The bar has no step total under early stopping (the budget is rarely reached); it shows
+    the epoch, training and validation FVU and the patience used."""
+    from saescope.sae.train import Trainer
+
+    X, _ = sparse_X
+    cfg = TrainConfig(sae=SAEConfig(k=3, num_latents=64), batch_size=64, device="cpu",
+                      max_epochs=2, log_every=5)
+    t = Trainer(X[:1000], cfg, val_data=X[1000:1200], progress=False)
+    t.fit()
+    assert t.bar.total is None
+    fields = t._progress_fields({"fvu": 0.5, "l0": 3.0})
+    assert {"epoch", "fvu", "val_fvu", "l0", "patience"} <= set(fields)
+    fixed = Trainer(X[:1000], cfg.replace(steps=10), val_data=X[1000:1200], progress=False)
+    fixed.fit()
+    assert fixed.bar.total == 10 and "patience" not in fixed._progress_fields({"fvu": 0.5, "l0": 3.0})

@@ -92,7 +92,8 @@ def train(**opts: Any) -> None:
     if not main_rank:
         return
     typer.echo(
-        f"{m['split']} fvu={m['fvu']:.4f} l0={m['l0']:.2f} dead={m['dead_fraction']:.3f} "
+        f"{m['split']} fvu={m['fvu']:.4f} train fvu={m['train_fvu']:.4f} l0={m['l0']:.2f} "
+        f"dead={m['dead_fraction']:.3f} "
         f"steps={m['steps']} samples={m['samples']} stop={m['stop_reason']} "
         f"seconds={m['seconds']:.1f} -> {cfg.out}"
     )

@@ -389,8 +389,21 @@ class Trainer:
             self.log_file.write(json.dumps(line) + "\n")
             self.log_file.flush()
         self.tracker.log(self.step, line)
-        self.bar.set_postfix(fvu=f"{line['fvu']:.4f}", l0=f"{line['l0']:.1f}")
+        self.bar.set_postfix(self._progress_fields(line), refresh=False)
         self.line = line
+
+    def _progress_fields(self, line: dict[str, Any]) -> dict[str, str]:
+        """What the progress bar shows: epoch, training and validation FVU, L0, and under early
+        stopping the patience used (the step budget is rarely reached, so it is no total)."""
+        fields = {"epoch": f"{self.step / self.source.steps_per_epoch:.1f}",
+                  "fvu": f"{line['fvu']:.4f}"}
+        if self.stop.last_fvu is not None:
+            fields["val_fvu"] = f"{self.stop.last_fvu:.4f}"
+        fields["l0"] = f"{line['l0']:.1f}"
+        if self.plan.early_stopping:
+            fields["patience"] = ("decay" if self.stop.decay_start is not None
+                                  else f"{self.stop.stale_evals}/{self.cfg.patience}")
+        return fields
 
     def _maybe_evaluate(self) -> None:
         """A validation pass every `eval_every` steps and at the end; early-stopping bookkeeping."""
@@ -434,7 +447,8 @@ class Trainer:
         self.log_file = open(log_path, "a") if log_path is not None and main else None  # noqa: SIM115
         self.tracker = Tracker(self.cfg.tensorboard, self.cfg.wandb_project, self.cfg.to_dict(),
                                self.step) if main else Tracker()
-        self.bar = tqdm(total=self.plan.max_steps, initial=self.step,
+        self.bar = tqdm(total=None if self.plan.early_stopping else self.plan.max_steps,
+                        initial=self.step,
                         disable=not self.progress or not main,
                         desc=f"train {self.sae.cfg.arch}", unit="step", dynamic_ncols=True)
 
@@ -460,6 +474,9 @@ class Trainer:
         seconds = self._seconds()
         metrics, stats = self._measure(final)
         metrics.update({"steps": self.step, "samples": self.samples, "seconds": seconds})
+        warning = overfit_warning(metrics)
+        if warning and self.dist.main:
+            warnings.warn(warning, UserWarning, stacklevel=3)
         if self.out is not None and self.dist.main:
             _write_outputs(self.out, final, metrics, stats, self.manifest)
             if self.ckpt_dir is not None and self.ckpt_dir.exists():
@@ -498,6 +515,24 @@ class Trainer:
         stats = {"frequency": train_acc.frequencies(),
                  "mean_activation": train_acc.mean_activations()}
         return metrics, stats
+
+
+OVERFIT_RATIO = 1.25
+"""Validation FVU above this multiple of the training FVU (and 0.05 above it) gets a warning."""
+
+
+def overfit_warning(metrics: dict[str, Any]) -> str | None:
+    """A warning when the saved SAE reconstructs its training rows much better than the
+    validation rows (it has learned the rows rather than features), else None."""
+    if metrics.get("split") != "validation":
+        return None
+    val, train = metrics["fvu"], metrics["train_fvu"]
+    if not (val > OVERFIT_RATIO * train and val - train > 0.05):
+        return None
+    return (f"validation FVU {val:.3f} is {val / max(train, 1e-12):.2f}x the training FVU "
+            f"{train:.3f}: the SAE fits its training rows much better than new rows "
+            "(overfitting). More training rows help most; otherwise fewer latents "
+            "(--expansion-factor) or a smaller --k")
 
 
 def train_sae(
