@@ -14,8 +14,10 @@ from saescope.cli.interpret import INTERPRET_OPTIONS, interpret
 from saescope.cli.main import run
 from saescope.cli.options import FIELD, Opt, build, command, field_of, values
 from saescope.cli.sae import TRAIN_OPTIONS, train, train_run_config
+from saescope.cli.seeds import SEEDS_OPTIONS, seeds
 from saescope.cli.tune import TUNE_OPTIONS, tune, tune_config
 from saescope.curate.config import CurateConfig
+from saescope.data.seeds import SeedsConfig
 from saescope.errors import ConfigError
 from saescope.hypotheses.config import HypothesesConfig
 from saescope.interpret.config import InterpretConfig
@@ -25,7 +27,7 @@ from saescope.tune.config import TuneConfig
 COMMANDS = [(train, TrainRunConfig, TRAIN_OPTIONS), (tune, TuneConfig, TUNE_OPTIONS),
             (interpret, InterpretConfig, INTERPRET_OPTIONS),
             (hypotheses, HypothesesConfig, HYPOTHESES_OPTIONS),
-            (curate, CurateConfig, CURATE_OPTIONS)]
+            (curate, CurateConfig, CURATE_OPTIONS), (seeds, SeedsConfig, SEEDS_OPTIONS)]
 
 
 def _defaults(fn) -> dict:

@@ -23,7 +23,7 @@ def _root() -> None:
 
 
 # Each stage module adds its own commands; adding a stage touches only this tuple.
-STAGE_MODULES = ("sae", "data", "interpret", "hypotheses", "curate", "viz", "tune", "demo", "export")
+STAGE_MODULES = ("sae", "data", "seeds", "interpret", "hypotheses", "curate", "viz", "tune", "demo", "export")
 
 for _name in STAGE_MODULES:
     try:

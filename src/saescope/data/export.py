@@ -14,18 +14,24 @@ from saescope.errors import ConfigError
 from saescope.io import atomic_path
 
 
+def output_format(out: str | Path) -> tuple[str, str | None]:
+    """(format suffix, compression suffix or None) of an output path; ConfigError when unknown."""
+    suffixes = [s.lower() for s in Path(out).suffixes]
+    compression = suffixes[-1] if suffixes and suffixes[-1] in (".gz", ".zst") else None
+    fmt = suffixes[-2] if compression and len(suffixes) > 1 else (suffixes[-1] if suffixes else "")
+    if not (fmt in (".jsonl", ".csv") or (fmt == ".parquet" and compression is None)):
+        raise ConfigError(f"{out}: unknown output format (use .jsonl, .jsonl.gz, .jsonl.zst, .csv or .parquet)")
+    return fmt, compression
+
+
 def write_table(table: pa.Table, out: str | Path) -> Path:
     """Write `table` to `out`, the format chosen by its suffix (.jsonl[.gz|.zst], .csv, .parquet)."""
     out = Path(out)
-    suffixes = [s.lower() for s in out.suffixes]
-    compression = suffixes[-1] if suffixes and suffixes[-1] in (".gz", ".zst") else None
-    fmt = suffixes[-2] if compression and len(suffixes) > 1 else (suffixes[-1] if suffixes else "")
-    if fmt == ".parquet" and compression is None:
+    fmt, compression = output_format(out)
+    if fmt == ".parquet":
         with atomic_path(out) as tmp:
             pq.write_table(table, tmp)
         return out
-    if fmt not in (".jsonl", ".csv"):
-        raise ConfigError(f"{out}: unknown output format (use .jsonl, .jsonl.gz, .jsonl.zst, .csv or .parquet)")
     with atomic_path(out) as tmp:
         if compression == ".gz":
             fh = gzip.open(tmp, "wt", encoding="utf-8", newline="")
