@@ -324,3 +324,29 @@ def test_progress_shows_epochs_and_patience_under_early_stopping(sparse_X):
     fixed = Trainer(X[:1000], cfg.replace(steps=10), val_data=X[1000:1200], progress=False)
     fixed.fit()
     assert fixed.bar.total == 10 and "patience" not in fixed._progress_fields({"fvu": 0.5, "l0": 3.0})
+
+
+def test_input_standardize_folds_the_statistics_and_reports_standardised_fvu(tmp_path, sparse_X):
+    """input_standardize: the saved SAE takes raw rows (statistics folded into the weights and
+    written to input_stats.safetensors), and metrics.json's FVU is on (x - mean) / std."""
+    from safetensors.numpy import load_file
+
+    X, _ = sparse_X
+    X = X.copy()
+    X[:, 0] = X[:, 0] * 300 + 50  # one massive dimension (Sun et al. 2024)
+    r = train_sae(X[:2000], small_cfg(steps=40, input_standardize=True), val_data=X[2000:],
+                  out_dir=tmp_path / "o", progress=False)
+    stats = load_file(str(tmp_path / "o" / "input_stats.safetensors"))
+    assert np.allclose(stats["mean"], X[:2000].mean(0), rtol=1e-4, atol=1e-3)
+    assert np.allclose(stats["std"], X[:2000].std(0), rtol=1e-4)
+    sae = SparseAutoencoder.load(tmp_path / "o")
+    x = torch.as_tensor(X[2000:])
+    out = sae.encode(x)
+    x_hat = sae.decode(out.top_acts, out.top_indices)
+    z, z_hat = ((t - torch.as_tensor(stats["mean"])) / torch.as_tensor(stats["std"])
+                for t in (x, x_hat))
+    fvu = float((z - z_hat).pow(2).sum() / (z - z.mean(0)).pow(2).sum())
+    m = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert m["input_standardize"] and m["fvu"] == pytest.approx(fvu, rel=1e-4)
+    assert m["fvu"] < 0.9  # the SAE learned the other 15 dimensions, not only the massive one
+    assert r.metrics["fvu"] == pytest.approx(m["fvu"])

@@ -211,6 +211,13 @@ class TrainConfig:
     CUDA, see benchmarks/cpu_train.py) | on | off."""
     normalize_input: bool = True
     """Scale inputs so their mean norm is sqrt(d_in); the scale is folded into saved weights."""
+    input_standardize: bool = False
+    """Standardise each input dimension, (x - mean) / std on a training sample, instead of
+    `normalize_input`: for LLM activations, whose few massive dimensions (Sun et al. 2024,
+    "Massive Activations in Large Language Models", arXiv:2402.17762) otherwise dominate the
+    squared error. The statistics are folded into the saved weights (so `encode` takes raw
+    vectors and gives the trained codes) and saved in input_stats.safetensors; FVU is then
+    reported on the standardised inputs."""
     val_fraction: float = 0.1
     """Held-out fraction for validation metrics when no validation data is given (a `split`
     column in the data takes precedence, see `saescope train`)."""

@@ -33,6 +33,31 @@ def input_scale(sample: np.ndarray) -> float:
     return math.sqrt(sample.shape[1]) / mean
 
 
+def input_moments(sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension mean and standard deviation of a sample (float32; a constant dimension
+    gets standard deviation 1, so it is only centred)."""
+    x = sample.astype(np.float64)
+    mean, std = x.mean(0), x.std(0)
+    std[~(std > 1e-12 * max(float(std.max()), 1e-30))] = 1.0
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+@torch.no_grad()
+def fold_standardization(sae, mean: torch.Tensor, std: torch.Tensor) -> None:
+    """Rewrite an SAE trained on x' = (x - mean) / std so that it takes raw x.
+
+    With W_enc' = W_enc diag(1/std), b_dec' = mean + std * b_dec and W_dec' = W_dec diag(std),
+    W_enc' (x - b_dec') + b_enc = W_enc (x' - b_dec) + b_enc: the pre-activations, hence the
+    codes of every architecture (thresholds included), are the trained ones, and
+    W_dec'^T a + b_dec' = std * x'_hat + mean is the reconstruction in raw units. The decoder
+    rows are then no longer unit-norm (they carry the input's scale per dimension).
+    """
+    mean, std = mean.to(sae.W_dec), std.to(sae.W_dec)
+    sae.encoder.weight.div_(std)
+    sae.b_dec.mul_(std).add_(mean)
+    sae.W_dec.mul_(std)
+
+
 @torch.no_grad()
 def init_from_sample(sae, x_scaled: torch.Tensor) -> None:
     """b_dec from the (scaled) sample as `init_b_dec` says, then the architecture's own init."""

@@ -135,14 +135,20 @@ class MetricAccumulator:
 
 @torch.no_grad()
 def evaluate(sae, X: np.ndarray, batch_size: int = 4096,
-             into: MetricAccumulator | None = None) -> MetricAccumulator:
+             into: MetricAccumulator | None = None,
+             standardize: tuple[torch.Tensor, torch.Tensor] | None = None) -> MetricAccumulator:
     """Run `sae` over X (raw inputs) and accumulate every metric (into `into`, if given, so
-    that a set read in chunks is measured as a whole)."""
+    that a set read in chunks is measured as a whole). `standardize` = (mean, std): the
+    reconstruction metrics are taken on (x - mean) / std and (x_hat - mean) / std, the space an
+    SAE trained with `input_standardize` was fit in."""
     acc = into if into is not None else MetricAccumulator(sae.num_latents, sae.d_in)
     for start in range(0, len(X), batch_size):
         x = torch.as_tensor(np.array(X[start:start + batch_size], dtype=np.float32),
                             device=sae.device)
         out = sae.encode(x)
         x_hat = sae.decode(out.top_acts, out.top_indices)
+        if standardize is not None:
+            mean, std = (t.to(x) for t in standardize)
+            x, x_hat = (x - mean) / std, (x_hat - mean) / std
         acc.update(x, x_hat, out.top_acts, out.top_indices)
     return acc

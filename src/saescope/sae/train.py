@@ -62,7 +62,13 @@ from saescope.sae.budget import RunPlan, auto_batch_size, plan_run, short_run_wa
 from saescope.sae.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from saescope.sae.config import TrainConfig
 from saescope.sae.dist import Dist, init_dist
-from saescope.sae.init import geometric_median, init_from_sample, input_scale
+from saescope.sae.init import (
+    fold_standardization,
+    geometric_median,
+    init_from_sample,
+    input_moments,
+    input_scale,
+)
 from saescope.sae.metrics import MetricAccumulator, evaluate
 from saescope.sae.model import SparseAutoencoder
 from saescope.sae.sources import (
@@ -292,10 +298,9 @@ class Trainer:
         sae_cfg.check_sizes()
         gen = torch.Generator().manual_seed(cfg.seed)
         self.sae = sae = SparseAutoencoder(sae_cfg, device=self.device, generator=gen)
-        scaling = cfg.normalize_input and sae.arch.supports_input_scaling()
         sample = self.source.sample(cfg.init_sample)
-        self.scale = input_scale(sample) if scaling else 1.0
-        init_from_sample(sae, torch.as_tensor(sample * self.scale, device=self.device))
+        self._set_input_transform(sample)
+        init_from_sample(sae, self._prep(torch.as_tensor(sample, device=self.device)))
         for t in sae.state_dict().values():  # identical start on every process
             dist.broadcast(t)
         self.lr = cfg.lr if cfg.lr is not None else default_lr(sae.num_latents)
@@ -308,12 +313,36 @@ class Trainer:
         torch.manual_seed(cfg.seed + 1000 * dist.rank)
         self.val_eval = None
         if self.val is not None and len(self.val):
-            self.val_eval = np.asarray(self.val[:cfg.eval_max_rows], dtype=np.float32) * self.scale
+            self.val_eval = self._prep(torch.as_tensor(
+                np.asarray(self.val[:cfg.eval_max_rows], dtype=np.float32))).numpy()
+
+    def _set_input_transform(self, sample: np.ndarray,
+                             moments: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """How raw rows become training inputs (`_prep`): a global scale (`normalize_input`)
+        or a per-dimension standardisation (`input_standardize`, from `moments` on resume)."""
+        cfg, arch = self.cfg, self.sae.arch
+        self.scale, self.moments = 1.0, None
+        if cfg.input_standardize:
+            if not arch.supports_input_scaling():
+                raise ConfigError(f"input_standardize: arch {cfg.sae.arch!r} with these options "
+                                  "cannot fold the statistics into its weights")
+            self.moments = moments or input_moments(sample)
+            self._mean_t, self._std_t = (torch.as_tensor(m, device=self.device)
+                                         for m in self.moments)
+        elif cfg.normalize_input and arch.supports_input_scaling():
+            self.scale = input_scale(sample)
+
+    def _prep(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw rows -> the inputs the SAE trains on (see `_set_input_transform`)."""
+        if self.moments is not None:
+            return (x - self._mean_t.to(x.device)) / self._std_t.to(x.device)
+        return x * self.scale
 
     def _resume(self) -> None:
         state, self.best = load_checkpoint(self.ckpt_dir, self.sae, self.opt, self.stepper.dead)
         saved, now = state["cfg"], self.cfg.to_dict()
-        for key in ("batch_size", "seed", "normalize_input", "epochs", "steps"):
+        for key in ("batch_size", "seed", "normalize_input", "input_standardize", "epochs",
+                    "steps"):
             if saved.get(key) != now.get(key):
                 raise ConfigError(f"--resume: {key} differs from the checkpoint "
                                   f"({saved.get(key)!r} vs {now.get(key)!r})")
@@ -324,6 +353,9 @@ class Trainer:
                              f"{state['d_in']}")
         self.step, self.samples = state["step"], state["samples"]
         self.scale, self.seconds_before = state["scale"], state["seconds"]
+        if state.get("moments") is not None:
+            self._set_input_transform(None, tuple(np.asarray(m, dtype=np.float32)
+                                                  for m in state["moments"]))
         self.stop = StopState(**state.get("stop", {}))
 
     # -- the loop --------------------------------------------------------------------------
@@ -363,7 +395,7 @@ class Trainer:
         x_np = batch[self.dist.rank * local_b:(self.dist.rank + 1) * local_b]
         if not x_np.flags.writeable:  # Arrow-backed batches are read-only
             x_np = x_np.copy()
-        x = torch.as_tensor(x_np, device=self.device) * self.scale
+        x = self._prep(torch.as_tensor(x_np, device=self.device))
         self.cur_lr = self._current_lr()
         res = self.stepper(x, self.step, self.plan.max_steps, self.cur_lr)
         self.step += 1
@@ -431,6 +463,7 @@ class Trainer:
             return
         save_checkpoint(self.ckpt_dir, self.sae, self.opt, self.stepper.dead, {
             "step": self.step, "samples": self.samples, "scale": self.scale,
+            "moments": None if self.moments is None else [m.tolist() for m in self.moments],
             "d_in": self.source.d, "seconds": self._seconds(), "cfg": self.cfg.to_dict(),
             "stop": asdict(self.stop),
         }, self.best)
@@ -467,6 +500,8 @@ class Trainer:
             final.load_state_dict(self.best)
         if self.scale != 1.0:  # the saved SAE takes raw inputs
             final.arch.fold_input_scale(final, self.scale)
+        if self.moments is not None:
+            fold_standardization(final, self._mean_t, self._std_t)
         sample = self.source.sample(self.cfg.init_sample)
         final.arch.after_training(final, torch.as_tensor(sample, device=self.device))
         final.eval()
@@ -478,7 +513,7 @@ class Trainer:
         if warning and self.dist.main:
             warnings.warn(warning, UserWarning, stacklevel=3)
         if self.out is not None and self.dist.main:
-            _write_outputs(self.out, final, metrics, stats, self.manifest)
+            _write_outputs(self.out, final, metrics, stats, self.manifest, self.moments)
             if self.ckpt_dir is not None and self.ckpt_dir.exists():
                 shutil.rmtree(self.ckpt_dir)
             if self.ckpt_dir is not None:
@@ -493,11 +528,13 @@ class Trainer:
     def _measure(self, final: SparseAutoencoder) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Metrics of the saved encoder: quality on validation rows, dead/dense on a uniform
         sample of as many training rows as the dead window of the training log (streamed)."""
+        std = None if self.moments is None else (self._mean_t, self._std_t)
         train_acc = MetricAccumulator(final.num_latents, final.d_in)
         for rows in self.source.sample_chunks(self.stepper.dead_samples):
-            evaluate(final, rows, self.cfg.eval_batch_size, into=train_acc)
+            evaluate(final, rows, self.cfg.eval_batch_size, into=train_acc, standardize=std)
         if self.val is not None and len(self.val):
-            acc, split = evaluate(final, self.val, self.cfg.eval_batch_size), "validation"
+            acc = evaluate(final, self.val, self.cfg.eval_batch_size, standardize=std)
+            split = "validation"
         else:
             acc, split = train_acc, "train"
         metrics: dict[str, Any] = acc.result()
@@ -507,6 +544,7 @@ class Trainer:
             "dead_window": train_acc.n, "train_fvu": on_train["fvu"], "train_l0": on_train["l0"],
             "split": split, "arch": final.cfg.arch, "k": final.cfg.k,
             "num_latents": final.num_latents, "d_in": final.d_in, "input_scale": self.scale,
+            "input_standardize": self.moments is not None,
             "batch_size": self.source.batch_size, "lr": self.lr,
             "best_step": self.stop.best_step if self.plan.early_stopping else self.step,
             "best_val_fvu": None if math.isinf(self.stop.best_fvu) else self.stop.best_fvu,
@@ -640,7 +678,8 @@ def _prepare_out_dir(out: Path, resume: bool, overwrite: bool, dist: Dist) -> bo
 
 def _killed_before_first_checkpoint(out: Path) -> bool:
     """`out` holds only what an unfinished run writes before a checkpoint (no cfg.json)."""
-    own = {"train_log.jsonl", "latent_stats.parquet", "metrics.json", "manifest.json", "sae.safetensors"}
+    own = {"train_log.jsonl", "latent_stats.parquet", "metrics.json", "manifest.json",
+           "sae.safetensors", INPUT_STATS}
     kept = f".{CHECKPOINT}.old"  # a checkpoint kept by a cut swap: there was one to resume
     return all(p.name in own or (p.name.startswith(".") and p.name != kept) for p in out.iterdir())
 
@@ -656,14 +695,22 @@ def _truncate_log(path: Path, step: int) -> None:
 
 TRAIN_FILES = ("cfg.json", "sae.safetensors", "metrics.json", "train_log.jsonl", "latent_stats.parquet")
 """What a finished training folder holds besides manifest.json (listed in it as `files`)."""
+INPUT_STATS = "input_stats.safetensors"
+"""Per-dimension `mean` and `std` of an `input_standardize` run (already folded into the weights)."""
 
 
 def _write_outputs(out: Path, sae: SparseAutoencoder, metrics: dict[str, Any],
-                   stats: dict[str, np.ndarray], manifest: dict[str, Any] | None = None) -> None:
-    """latent_stats.parquet, metrics.json, manifest.json (when given), then the SAE (cfg.json
-    last: the completion mark)."""
+                   stats: dict[str, np.ndarray], manifest: dict[str, Any] | None = None,
+                   moments: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """latent_stats.parquet, input_stats.safetensors (`input_standardize`), metrics.json,
+    manifest.json (when given), then the SAE (cfg.json last: the completion mark)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+    from safetensors.numpy import save_file
+
+    if moments is not None:
+        with atomic_path(out / INPUT_STATS) as tmp:
+            save_file({"mean": moments[0], "std": moments[1]}, str(tmp))
 
     table = pa.table({
         "latent": pa.array(np.arange(sae.num_latents, dtype=np.int32)),
@@ -674,7 +721,8 @@ def _write_outputs(out: Path, sae: SparseAutoencoder, metrics: dict[str, Any],
         pq.write_table(table, tmp)
     write_json(out / "metrics.json", metrics)
     if manifest is not None:
-        files = [f for f in TRAIN_FILES if f != "train_log.jsonl" or (out / f).is_file()]
+        files = [f for f in (*TRAIN_FILES, INPUT_STATS)
+                 if f not in ("train_log.jsonl", INPUT_STATS) or (out / f).is_file()]
         write_json(out / "manifest.json", {**manifest, "steps": metrics["steps"],
                                            "samples": metrics["samples"], "files": files})
     sae.save(out)
