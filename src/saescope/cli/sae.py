@@ -49,6 +49,9 @@ TRAIN_OPTIONS = (
     Opt("--tensorboard", "train.tensorboard", type=Path | None,
         help="Write TensorBoard logs to this folder."),
     Opt("--wandb", "train.wandb_project", help="Log to this Weights & Biases project."),
+    Opt("--input-standardize", "train.input_standardize", default=None,
+        help="Standardise each input dimension (LLM activations with massive dimensions); "
+             "folded into the saved weights, FVU on standardised inputs."),
     Opt("--fast-topk", "train.fast_topk", default=None,
         help="Sparse TopK kernels: auto (= on) | on | off."),
     Opt("--quiet", None, type=bool, default=False, help="No progress bar."),
