@@ -65,7 +65,7 @@ def main() -> None:
         score_s = time.perf_counter() - t0
         words = ""
         if kw:
-            nnz = np.diff(space.text_nodes.indptr)
+            nnz = np.diff(space.method.text_nodes.indptr)
             words = f"; {nnz.mean():.0f} weighted n-grams per node text (--text-max-terms {args.text_max_terms})"
         print(f"{name}: fit on {args.seeds} seeds + {args.nodes:,} sample rows x {args.dim} in {fit_s:.1f} s; "
               f"scored {args.rows:,} rows in {score_s:.1f} s ({score_s * 1e5 / args.rows:.0f} s per 100k rows); "

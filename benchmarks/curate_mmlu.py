@@ -11,11 +11,11 @@ attainable that a method closes (`evaluate.gap_closed`), and the worst target's 
 Intervals: 95% t-intervals over the draws (each draw's mean over the targets).
 
 Tuning split (no figure is reported on what chose it): the PU classifier's C and feedback
-(`spaces.PU_C`, `spaces.PU_FEEDBACK`) were chosen on the 4 domains x draws 0-1 with the
+(`PUConfig.c`, `PUConfig.feedback`) were chosen on the 4 domains x draws 0-1 with the
 `--train issue` SAE (`--tune` reruns that sweep); the manifold ranking's neighbours and
-propagation weight (`spaces.GRAPH_K`, `spaces.GRAPH_ALPHA`) on the same cells (`--tune-graph`
+propagation weight (`GraphConfig.k`, `GraphConfig.alpha`) on the same cells (`--tune-graph`
 reruns that sweep); the lexical channel's weight, its propagation weight and the self-trained
-classifier's C (`spaces.TEXT_WEIGHT`, `GRAPH_TEXT_ALPHA`, `GRAPH_FEEDBACK_C`) on the 4 domains
+classifier's C (`GraphConfig.text_weight`, `text_alpha`, `feedback_c`) on the 4 domains
 and 10 other subjects (`TUNE_SUBJECTS`, drawn with `numpy.random.default_rng(0)` from the 47
 subjects not reported) x draws 0-1 (`--tune-text` reruns that sweep). The "held out" rows are
 the 10 reported subjects x all draws, which played no part in any choice. The "14 targets,
@@ -67,11 +67,11 @@ METHODS = ("embedding-graph", "embedding-graph-notext", "sae-pu", "sae-enrich", 
 BASELINE = "embedding-centered"
 BUDGETS = (100, 500)
 GRAPH_GRID = [(k, a) for k in (10, 20) for a in (0.8, 0.9, 0.95, 0.99)]
-"""(`GRAPH_K`, `GRAPH_ALPHA`) pairs of the `--tune-graph` sweep (the choice: 20, 0.95)."""
+"""(`GraphConfig.k`, `alpha`) pairs of the `--tune-graph` sweep (the choice: 20, 0.95)."""
 TEXT_GRID = [(w, a, C) for w in (0.5, 1.0) for a in (0.9, 0.95) for C in (0.1,)] + [(0.5, 0.9, 0.03)]
-"""(`TEXT_WEIGHT`, `GRAPH_TEXT_ALPHA`, `GRAPH_FEEDBACK_C`) of the `--tune-text` sweep (the choice: 0.5, 0.9, 0.1)."""
+"""(`GraphConfig.text_weight`, `text_alpha`, `feedback_c`) of the `--tune-text` sweep (the choice: 0.5, 0.9, 0.1)."""
 TUNE_GRID = [(C, fb) for C in (0.01, 0.03, 0.1, 1.0) for fb in (0, 1, 3)]
-"""(`PU_C`, `PU_FEEDBACK`) pairs of the `--tune` sweep (the choice: 0.03, 3)."""
+"""(`PUConfig.c`, `feedback`) pairs of the `--tune` sweep (the choice: 0.03, 3)."""
 
 
 def embeddings(cache: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -201,38 +201,40 @@ def load_results(saved: dict) -> dict:
 
 def tune(X, ids, domain, sae, n_seeds) -> None:
     """The (C, feedback) sweep of `sae-pu` on the tuning cells only (4 domains x draws 0-1)."""
+    from saescope.curate.spaces import PUConfig
     from saescope.data.builtin import MMLU_DOMAINS
 
     targets = {f"domain: {d}": domain == d for d in MMLU_DOMAINS}
     for C, fb in TUNE_GRID:
         print(f"C={C} feedback={fb}")
-        r = run_targets(X, ids, targets, ("sae-pu", BASELINE), sae, 2, n_seeds, pu_c=C, pu_feedback=fb)
+        r = run_targets(X, ids, targets, ("sae-pu", BASELINE), sae, 2, n_seeds,
+                        pu=PUConfig(c=C, feedback=fb))
         table(r, list(targets), ("sae-pu", BASELINE), [0, 1], f"tuning cells, sae-pu C={C} feedback={fb}")
 
 
 def tune_graph(X, ids, domain, n_seeds) -> None:
     """The (k, alpha) sweep of `embedding-graph` on the tuning cells only (4 domains x draws 0-1)."""
-    import saescope.curate.spaces as spaces
+    from saescope.curate.spaces import GraphConfig
     from saescope.data.builtin import MMLU_DOMAINS
 
     targets = {f"domain: {d}": domain == d for d in MMLU_DOMAINS}
     for k, a in GRAPH_GRID:
-        spaces.GRAPH_K, spaces.GRAPH_ALPHA = k, a
-        r = run_targets(X, ids, targets, ("embedding-graph", BASELINE), None, 2, n_seeds)
+        r = run_targets(X, ids, targets, ("embedding-graph", BASELINE), None, 2, n_seeds,
+                        graph=GraphConfig(k=k, alpha=a))
         table(r, list(targets), ("embedding-graph", BASELINE), [0, 1], f"tuning cells, k={k} alpha={a}")
 
 
 def tune_text(X, ids, subject, domain, texts, n_seeds) -> None:
     """The lexical channel's sweep (`TEXT_GRID`) on its tuning cells: 4 domains and the 10
     `TUNE_SUBJECTS` x draws 0-1."""
-    import saescope.curate.spaces as spaces
+    from saescope.curate.spaces import GraphConfig
     from saescope.data.builtin import MMLU_DOMAINS
 
     targets = {f"domain: {d}": domain == d for d in MMLU_DOMAINS}
     targets.update({f"tuning subject: {s}": subject == s for s in TUNE_SUBJECTS})
     for w, a, C in TEXT_GRID:
-        spaces.TEXT_WEIGHT, spaces.GRAPH_TEXT_ALPHA, spaces.GRAPH_FEEDBACK_C = w, a, C
-        r = run_targets(X, ids, targets, ("embedding-graph", BASELINE), None, 2, n_seeds, texts=texts)
+        r = run_targets(X, ids, targets, ("embedding-graph", BASELINE), None, 2, n_seeds, texts=texts,
+                        graph=GraphConfig(text_weight=w, text_alpha=a, feedback_c=C))
         table(r, list(targets), ("embedding-graph", BASELINE), [0, 1],
               f"tuning cells, text weight={w} alpha={a} C={C}")
 

@@ -67,19 +67,20 @@ def test_cli_defaults_are_the_config_defaults():
     import inspect
 
     from saescope.cli.curate import OPTION_FIELDS, curate
-    from saescope.curate.config import FIELD_GROUP, GROUPS, field_default, field_docs
+    from saescope.cli.options import field_of
+    from saescope.curate.config import CurateConfig
 
     params = inspect.signature(curate).parameters
     by_option = {p.default.param_decls[0]: p.default for p in params.values()
                  if p.default.param_decls[0] != "--progress/--no-progress"}
     assert set(by_option) == set(OPTION_FIELDS)
-    for opt, name in OPTION_FIELDS.items():
-        want = field_default(GROUPS[FIELD_GROUP[name]], name)
+    for opt, dotted in OPTION_FIELDS.items():
+        want, _, doc = field_of(CurateConfig, dotted)  # nested family fields too (--graph-k)
         if isinstance(want, list):
             want = ",".join(want) or None
         got = by_option[opt].default
         assert got is ... or got == want, (opt, got, want)
-        assert by_option[opt].help == field_docs(GROUPS[FIELD_GROUP[name]])[name]
+        assert by_option[opt].help == doc
     assert by_option["--space"].default == "embedding-graph"
     assert "saescope[ray]" in by_option["--executor"].help
 

@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 from saescope.curate import CurateConfig, run_curate
 from saescope.curate.spaces import (
+    EnrichConfig,
     FittedSpace,
     enrichment_scores,
     enrichment_weights,
@@ -40,7 +41,7 @@ def test_space_matches_brute_force_and_round_trips(planted):
     d = planted.data
     sae = SparseAutoencoder.load(planted.sae)
     pool, seeds = d.pool_X[:400], d.seed_X
-    space = fit_space("sae-enrich", seeds, pool, sae=sae, alpha=2.0)
+    space = fit_space("sae-enrich", seeds, pool, sae=sae, enrich=EnrichConfig(alpha=2.0))
     got = space.score(pool)
     P = encode_csr(sae, pool).toarray().astype(np.float64)
     S = encode_csr(sae, seeds).toarray().astype(np.float64)
@@ -78,7 +79,7 @@ def test_planted_domain_found_and_enriched_latents_are_its_atoms(planted):
     assert len(other) >= 10 and not set(other.tolist()) & own
     a = 1.5 / P.shape[1]  # ENRICH_ALPHA / M
     want = np.log(a / (P[:, other].sum(0) / P.sum() + a))
-    np.testing.assert_allclose(space.enrichment[other], want, rtol=1e-4)
+    np.testing.assert_allclose(space.method.enrichment[other], want, rtol=1e-4)
     assert (want < 0).all()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from saescope.curate.evaluate import gap_closed, precision_over_draws, reuse_codes, seed_pool_split
+from saescope.curate.evaluate import gap_closed, precision_over_draws, seed_pool_split
 from saescope.curate.spaces import encode_codes, fit_space
 from saescope.sae import SparseAutoencoder
 
@@ -41,6 +41,8 @@ def test_precision_over_draws_matches_a_direct_run(planted):
     s = fit_space("sae-pu", X[seeds], X[pool], sae=sae, seed=1).score(X[pool]).score
     top = np.argsort(-s, kind="stable")[:100]
     assert res.precision["sae-pu"][100][1] == pytest.approx(is_t[pool][top].mean())
-    with reuse_codes(X, encode_codes(sae, X)) as take:
-        np.testing.assert_array_equal(encode_codes(sae, take(seeds)).toarray(),
-                                      encode_codes(sae, X[seeds]).toarray())
+    # codes given by the caller (sliced from one encoding of all rows) score as encoded afresh
+    codes = encode_codes(sae, X)
+    given = fit_space("sae-pu", X[seeds], X[pool], sae=sae, seed=1, seed_codes=codes[seeds],
+                      pool_codes=codes[pool]).score(X[pool], codes=codes[pool]).score
+    np.testing.assert_array_equal(given, s)

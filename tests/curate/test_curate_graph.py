@@ -45,7 +45,7 @@ def test_knn_rows_leaves_out_the_row_itself():
     rng = np.random.default_rng(1)
     B = unit_rows(rng.normal(size=(30, 4)).astype(np.float32), None)
     for Q, nodes in ((B, B), (B[:7], torch.from_numpy(B))):  # the nodes as an array or a tensor
-        nbr, cos = knn_rows(Q, nodes, 3)
+        nbr, cos = knn_rows(Q, nodes, 3, self_index=np.arange(len(Q)))
         assert not (nbr == np.arange(len(Q))[:, None]).any()
         full = Q @ B.T
         full[np.arange(len(Q)), np.arange(len(Q))] = -np.inf
@@ -79,7 +79,7 @@ def test_graph_follows_the_manifold_where_the_centroid_does_not():
 def test_fitted_graph_scores_rows_it_never_saw_and_survives_state(planted):
     d = planted.data
     fs = fit_space("embedding-graph", d.seed_X, d.pool_X[::2])
-    assert fs.graph_nodes.shape == (len(d.seed_X) + len(d.pool_X[::2]), d.pool_X.shape[1])
+    assert fs.method.graph_nodes.shape == (len(d.seed_X) + len(d.pool_X[::2]), d.pool_X.shape[1])
     s = fs.score(d.pool_X).score
     is_t = d.pool_is_target
     top = np.argsort(-s)[: int(is_t.sum())]
@@ -114,7 +114,7 @@ def test_tiny_and_empty_inputs():
     rng = np.random.default_rng(3)
     seeds = rng.normal(size=(2, 4)).astype(np.float32)
     fs = fit_space("embedding-graph", seeds, rng.normal(size=(1, 4)).astype(np.float32))
-    assert fs.graph_scores.shape == (3,) and np.isfinite(fs.graph_scores).all()
+    assert fs.method.graph_scores.shape == (3,) and np.isfinite(fs.method.graph_scores).all()
     assert fs.score(np.zeros((0, 4), np.float32)).score.shape == (0,)
     assert np.isfinite(fs.score(rng.normal(size=(5, 4)).astype(np.float32)).score).all()
     np.testing.assert_array_equal(manifold_ranking(seeds[:1] / np.linalg.norm(seeds[0]), 1), [1.0])

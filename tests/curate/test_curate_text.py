@@ -10,13 +10,13 @@ import pytest
 import scipy.sparse as sp
 
 from saescope.curate import CurateConfig, run_curate
+from saescope.curate.knn import top_k
 from saescope.curate.spaces import FittedSpace, fit_space
 from saescope.curate.text import (
     TEXT_FEATURES,
     fit_idf,
     hashed_counts,
     prune_rows,
-    sparse_knn,
     text_units,
 )
 from saescope.data.shards import vectors_to_arrow
@@ -39,7 +39,7 @@ def test_tf_idf_rows_follow_the_definition():
     assert norms[4] == 0.0 and norms[5] == 0.0  # nothing weighted left: a zero row
     # "date" alone shares only "date" with "cherry date": cosine = w_date / |cherry date|
     w_c, w_d = idf[hashed_counts(["cherry"]).indices[0]], idf[col["date"]]
-    nbr, cos = sparse_knn(U[3:4], U[:4], 1)
+    nbr, cos = top_k(U[3:4], U[:4], 1, self_index=np.array([3]))
     assert nbr[0, 0] == 2 and cos[0, 0] == pytest.approx(w_d / np.hypot(w_c, w_d), rel=1e-5)
 
 
@@ -96,15 +96,17 @@ def test_words_find_the_target_the_embeddings_cannot_tell_apart():
     n = int((labels == "a").sum())
     bare = fit_space("embedding-graph", sX, pX).score(pX).score
     fs = fit_space("embedding-graph", sX, pX, seed_texts=st, pool_texts=pt)
-    assert fs.text_field == "text" and fs.graph_coef is not None
+    assert fs.text_field == "text" and fs.method.graph_coef is not None
     with_text = fs.score(pX, None, pt).score
     p_bare = (labels[np.argsort(-bare)[:n]] == "a").mean()
     p_text = (labels[np.argsort(-with_text)[:n]] == "a").mean()
     assert p_bare < 0.6  # a and b are one cluster to the embeddings (chance: 0.5)
     assert p_text > 0.75 and p_text > p_bare + 0.2
     # the final score is the sum of the two standardised scores over the sample
-    f = fs.graph_induction(pX, text_units(pt, fs.text_idf)).astype(np.float64)
-    assert fs.graph_fuse[0] == pytest.approx(f.mean()) and fs.graph_fuse[1] == pytest.approx(f.std())
+    g = fs.method
+    own = len(sX) + np.arange(len(pX))  # each sample row's own node, never its neighbour
+    f = g.induction(pX, text_units(pt, g.text_idf), own).astype(np.float64)
+    assert g.graph_fuse[0] == pytest.approx(f.mean()) and g.graph_fuse[1] == pytest.approx(f.std())
 
 
 def test_text_space_round_trips_and_refuses_rows_without_texts():
@@ -125,12 +127,12 @@ def test_pruned_space_prunes_nodes_and_scored_rows_and_round_trips():
     sX, st, pX, pt, _ = _confusable(n_per=40, n_seeds=10, seed=3)
     fs = fit_space("embedding-graph", sX, pX, seed_texts=st, pool_texts=pt, text_max_terms=3)
     full = fit_space("embedding-graph", sX, pX, seed_texts=st, pool_texts=pt, text_max_terms=0)
-    assert np.diff(fs.text_nodes.indptr).max() == 3 < np.diff(full.text_nodes.indptr).max()
+    assert np.diff(fs.method.text_nodes.indptr).max() == 3 < np.diff(full.method.text_nodes.indptr).max()
     s = fs.score(pX, None, pt).score
     again = FittedSpace.from_state(*fs.state())
-    assert again.text_max_terms == 3
+    assert again.method.text_max_terms == 3
     np.testing.assert_array_equal(again.score(pX, None, pt).score, s)
-    again.text_max_terms = 0  # scoring prunes the rows' texts as the fit did
+    again.method.text_max_terms = 0  # scoring prunes the rows' texts as the fit did
     assert not np.array_equal(again.score(pX, None, pt).score, s)
 
 
@@ -197,7 +199,7 @@ def test_tiny_empty_and_textless_inputs():
     # texts without a single kept n-gram (empty, None): the words add nothing, nothing breaks
     pool = rng.normal(size=(30, 4)).astype(np.float32)
     fs = fit_space("embedding-graph", seeds, pool, seed_texts=["", None], pool_texts=[""] * 30)
-    assert fs.text_nodes.nnz == 0 and np.isfinite(fs.score(pool, None, [None] * 30).score).all()
+    assert fs.method.text_nodes.nnz == 0 and np.isfinite(fs.score(pool, None, [None] * 30).score).all()
 
 
 def test_graph_fit_shows_its_stages_only_when_asked(capsys):

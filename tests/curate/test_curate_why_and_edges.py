@@ -48,9 +48,10 @@ def test_contributions_split_the_score_exactly(planted, space):
 def _input_part(fs: FittedSpace, X: np.ndarray) -> np.ndarray:
     from saescope.curate.spaces import unit_rows
 
-    if fs.pu_coef_input is None:
+    pu = fs.method
+    if getattr(pu, "pu_coef_input", None) is None:
         return np.zeros(len(X))
-    return unit_rows(X, fs.input_mean) @ fs.pu_coef_input
+    return unit_rows(X, pu.input_mean) @ pu.pu_coef_input
 
 
 def test_selected_rows_say_why(planted, tmp_path):
@@ -142,7 +143,7 @@ def test_pu_space_finds_the_domain_and_round_trips(planted):
     again = FittedSpace.from_state(arrays, meta, sae=sae)
     np.testing.assert_array_equal(again.score(d.pool_X).score, s)
     dense = fit_space("embedding-pu", d.seed_X, d.pool_X)
-    assert dense.pu_coef is None and dense.pu_coef_input is not None
+    assert dense.method.pu_coef is None and dense.method.pu_coef_input is not None
     assert d.pool_is_target[np.argsort(-dense.score(d.pool_X).score)[:200]].mean() >= 0.9
 
 

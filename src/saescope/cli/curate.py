@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from saescope.cli.options import Opt, build, command, split_list, values
+from saescope.cli.options import Opt, build, command, nested_options, split_list, values
 from saescope.curate.config import CurateConfig
 
 CURATE_OPTIONS = (
@@ -52,13 +52,16 @@ CURATE_OPTIONS = (
     Opt("--jsonl", "output.write_jsonl"),
     Opt("--drop-nonfinite", "inputs.drop_nonfinite"),
     Opt("--overwrite", "output.overwrite"),
+    *nested_options(CurateConfig, "selection.graph", "graph"),
+    *nested_options(CurateConfig, "selection.pu", "pu"),
+    *nested_options(CurateConfig, "selection.enrich", "enrich"),
     Opt("--progress/--no-progress", None, type=bool, default=True, help="Show progress bars."),
 )
 """`saescope curate`'s options, fields dotted into CurateConfig's groups (list fields are
 comma-separated strings on the command line; --baselines' empty list is None)."""
 
-OPTION_FIELDS = {o.decl: o.field.rpartition(".")[2] for o in CURATE_OPTIONS if o.field}
-"""CLI option -> flat config field."""
+OPTION_FIELDS = {o.decl: o.field for o in CURATE_OPTIONS if o.field}
+"""CLI option -> config field, dotted from CurateConfig (`selection.graph.k`)."""
 
 _LISTS = {"selection.features": int, "inputs.target": str, "output.baselines": str}
 """List fields the CLI takes comma-separated, with their item type."""

@@ -121,6 +121,23 @@ def build(config: type, given: dict[str, Any]) -> Any:
     return config(**top)
 
 
+def nested_options(config: type, dotted: str, prefix: str) -> tuple[Opt, ...]:
+    """An option for every field of the nested config dataclass at `dotted` in `config`
+    (`selection.graph` -> `--graph-k` setting `selection.graph.k`, a switch for a bool field), so
+    a family's new parameter is on the command line without another line here."""
+    *path, last = dotted.split(".")
+    cls = config
+    for part in [*path, last]:
+        cls = typing.get_type_hints(cls)[part]
+    out = []
+    for f in dataclasses.fields(cls):
+        flag = f"--{prefix}-{f.name.replace('_', '-')}"
+        if typing.get_type_hints(cls)[f.name] is bool:
+            flag = f"{flag}/--no-{prefix}-{f.name.replace('_', '-')}"
+        out.append(Opt(flag, f"{dotted}.{f.name}"))
+    return tuple(out)
+
+
 def ray_options(executor_help: str, actors_help: str) -> tuple[Opt, ...]:
     """--executor, --ray-address, --actors, --gpus-per-actor of a command with a Ray executor."""
     return (

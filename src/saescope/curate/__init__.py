@@ -8,8 +8,8 @@ manifest = run_curate(CurateConfig(seeds="seeds.parquet", pool="pool/", out="cur
 print(manifest["space_info"]["seed_latents"][:5])   # the latents that set the seeds apart
 ```
 Phases: fit (seeds + pool sample), score per shard (sidecars, resumable), select globally.
-`config.py` (the four config groups), `inputs.py`, `pipeline.py` (the run), `spaces.py` (the
-spaces, default `sae-pu`), `select.py`, `explain.py` (why each row), `metrics.py`,
+`config.py` (the four config groups), `inputs.py`, `pipeline.py` (the run), `spaces/` (one
+module per family of spaces, default `embedding-graph`), `knn.py` (the one kNN loop), `select.py`, `explain.py` (why each row), `metrics.py`,
 `evaluate.py` (precision over seed draws, in memory), `layout.py` and `executors.py`.
 """
 

@@ -16,6 +16,9 @@ from typing import Any
 
 from saescope.config_docs import field_default as field_default  # re-exported
 from saescope.config_docs import field_docs as field_docs  # re-exported
+from saescope.curate.spaces.enrich import EnrichConfig
+from saescope.curate.spaces.graph import GraphConfig
+from saescope.curate.spaces.pu import PUConfig
 from saescope.curate.text import TEXT_MAX_TERMS
 from saescope.errors import ConfigError
 
@@ -82,7 +85,7 @@ class SelectionConfig:
     """Number of pool rows to select (after the threshold); None selects all above the threshold."""
     space: str = DEFAULT_SPACE
     """Space: embedding-graph | sae-pu | sae | sae-idf | sae-centered | sae-enrich | embedding |
-    embedding-centered | embedding-pu | random (see `spaces.py`). `embedding-graph` needs no SAE;
+    embedding-centered | embedding-pu | random (see `curate/spaces/`). `embedding-graph` needs no SAE;
     given one, it says which latents each selected row shares with the seeds."""
     aggregate: str = "centroid"
     """Score of a pool row in the cosine spaces: cosine to the seed centroid (`centroid`) or to its
@@ -110,8 +113,17 @@ class SelectionConfig:
     """Latents listed per selected row (`top_latents`, largest contribution to its score first)."""
     seed: int = 0
     """Random seed (samples, k-means, random space, tie-breaks)."""
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    """Parameters of `embedding-graph` (neighbours, propagation, nodes, lexical channel)."""
+    pu: PUConfig = field(default_factory=PUConfig)
+    """Parameters of the PU classifier (`sae-pu`, `embedding-pu`)."""
+    enrich: EnrichConfig = field(default_factory=EnrichConfig)
+    """Parameters of `sae-enrich`."""
 
     def __post_init__(self) -> None:
+        for name, cls in NESTED.items():  # dicts from JSON (a manifest's config) or `asdict`
+            if isinstance(getattr(self, name), dict):
+                setattr(self, name, cls(**getattr(self, name)))
         _choice("space", self.space, SPACES)
         _choice("aggregate", self.aggregate, AGGREGATES)
         _choice("quota", self.quota, QUOTAS)
@@ -138,6 +150,10 @@ class SelectionConfig:
     def by_features(self) -> bool:
         """Selection by chosen latents rather than by similarity to the seeds."""
         return self.features is not None or self.feature_query is not None
+
+
+NESTED: dict[str, type] = {"graph": GraphConfig, "pu": PUConfig, "enrich": EnrichConfig}
+"""`SelectionConfig`'s nested family configs (field -> dataclass)."""
 
 
 @dataclass
@@ -288,6 +304,6 @@ class CurateConfig:
         """The fields that determine the per-shard scores (a resume with other values rescores)."""
         keys = ("space", "aggregate", "sae", "features", "feature_query", "interpretation",
                 "use_text", "text_max_terms", "text_field", "clusters", "embedder", "activations_model", "layer", "fit_sample", "seed",
-                "shard_rows")  # fmt: skip
+                "shard_rows", "graph", "pu", "enrich")  # fmt: skip
         flat = self.to_dict()
         return {k: flat[k] for k in keys}

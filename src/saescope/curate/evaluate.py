@@ -2,8 +2,10 @@
 
 One draw holds out `n_seeds` rows of the target as seeds (`seed_pool_split`, the one rule for
 it, with `numpy.random.default_rng(first_seed + draw)`), ranks the rest with each space
-(`fit_space` -> `FittedSpace.score` -> `candidate_order`, what `saescope curate` runs) and
-measures precision at each budget: the fraction of the top `b` rows that are on target.
+(`fit_space` -> `FittedSpace.score` -> `candidate_order`, what `saescope curate` runs, with its
+rule that a pool row whose text is a seed's is not a candidate) and measures precision at each
+budget: the fraction of the top `b` rows that are on target. Not run: the threshold, quotas and
+dedup (the benchmarks use none of them).
 
 "Gap closed" compares a method with a baseline against the best attainable precision,
 `min(1, n_target_in_pool / b)`: `(p_method - p_base) / (p_best - p_base)` (as asked in the
@@ -12,13 +14,10 @@ project's issue 17; 1 is perfect, 0 no better than the baseline, negative worse)
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 
 def seed_pool_split(is_target: np.ndarray, n_seeds: int, rng: np.random.Generator
@@ -32,31 +31,6 @@ def seed_pool_split(is_target: np.ndarray, n_seeds: int, rng: np.random.Generato
     pool = np.ones(len(is_target), dtype=bool)
     pool[seeds] = False
     return seeds, pool
-
-
-@contextlib.contextmanager
-def reuse_codes(X: np.ndarray, codes: sp.csr_matrix) -> Iterator[Any]:
-    """Within the block, SAE codes of row subsets of X taken with `take(rows)` are sliced from
-    `codes` instead of re-encoded (identical values: the encoder is row-wise)."""
-    import saescope.curate.spaces as spaces
-
-    known: dict[int, tuple[np.ndarray, sp.csr_matrix]] = {}
-    real = spaces.encode_codes
-
-    def take(rows: np.ndarray) -> np.ndarray:
-        sub = X[rows]
-        known[id(sub)] = (sub, codes[rows])
-        return sub
-
-    def encode(sae: Any, Xq: np.ndarray, device: str = "cpu") -> sp.csr_matrix:
-        hit = known.get(id(Xq))
-        return hit[1] if hit is not None and hit[0] is Xq else real(sae, Xq, device)
-
-    spaces.encode_codes = encode
-    try:
-        yield take
-    finally:
-        spaces.encode_codes = real
 
 
 @dataclass
@@ -81,29 +55,45 @@ def precision_over_draws(X: np.ndarray, ids: np.ndarray, is_target: np.ndarray,
                          sae: Any = None, first_seed: int = 1000, texts: np.ndarray | None = None,
                          **fit_kw: Any) -> DrawResults:
     """Precision of each space over `draws` seed draws (see the module docstring); `texts` (one
-    per row) feed the lexical channel of `embedding-graph`."""
+    per row) feed the lexical channel of `embedding-graph`, and, as in `saescope curate`, a pool
+    row whose stripped text is a seed's is not a candidate (`seed_duplicate_mask`). The SAE codes
+    of all rows are computed once and sliced for each draw (the encoder is row-wise)."""
     from saescope.curate.select import candidate_order
     from saescope.curate.spaces import encode_codes, fit_space
 
     out = DrawResults(tuple(budgets), {s: {b: [] for b in budgets} for s in spaces})
     n_in_pool = int(is_target.sum()) - n_seeds
     out.best = {b: min(1.0, n_in_pool / b) for b in budgets}
-    codes = encode_codes(sae, X) if sae is not None else sp.csr_matrix((len(X), 1))
+    codes = encode_codes(sae, X) if sae is not None else None
     ids = np.asarray(ids, dtype=str)
-    with reuse_codes(X, codes) as take:
-        for r in range(draws):
-            seed_rows, pool = seed_pool_split(is_target, n_seeds, np.random.default_rng(first_seed + r))
-            pool_rows = np.flatnonzero(pool)
-            S, P = take(seed_rows), take(pool_rows)
-            kw = {} if texts is None else {"seed_texts": texts[seed_rows].tolist(),
-                                           "pool_texts": texts[pool_rows].tolist()}
-            for name in spaces:
-                space = fit_space(name, S, P, sae=sae, seed=r, **kw, **fit_kw)
-                pool_texts = kw.get("pool_texts") if space.text_field else None
-                order = candidate_order(ids[pool], space.score(P, ids[pool], pool_texts).score, tie_seed=r)
-                for b in budgets:
-                    out.precision[name][b].append(float(is_target[pool][order[:b]].mean()))
+    for r in range(draws):
+        seed_rows, pool = seed_pool_split(is_target, n_seeds, np.random.default_rng(first_seed + r))
+        pool_rows = np.flatnonzero(pool)
+        S, P = X[seed_rows], X[pool_rows]
+        kw: dict[str, Any] = {"pool_ids": ids[pool_rows]}
+        if codes is not None:
+            kw.update(seed_codes=codes[seed_rows], pool_codes=codes[pool_rows])
+        if texts is not None:
+            kw.update(seed_texts=texts[seed_rows].tolist(), pool_texts=texts[pool_rows].tolist())
+        dup = (seed_duplicate_mask(texts[seed_rows], texts[pool_rows]) if texts is not None
+               else np.zeros(len(pool_rows), dtype=bool))
+        for name in spaces:
+            space = fit_space(name, S, P, sae=sae, seed=r, **kw, **fit_kw)
+            pool_texts = kw.get("pool_texts") if space.text_field else None
+            score = space.score(P, ids[pool_rows], pool_texts,
+                                codes=None if codes is None else codes[pool_rows]).score
+            score = np.where(dup, np.nan, score)
+            order = candidate_order(ids[pool_rows], score, tie_seed=r)
+            for b in budgets:
+                out.precision[name][b].append(float(is_target[pool_rows][order[:b]].mean()))
     return out
+
+
+def seed_duplicate_mask(seed_texts: np.ndarray, pool_texts: np.ndarray) -> np.ndarray:
+    """Pool rows whose whitespace-stripped text equals a seed's (`saescope curate` leaves them
+    out: the seed itself under another id)."""
+    want = {str(t).strip() for t in seed_texts if t is not None}
+    return np.array([t is not None and str(t).strip() in want for t in pool_texts], dtype=bool)
 
 
 def gap_closed(method: float, base: float, best: float) -> float:

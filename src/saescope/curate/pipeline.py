@@ -31,9 +31,10 @@ from saescope.curate.inputs import Inputs, resolve_inputs
 from saescope.curate.layout import PoolLayout, read_rows, sample_rows
 from saescope.curate.metrics import SelectionMetrics, UnitSum
 from saescope.curate.select import select
-from saescope.curate.spaces import GRAPH_SPACES, FittedSpace, fit_space, unit_rows
+from saescope.curate.spaces import GRAPH_SPACES, FittedSpace, fit_space
 from saescope.errors import InputError
 from saescope.io import atomic_path, finish_output, prepare_output, write_json
+from saescope.linalg import unit_rows
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,9 @@ def fit_or_resume(cfg: CurateConfig, inp: Inputs, fit_dir: Path, scores_dir: Pat
                       seed=sel.seed, device=inp.device,
                       seed_texts=seed_text_list(inp, tcol) if use_text else None,
                       pool_texts=sample[tcol].to_pylist() if use_text else None, text_field=tcol,
-                      text_max_terms=sel.text_max_terms, progress=progress)
+                      text_max_terms=sel.text_max_terms, graph=sel.graph, pu=sel.pu,
+                      enrich=sel.enrich, pool_ids=np.asarray(sample["id"].to_pylist(), dtype=object),
+                      progress=progress)
     save_space(fit_dir, space, info)
     return space
 

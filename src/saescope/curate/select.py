@@ -65,7 +65,7 @@ def candidate_order(
 
 def _shuffle_ties(order: np.ndarray, score: np.ndarray, ids: np.ndarray, seed: int) -> np.ndarray:
     """Reorder runs of equal score by a keyed hash of the id (hashing only the tied rows)."""
-    from saescope.curate.spaces import random_scores
+    from saescope.curate.spaces.random import random_scores
 
     s = score[order]
     eq = s[1:] == s[:-1]

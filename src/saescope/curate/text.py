@@ -90,25 +90,3 @@ def prune_rows(A: sp.csr_matrix, max_terms: int) -> sp.csr_matrix:
     rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))[keep]
     return sp.csr_matrix((A.data[keep], (rows, A.indices[keep])), shape=A.shape, dtype=A.dtype)
 
-
-def sparse_knn(Q: sp.csr_matrix, B: sp.csr_matrix, k: int, block: int = 1024
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """(indices, cosines) [n, k] of the `k` unit rows of `B` most similar to each unit row of `Q`,
-    leaving out matches with cosine > 1 - 1e-6 (as `spaces.knn_rows`); zero cosines stay 0.
-    Sparse products in scipy, block by block; the top-k in torch (several times faster than
-    numpy's argpartition)."""
-    import torch
-
-    n = Q.shape[0]
-    nbr = np.zeros((n, k), dtype=np.int64)
-    cos = np.zeros((n, k), dtype=np.float32)
-    BT = sp.csr_matrix(B.T)
-    Q = sp.csr_matrix(Q)
-    for lo in range(0, n, block):
-        G = torch.from_numpy(np.asarray((Q[lo:lo + block] @ BT).toarray(), dtype=np.float32))
-        G.masked_fill_(G > 1.0 - 1e-6, float("-inf"))
-        v, i = torch.topk(G, k, dim=1)
-        nbr[lo:lo + block] = i.numpy()
-        cos[lo:lo + block] = v.numpy()
-    cos[~np.isfinite(cos)] = 0.0
-    return nbr, np.maximum(cos, 0.0)

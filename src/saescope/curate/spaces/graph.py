@@ -1,0 +1,344 @@
+"""`embedding-graph` (the default): manifold ranking on a kNN graph, scored by induction.
+
+Manifold ranking (Zhou, Weston, Gretton, Bousquet & Schoelkopf, "Ranking on Data Manifolds",
+NIPS 2003) on a k-nearest-neighbour graph of the unit centred inputs of the seeds and the pool
+sample (`GraphConfig.k` neighbours, edge weight the positive cosine, symmetrised,
+`S = D^-1/2 W D^-1/2`): `F <- alpha S F + (1 - alpha) y` from `y` = 1 on the seeds, `steps` steps
+(the truncated series of the closed form `(I - alpha S)^-1 y`). A row's score is the mean of `F`
+over its `k` nearest graph nodes, weighted by cosine (the induction formula of Delalleau, Bengio &
+Le Roux, "Efficient non-parametric function induction in semi-supervised learning", AISTATS
+2005), so rows outside the sample are scored in one pass and a row's score does not depend on
+whether it was sampled: a sampled row never counts as its own neighbour, by identity (its id),
+not by value, so an exact copy of a seed keeps the seed as its best neighbour. The score spreads
+from the seeds along the pool's own dense regions, so rows of the target that are far from the
+seed centroid but close to other target rows are found.
+
+Lexical channel (when the seeds and the pool have texts; `SelectionConfig.use_text`): the nodes'
+texts become unit tf-idf rows of hashed word n-grams (`curate.text`), the graph is
+`norm(S_emb + text_weight S_text)` with `S_text` the normalised `k`-NN graph of their cosines (a
+sum of graphs, as in multi-view graph ranking), a row's induced score averages its embedding and
+its text neighbours with the same weights, and a classifier self-trained from the graph's best
+rows (`feedback`) adds the words and directions that separate the seeds' region from its
+neighbours; the score is the sum of the two standardised scores. With an SAE, the why-columns
+split the `sae-enrich` score of the row over its latents (which of the concepts that set the
+seeds apart it carries); the graph score itself belongs to the row's neighbours, not to latents.
+Similarity columns as `embedding-centered`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
+
+from saescope.curate.knn import top_k
+from saescope.curate.spaces.base import Chunk, FitData, FittedSpace, Space, register
+from saescope.curate.spaces.enrich import enrichment_contributions, enrichment_weights
+from saescope.curate.spaces.pu import pu_classifier
+from saescope.curate.text import TEXT_FEATURES, fit_idf, hashed_counts, text_units
+from saescope.errors import ConfigError
+from saescope.linalg import unit_rows
+
+
+@dataclass
+class GraphConfig:
+    """Parameters of `embedding-graph` (saved with the fit, part of the scoring key)."""
+
+    k: int = 20
+    """Neighbours per node of the kNN graph and per scored row. Chosen with `alpha` on the 4 MMLU
+    domains x seed draws 0-1 of `benchmarks/curate_mmlu.py` (tried 10, 20; 40 for the induction),
+    reported on the 10 subjects, which played no part in it."""
+    alpha: float = 0.95
+    """Propagation weight of manifold ranking without texts (the share of a node's score that
+    comes from its neighbours; `1 - alpha` from the seeds). Chosen on the same tuning cells (tried
+    0.5, 0.8, 0.9, 0.95, 0.99; 0.99 over-smooths into neighbouring domains)."""
+    text_alpha: float = 0.9
+    """Propagation weight of the graph with the lexical channel (tried 0.9, 0.95 on the tuning
+    cells of the lexical channel)."""
+    steps: int = 40
+    """Propagation steps (`alpha^40` = 0.13 of the series is cut: the ranking is the truncated
+    personalised-PageRank series, stable by then)."""
+    nodes: int = 50_000
+    """At most this many pool-sample rows become graph nodes (beside the seeds): the kNN graph
+    costs `nodes^2 d` multiply-adds once, and each scored row `nodes x d`."""
+    text_weight: float = 0.5
+    """Weight of the lexical graph: `norm(norm(W_emb) + text_weight norm(W_text))`. Chosen on the
+    tuning cells of `benchmarks/curate_mmlu.py` (4 domains and 10 tuning subjects x draws 0-1;
+    tried 0.5 and 1, and a graph on the summed similarities, which found fewer)."""
+    feedback: int = 3
+    """Self-training after the graph (lexical channel only): the `feedback x seeds` best
+    graph-scored sample rows join the seeds as positives of an L2 logistic regression against the
+    pool sample on the unit centred input beside the unit tf-idf row (self-training, Yarowsky,
+    ACL 1995; PU feedback, Liu et al., ICDM 2003). Chosen on the tuning cells."""
+    feedback_c: float = 0.1
+    """Inverse L2 strength of the self-trained classifier (tried 0.03 and 0.1 on the tuning cells)."""
+
+    def __post_init__(self) -> None:
+        for name in ("k", "steps", "nodes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"graph.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("alpha", "text_alpha"):
+            if not 0 < getattr(self, name) < 1:
+                raise ConfigError(f"manifold ranking {name} must be in (0, 1), got {getattr(self, name)}")
+        if self.text_weight < 0 or self.feedback < 0:
+            raise ConfigError("graph.text_weight and graph.feedback must be >= 0")
+        if not self.feedback_c > 0:
+            raise ConfigError(f"graph.feedback_c must be > 0, got {self.feedback_c}")
+
+
+@register
+class GraphSpace(Space):
+    """Manifold ranking on the nodes, induced to any row (see the module docstring)."""
+
+    names = ("embedding-graph",)
+    config_class = GraphConfig
+
+    def __init__(self, cfg: GraphConfig | None = None) -> None:
+        self.cfg = cfg or GraphConfig()
+        """Parameters (saved with the fit)."""
+        self.graph_nodes: np.ndarray | None = None
+        """float32 [n, d] unit centred inputs of the nodes (seeds first)."""
+        self.graph_scores: np.ndarray | None = None
+        """float32 [n] manifold-ranking score of each node."""
+        self.node_ids: pa.StringArray | None = None
+        """Ids of the pool-sample nodes (after the seeds), for the identity rule (None: unknown)."""
+        self.text_field: str | None = None
+        """Text column of the lexical channel (None: embeddings only)."""
+        self.text_idf: np.ndarray | None = None
+        """float32 [TEXT_FEATURES] idf of the hashed word n-grams, fitted on the nodes."""
+        self.text_nodes: sp.csr_matrix | None = None
+        """[n, TEXT_FEATURES] unit tf-idf rows of the nodes' texts (seeds first)."""
+        self.text_max_terms = 0
+        """N-grams kept per text (`curate.text.prune_rows`; 0: all, as in fits saved before)."""
+        self.graph_coef: np.ndarray | None = None
+        """float32 [d + TEXT_FEATURES] self-trained classifier on the unit centred input and the
+        unit tf-idf row."""
+        self.graph_fuse: np.ndarray | None = None
+        """float64 [4] (mean, sd) of the induced score and of the classifier over the pool sample."""
+        self.enrichment: np.ndarray | None = None
+        """float32 [M] `sae-enrich` weights that explain the rows (with an SAE; None: no SAE)."""
+        self.mean: np.ndarray | None = None
+        """float32 [d] centring of the inputs (the representation's pool mean)."""
+        self.device = "cpu"
+        """Where the embedding products run."""
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, data: FitData, rep: FittedSpace) -> None:
+        """Nodes (the unit centred seeds, then at most `nodes` sample rows) and their scores; with
+        texts, the lexical channel and the self-trained classifier; with an SAE, the weights that
+        explain the rows."""
+        from tqdm.auto import tqdm
+
+        self.mean, self.device, self.text_max_terms = rep.mean, rep.device, data.text_max_terms
+        rows = np.arange(len(data.pool_X))
+        if len(rows) > self.cfg.nodes:
+            rows = np.sort(np.random.default_rng(data.seed).choice(rows, self.cfg.nodes, replace=False))
+        m = len(rep.seed_units)
+        self.graph_nodes = np.vstack([rep.seed_units, unit_rows(data.pool_X[rows], rep.mean)])
+        if data.pool_ids is not None:
+            self.node_ids = pa.array([str(i) for i in np.asarray(data.pool_ids)[rows]], pa.string())
+        texts = data.seed_texts is not None and data.pool_texts is not None
+        n_stages = 1 + texts + (rep.sae is not None)  # graph, classifier, explanations
+        with tqdm(total=n_stages, desc=f"fit {rep.name} ({len(self.graph_nodes):,} nodes)",
+                  unit="stage", disable=not data.progress) as bar:
+            bar.set_postfix_str("graph (embeddings + words)" if texts else "graph")
+            counts = None
+            if texts:
+                counts = (hashed_counts(data.seed_texts), hashed_counts(data.pool_texts))
+                node_counts = sp.vstack([counts[0], counts[1][rows]]).tocsr()
+                self.text_idf = fit_idf(node_counts)
+                self.text_nodes = text_units(node_counts, self.text_idf, self.text_max_terms)
+            self.graph_scores = manifold_ranking(self.graph_nodes, m, cfg=self.cfg, device=self.device,
+                                                 text_nodes=self.text_nodes)
+            bar.update()
+            if counts is not None:
+                bar.set_postfix_str("classifier")
+                sample_self = np.full(len(data.pool_X), -1, dtype=np.int64)
+                sample_self[rows] = m + np.arange(len(rows))
+                self._fit_feedback(data, counts, sample_self)
+                self.text_field = data.text_field
+                bar.update()
+            if rep.sae is not None:
+                bar.set_postfix_str("explanations")
+                self.enrichment = enrichment_weights(data.encode("seeds"), data.encode("pool"))
+                bar.update()
+
+    def _fit_feedback(self, data: FitData, counts: tuple[sp.csr_matrix, sp.csr_matrix],
+                      sample_self: np.ndarray) -> None:
+        """The self-trained classifier (`feedback`) and the standardisation of the two scores over
+        the pool sample (`graph_fuse`); `counts`: the seeds' and the sample's `hashed_counts`."""
+        T_seed = text_units(counts[0], self.text_idf, self.text_max_terms)  # type: ignore[arg-type]
+        T_pool = text_units(counts[1], self.text_idf, self.text_max_terms)  # type: ignore[arg-type]
+        f = self.induction(data.pool_X, T_pool, sample_self).astype(np.float64)
+        feats_pool = sp.hstack([sp.csr_matrix(unit_rows(data.pool_X, self.mean)), T_pool]).tocsr()
+        feats_seed = sp.hstack([sp.csr_matrix(unit_rows(data.seeds_X, self.mean)), T_seed]).tocsr()
+        m = min(self.cfg.feedback * len(data.seeds_X), len(data.pool_X) // 2)
+        top = np.argsort(-f, kind="stable")[:m]
+        self.graph_coef = pu_classifier(sp.vstack([feats_seed, feats_pool[top]]).tocsr(), feats_pool,
+                                        self.cfg.feedback_c, data.seed)
+        z = self.classifier(data.pool_X, T_pool)
+        self.graph_fuse = np.array([f.mean(), _sd(f), z.mean(), _sd(z)], dtype=np.float64)
+
+    # ------------------------------------------------------------------ score
+    def score(self, chunk: Chunk, rep: FittedSpace) -> np.ndarray:
+        """The induced graph score, plus (lexical channel) the standardised self-trained
+        classifier beside the standardised induced score."""
+        own = self.self_index(chunk.ids)
+        if self.text_field is None:
+            return self.induction(chunk.X, None, own)
+        T = text_units(chunk.texts, self.text_idf, self.text_max_terms)  # type: ignore[arg-type]
+        f = self.induction(chunk.X, T, own).astype(np.float64)
+        z = self.classifier(chunk.X, T)
+        mf, sf, mz, sz = self.graph_fuse  # type: ignore[misc]
+        return ((f - mf) / sf + (z - mz) / sz).astype(np.float32)
+
+    def self_index(self, ids: np.ndarray | None) -> np.ndarray | None:
+        """Node index of each row that is itself a sampled node (by id; -1: none), or None."""
+        if ids is None or self.node_ids is None or len(self.node_ids) == 0:
+            return None
+        pos = pc.index_in(pa.array(np.asarray(ids, dtype=object).astype(str), pa.string()),
+                          value_set=self.node_ids)
+        out = pos.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        m = len(self.graph_nodes) - len(self.node_ids)  # type: ignore[arg-type]
+        return np.where(out >= 0, out + m, -1)
+
+    def classifier(self, X: np.ndarray, T: sp.csr_matrix) -> np.ndarray:
+        """Decision function (without intercept) of the self-trained classifier, float64 [n]."""
+        d = len(self.mean)  # type: ignore[arg-type]
+        U = unit_rows(X, self.mean).astype(np.float64)
+        return U @ self.graph_coef[:d] + T @ self.graph_coef[d:].astype(np.float64)  # type: ignore[index]
+
+    def induction(self, X: np.ndarray, T: sp.csr_matrix | None = None,
+                  self_index: np.ndarray | None = None) -> np.ndarray:
+        """Cosine-weighted mean of the graph scores of each row's `k` nearest nodes; with the
+        lexical channel (`T`, the rows' unit tf-idf), `(e + w t) / (1 + w)` of the means over the
+        embedding (`e`) and the text (`t`) neighbours (`w` = `text_weight`), as the graph's edges.
+        `self_index`: each row's own node (-1: none), never its neighbour."""
+        k = min(self.cfg.k, len(self.graph_nodes))  # type: ignore[arg-type]
+        if len(X) == 0 or k < 1:
+            return np.zeros(len(X), dtype=np.float32)
+        if getattr(self, "_nodes_tensor", None) is None:  # moved to the device once, not per chunk
+            import torch
+
+            self._nodes_tensor = torch.from_numpy(np.ascontiguousarray(self.graph_nodes)).to(self.device)
+        nbr, cos = top_k(unit_rows(X, self.mean), self._nodes_tensor, k, self.device, self_index)
+        e = _weighted_mean(np.maximum(cos, 0.0), self.graph_scores[nbr])  # type: ignore[index]
+        if T is None or self.text_nodes is None:
+            return e.astype(np.float32)
+        nbr_t, cos_t = top_k(T, self.text_nodes, k, self_index=self_index)
+        t = _weighted_mean(np.maximum(cos_t, 0.0), self.graph_scores[nbr_t])  # type: ignore[index]
+        w = self.cfg.text_weight
+        return ((e + w * t) / (1.0 + w)).astype(np.float32)
+
+    # ------------------------------------------------------------------ why, state
+    @property
+    def latent_weights(self) -> np.ndarray | None:
+        return self.enrichment
+
+    def contributions(self, codes: sp.csr_matrix, rep: FittedSpace) -> sp.csr_matrix | None:
+        return enrichment_contributions(codes, self.enrichment)
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays = {k: v for k, v in (("graph_nodes", self.graph_nodes), ("graph_scores", self.graph_scores),
+                                    ("text_idf", self.text_idf), ("graph_coef", self.graph_coef),
+                                    ("graph_fuse", self.graph_fuse), ("enrichment", self.enrichment))
+                  if v is not None}
+        if self.text_nodes is not None:
+            T = sp.csr_matrix(self.text_nodes)
+            arrays.update(text_nodes_data=np.ascontiguousarray(T.data, dtype=np.float32),
+                          text_nodes_indices=np.ascontiguousarray(T.indices, dtype=np.int64),
+                          text_nodes_indptr=np.ascontiguousarray(T.indptr, dtype=np.int64))
+        if self.node_ids is not None:
+            offsets, data = self.node_ids.buffers()[1:3]
+            off = np.frombuffer(offsets, np.int32, len(self.node_ids) + 1).copy()
+            arrays["node_ids_offsets"] = off
+            arrays["node_ids_data"] = (np.frombuffer(data, np.uint8, int(off[-1])).copy()
+                                       if data is not None else np.zeros(0, np.uint8))
+        meta = {"text_field": self.text_field, "text_max_terms": self.text_max_terms,
+                "params": asdict(self.cfg)}
+        return arrays, meta
+
+    @classmethod
+    def from_state(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> GraphSpace:
+        g = cls(GraphConfig(**meta.get("params", {})))
+        g.graph_nodes, g.graph_scores = arrays["graph_nodes"], arrays["graph_scores"]
+        g.text_idf, g.graph_coef = arrays.get("text_idf"), arrays.get("graph_coef")
+        g.graph_fuse, g.enrichment = arrays.get("graph_fuse"), arrays.get("enrichment")
+        g.text_field, g.text_max_terms = meta.get("text_field"), int(meta.get("text_max_terms") or 0)
+        if "text_nodes_data" in arrays:
+            g.text_nodes = sp.csr_matrix(
+                (arrays["text_nodes_data"], arrays["text_nodes_indices"], arrays["text_nodes_indptr"]),
+                shape=(len(arrays["text_nodes_indptr"]) - 1, TEXT_FEATURES))
+        if "node_ids_offsets" in arrays:
+            off = arrays["node_ids_offsets"].astype(np.int32)
+            g.node_ids = pa.StringArray.from_buffers(len(off) - 1, pa.py_buffer(off.tobytes()),
+                                                     pa.py_buffer(arrays["node_ids_data"].tobytes()))
+        return g
+
+    def bind(self, rep: FittedSpace) -> None:
+        self.mean, self.device = rep.mean, rep.device
+
+
+def _sd(a: np.ndarray) -> float:
+    s = float(a.std())
+    return s if s > 0 else 1.0
+
+
+def _weighted_mean(w: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Row-wise `sum w v / sum w` (0 where the weights sum to 0), float64."""
+    w = w.astype(np.float64)
+    num = (w * values).sum(axis=1)
+    den = w.sum(axis=1)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+def manifold_ranking(nodes: np.ndarray, n_seeds: int, k: int | None = None, alpha: float | None = None,
+                     steps: int | None = None, device: str = "cpu",
+                     text_nodes: sp.csr_matrix | None = None, cfg: GraphConfig | None = None
+                     ) -> np.ndarray:
+    """Manifold-ranking scores (Zhou et al., NIPS 2003) of unit rows `nodes`, the first `n_seeds`
+    of them the queries: kNN graph with positive-cosine weights, symmetrised by the maximum,
+    normalised `D^-1/2 W D^-1/2`, then `steps` of `F <- alpha S F + (1 - alpha) y` (None: `cfg`'s
+    `k`, `alpha` (`text_alpha` with texts), `steps`). With `text_nodes` (unit tf-idf rows of the
+    same nodes), `S = norm(S_emb + text_weight S_text)`."""
+    cfg = cfg or GraphConfig()
+    k = cfg.k if k is None else k
+    if alpha is None:
+        alpha = cfg.alpha if text_nodes is None else cfg.text_alpha
+    steps = cfg.steps if steps is None else steps
+    if not 0 < alpha < 1:
+        raise ConfigError(f"manifold ranking alpha must be in (0, 1), got {alpha}")
+    n = len(nodes)
+    k = min(k, n - 1)
+    y = np.zeros(n)
+    y[:n_seeds] = 1.0
+    if k < 1:  # a single node: nothing to spread to
+        return y.astype(np.float32)
+    own = np.arange(n)
+    S = _normalised(_knn_graph(*top_k(nodes, nodes, k, device, own)))
+    if text_nodes is not None:
+        S_text = _normalised(_knn_graph(*top_k(text_nodes, text_nodes, k, self_index=own)))
+        S = _normalised(S + cfg.text_weight * S_text)
+    F = y.copy()
+    for _ in range(steps):
+        F = alpha * (S @ F) + (1.0 - alpha) * y
+    return F.astype(np.float32)
+
+
+def _knn_graph(nbr: np.ndarray, cos: np.ndarray) -> sp.csr_matrix:
+    """Symmetric (by the maximum) kNN graph with the positive cosines as edge weights."""
+    n, k = nbr.shape
+    W = sp.csr_matrix((np.maximum(cos, 0.0).ravel(), nbr.ravel(), np.arange(0, n * k + 1, k)),
+                      shape=(n, n))
+    return sp.csr_matrix(W.maximum(W.T))
+
+
+def _normalised(W: sp.csr_matrix) -> sp.csr_matrix:
+    """`D^-1/2 W D^-1/2` (isolated nodes stay 0)."""
+    d = np.asarray(W.sum(axis=1), dtype=np.float64).ravel()
+    inv = np.divide(1.0, np.sqrt(d), out=np.zeros_like(d), where=d > 0)
+    return sp.csr_matrix(sp.diags(inv) @ W @ sp.diags(inv))

@@ -1,0 +1,93 @@
+"""Spaces as estimators: family parameters are configuration (saved, in the scoring key, on the
+command line), fits saved before load with the defaults, and the graph's identity rule."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from saescope.curate import CurateConfig, run_curate
+from saescope.curate.spaces import FittedSpace, GraphConfig, PUConfig, fit_space
+from saescope.errors import ConfigError
+
+
+def test_graph_parameters_are_saved_with_the_fit(planted):
+    d = planted.data
+    ids = np.array([f"p{i}" for i in range(len(d.pool_X))], dtype=object)
+    small = fit_space("embedding-graph", d.seed_X, d.pool_X, graph=GraphConfig(k=5, steps=10),
+                      pool_ids=ids)
+    default = fit_space("embedding-graph", d.seed_X, d.pool_X, pool_ids=ids)
+    s_small, s_default = small.score(d.pool_X, ids).score, default.score(d.pool_X, ids).score
+    assert not np.allclose(s_small, s_default)  # the parameter reaches the method
+    arrays, meta = small.state()
+    assert meta["params"]["k"] == 5 and meta["params"]["steps"] == 10
+    again = FittedSpace.from_state(arrays, json.loads(json.dumps(meta)))
+    assert again.method.cfg == GraphConfig(k=5, steps=10)
+    np.testing.assert_array_equal(again.score(d.pool_X, ids).score, s_small)
+
+
+def test_a_fit_saved_before_the_parameters_loads_with_the_defaults(planted):
+    d = planted.data
+    fs = fit_space("embedding-graph", d.seed_X, d.pool_X)
+    arrays, meta = fs.state()
+    old_meta = {k: v for k, v in meta.items() if k != "params"}  # what spaces.py used to write
+    old = FittedSpace.from_state(arrays, old_meta)
+    assert old.method.cfg == GraphConfig()
+    np.testing.assert_array_equal(old.score(d.pool_X).score, fs.score(d.pool_X).score)
+    pu = fit_space("embedding-pu", d.seed_X, d.pool_X, pu=PUConfig(c=0.1, feedback=0))
+    a, m = pu.state()
+    assert FittedSpace.from_state(a, {k: v for k, v in m.items() if k != "params"}).method.cfg == PUConfig()
+    assert FittedSpace.from_state(a, m).method.cfg == PUConfig(c=0.1, feedback=0)
+
+
+def test_bad_parameters_are_config_errors():
+    with pytest.raises(ConfigError, match="graph.k"):
+        GraphConfig(k=0)
+    with pytest.raises(ConfigError, match="alpha"):
+        CurateConfig(pool="p", out="o", budget=5, graph={"alpha": 1.5})
+    with pytest.raises(ConfigError, match="C must be > 0"):
+        PUConfig(c=0)
+
+
+def test_cli_sets_nested_parameters_and_a_change_rescores(planted, tmp_path):
+    from saescope.cli.main import main
+
+    base = ["curate", "--seeds", str(planted.seeds), "--pool", str(planted.pool), "--budget", "50",
+            "--no-progress", "--projection-sample", "0", "--out", str(tmp_path / "o")]
+    main(base)
+    man = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert man["config"]["graph"]["k"] == 20
+    key = json.loads((tmp_path / "o" / "fit" / "space.json").read_text())
+    assert key["meta"]["params"]["k"] == 20 and key["info"]["key"]["graph"]["k"] == 20
+    main([*base, "--graph-k", "7", "--overwrite"])
+    space = json.loads((tmp_path / "o" / "fit" / "space.json").read_text())
+    assert space["meta"]["params"]["k"] == 7 and space["info"]["key"]["graph"]["k"] == 7
+    cfg = CurateConfig(seeds="s", pool="p", out="o", budget=1)
+    assert cfg.scoring_key() != cfg.replace(graph=GraphConfig(k=7)).scoring_key()
+    assert CurateConfig.from_dict(cfg.replace(pu=PUConfig(c=1.0)).to_dict()).selection.pu.c == 1.0
+
+
+def test_an_exact_copy_of_a_seed_ranks_where_a_near_copy_does(planted, tmp_path):
+    """A node is left out of its own neighbours by identity, not by cosine: a pool row that is an
+    exact copy of a seed (no texts, so no text rule removes it) keeps the seed as its best
+    neighbour, as a near copy does (the cosine rule used to push it down the ranking)."""
+    seeds = pq.read_table(planted.seeds)
+    pool = pq.read_table(planted.pool)
+    x0 = np.asarray(seeds["embedding"][0].as_py(), dtype=np.float32)
+    rng = np.random.default_rng(0)
+    near = x0 + 0.02 * np.linalg.norm(x0) / np.sqrt(len(x0)) * rng.normal(size=len(x0)).astype(np.float32)
+    assert 0.999 < near @ x0 / (np.linalg.norm(near) * np.linalg.norm(x0)) < 1 - 1e-5
+    extra = pool.slice(0, 2)
+    extra = extra.set_column(0, "id", pa.array(["exact-copy", "near-copy"]))
+    extra = extra.set_column(1, "embedding", pa.array([x0.tolist(), near.tolist()], extra.schema.field(1).type))
+    pq.write_table(pa.concat_tables([pool, extra]), tmp_path / "pool.parquet")
+    out = tmp_path / "c"
+    run_curate(CurateConfig(seeds=str(planted.seeds), pool=str(tmp_path / "pool.parquet"),
+                            out=str(out), budget=pool.num_rows + 2, projection_sample=0), progress=False)
+    sel = pq.read_table(out / "selected.parquet", columns=["id", "rank"]).to_pydict()
+    rank = dict(zip(sel["id"], sel["rank"], strict=True))
+    assert rank["exact-copy"] <= rank["near-copy"] + 3
