@@ -67,7 +67,7 @@ def extract(table, layer: int, path: Path, batch_size: int) -> dict[str, np.ndar
     if path.is_file():
         return load_file(str(path))
     ex = ActivationExtractor("smollm2", layers=[layer], batch_size=batch_size, device="cpu",
-                             skip_first=False)
+                             skip_first=False, dtype="float32")  # the dtype of the figures
     texts = table["text"].to_pylist()
     ids = ex._tokenize(texts)
     out = {p: np.zeros((len(ids), ex.hidden_size), np.float32) for p in POOLINGS}

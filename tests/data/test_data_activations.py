@@ -50,7 +50,7 @@ def test_pooled_matches_plain_forward(smollm2, references, pooling: str) -> None
     _, refs = references
     # batch_size=2 puts texts of different lengths in one padded batch.
     ex = ActivationExtractor(layers=LAYERS, pooling=pooling, top_k=3, batch_size=2,
-                             model_and_tokenizer=smollm2, skip_first=False)
+                             model_and_tokenizer=smollm2, dtype="float32", skip_first=False)
     assert ex.hidden_size == smollm2[0].config.hidden_size == 576
     out = ex.pooled(TEXTS)
     for layer in LAYERS:
@@ -64,7 +64,8 @@ def test_pooled_matches_plain_forward(smollm2, references, pooling: str) -> None
 
 def test_per_token_matches_plain_forward(smollm2, references) -> None:
     ids, refs = references
-    ex = ActivationExtractor(layers=LAYERS, batch_size=3, model_and_tokenizer=smollm2, skip_first=False)
+    ex = ActivationExtractor(layers=LAYERS, batch_size=3, model_and_tokenizer=smollm2, dtype="float32",
+                             skip_first=False)
     tb = ex.per_token(TEXTS)
     assert tb.doc_index.tolist() == [i for i, s in enumerate(ids) for _ in s]
     assert tb.position.tolist() == [p for s in ids for p in range(len(s))]
@@ -93,7 +94,7 @@ class _BosTokenizer:
 
 def test_bos_is_excluded(smollm2) -> None:
     model, tok = smollm2
-    ex = ActivationExtractor(layers=[3], model_and_tokenizer=(model, _BosTokenizer(tok)))
+    ex = ActivationExtractor(layers=[3], model_and_tokenizer=(model, _BosTokenizer(tok)), dtype="float32")
     assert ex.bos_id == tok.bos_token_id
     text = TEXTS[1]
     pooled = ex.pooled([text])[3][0]
@@ -107,7 +108,7 @@ def test_bos_is_excluded(smollm2) -> None:
 def test_first_token_is_left_out_by_default(smollm2, references) -> None:
     """The attention-sink position carries the massive activations: out of pooling and tokens."""
     ids, refs = references
-    ex = ActivationExtractor(layers=[5], batch_size=3, model_and_tokenizer=smollm2)
+    ex = ActivationExtractor(layers=[5], batch_size=3, model_and_tokenizer=smollm2, dtype="float32")
     assert ex.skip_first and ex.bos_id is None  # SmolLM2 adds no BOS: the first real token is the sink
     out = ex.pooled(TEXTS)[5]
     for i, s in enumerate(ids):
@@ -119,7 +120,7 @@ def test_first_token_is_left_out_by_default(smollm2, references) -> None:
     assert H[0].norm() > 5 * H[1:].norm(dim=-1).median()
     tb = ex.per_token(TEXTS[:2])
     assert tb.position.tolist() == [p for s in ids[:2] for p in range(1, len(s))]
-    assert ex.fingerprint() != ActivationExtractor(layers=[5], model_and_tokenizer=smollm2,
+    assert ex.fingerprint() != ActivationExtractor(layers=[5], model_and_tokenizer=smollm2, dtype="float32",
                                                    skip_first=False).fingerprint()
 
 
@@ -137,18 +138,18 @@ def test_dominant_dimensions_warns_on_massive_activations() -> None:
 
 
 def test_layers_and_options_checked(smollm2) -> None:
-    ex = ActivationExtractor(layers=[-1, 0], model_and_tokenizer=smollm2)
+    ex = ActivationExtractor(layers=[-1, 0], model_and_tokenizer=smollm2, dtype="float32")
     assert ex.layers == [29, 0]
-    assert ActivationExtractor(model_and_tokenizer=smollm2).layers == [15]
+    assert ActivationExtractor(model_and_tokenizer=smollm2, dtype="float32").layers == [15]
     with pytest.raises(ConfigError, match="layer 30 out of range"):
-        ActivationExtractor(layers=[30], model_and_tokenizer=smollm2)
+        ActivationExtractor(layers=[30], model_and_tokenizer=smollm2, dtype="float32")
     with pytest.raises(ConfigError, match="pooling"):
-        ActivationExtractor(layers=[1], pooling="median", model_and_tokenizer=smollm2)
+        ActivationExtractor(layers=[1], pooling="median", model_and_tokenizer=smollm2, dtype="float32")
 
 
 def test_extract_table_layouts(smollm2, tmp_path: Path) -> None:
     table = pa.table({"id": ["x", "y", "z"], "text": TEXTS, "label": ["geo", "bio", "greet"]})
-    ex = ActivationExtractor(layers=LAYERS, pooling="mean", model_and_tokenizer=smollm2)
+    ex = ActivationExtractor(layers=LAYERS, pooling="mean", model_and_tokenizer=smollm2, dtype="float32")
     outs = extract_table(table, tmp_path / "acts.parquet", ex, shard_size=2, progress=False)
     assert outs == {2: tmp_path / "acts-layer2.parquet", 5: tmp_path / "acts-layer5.parquet"}
     t = pq.read_table(outs[5])
@@ -157,7 +158,8 @@ def test_extract_table_layouts(smollm2, tmp_path: Path) -> None:
     assert t.schema.metadata[b"saescope.layer"] == b"5"
     np.testing.assert_allclose(read_vectors(outs[5]).X, ex.pooled(TEXTS)[5], rtol=1e-4, atol=1e-4)
 
-    ex1 = ActivationExtractor(layers=[2], model_and_tokenizer=smollm2, skip_first=False)
+    ex1 = ActivationExtractor(layers=[2], model_and_tokenizer=smollm2, dtype="float32",
+                              skip_first=False)
     tok_out = extract_table(table, tmp_path / "tok.parquet", ex1, per_token=True, progress=False)
     t = pq.read_table(tok_out[2])
     n_tok = [len(smollm2[1](s)["input_ids"]) for s in TEXTS]
@@ -166,3 +168,65 @@ def test_extract_table_layouts(smollm2, tmp_path: Path) -> None:
     assert t["doc_id"].to_pylist() == ["x"] * n_tok[0] + ["y"] * n_tok[1] + ["z"] * n_tok[2]
     assert t["id"][1].as_py() == "x:1"
     assert "".join(t.filter(pa.compute.equal(t["doc_id"], "x"))["token"].to_pylist()) == TEXTS[0]
+
+
+def test_bfloat16_compute_is_close_to_float32(smollm2) -> None:
+    """bfloat16 autocast changes the numbers (so it really runs) but keeps the vectors close."""
+    from saescope.data.activations import resolve_compute_dtype
+
+    assert resolve_compute_dtype("float32", "cpu") == "float32"
+    assert resolve_compute_dtype("auto", "cpu") in ("float32", "bfloat16")
+    with pytest.raises(ConfigError, match="dtype"):
+        resolve_compute_dtype("float16", "cpu")
+    f32 = ActivationExtractor(layers=[5], model_and_tokenizer=smollm2, dtype="float32")
+    bf16 = ActivationExtractor(layers=[5], model_and_tokenizer=smollm2, dtype="bfloat16")
+    assert f32.fingerprint() != bf16.fingerprint()
+    a, b = f32.per_token(TEXTS).vectors[5], bf16.per_token(TEXTS).vectors[5]
+    rel = np.linalg.norm(a - b, axis=1) / np.linalg.norm(a, axis=1)
+    assert 0 < np.median(rel) < 0.03
+
+
+def test_forward_stops_after_the_deepest_block(smollm2) -> None:
+    ran: list[int] = []
+    ex = ActivationExtractor(layers=[1, 3], model_and_tokenizer=smollm2, dtype="float32")
+    handles = [ex.blocks[i].register_forward_hook(lambda *_a, i=i: ran.append(i)) for i in range(6)]
+    try:
+        ex.pooled(TEXTS[:1])
+    finally:
+        for h in handles:
+            h.remove()
+    assert ran == [0, 1, 2, 3]
+
+
+def test_progress_counts_tokens_per_batch(smollm2) -> None:
+    ex = ActivationExtractor(layers=[2], batch_size=2, model_and_tokenizer=smollm2, dtype="float32")
+    seen: list[int] = []
+    ex.pooled(TEXTS, on_batch=seen.append)
+    lengths = sorted((len(smollm2[1](t)["input_ids"]) for t in TEXTS), reverse=True)
+    assert seen == [lengths[0] + lengths[1], lengths[2]]  # length-sorted batches of 2
+    assert sum(seen) == ex.token_counts(TEXTS).sum()
+
+
+def test_running_variance_matches_numpy() -> None:
+    from saescope.data.activations import RunningVariance
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 5)) * [1, 10, 100, 1000, 0.1] + 1e4
+    stats = RunningVariance()
+    for part in np.array_split(X, [7, 100, 101]):
+        stats.update(part)
+    assert stats.n == 300
+    np.testing.assert_allclose(stats.var, X.var(axis=0), rtol=1e-9)
+
+
+def test_dominant_warning_once_per_layer_on_the_whole_output(smollm2, tmp_path: Path,
+                                                             caplog) -> None:
+    """Shards of one document each: the check runs once on the whole output, not per shard."""
+    texts = [f"{t} Number {i}." for i in range(4) for t in TEXTS]
+    table = pa.table({"id": [str(i) for i in range(len(texts))], "text": texts})
+    ex = ActivationExtractor(layers=[5], model_and_tokenizer=smollm2, dtype="float32",
+                             skip_first=False)
+    with caplog.at_level("WARNING", logger="saescope.data.activations"):
+        extract_table(table, tmp_path / "a.parquet", ex, shard_size=1, progress=False)
+    msgs = [r.getMessage() for r in caplog.records if "of the variance" in r.getMessage()]
+    assert len(msgs) == 1 and "whole file" in msgs[0] and "--keep-first-token" in msgs[0]

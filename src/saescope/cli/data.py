@@ -167,8 +167,12 @@ ACTIVATIONS_OPTIONS = (
         help="Pool the first position too (by default it is left out: the attention sink holds "
              "massive activations that would dominate every document vector)."),
     Opt("--batch-size", None, type=int, default=16, help="Documents per forward pass."),
+    Opt("--dtype", None, default="auto",
+        help="Compute dtype: auto (bfloat16 where the device computes it natively: a CUDA GPU "
+             "with bf16, a CPU with AMX/AVX512-BF16; else float32) | float32 | bfloat16."),
     _DEVICE,
-    Opt("--shard-size", None, type=int, default=1024, help="Documents per resumable shard."),
+    Opt("--shard-size", None, type=int, default=1024,
+        help="Documents per resumable shard (one shard's activations are held in memory)."),
     *CORPUS_OPTIONS,
 )
 
@@ -191,6 +195,7 @@ def activations(**opts: Any) -> None:
     extractor = ActivationExtractor(
         model=o.model, layers=o.layer, pooling=o.pooling, top_k=o.top_k, max_tokens=o.max_tokens,
         batch_size=o.batch_size, device=o.device, skip_first=not o.keep_first_token,
+        dtype=o.dtype,
     )
     outs = extract_table(table, o.out, extractor, per_token=o.per_token, shard_size=o.shard_size,
                          overwrite=o.overwrite, progress=o.progress)

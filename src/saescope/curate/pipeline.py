@@ -117,7 +117,6 @@ def fit_or_resume(cfg: CurateConfig, inp: Inputs, fit_dir: Path, scores_dir: Pat
     use_text = sel.space in GRAPH_SPACES and sel.use_text and inp.seed_texts is not None
     sample = sample_rows(inp.layout, cfg.execution.fit_sample, sel.seed, [vcol] + [tcol] * use_text)
     Xs = list_column_to_numpy(sample[vcol], cfg.inputs.pool, vcol)
-    warn_dominant_dimensions(Xs, cfg.inputs.pool)
     space = fit_space(sel.space, inp.seeds.X if inp.seeds is not None else None, Xs, sae=inp.sae,
                       aggregate=sel.aggregate, clusters=sel.clusters, features=inp.features,
                       seed=sel.seed, device=inp.device,
@@ -136,14 +135,20 @@ def seed_text_list(inp: Inputs, field: str) -> list[str | None]:
     return inp.seeds.meta[field].to_pylist()
 
 
-def warn_dominant_dimensions(X: np.ndarray, source: str) -> None:
-    """Log a warning when a few input dimensions hold most of the variance (see
-    `saescope.data.activations.dominant_dimensions`): cosines and SAEs then mostly see them."""
+def warn_dominant_dimensions(cfg: CurateConfig, inp: Inputs) -> None:
+    """Log one warning per curation when a few pool dimensions hold most of the variance of a
+    pool sample (`saescope.data.activations.dominant_dimensions`): cosines and SAEs then mostly
+    see them. Called once by `run_curate` (not once per space and baseline)."""
     from saescope.data.activations import dominant_dimensions
+    from saescope.data.vectors import list_column_to_numpy
 
-    msg = dominant_dimensions(X)
+    vcol = inp.layout.vector_column
+    sample = sample_rows(inp.layout, cfg.execution.fit_sample, cfg.selection.seed, [vcol])
+    flag = (inp.layout.schema.metadata or {}).get(b"saescope.first_token_excluded")
+    msg = dominant_dimensions(list_column_to_numpy(sample[vcol], cfg.inputs.pool, vcol),
+                              first_token_excluded=None if flag is None else flag == b"True")
     if msg:
-        log.warning("%s: %s", source, msg)
+        log.warning("%s: %s", cfg.inputs.pool, msg)
 
 
 def select_rows(cfg: CurateConfig, inp: Inputs, space: FittedSpace, scores: pa.Table,
@@ -322,6 +327,7 @@ def run_curate(cfg: CurateConfig, progress: bool = True) -> dict[str, Any]:
     # Shards resume by their own sidecars (`layout.py`), so no fingerprint to match here.
     prepare_output(out, cfg.output.overwrite, what="curation")
     inp = resolve_inputs(cfg, progress)
+    warn_dominant_dimensions(cfg, inp)
     run = run_space(cfg, inp, out, progress, keep_units=cfg.output.projection_sample)
     baselines = compare_spaces(cfg, [b for b in cfg.output.baselines], inp=inp, progress=progress) if cfg.output.baselines else {}
 

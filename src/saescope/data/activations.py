@@ -11,6 +11,16 @@ Tokens: texts are tokenised with truncation to `max_tokens`, sorted by length in
 0..n-1 and match an unpadded forward), and padding is masked out of every pooling. A leading
 BOS token, when the tokenizer adds one, is excluded: it carries no content.
 
+Compute dtype (`dtype`): `float32` runs the model as loaded; `bfloat16` runs its matrix
+products under `torch.autocast` in bfloat16 (weights stay float32, the residual stream adds in
+float32), as the field commonly extracts activations (sparsify and SAELens run models in
+bf16). On CPUs with AMX / AVX512-BF16 it is about 3x faster at block 15 of SmolLM2; per-token
+vectors differ from float32 by 0.7% (median relative L2 error), more (up to ~26% of the norm)
+on the ~1% of tokens carrying massive activations (measured on 128 MMLU questions, see
+docs/results/tokens.md). `auto`: bfloat16 where the device computes it natively (a CUDA GPU
+with bf16, a CPU with AMX or AVX512-BF16), float32 elsewhere. The resolved dtype is part of
+the fingerprint and of the output metadata.
+
 Massive activations: in LLMs a few residual dimensions take values thousands of times the
 median on the first token of every sequence (whatever that token is: the model uses it as an
 attention sink) and on some delimiters (Sun, Chen, Kolter & Liu, "Massive Activations in Large
@@ -41,7 +51,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +65,25 @@ from saescope.errors import ConfigError, InputError
 log = logging.getLogger(__name__)
 
 POOLINGS = ("mean", "max", "last", "topk")
+DTYPES = ("auto", "float32", "bfloat16")
+
+
+def resolve_compute_dtype(dtype: str, device: Any) -> str:
+    """`float32` or `bfloat16` for `dtype` on `device` (see the module doc for `auto`)."""
+    import torch
+
+    if dtype not in DTYPES:
+        raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if dtype != "auto":
+        return dtype
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+    if kind == "cpu":
+        native = [getattr(torch.cpu, f, None) for f in ("_is_amx_tile_supported",
+                                                        "_is_avx512_bf16_supported")]
+        return "bfloat16" if any(f is not None and f() for f in native) else "float32"
+    return "float32"
 
 
 class _StopForward(Exception):
@@ -109,11 +138,13 @@ class ActivationExtractor:
         device: str = "auto",
         model_and_tokenizer: tuple[Any, Any] | None = None,
         skip_first: bool = True,
+        dtype: str = "auto",
     ) -> None:
         """`model`: `smollm2`, a model folder or a hub name; `model_and_tokenizer` reuses a
         loaded pair (from `saescope.data.models.load_causal_lm`). `layers` default: the middle
         block. `skip_first`: leave each document's first position (the attention sink, where
-        the massive activations sit) out of pooling when it has another token."""
+        the massive activations sit) out of pooling when it has another token. `dtype`: compute
+        dtype, `auto` | `float32` | `bfloat16` (see the module doc)."""
         if pooling not in POOLINGS:
             raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
         if top_k < 1 or max_tokens < 1 or batch_size < 1:
@@ -150,6 +181,7 @@ class ActivationExtractor:
         self.batch_size = batch_size
         self.skip_first = skip_first
         self.device = next(self.model.parameters()).device
+        self.dtype = resolve_compute_dtype(dtype, self.device)
         bos = self.tokenizer.bos_token_id
         probe = self.tokenizer("a", add_special_tokens=True)["input_ids"]
         self.bos_id: int | None = bos if bos is not None and probe and probe[0] == bos else None
@@ -160,6 +192,7 @@ class ActivationExtractor:
         return (
             f"act:{self.model_name}:{path}:layers={self.layers}:pool={self.pooling}:"
             f"k={self.top_k}:T={self.max_tokens}" + ("" if self.skip_first else ":keep_first")
+            + ("" if self.dtype == "float32" else f":dtype={self.dtype}")
         )
 
     # --- core ------------------------------------------------------------------------------
@@ -173,6 +206,11 @@ class ActivationExtractor:
             if len(seq) - (1 if self.bos_id is not None and seq and seq[0] == self.bos_id else 0) < 1:
                 raise InputError(f"document {i} has no tokens (empty text?)")
         return ids
+
+    def token_counts(self, texts: Sequence[str]) -> np.ndarray:
+        """int64 [N]: tokens of each text that the forward reads (after truncation), i.e. the
+        unit of the progress bar and of throughput figures."""
+        return np.array([len(s) for s in self._tokenize(texts)], dtype=np.int64)
 
     def _batches(self, ids: list[list[int]]) -> Iterator[np.ndarray]:
         """Document indices per batch, longest documents first (OOM shows up early)."""
@@ -205,8 +243,10 @@ class ActivationExtractor:
 
         handles = [self.blocks[layer].register_forward_hook(make_hook(layer)) for layer in self.layers]
         base = self.model.get_decoder() if hasattr(self.model, "get_decoder") else self.model
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                  enabled=self.dtype == "bfloat16")
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast:
                 base(input_ids=input_ids, attention_mask=attn, use_cache=False)
         except _StopForward:
             pass
@@ -242,34 +282,44 @@ class ActivationExtractor:
         sel = H.gather(1, idx.unsqueeze(-1).expand(-1, -1, H.shape[-1]))
         return (sel * take.unsqueeze(-1)).sum(dim=1) / take.sum(dim=1, keepdim=True)
 
-    def pooled(self, texts: Sequence[str], progress: bool = False) -> dict[int, np.ndarray]:
-        """{layer: float32 [N, d]} pooled vectors of `texts`, in input order."""
+    def _run(self, ids: list[list[int]], progress: bool,
+             on_batch: Callable[[int], None] | None) -> Iterator[tuple[np.ndarray, Any, Any, Any]]:
+        """(batch doc indices, hidden, input_ids, valid) per length-sorted batch; reports each
+        batch's token count to the bar and to `on_batch`."""
+        bar = tqdm(total=sum(map(len, ids)), desc="activations", unit="tok", unit_scale=True,
+                   disable=not progress)
+        for batch in self._batches(ids):
+            hidden, input_ids, valid = self._forward([ids[i] for i in batch])
+            yield batch, hidden, input_ids, valid
+            n = sum(len(ids[i]) for i in batch)
+            bar.update(n)
+            if on_batch is not None:
+                on_batch(n)
+        bar.close()
+
+    def pooled(self, texts: Sequence[str], progress: bool = False,
+               on_batch: Callable[[int], None] | None = None) -> dict[int, np.ndarray]:
+        """{layer: float32 [N, d]} pooled vectors of `texts`, in input order. `on_batch` is
+        called with each batch's token count (for a caller's progress bar)."""
         ids = self._tokenize(texts)
         out = {layer: np.zeros((len(ids), self.hidden_size), np.float32) for layer in self.layers}
-        bar = tqdm(total=len(ids), desc="activations", unit="doc", disable=not progress)
-        for batch in self._batches(ids):
-            hidden, _, valid = self._forward([ids[i] for i in batch])
+        for batch, hidden, _, valid in self._run(ids, progress, on_batch):
             for layer, H in hidden.items():
                 out[layer][batch] = self.pool(H, valid).cpu().numpy()
-            bar.update(len(batch))
-        bar.close()
         return out
 
-    def per_token(self, texts: Sequence[str], progress: bool = False) -> TokenBatch:
+    def per_token(self, texts: Sequence[str], progress: bool = False,
+                  on_batch: Callable[[int], None] | None = None) -> TokenBatch:
         """Activations of every valid token of `texts` (documents in input order)."""
         ids = self._tokenize(texts)
         docs: dict[int, tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]] = {}
-        bar = tqdm(total=len(ids), desc="activations", unit="doc", disable=not progress)
-        for batch in self._batches(ids):
-            hidden, input_ids, valid = self._forward([ids[i] for i in batch])
+        for batch, hidden, input_ids, valid in self._run(ids, progress, on_batch):
             valid_np = valid.cpu().numpy()
             ids_np = input_ids.cpu().numpy()
             host = {layer: H.cpu().numpy() for layer, H in hidden.items()}
             for row, doc in enumerate(batch):
                 pos = np.flatnonzero(valid_np[row])
                 docs[int(doc)] = (pos, ids_np[row, pos], {k: v[row, pos] for k, v in host.items()})
-            bar.update(len(batch))
-        bar.close()
         order = range(len(ids))
         return TokenBatch(
             doc_index=np.concatenate([np.full(len(docs[i][0]), i, np.int64) for i in order]),
@@ -289,26 +339,78 @@ def variance_shares(X: np.ndarray) -> np.ndarray:
     return np.sort(var / total)[::-1] if total > 0 else np.zeros_like(var)
 
 
-def dominant_dimensions(X: np.ndarray, top: int = 3, share: float = 0.5) -> str | None:
-    """A warning text when the `top` highest-variance dimensions of X hold more than `share` of
-    its total variance (massive activations, see the module docstring), else None.
+class RunningVariance:
+    """Per-dimension mean and variance of rows seen in blocks, without keeping them.
+
+    Blocks are merged with the pairwise update of Chan, Golub & LeVeque ("Updating formulae and
+    a pairwise algorithm for computing sample variances", 1979): for blocks A, B with counts
+    n_a, n_b, means m_a, m_b and sums of squared deviations M_a, M_b,
+    M = M_a + M_b + (m_b - m_a)^2 n_a n_b / (n_a + n_b).
+    """
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.mean: np.ndarray | None = None
+        self.m2: np.ndarray | None = None
+
+    def update(self, X: np.ndarray) -> None:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or len(X) == 0:
+            return
+        nb, mb = len(X), X.mean(axis=0)
+        m2b = ((X - mb) ** 2).sum(axis=0)
+        if self.mean is None or self.m2 is None:
+            self.n, self.mean, self.m2 = nb, mb, m2b
+            return
+        n = self.n + nb
+        delta = mb - self.mean
+        self.m2 = self.m2 + m2b + delta**2 * (self.n * nb / n)
+        self.mean = self.mean + delta * (nb / n)
+        self.n = n
+
+    @property
+    def var(self) -> np.ndarray:
+        """Population variance per dimension (zeros before any row)."""
+        if self.m2 is None or self.n == 0:
+            return np.zeros(0)
+        return self.m2 / self.n
+
+
+def dominant_dimensions(X: np.ndarray | RunningVariance, top: int = 3, share: float = 0.5,
+                        first_token_excluded: bool | None = True) -> str | None:
+    """A warning text when the `top` highest-variance dimensions of X (rows, or the running
+    variance of a whole file) hold more than `share` of its total variance (massive
+    activations, see the module docstring), else None.
 
     Cosines and SAE reconstruction errors are then dominated by those dimensions: an FVU near 0
-    means the SAE learnt them, not the rest. Isotropic 384-d data gives about 3 x 0.26%.
+    means the SAE learnt them, not the rest. Isotropic 384-d data gives about 3 x 0.26%. The
+    advice names what is not already done: leaving the first token out when it was kept, else
+    standardising the dimensions (`first_token_excluded=None`: unknown, e.g. not activations).
     """
-    if X.ndim != 2 or len(X) < 2 or X.shape[1] <= top:
-        return None
-    var = np.asarray(X, dtype=np.float64).var(axis=0)
-    if var.sum() <= 0:
+    if isinstance(X, RunningVariance):
+        n, var = X.n, X.var
+    else:
+        if X.ndim != 2:
+            return None
+        n, var = len(X), np.asarray(X, dtype=np.float64).var(axis=0)
+    if n < 2 or len(var) <= top or var.sum() <= 0:
         return None
     dims = np.argsort(-var, kind="stable")[:top]
     held = float(var[dims].sum() / var.sum())
     if held <= share:
         return None
     parts = ", ".join(f"{int(d)} ({var[d] / var.sum():.1%})" for d in dims)
-    return (f"{top} of {X.shape[1]} dimensions hold {held:.1%} of the variance: {parts}. "
-            "LLM activations with massive activations? Leave the first token out of pooling "
-            "(saescope's default) or standardise the dimensions before training an SAE.")
+    if first_token_excluded is None:  # not LLM activations, or made elsewhere
+        advice = ("Standardise each dimension (z-score) before training an SAE or comparing "
+                  "cosines, or both mostly see these dimensions.")
+    elif first_token_excluded:
+        advice = ("The first token is already left out: standardise each dimension (z-score) "
+                  "before training an SAE or comparing cosines, or the SAE's FVU mostly measures "
+                  "these dimensions.")
+    else:
+        advice = ("The first token (the attention sink) was pooled: leave it out (drop "
+                  "--keep-first-token), then standardise the dimensions if this persists.")
+    return f"{top} of {len(var)} dimensions hold {held:.1%} of the variance: {parts}. {advice}"
 
 
 def layer_output_paths(out: str | Path, layers: Sequence[int]) -> dict[int, Path]:
@@ -333,10 +435,13 @@ def extract_table(
 
     Pooled (default): one row per document, `id`, `embedding`, then the passthrough columns
     (same layout as `saescope embed`). `per_token`: one row per token, `id` (`<doc_id>:<pos>`),
-    `doc_id`, `position`, `token`, `token_id`, `embedding`. Resumable by shard.
+    `doc_id`, `position`, `token`, `token_id`, `embedding`. Resumable by shard of `shard_size`
+    documents; only one shard's activations are in memory at a time. The progress bar counts
+    tokens, batch by batch. When done, the dominant-dimension check runs once per layer over
+    the whole output (`dominant_dimensions`) and logs at most one warning per layer.
     """
     from saescope.data.embed import vector_table
-    from saescope.data.shards import ShardedWriter, vectors_to_arrow
+    from saescope.data.shards import ShardedWriter
 
     for name in (text_field, "id"):
         if name not in table.column_names:
@@ -350,49 +455,93 @@ def extract_table(
         "max_tokens": str(extractor.max_tokens),
         "bos_excluded": str(extractor.bos_id is not None),
         "first_token_excluded": str(extractor.skip_first),
+        "dtype": extractor.dtype,
     }
-    warned: set[int] = set()
 
     def with_meta(t: pa.Table, layer: int) -> pa.Table:
         kv = {f"saescope.{k}".encode(): v.encode() for k, v in meta.items()}
         kv[b"saescope.layer"] = str(layer).encode()
         return t.replace_schema_metadata({**(t.schema.metadata or {}), **kv})
 
+    bar = tqdm(total=_count_tokens(table, text_field, extractor) if progress else 0,
+               desc="activations", unit="tok", unit_scale=True, disable=not progress)
+
     def compute(shard: pa.Table) -> dict[str, pa.Table]:
         texts = shard[text_field].to_pylist()
         try:
             if not per_token:
-                pooled = extractor.pooled(texts)
-                for k, X in pooled.items():
-                    msg = None if k in warned else dominant_dimensions(X)
-                    if msg and len(X) >= 64:
-                        warned.add(k)
-                        log.warning("%s, layer %s: %s", out_path, k, msg)
+                pooled = extractor.pooled(texts, on_batch=bar.update)
                 return {str(k): with_meta(vector_table(shard, X), k) for k, X in pooled.items()}
-            tb = extractor.per_token(texts)
+            tb = extractor.per_token(texts, on_batch=bar.update)
         except InputError as exc:
             raise InputError(f"{exc} in shard starting at id {shard['id'][0]}") from None
-        doc_ids = shard["id"].cast(pa.string()).take(pa.array(tb.doc_index))
-        tokens = extractor.tokenizer.batch_decode([[t] for t in tb.token_id.tolist()])
-        row_ids = [f"{d}:{p}" for d, p in zip(doc_ids.to_pylist(), tb.position.tolist(), strict=True)]
-        result = {}
-        for layer, X in tb.vectors.items():
-            t = pa.table(
-                {
-                    "id": pa.array(row_ids, pa.string()),
-                    "embedding": vectors_to_arrow(X),
-                    "doc_id": doc_ids,
-                    "position": pa.array(tb.position, pa.int32()),
-                    "token": pa.array(tokens, pa.string()),
-                    "token_id": pa.array(tb.token_id, pa.int64()),
-                }
-            )
-            result[str(layer)] = with_meta(t, layer)
-        return result
+        return {str(k): with_meta(t, k) for k, t in token_tables(shard, tb, extractor.tokenizer).items()}
+
+    def skipped(shard: pa.Table) -> None:  # a shard done by an earlier run still counts
+        if progress:
+            bar.update(int(extractor.token_counts(shard[text_field].to_pylist()).sum()))
 
     fingerprint = hashlib.sha256(f"{extractor.fingerprint()}:per_token={per_token}".encode()).hexdigest()
     writer = ShardedWriter({str(k): v for k, v in outs.items()}, shard_size=shard_size,
                            overwrite=overwrite)
-    writer.run(table, compute, fingerprint=fingerprint, id_columns=("id", text_field),
-               progress=progress, desc="activations")
+    try:
+        writer.run(table, compute, fingerprint=fingerprint, id_columns=("id", text_field),
+                   progress=False, on_skip=skipped)
+    finally:
+        bar.close()
+    for layer, path in outs.items():
+        msg = dominant_dimensions(output_variance(path), first_token_excluded=extractor.skip_first)
+        if msg:
+            log.warning("%s (layer %s, whole file): %s", path, layer, msg)
     return outs
+
+
+def _count_tokens(table: pa.Table, text_field: str, extractor: ActivationExtractor,
+                  chunk: int = 4096) -> int:
+    """Tokens the forward will read, for the progress bar (tokenised a chunk at a time)."""
+    total = 0
+    for start in range(0, table.num_rows, chunk):
+        texts = table[text_field].slice(start, chunk).to_pylist()
+        try:
+            total += int(extractor.token_counts(texts).sum())
+        except InputError:
+            pass  # compute() raises it with the shard's id
+    return total
+
+
+def token_tables(shard: pa.Table, tb: TokenBatch, tokenizer: Any) -> dict[int, pa.Table]:
+    """{layer: per-token table} of one shard: `id` (`<doc_id>:<pos>`), `embedding`, `doc_id`,
+    `position`, `token` (the decoded string of the one token), `token_id`."""
+    from saescope.data.shards import vectors_to_arrow
+
+    doc_ids = shard["id"].cast(pa.string()).take(pa.array(tb.doc_index))
+    tokens = tokenizer.batch_decode([[t] for t in tb.token_id.tolist()])
+    row_ids = [f"{d}:{p}" for d, p in zip(doc_ids.to_pylist(), tb.position.tolist(), strict=True)]
+    return {
+        layer: pa.table(
+            {
+                "id": pa.array(row_ids, pa.string()),
+                "embedding": vectors_to_arrow(X),
+                "doc_id": doc_ids,
+                "position": pa.array(tb.position, pa.int32()),
+                "token": pa.array(tokens, pa.string()),
+                "token_id": pa.array(tb.token_id, pa.int64()),
+            }
+        )
+        for layer, X in tb.vectors.items()
+    }
+
+
+def output_variance(path: str | Path) -> RunningVariance:
+    """Per-dimension variance of every vector of an output file or folder (streamed)."""
+    from saescope.data.store import ActivationStore
+
+    stats = RunningVariance()
+    try:
+        store = ActivationStore(path, batch_size=65_536, buffer_size=65_536, shuffle=False,
+                                check_finite=False)
+    except InputError:  # an output without vectors has no variance to check
+        return stats
+    for X in store:
+        stats.update(X)
+    return stats

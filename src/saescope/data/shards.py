@@ -86,8 +86,10 @@ class ShardedWriter:
         id_columns: Sequence[str] = ("id",),
         progress: bool = True,
         desc: str = "shards",
+        on_skip: Callable[[pa.Table], None] | None = None,
     ) -> Path | dict[str, Path]:
-        """Apply `compute` to each row shard of `table`; return the output path(s)."""
+        """Apply `compute` to each row shard of `table`; return the output path(s).
+        `on_skip` is called with each shard that an earlier run already finished."""
         self._check_outputs()
         n = table.num_rows
         num_shards = max(1, -(-n // self.shard_size))
@@ -106,9 +108,11 @@ class ShardedWriter:
         bar = tqdm(total=n, desc=desc, unit="row", disable=not progress)
         bar.update(min(n, len(done) * self.shard_size))
         for i in range(num_shards):
-            if self._shard_done(i):
-                continue
             shard = table.slice(i * self.shard_size, self.shard_size)
+            if self._shard_done(i):
+                if on_skip is not None:
+                    on_skip(shard)
+                continue
             result = compute(shard)
             results = result if isinstance(result, Mapping) else {"": result}
             if set(results) != set(self.outs):
