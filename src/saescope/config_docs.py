@@ -7,12 +7,14 @@ generated options (`saescope.cli.options`) take their help and default from here
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import textwrap
 from dataclasses import MISSING, fields
 from typing import Any
 
 
+@functools.cache  # parsing a class's source per option made the CLI's start-up take seconds
 def field_docs(cls: type) -> dict[str, str]:
     """The docstring under each field of a dataclass, as one line (the CLI's help text)."""
     tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))

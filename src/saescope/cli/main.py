@@ -9,33 +9,23 @@ import typer
 
 from saescope.errors import SaescopeError
 
-app = typer.Typer(
-    name="saescope",
-    help="Sparse autoencoders on dense vectors: train, interpret, curate, and look at the features.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
 
-@app.callback()
-def _root() -> None:
-    """Sparse autoencoders on dense vectors: train, interpret, curate, and look at the features."""
+def _new_app() -> typer.Typer:
+    app = typer.Typer(
+        name="saescope",
+        help="Sparse autoencoders on dense vectors: train, interpret, curate, and look at the features.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
 
+    @app.callback()
+    def _root() -> None:
+        """Sparse autoencoders on dense vectors: train, interpret, curate, and look at the features."""
 
-# Each stage module adds its own commands; adding a stage touches only this tuple.
-STAGE_MODULES = ("sae", "data", "seeds", "interpret", "hypotheses", "curate", "viz", "tune", "demo", "export")
-
-for _name in STAGE_MODULES:
-    try:
-        _mod = importlib.import_module(f"saescope.cli.{_name}")
-    except ModuleNotFoundError as _exc:  # a stage not written yet
-        if _exc.name != f"saescope.cli.{_name}":
-            raise
-        continue
-    _mod.register(app)
+    return app
 
 
-@app.command("version")
 def version() -> None:
     """Print the saescope version."""
     from saescope import __version__
@@ -43,10 +33,57 @@ def version() -> None:
     typer.echo(__version__)
 
 
+# Each stage module adds its own commands; adding a stage touches only this tuple and COMMANDS.
+STAGE_MODULES = ("sae", "data", "seeds", "interpret", "hypotheses", "curate", "viz", "tune", "demo", "export")
+
+COMMANDS = {
+    "train": "sae", "encode": "sae", "datasets": "data", "embed": "data", "activations": "data",
+    "seeds": "seeds", "interpret": "interpret", "hypotheses": "hypotheses", "curate": "curate",
+    "plot": "viz", "report": "viz", "dashboard": "viz", "tune": "tune", "demo": "demo", "export": "export",
+    "version": None,
+}
+"""Command -> the stage module that registers it (None: main's own), so that running one command
+imports only its stage (tests/cli/test_cli_startup.py checks the table against the app)."""
+
+
+def build_app(stages: tuple[str, ...] = STAGE_MODULES) -> typer.Typer:
+    """The app with the commands of `stages` (all by default)."""
+    app = _new_app()
+    for name in stages:
+        try:
+            mod = importlib.import_module(f"saescope.cli.{name}")
+        except ModuleNotFoundError as exc:  # a stage not written yet
+            if exc.name != f"saescope.cli.{name}":
+                raise
+            continue
+        mod.register(app)
+    app.command("version")(version)
+    return app
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """`app`: the whole CLI, built on first use (`import saescope.cli.main` stays light)."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    global app
+    app = build_app()
+    return app
+
+
+def _app_for(argv: list[str]) -> typer.Typer:
+    """The app `argv` needs: one stage's commands when it names a command, else all (help, typos)."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first in COMMANDS and not any(a in ("--help", "-h") for a in argv[: argv.index(first)]):
+        stage = COMMANDS[first]
+        return build_app(() if stage is None else (stage,))
+    return __getattr__("app")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; user errors print one clear line and exit with code 2."""
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        app(args=argv, standalone_mode=False)
+        _app_for(argv)(args=argv, standalone_mode=False)
     except SaescopeError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)

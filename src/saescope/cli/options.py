@@ -12,6 +12,7 @@ every option's default is its field's.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import typing
 from collections.abc import Callable, Sequence
@@ -53,15 +54,21 @@ class Opt:
         return self.decl.split("/")[0].lstrip("-").replace("-", "_")
 
 
+@functools.cache  # evaluating string annotations per option cost a noticeable part of start-up
+def type_hints(cls: type) -> dict[str, Any]:
+    """`typing.get_type_hints(cls)`, once per class."""
+    return typing.get_type_hints(cls)
+
+
 def field_of(config: type, dotted: str) -> tuple[Any, Any, str | None]:
     """(default, annotation, docstring) of a field of `config`, dotted into nested dataclasses."""
     *path, last = dotted.split(".")
     cls = config
     for part in path:
-        cls = typing.get_type_hints(cls)[part]
+        cls = type_hints(cls)[part]
     if last not in {f.name for f in dataclasses.fields(cls)}:
         raise AttributeError(f"{cls.__name__} has no field {last!r}")
-    return field_default(cls, last), typing.get_type_hints(cls)[last], field_docs(cls).get(last)
+    return field_default(cls, last), type_hints(cls)[last], field_docs(cls).get(last)
 
 
 def resolve(opt: Opt, config: type | None) -> tuple[Any, Any, str]:
@@ -116,7 +123,7 @@ def build(config: type, given: dict[str, Any]) -> Any:
             nested.setdefault(head, {})[rest] = value
         else:
             top[head] = value
-    hints = typing.get_type_hints(config)
+    hints = type_hints(config)
     top.update({head: build(hints[head], sub) for head, sub in nested.items()})
     return config(**top)
 

@@ -13,20 +13,32 @@ module per family of spaces, default `embedding-graph`), `knn.py` (the one kNN l
 `evaluate.py` (precision over seed draws, in memory), `layout.py` and `executors.py`.
 """
 
-from saescope.curate.config import (
-    DEFAULT_SPACE,
-    SPACES,
-    CurateConfig,
-    ExecutionConfig,
-    InputsConfig,
-    OutputConfig,
-    SelectionConfig,
-)
-from saescope.curate.evaluate import gap_closed, precision_over_draws, seed_pool_split
-from saescope.curate.metrics import avg_similarity, diversity, precision_recall_f1
-from saescope.curate.pipeline import compare_spaces, run_curate
-from saescope.curate.select import candidate_order, select
-from saescope.curate.spaces import ChunkScores, FittedSpace, fit_space
+from saescope.lazy import lazy_exports
+
+_EXPORTS = {
+    "DEFAULT_SPACE": "saescope.curate.config",
+    "SPACES": "saescope.curate.config",
+    "CurateConfig": "saescope.curate.config",
+    "ExecutionConfig": "saescope.curate.config",
+    "InputsConfig": "saescope.curate.config",
+    "OutputConfig": "saescope.curate.config",
+    "SelectionConfig": "saescope.curate.config",
+    "gap_closed": "saescope.curate.evaluate",
+    "precision_over_draws": "saescope.curate.evaluate",
+    "seed_pool_split": "saescope.curate.evaluate",
+    "avg_similarity": "saescope.curate.metrics",
+    "diversity": "saescope.curate.metrics",
+    "precision_recall_f1": "saescope.curate.metrics",
+    "compare_spaces": "saescope.curate.pipeline",
+    "run_curate": "saescope.curate.pipeline",
+    "candidate_order": "saescope.curate.select",
+    "select": "saescope.curate.select",
+    "ChunkScores": "saescope.curate.spaces",
+    "FittedSpace": "saescope.curate.spaces",
+    "fit_space": "saescope.curate.spaces",
+}
+"""Name -> module it is imported from on first use (nothing heavy at `import saescope.curate`)."""
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "DEFAULT_SPACE",

@@ -13,6 +13,14 @@ Modules (imported on demand; only the light vector reader is re-exported here):
 - `splits`: `random_split`, `group_split`, `split_column`
 """
 
-from saescope.data.vectors import VectorTable, check_finite, read_vectors
+from saescope.lazy import lazy_exports
+
+_EXPORTS = {
+    "VectorTable": "saescope.data.vectors",
+    "check_finite": "saescope.data.vectors",
+    "read_vectors": "saescope.data.vectors",
+}
+"""Name -> module it is imported from on first use (nothing heavy at `import saescope.data`)."""
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["VectorTable", "check_finite", "read_vectors"]

@@ -15,12 +15,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from saescope.errors import ConfigError, InputError
+
+if TYPE_CHECKING:  # numpy and pyarrow are imported when seeds are drawn, not at CLI start-up
+    import numpy as np
+    import pyarrow as pa
 
 _SHOWN_VALUES = 20
 
@@ -74,6 +75,7 @@ def read_pool(cfg: SeedsConfig) -> tuple[pa.Table, str]:
 
 def _vector_parquet(path: Path) -> pa.Table | None:
     """The whole table of a Parquet file/folder holding a vector column; None for anything else."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from saescope.data.vectors import VECTOR_COLUMNS, parquet_files
@@ -93,6 +95,9 @@ def _vector_parquet(path: Path) -> pa.Table | None:
 
 def matching_rows(table: pa.Table, where: str | None, source: str) -> np.ndarray:
     """Indices of the rows whose field equals the value of `where` (`FIELD=VALUE`), all rows for None."""
+    import numpy as np
+    import pyarrow as pa
+
     if where is None:
         return np.arange(table.num_rows)
     field, _, value = where.partition("=")
@@ -141,6 +146,9 @@ def _check_outputs(cfg: SeedsConfig) -> tuple[Path, Path]:
 
 def run_seeds(cfg: SeedsConfig) -> dict[str, Any]:
     """Draw `cfg.n` seeds matching `cfg.where` from the pool, write them and the rest; the manifest."""
+    import numpy as np
+    import pyarrow as pa
+
     from saescope.data.export import write_table
 
     out, rest = _check_outputs(cfg)

@@ -12,8 +12,16 @@ manifest = run_hypotheses(HypothesesConfig(vectors="emb.parquet", sae="runs/sae"
 ```
 """
 
-from saescope.hypotheses.config import HypothesesConfig
-from saescope.hypotheses.pipeline import find_hypotheses, run_hypotheses
-from saescope.hypotheses.stats import benjamini_hochberg, correlation_test
+from saescope.lazy import lazy_exports
+
+_EXPORTS = {
+    "HypothesesConfig": "saescope.hypotheses.config",
+    "find_hypotheses": "saescope.hypotheses.pipeline",
+    "run_hypotheses": "saescope.hypotheses.pipeline",
+    "benjamini_hochberg": "saescope.hypotheses.stats",
+    "correlation_test": "saescope.hypotheses.stats",
+}
+"""Name -> module it is imported from on first use (nothing heavy at `import saescope.hypotheses`)."""
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["HypothesesConfig", "benjamini_hochberg", "correlation_test", "find_hypotheses", "run_hypotheses"]

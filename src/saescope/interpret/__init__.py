@@ -9,12 +9,24 @@ manifest = run_interpret(InterpretConfig(sae="runs/sae", data="emb.parquet", out
 are described in docs/architecture.md ("Interpret output").
 """
 
-from saescope.interpret.config import ExplainPromptConfig, InterpretConfig
-from saescope.interpret.examples import ExampleConfig, Examples, collect_examples
-from saescope.interpret.explain import EXPLAINERS
-from saescope.interpret.keywords import KeywordsConfig, KeywordsExplainer
-from saescope.interpret.pipeline import interpret_vectors, run_interpret
-from saescope.interpret.scorers import SCORERS, ScorerConfig
+from saescope.lazy import lazy_exports
+
+_EXPORTS = {
+    "ExplainPromptConfig": "saescope.interpret.config",
+    "InterpretConfig": "saescope.interpret.config",
+    "ExampleConfig": "saescope.interpret.examples",
+    "Examples": "saescope.interpret.examples",
+    "collect_examples": "saescope.interpret.examples",
+    "EXPLAINERS": "saescope.interpret.explain",
+    "KeywordsConfig": "saescope.interpret.keywords",
+    "KeywordsExplainer": "saescope.interpret.keywords",
+    "interpret_vectors": "saescope.interpret.pipeline",
+    "run_interpret": "saescope.interpret.pipeline",
+    "SCORERS": "saescope.interpret.scorers",
+    "ScorerConfig": "saescope.interpret.scorers",
+}
+"""Name -> module it is imported from on first use (nothing heavy at `import saescope.interpret`)."""
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "EXPLAINERS",

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
-from tqdm.auto import tqdm
 
 from saescope.errors import ConfigError, InputError
+
+if TYPE_CHECKING:  # scipy is imported where codes are read, not at `saescope --help`
+    import scipy.sparse as sp
 
 KINDS = ("top", "quantile", "random_negative", "hard_negative")
 """Names of the kind codes stored in `Examples.kind`."""
@@ -176,6 +177,8 @@ def collect_examples(
     and so is a repeated text within the test set.
     """
     cfg = cfg or ExampleConfig()
+    import scipy.sparse as sp
+
     if not sp.issparse(codes):
         raise InputError("collect_examples: codes must be a scipy.sparse matrix [N, M]")
     codes = codes.tocsr()
@@ -239,6 +242,8 @@ def _stream_codes(codes: sp.csr_matrix, col_map: np.ndarray, n_latents: int, cfg
     order = np.argsort(cand_flat_row, kind="stable")
     cand_sorted_row = cand_flat_row[order]
     cand_fires = np.zeros(n_latents * n_cand, dtype=bool)
+
+    from tqdm.auto import tqdm
 
     for start in tqdm(range(0, n_rows, cfg.block_rows), desc="examples", disable=not progress):
         stop = min(n_rows, start + cfg.block_rows)
@@ -484,6 +489,8 @@ def _hard_negatives(
     taken_lat = np.concatenate([np.full(len(r), i) for i, r in enumerate(chosen_random)] or [[]]).astype(np.int64)
     taken_row = np.concatenate(chosen_random or [np.zeros(0)]).astype(np.int64)
     block = int(max(64, min(cfg.block_rows, 2**24 // max(n_latents, 1))))
+    from tqdm.auto import tqdm
+
     for start in tqdm(range(0, n_rows, block), desc="hard negatives", disable=not progress):
         stop = min(n_rows, start + block)
         sim = centroid @ X_unit[start:stop].T  # [n_latents, rows of the block]

@@ -28,11 +28,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from saescope.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 _URL = re.compile(
     r"\b(?:https?|ftp)\s*:\s*/+\S*"  # scheme URLs, also truncated ones (`https://t.co/ab…`)
@@ -157,6 +160,8 @@ class KeywordsExplainer:
 
         `docs_per_latent[i]` indexes rows of `doc_terms` (default: the fitted corpus).
         """
+        import scipy.sparse as sp
+
         D = self.doc_terms_ if doc_terms is None else doc_terms
         L = len(docs_per_latent)
         if L == 0:

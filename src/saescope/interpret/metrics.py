@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.stats import rankdata
 
 
 def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -30,6 +29,8 @@ def auroc_rows(scores_RN: np.ndarray, labels_RN: np.ndarray) -> np.ndarray:
     valid = ~np.isnan(scores_RN)
     # Invalid entries get +inf rank-wise but are removed from both classes' counts and rank sums.
     filled = np.where(valid, scores_RN, np.inf)
+    from scipy.stats import rankdata  # scipy.stats takes a second to import: only when scoring
+
     ranks = rankdata(filled, axis=1)
     pos = labels_RN & valid
     neg = ~labels_RN & valid

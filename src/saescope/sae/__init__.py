@@ -9,13 +9,25 @@ run_train(TrainRunConfig(input="emb.parquet", out="sae"))  # the stage, as `saes
 ```
 """
 
-from saescope.sae.config import SAEConfig, TrainConfig, TrainRunConfig
-from saescope.sae.encode import decode_csr, encode_csr, write_codes_parquet
-from saescope.sae.model import SparseAutoencoder
-from saescope.sae.outputs import EncoderOutput, ForwardOutput
-from saescope.sae.run import run_train
-from saescope.sae.sources import parquet_batches
-from saescope.sae.train import TrainResult, train_sae
+from saescope.lazy import lazy_exports
+
+_EXPORTS = {
+    "SAEConfig": "saescope.sae.config",
+    "TrainConfig": "saescope.sae.config",
+    "TrainRunConfig": "saescope.sae.config",
+    "decode_csr": "saescope.sae.encode",
+    "encode_csr": "saescope.sae.encode",
+    "write_codes_parquet": "saescope.sae.encode",
+    "SparseAutoencoder": "saescope.sae.model",
+    "EncoderOutput": "saescope.sae.outputs",
+    "ForwardOutput": "saescope.sae.outputs",
+    "run_train": "saescope.sae.run",
+    "parquet_batches": "saescope.sae.sources",
+    "TrainResult": "saescope.sae.train",
+    "train_sae": "saescope.sae.train",
+}
+"""Name -> module it is imported from on first use (nothing heavy at `import saescope.sae`)."""
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "EncoderOutput",

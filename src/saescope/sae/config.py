@@ -19,7 +19,6 @@ from typing import Any
 
 from saescope.device import check_device_name
 from saescope.errors import ConfigError
-from saescope.sae.archs import get_arch
 
 # Keys sparsify writes that have no meaning here; accepted on load when they hold these values.
 _SPARSIFY_NEUTRAL = {"skip_connection": False, "transcode": False, "activation": "topk"}
@@ -65,6 +64,10 @@ class SAEConfig:
     """Architecture-specific options (see the architecture module's `Options`), flat in cfg.json."""
 
     def __post_init__(self) -> None:
+        from saescope.sae.archs import (
+            get_arch,  # the architectures import torch: not at CLI start-up
+        )
+
         arch = get_arch(self.arch)  # ConfigError for an unknown name
         if self.k < 1:
             raise ConfigError(f"k must be >= 1, got {self.k}")
@@ -115,6 +118,8 @@ class SAEConfig:
         names = {f.name for f in dataclasses.fields(cls)} - {"options"}
         common = {k: v for k, v in d.items() if k in names}
         rest = {k: v for k, v in d.items() if k not in names}
+        from saescope.sae.archs import get_arch
+
         arch = get_arch(common.get("arch", "topk"))
         known = {f.name for f in dataclasses.fields(arch.Options)}
         options = {k: v for k, v in rest.items() if k in known}

@@ -10,10 +10,19 @@ used scikit-optimize's `gp_minimize`; scikit-optimize is unmaintained, hence Opt
     summary = tune_matrices(X[tr], X[va], TuneConfig(trials=30), "tune_out")
 """
 
-from saescope.tune.config import TuneConfig
-from saescope.tune.objective import fvu_at_l0_score
-from saescope.tune.sae_adapter import load_base_config
-from saescope.tune.study import best_trial, run_tune, train_val_split, tune_matrices
+from saescope.lazy import lazy_exports
+
+_EXPORTS = {
+    "TuneConfig": "saescope.tune.config",
+    "fvu_at_l0_score": "saescope.tune.objective",
+    "load_base_config": "saescope.tune.sae_adapter",
+    "best_trial": "saescope.tune.study",
+    "run_tune": "saescope.tune.study",
+    "train_val_split": "saescope.tune.study",
+    "tune_matrices": "saescope.tune.study",
+}
+"""Name -> module it is imported from on first use (nothing heavy at `import saescope.tune`)."""
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "TuneConfig",
