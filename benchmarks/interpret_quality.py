@@ -57,7 +57,12 @@ def main() -> None:
     from saescope.data.embed import Embedder, embed_table
     from saescope.data.models import default_cache_dir
     from saescope.data.vectors import read_vectors
-    from saescope.interpret import InterpretConfig, KeywordsExplainer, ScorerConfig, run_interpret
+    from saescope.interpret import (
+        InterpretConfig,
+        KeywordsExplainer,
+        ScorerConfig,
+        interpret_vectors,
+    )
     from saescope.interpret.config import ExplainPromptConfig
     from saescope.interpret.examples import collect_examples
     from saescope.interpret.explain import explain_with_keywords
@@ -111,7 +116,7 @@ def main() -> None:
 
         # 1. keywords + embedding scorer over all latents.
         t = time.time()
-        run_interpret(
+        interpret_vectors(
             sae, X, ids, texts, out_kw,
             InterpretConfig(explainer="keywords", scorers=("embedding",), seed=args.seed, overwrite=True),
             codes=codes, embed=embedder.encode,
@@ -154,7 +159,7 @@ def main() -> None:
             scoring=ScorerConfig(batch_size=args.llm_batch_size, seed=args.seed),
         )
         t = time.time()
-        s = run_interpret(sae, X, ids, texts, out_llm, cfg, codes=codes, embed=embedder.encode)
+        s = interpret_vectors(sae, X, ids, texts, out_llm, cfg, codes=codes, embed=embedder.encode)
         secs = time.time() - t
         man = json.loads((out_llm / "manifest.json").read_text())
         lat2 = pq.read_table(out_llm / "latents.parquet").to_pandas()

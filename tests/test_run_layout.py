@@ -63,3 +63,27 @@ def test_from_parts_puts_separate_outputs_together(tmp_path):
         RunLayout.from_parts(data=tmp_path / "nope.parquet")
     with pytest.raises(InputError, match="give a run folder"):
         RunLayout.from_parts()
+
+
+def test_stage_cache_skips_finished_stages_and_redoes_what_follows_a_change(tmp_path):
+    from saescope.run_layout import StageCache
+
+    out = tmp_path / "a.txt"
+    out.write_text("x")
+    cache = StageCache(tmp_path, command="mine", config={"rows": 3})
+    fp_a = cache.fingerprint("a", {"rows": 3})
+    assert not cache.fresh("a", fp_a, [out])  # never finished
+    cache.finish("a", fp_a)
+    fp_b = cache.fingerprint("b", {})
+    cache.finish("b", fp_b)
+    again = StageCache(tmp_path)  # read back from run.json
+    assert again.fresh("a", again.fingerprint("a", {"rows": 3}), [out])
+    assert again.fresh("b", again.fingerprint("b", {}), [])
+    assert not again.fresh("b", fp_b, [tmp_path / "gone"])  # an output is missing
+    changed = StageCache(tmp_path)
+    assert not changed.fresh("a", changed.fingerprint("a", {"rows": 4}), [out])
+    assert not changed.fresh("b", changed.fingerprint("b", {}), [])  # upstream changed
+    import json
+
+    state = json.loads((tmp_path / "run.json").read_text())
+    assert state == {"command": "mine", "config": {"rows": 3}, "stages": {"a": fp_a, "b": fp_b}}

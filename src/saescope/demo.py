@@ -16,16 +16,15 @@
    shows the spread and not one draw's luck;
 5. plots and the HTML report written, and a summary returned.
 
-`STAGES` lists the stages; one loop (`run_demo`) runs them. Every stage records a fingerprint of
-its config (and the stages before it) in `run.json`; a rerun skips a stage whose fingerprint
-and outputs are there, and redoes it (and what follows) otherwise.
+`STAGES` lists the stages; one loop (`run_demo`) runs them through the run folder's stage cache
+(`saescope.run_layout.StageCache`): every stage records a fingerprint of its config (and the
+stages before it) in `run.json`; a rerun skips a stage whose fingerprint and outputs are there,
+and redoes it (and what follows) otherwise.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import shutil
 import time
 from collections.abc import Callable
@@ -41,7 +40,7 @@ import pyarrow.parquet as pq
 from saescope.curate.config import DEFAULT_SPACE
 from saescope.errors import ConfigError
 from saescope.io import atomic_path, read_json, write_json
-from saescope.run_layout import RunLayout
+from saescope.run_layout import RunLayout, StageCache, stage_manifest
 
 DOMAINS = ("STEM", "humanities", "social sciences", "other")
 CURATE_SPACE = DEFAULT_SPACE
@@ -80,7 +79,8 @@ class DemoConfig:
     seed: int = 0
     """Seed of sampling, splits, training and curation."""
     llm_base_url: str | None = None
-    """OpenAI-compatible server for the LLM explainer (with `llm_model`)."""
+    """OpenAI-compatible server for the LLM explainer (with `llm_model`), e.g.
+    http://127.0.0.1:8000/v1 (key from SAESCOPE_LLM_API_KEY or OPENAI_API_KEY)."""
     llm_model: str | None = None
     """Model name on that server."""
     local_llm: bool = False
@@ -103,34 +103,6 @@ class DemoConfig:
             raise ConfigError("--llm-base-url and --llm-model go together")
         if self.local_llm and self.llm_base_url:
             raise ConfigError("give either --llm-base-url/--llm-model or --local-llm, not both")
-
-
-class _Stages:
-    """Fingerprints of finished stages, kept in run.json; a stage reruns when upstream changed."""
-
-    def __init__(self, root: Path) -> None:
-        self.path = root / "run.json"
-        state = read_json(self.path) if self.path.is_file() else {}
-        self.done: dict[str, str] = dict(state.get("stages", {}))
-        self.redone: list[str] = []
-        self._chain = ""
-
-    def fingerprint(self, name: str, params: dict[str, Any]) -> str:
-        blob = json.dumps({"up": self._chain, "name": name, "params": params}, sort_keys=True, default=str)
-        self._chain = hashlib.sha256(blob.encode()).hexdigest()[:16]
-        return self._chain
-
-    def fresh(self, name: str, fp: str, outputs: list[Path]) -> bool:
-        return self.done.get(name) == fp and all(p.exists() for p in outputs)
-
-    def finish(self, name: str, fp: str, cfg: DemoConfig) -> None:
-        self.done[name] = fp
-        self.redone.append(name)
-        write_json(self.path, {"command": "saescope demo", "config": _public(cfg), "stages": self.done})
-
-
-def _public(cfg: DemoConfig) -> dict[str, Any]:
-    return asdict(cfg)
 
 
 @dataclass
@@ -178,13 +150,15 @@ class _Stage:
     enabled: Callable[[_Run], bool] = lambda run: True
 
 
-def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print, progress: bool = True) -> dict[str, Any]:
-    """Run the demo into `cfg.out` and return its summary (also in `summary.json`)."""
+def run_demo(cfg: DemoConfig, progress: bool = True,
+             echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the demo into `cfg.out`; return its manifest (`summary.json`: the figures the
+    closing table prints, plus the config and the stages' fingerprints)."""
     t_start = time.perf_counter()
     root = Path(cfg.out)
     root.mkdir(parents=True, exist_ok=True)
     run = _Run(cfg, root, RunLayout.paths(root), echo, progress)
-    stages = _Stages(root)
+    stages = StageCache(root, command="saescope demo", config=asdict(cfg))
     timings: dict[str, float] = {}
     todo = [st for st in STAGES if st.enabled(run)]
     for i, st in enumerate(todo, 1):
@@ -200,13 +174,14 @@ def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print, progress: boo
                 if path.is_dir() and path != run.data_dir:
                     shutil.rmtree(path, ignore_errors=True)
             st.run(run, conf)
-            stages.finish(st.name, fp, cfg)
+            stages.finish(st.name, fp)
         st.report(run)
         timings[st.name] = time.perf_counter() - t0
     summary = _summary(run)
     summary["seconds"] = {k: round(v, 2) for k, v in timings.items()}
     summary["seconds"]["total"] = round(time.perf_counter() - t_start, 2)
     summary["redone"] = stages.redone
+    summary = stage_manifest("demo", cfg, stages=stages.done) | summary
     write_json(root / "summary.json", summary)
     for line in format_summary(summary, root):
         echo(line)
@@ -302,10 +277,10 @@ def _llm_config(run: _Run) -> Any:
 
 def _interpret_into(out: Path) -> Callable[[_Run, Any], None]:
     def go(run: _Run, icfg: Any) -> None:
-        from saescope.interpret import run_interpret
+        from saescope.interpret import interpret_vectors
 
         ids = np.asarray(run.table["id"].to_pylist(), dtype=object)
-        run_interpret(_load_sae(run), run.X[run.pool_mask], ids[run.pool_mask], run.pool_texts(),
+        interpret_vectors(_load_sae(run), run.X[run.pool_mask], ids[run.pool_mask], run.pool_texts(),
                       run.root / out, icfg, progress=run.progress)
     return go
 

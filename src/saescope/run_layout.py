@@ -20,9 +20,13 @@ does) are put together with `RunLayout.from_parts` (`--data`, `--sae`, `--interp
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from saescope.errors import InputError, SaescopeError
 
@@ -152,3 +156,64 @@ _COMMAND = {"sae": "train", "interpret": "interpret", "curate": "curate"}
 
 def _has(folder: Path | None, names: tuple[str, ...]) -> bool:
     return folder is not None and all((folder / n).is_file() for n in names)
+
+
+# ---------------------------------------------------------------------------- stage contracts
+def stage_manifest(stage: str, cfg: Any, **extra: Any) -> dict[str, Any]:
+    """The manifest every `run_<stage>(cfg)` returns and writes: version, stage, config, `extra`."""
+    from saescope import __version__
+
+    config = cfg.to_dict() if hasattr(cfg, "to_dict") else dataclasses.asdict(cfg)
+    return {"saescope_version": __version__, "stage": stage, "config": config, **extra}
+
+
+def manifest_path(out: str | Path) -> Path:
+    """Where a stage whose output is a file (or a folder of parts) writes its manifest:
+    `<out>.manifest.json` beside it (stages that own their folder write `out/manifest.json`)."""
+    out = Path(out)
+    return out.with_name(out.name + ".manifest.json")
+
+
+class StageCache:
+    """Which stages of a run folder are done, kept in `ROOT/run.json`.
+
+    Each stage's fingerprint hashes its parameters and the fingerprint of the stage before it,
+    so a change upstream redoes everything after it. `fresh` says whether a stage can be
+    skipped (same fingerprint, outputs present); `finish` records it. `saescope demo` runs its
+    stages through one; a pipeline of one's own can too::
+
+        cache = StageCache("runs/mine", command="my pipeline", config={"rows": 1000})
+        fp = cache.fingerprint("train", dataclasses.asdict(train_cfg))
+        if not cache.fresh("train", fp, [Path("runs/mine/sae/cfg.json")]):
+            run_train(train_cfg)
+            cache.finish("train", fp)
+    """
+
+    def __init__(self, root: str | Path, command: str = "", config: Any = None) -> None:
+        from saescope.io import read_json
+
+        self.path = Path(root) / "run.json"
+        state = read_json(self.path) if self.path.is_file() else {}
+        self.done: dict[str, str] = dict(state.get("stages", {}))
+        self.redone: list[str] = []
+        self.command, self.config = command, config
+        self._chain = ""
+
+    def fingerprint(self, name: str, params: Any) -> str:
+        """The fingerprint of stage `name` run with `params` after the stages fingerprinted so far."""
+        blob = json.dumps({"up": self._chain, "name": name, "params": params}, sort_keys=True,
+                          default=str)
+        self._chain = hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return self._chain
+
+    def fresh(self, name: str, fp: str, outputs: list[Path]) -> bool:
+        """Stage `name` finished with fingerprint `fp` and its `outputs` are all there."""
+        return self.done.get(name) == fp and all(p.exists() for p in outputs)
+
+    def finish(self, name: str, fp: str) -> None:
+        """Record stage `name` as done with fingerprint `fp` (run.json rewritten atomically)."""
+        from saescope.io import write_json
+
+        self.done[name] = fp
+        self.redone.append(name)
+        write_json(self.path, {"command": self.command, "config": self.config, "stages": self.done})

@@ -9,25 +9,43 @@ import numpy as np
 import pytest
 
 from saescope.cli.curate import CURATE_OPTIONS, curate, curate_config
+from saescope.cli.data import (
+    ACTIVATIONS_OPTIONS,
+    DATASETS_EXPORT_OPTIONS,
+    EMBED_OPTIONS,
+    activations,
+    datasets_export,
+    embed,
+)
+from saescope.cli.demo import DEMO_OPTIONS, demo
+from saescope.cli.export import EXPORT_OPTIONS, export
 from saescope.cli.hypotheses import HYPOTHESES_OPTIONS, hypotheses
 from saescope.cli.interpret import INTERPRET_OPTIONS, interpret
 from saescope.cli.main import run
 from saescope.cli.options import FIELD, Opt, build, command, field_of, values
-from saescope.cli.sae import TRAIN_OPTIONS, train, train_run_config
+from saescope.cli.sae import ENCODE_OPTIONS, TRAIN_OPTIONS, encode, train, train_run_config
 from saescope.cli.seeds import SEEDS_OPTIONS, seeds
 from saescope.cli.tune import TUNE_OPTIONS, tune, tune_config
 from saescope.curate.config import CurateConfig
+from saescope.data.config import ActivationsConfig, DatasetExportConfig, EmbedConfig
 from saescope.data.seeds import SeedsConfig
+from saescope.demo import DemoConfig
 from saescope.errors import ConfigError
 from saescope.hypotheses.config import HypothesesConfig
+from saescope.interop.export import ExportConfig
 from saescope.interpret.config import InterpretConfig
-from saescope.sae.config import SAEConfig, TrainConfig, TrainRunConfig
+from saescope.sae.config import EncodeConfig, SAEConfig, TrainConfig, TrainRunConfig
 from saescope.tune.config import TuneConfig
 
 COMMANDS = [(train, TrainRunConfig, TRAIN_OPTIONS), (tune, TuneConfig, TUNE_OPTIONS),
             (interpret, InterpretConfig, INTERPRET_OPTIONS),
             (hypotheses, HypothesesConfig, HYPOTHESES_OPTIONS),
-            (curate, CurateConfig, CURATE_OPTIONS), (seeds, SeedsConfig, SEEDS_OPTIONS)]
+            (curate, CurateConfig, CURATE_OPTIONS), (seeds, SeedsConfig, SEEDS_OPTIONS),
+            (embed, EmbedConfig, EMBED_OPTIONS),
+            (activations, ActivationsConfig, ACTIVATIONS_OPTIONS),
+            (encode, EncodeConfig, ENCODE_OPTIONS), (export, ExportConfig, EXPORT_OPTIONS),
+            (datasets_export, DatasetExportConfig, DATASETS_EXPORT_OPTIONS),
+            (demo, DemoConfig, DEMO_OPTIONS)]
 
 
 def _defaults(fn) -> dict:
@@ -69,6 +87,18 @@ def test_no_flags_give_the_config_defaults():
     assert cfg.inputs.seeds is None and cfg.output.write_jsonl is True
     with pytest.raises(ConfigError, match="--features: expected a comma-separated list"):
         curate_config(opts | {"features": "3,x"})
+    # the commands whose config is built straight from their options
+    required = {embed: {"input": "c.jsonl", "out": "e.parquet"},
+                activations: {"input": "c.jsonl", "out": "a.parquet", "layer": []},
+                encode: {"sae_dir": "s", "input": "x.npy", "out": "c.parquet"},
+                export: {"src": "s", "format": "saelens", "out": "o"},
+                datasets_export: {"name": "mmlu", "out": "m.jsonl"}, demo: {}}
+    for fn, config, options in COMMANDS[6:]:
+        given = required[fn]
+        cfg = build(config, values(_defaults(fn) | given, options))
+        fields = {o.field.split(".")[0]: o.name for o in options if o.field}
+        want = config(**{f: given[name] for f, name in fields.items() if name in given})
+        assert cfg == want, fn.__name__
 
 
 def test_train_flags_override_a_config_file(tmp_path):
@@ -112,7 +142,7 @@ def test_train_and_tune_stage_contracts(tmp_path, capsys):
                          train=TrainConfig(steps=3, batch_size=64, sae=SAEConfig(k=2, num_latents=16)))
     with pytest.warns(UserWarning, match="dropped 1 rows"):
         result = run_train(cfg, progress=False)
-    assert result.metrics["steps"] == 3 and (tmp_path / "sae" / "cfg.json").is_file()
+    assert result["metrics"]["steps"] == 3 and (tmp_path / "sae" / "cfg.json").is_file()
     assert sorted(p.name for p in (tmp_path / "sae").iterdir() if p.name.startswith(".")) == []
     np.save(tmp_path / "x.npy", np.nan_to_num(X))
     summary = run_tune(TuneConfig(input=str(tmp_path / "x.npy"), out=str(tmp_path / "t"), trials=1,

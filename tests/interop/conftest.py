@@ -25,7 +25,7 @@ def tiny_run(tmp_path_factory):
     import torch
 
     from saescope.data.shards import vectors_to_arrow
-    from saescope.interpret.pipeline import InterpretConfig, run_interpret
+    from saescope.interpret.pipeline import InterpretConfig, interpret_vectors
     from saescope.sae.config import SAEConfig, TrainConfig
     from saescope.sae.train import train_sae
 
@@ -46,7 +46,7 @@ def tiny_run(tmp_path_factory):
                       device="cpu", log_every=20)
     res = train_sae(X, cfg, out_dir=root / "sae", progress=False)
     icfg = InterpretConfig(explainer="keywords", scorers=("embedding",), cache_path=str(root / "c.db"))
-    run_interpret(res.sae, X, ids, texts, root / "interpret", icfg, progress=False, embed=_hash_embed)
+    interpret_vectors(res.sae, X, ids, texts, root / "interpret", icfg, progress=False, embed=_hash_embed)
     return root
 
 
@@ -90,7 +90,7 @@ def detection_run(tiny_run, tmp_path_factory):
 
     from saescope.interpret.cache import ResponseCache
     from saescope.interpret.llm import LLM
-    from saescope.interpret.pipeline import InterpretConfig, run_interpret
+    from saescope.interpret.pipeline import InterpretConfig, interpret_vectors
     from saescope.sae.model import SparseAutoencoder
 
     root = tmp_path_factory.mktemp("detection_run")
@@ -101,7 +101,7 @@ def detection_run(tiny_run, tmp_path_factory):
     icfg = InterpretConfig(explainer="keywords", scorers=("embedding", "detection"),
                            cache_path=str(root / "c.db"))
     llm = LLM(NoisyDetector(), ResponseCache(root / "c.db"))
-    run_interpret(SparseAutoencoder.load(root / "sae"), X, table["id"].to_pylist(),
+    interpret_vectors(SparseAutoencoder.load(root / "sae"), X, table["id"].to_pylist(),
                   table["text"].to_pylist(), root / "interpret", icfg, progress=False,
                   embed=_hash_embed, llm=llm)
     return root

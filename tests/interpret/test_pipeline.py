@@ -11,7 +11,13 @@ from fault_server import INJECTION
 from synth import TOPICS, corpus, hash_embed, topic_codes
 
 from saescope.errors import ConfigError
-from saescope.interpret import SCORERS, InterpretConfig, ScorerConfig, run_interpret
+from saescope.interpret import (
+    SCORERS,
+    InterpretConfig,
+    ScorerConfig,
+    interpret_vectors,
+    run_interpret,
+)
 from saescope.interpret.prompts import EXPLAIN_HEADER, EXPLAIN_NEGATIVE_HEADER
 
 
@@ -32,7 +38,7 @@ def _embed(strings):
 def test_keywords_run_writes_the_documented_outputs(data, tmp_path):
     X, ids, texts, codes, topic = data
     out = tmp_path / "interp"
-    summary = run_interpret(None, X, ids, texts, out, InterpretConfig(), progress=False, codes=codes, embed=_embed)
+    summary = interpret_vectors(None, X, ids, texts, out, InterpretConfig(), progress=False, codes=codes, embed=_embed)
     lat = pq.read_table(out / "latents.parquet")
     for col in ("latent", "density", "n_fires", "status", "explanation", "explainer", "top_ids", "top_acts",
                 "embedding", "embedding_lo", "embedding_hi", "embedding_baseline", "family", "similar_latents"):
@@ -59,7 +65,7 @@ def test_keywords_run_writes_the_documented_outputs(data, tmp_path):
     assert m["sample_sizes"]["n_test_positive"] == 20 and m["seeds"]["run"] == 0
     assert not (out / ".work").exists()
     with pytest.raises(ConfigError, match="finished interpretation"):
-        run_interpret(None, X, ids, texts, out, InterpretConfig(), progress=False, codes=codes, embed=_embed)
+        interpret_vectors(None, X, ids, texts, out, InterpretConfig(), progress=False, codes=codes, embed=_embed)
 
 
 def test_resume_scores_only_unfinished_latents(data, tmp_path, monkeypatch):
@@ -77,10 +83,10 @@ def test_resume_scores_only_unfinished_latents(data, tmp_path, monkeypatch):
     monkeypatch.setitem(SCORERS, "embedding", crashing)
     cfg = InterpretConfig(chunk_latents=2)
     with pytest.raises(KeyboardInterrupt):
-        run_interpret(None, X, ids, texts, out, cfg, progress=False, codes=codes, embed=_embed)
+        interpret_vectors(None, X, ids, texts, out, cfg, progress=False, codes=codes, embed=_embed)
     assert seen == [0, 1] and not (out / "summary.json").exists()
     with pytest.raises(ConfigError, match="other settings"):
-        run_interpret(None, X, ids, texts, out, InterpretConfig(chunk_latents=2, seed=5), progress=False,
+        interpret_vectors(None, X, ids, texts, out, InterpretConfig(chunk_latents=2, seed=5), progress=False,
                       codes=codes, embed=_embed)
     resumed: list[int] = []
 
@@ -89,7 +95,7 @@ def test_resume_scores_only_unfinished_latents(data, tmp_path, monkeypatch):
         return real(tests, ctx)
 
     monkeypatch.setitem(SCORERS, "embedding", counting)
-    run_interpret(None, X, ids, texts, out, cfg, progress=False, codes=codes, embed=_embed)
+    interpret_vectors(None, X, ids, texts, out, cfg, progress=False, codes=codes, embed=_embed)
     assert resumed == [2, 3, 4, 5]
     lat = pq.read_table(out / "latents.parquet").to_pandas()
     assert lat.embedding.notna().sum() == 6
@@ -101,7 +107,7 @@ def test_scored_examples_survive_a_resume(data, tmp_path, fault_server, monkeypa
     cfg = InterpretConfig(scorers=("detection",), llm_base_url=fault_server.base_url, llm_model="scripted",
                           cache_path=str(tmp_path / "cache.sqlite"), chunk_latents=2,
                           scoring=ScorerConfig(n_boot=50))
-    run_interpret(None, X, ids, texts, tmp_path / "whole", cfg, progress=False, codes=codes)
+    interpret_vectors(None, X, ids, texts, tmp_path / "whole", cfg, progress=False, codes=codes)
     real = SCORERS["detection"]
     chunks: list[int] = []
 
@@ -113,9 +119,9 @@ def test_scored_examples_survive_a_resume(data, tmp_path, fault_server, monkeypa
 
     monkeypatch.setitem(SCORERS, "detection", crashing)
     with pytest.raises(KeyboardInterrupt):
-        run_interpret(None, X, ids, texts, tmp_path / "resumed", cfg, progress=False, codes=codes)
+        interpret_vectors(None, X, ids, texts, tmp_path / "resumed", cfg, progress=False, codes=codes)
     monkeypatch.setitem(SCORERS, "detection", real)
-    run_interpret(None, X, ids, texts, tmp_path / "resumed", cfg, progress=False, codes=codes)
+    interpret_vectors(None, X, ids, texts, tmp_path / "resumed", cfg, progress=False, codes=codes)
     whole = pq.read_table(tmp_path / "whole" / "scored_examples.parquet")
     resumed = pq.read_table(tmp_path / "resumed" / "scored_examples.parquet")
     ex = pq.read_table(tmp_path / "whole" / "examples.parquet").to_pandas()
@@ -136,7 +142,7 @@ def test_llm_run_through_faulty_server_then_zero_call_rerun(data, tmp_path, faul
         scoring=ScorerConfig(n_boot=200),
     )
     out = tmp_path / "interp"
-    s = run_interpret(None, X, ids, texts, out, cfg, progress=False, codes=codes, embed=_embed)
+    s = interpret_vectors(None, X, ids, texts, out, cfg, progress=False, codes=codes, embed=_embed)
     assert set(fault_server.faults_sent) == {"429", "500", "hang", "malformed", "truncated"}
     assert max(fault_server.paid.values()) == 1
     lat = pq.read_table(out / "latents.parquet").to_pandas()
@@ -164,7 +170,7 @@ def test_llm_run_through_faulty_server_then_zero_call_rerun(data, tmp_path, faul
     # Rerun of the finished job (overwrite): every answer comes from the cache.
     before = fault_server.total_requests
     cfg.overwrite = True
-    s2 = run_interpret(None, X, ids, texts, out, cfg, progress=False, codes=codes, embed=_embed)
+    s2 = interpret_vectors(None, X, ids, texts, out, cfg, progress=False, codes=codes, embed=_embed)
     assert fault_server.total_requests == before
     assert s2["scores"] == s["scores"]
     m2 = json.loads((out / "manifest.json").read_text())
@@ -190,7 +196,7 @@ def test_failed_latents_are_recorded(data, tmp_path, fault_server, fast_backoff)
         llm_model="scripted",
         cache_path=str(tmp_path / "cache.sqlite"),
     )
-    s = run_interpret(None, X, ids, texts, tmp_path / "o", cfg, progress=False, codes=codes, embed=_embed)
+    s = interpret_vectors(None, X, ids, texts, tmp_path / "o", cfg, progress=False, codes=codes, embed=_embed)
     lat = pq.read_table(tmp_path / "o" / "latents.parquet").to_pandas()
     st = dict(zip(lat.latent, lat.status, strict=True))
     assert st[2].startswith("failed:") and "HTTP 500" in st[2]
@@ -227,7 +233,7 @@ def test_low_support_scores_are_masked_and_not_averaged(tmp_path):
     codes.eliminate_zeros()
     X = hash_embed(texts, 64)
     out = tmp_path / "o"
-    s = run_interpret(None, X, [str(i) for i in range(len(texts))], texts, out, InterpretConfig(), progress=False,
+    s = interpret_vectors(None, X, [str(i) for i in range(len(texts))], texts, out, InterpretConfig(), progress=False,
                       codes=codes, embed=_embed)
     lat = pq.read_table(out / "latents.parquet").to_pandas().set_index("latent")
     assert lat.loc[0, "n_test_positive"] == 3 and bool(lat.loc[0, "low_support"])

@@ -38,7 +38,7 @@ def test_run_train_writes_a_manifest(tmp_path, monkeypatch):
     man = json.loads((out / "manifest.json").read_text())
     assert man["stage"] == "train" and man["inputs"]["input"] == str(tmp_path / "x.parquet")
     assert man["rows"] == {"used": 119, "dropped_nonfinite": 1} and man["validation"] == "split column"
-    assert man["steps"] == result.metrics["steps"] == 4 and man["samples"] == 4 * 32
+    assert man["steps"] == result["metrics"]["steps"] == 4 and man["samples"] == 4 * 32
     assert man["config"]["train"]["sae"]["k"] == 2 and man["config"]["drop_nonfinite"] is True
     assert "metrics.json" in man["files"] and all((out / f).is_file() for f in man["files"])
     assert seen == [True]  # manifest.json comes first, so a finished folder always has one

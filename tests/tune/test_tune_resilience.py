@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from saescope.tune import TuneConfig, run_tune, sae_adapter
+from saescope.tune import TuneConfig, sae_adapter, tune_matrices
 
 
 def _fake_metrics(params):
@@ -38,13 +38,13 @@ def test_interrupted_study_keeps_its_trials_and_resumes(data, base, tmp_path, mo
     cfg = TuneConfig(trials=5, target_l0=4, archs=("topk",), expansions=(2,),
                      lr_range=(1e-4, 1e-2), base=base, n_startup_trials=2)
     with pytest.raises(KeyboardInterrupt):
-        run_tune(*data, cfg, tmp_path, progress=False)
+        tune_matrices(*data, cfg, tmp_path, progress=False)
     rows = pq.read_table(tmp_path / "trials.parquet").to_pylist()
     assert [r["state"] for r in rows] == ["COMPLETE", "COMPLETE", "FAIL"]
     assert (tmp_path / "best_config.yaml").is_file()
 
     monkeypatch.setattr(sae_adapter, "train_trial", lambda a, b, p, c: _fake_metrics(p))
-    summary = run_tune(*data, cfg, tmp_path, progress=False)
+    summary = tune_matrices(*data, cfg, tmp_path, progress=False)
     rows = pq.read_table(tmp_path / "trials.parquet").to_pylist()
     # The interrupted trial does not count: 2 finished + 3 new.
     assert summary["n_finished"] == 5 and len(rows) == 6
@@ -55,7 +55,7 @@ def test_diverged_trial_is_finished_but_never_best(data, base, tmp_path, monkeyp
     cfg = TuneConfig(trials=3, target_l0=4, archs=("topk",), expansions=(2,),
                      lr_range=(1e-4, 5e-2), base=base,
                      enqueue=[{"arch": "topk", "lr": 4e-2, "expansion": 2}])
-    summary = run_tune(*data, cfg, tmp_path, progress=False)
+    summary = tune_matrices(*data, cfg, tmp_path, progress=False)
     rows = pq.read_table(tmp_path / "trials.parquet").to_pylist()
     assert rows[0]["state"] == "PRUNED" and rows[0]["fvu"] is None
     assert summary["n_finished"] == 3

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from saescope.errors import ConfigError, InputError
-from saescope.tune import TuneConfig, run_tune
+from saescope.tune import TuneConfig, tune_matrices
 
 TARGET_L0 = 4
 
@@ -29,7 +29,7 @@ def test_tune_beats_a_bad_starting_config(split, base, tmp_path):
     X_tr, X_va = split
     bad = {"arch": "topk", "lr": 1e-4, "expansion": 2}
     out = tmp_path / "tune"
-    summary = run_tune(X_tr, X_va, _cfg(base, trials=8, enqueue=[bad]), out, progress=False)
+    summary = tune_matrices(X_tr, X_va, _cfg(base, trials=8, enqueue=[bad]), out, progress=False)
     rows = _rows(out)
     assert len(rows) == 8 and all(r["state"] == "COMPLETE" for r in rows)
     first = rows[0]
@@ -58,10 +58,10 @@ def test_resume_from_sqlite_adds_trials(split, base, tmp_path):
     X_tr, X_va = split
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     cfg = _cfg(base, trials=2, archs=("topk",), expansions=(2,), storage=storage)
-    run_tune(X_tr, X_va, cfg, tmp_path / "a", progress=False)
+    tune_matrices(X_tr, X_va, cfg, tmp_path / "a", progress=False)
     first = _rows(tmp_path / "a")
     cfg.trials = 4
-    summary = run_tune(X_tr, X_va, cfg, tmp_path / "b", progress=False)
+    summary = tune_matrices(X_tr, X_va, cfg, tmp_path / "b", progress=False)
     rows = _rows(tmp_path / "b")
     assert [r["number"] for r in rows] == [0, 1, 2, 3]
     assert summary["n_finished"] == 4
@@ -70,13 +70,13 @@ def test_resume_from_sqlite_adds_trials(split, base, tmp_path):
             new["lr"], new["fvu"], new["datetime_start"])
     # The resumed sampler does not replay the first run's random start-up trials.
     assert {r["lr"] for r in rows[2:]}.isdisjoint({r["lr"] for r in rows[:2]})
-    run_tune(X_tr, X_va, cfg, tmp_path / "b", progress=False)  # already complete: no new trial
+    tune_matrices(X_tr, X_va, cfg, tmp_path / "b", progress=False)  # already complete: no new trial
     assert len(_rows(tmp_path / "b")) == 4
     cfg2 = _cfg(base, trials=5, archs=("topk",), expansions=(2,), storage=storage, target_l0=3)
     with pytest.raises(ConfigError, match="target_l0"):
-        run_tune(X_tr, X_va, cfg2, tmp_path / "c", progress=False)
+        tune_matrices(X_tr, X_va, cfg2, tmp_path / "c", progress=False)
     with pytest.raises(ConfigError, match="other data"):
-        run_tune(X_tr[:-5], X_va, cfg, tmp_path / "c", progress=False)
+        tune_matrices(X_tr[:-5], X_va, cfg, tmp_path / "c", progress=False)
 
 
 def test_relu_tiny_penalty_scores_worse_than_meeting_the_target(split, base, tmp_path):
@@ -84,7 +84,7 @@ def test_relu_tiny_penalty_scores_worse_than_meeting_the_target(split, base, tmp
     tiny = {"arch": "relu", "lr": 3e-3, "expansion": 4, "l1_coef": 1e-3}
     meets = {"arch": "relu", "lr": 3e-3, "expansion": 4, "l1_coef": 3.0}
     cfg = _cfg(base, trials=2, archs=("relu",), expansions=(4,), enqueue=[tiny, meets])
-    summary = run_tune(X_tr, X_va, cfg, tmp_path / "t", progress=False)
+    summary = tune_matrices(X_tr, X_va, cfg, tmp_path / "t", progress=False)
     weak, strong = _rows(tmp_path / "t")
     assert weak["l1_coef"] == 1e-3 and strong["l1_coef"] == 3.0
     assert weak["l0"] > 2 * TARGET_L0 and strong["l0"] <= TARGET_L0
@@ -99,7 +99,7 @@ def test_pareto_front_is_non_dominated(split, base, tmp_path):
     X_tr, X_va = split
     cfg = _cfg(base, trials=5, objective="pareto", archs=("topk",), expansions=(2,),
                k_range=(1, 16))
-    summary = run_tune(X_tr, X_va, cfg, tmp_path / "p", progress=False)
+    summary = tune_matrices(X_tr, X_va, cfg, tmp_path / "p", progress=False)
     rows = [r for r in _rows(tmp_path / "p") if r["state"] == "COMPLETE"]
     front = [r for r in rows if r["pareto"]]
     assert front and summary["pareto_front"] == [r["number"] for r in front]
@@ -117,14 +117,14 @@ def test_pareto_front_is_non_dominated(split, base, tmp_path):
 def test_bad_inputs_are_refused_before_training(split, base, tmp_path):
     X_tr, X_va = split
     with pytest.raises(InputError, match="columns"):
-        run_tune(X_tr, X_va[:, :8], _cfg(base, trials=1), tmp_path / "x", progress=False)
+        tune_matrices(X_tr, X_va[:, :8], _cfg(base, trials=1), tmp_path / "x", progress=False)
     with pytest.raises(ConfigError, match="target_l0"):
-        run_tune(X_tr, X_va, _cfg(base, trials=1, target_l0=64, expansions=(2,)), tmp_path / "x",
+        tune_matrices(X_tr, X_va, _cfg(base, trials=1, target_l0=64, expansions=(2,)), tmp_path / "x",
                  progress=False)
     with pytest.raises(ConfigError, match="no_such_field"):
-        run_tune(X_tr, X_va, _cfg({**base, "no_such_field": 1}, trials=1), tmp_path / "x",
+        tune_matrices(X_tr, X_va, _cfg({**base, "no_such_field": 1}, trials=1), tmp_path / "x",
                  progress=False)
     with pytest.raises(ConfigError, match="arch"):
-        run_tune(X_tr, X_va, _cfg(base, trials=1, archs=("nope",)), tmp_path / "x",
+        tune_matrices(X_tr, X_va, _cfg(base, trials=1, archs=("nope",)), tmp_path / "x",
                  progress=False)
     assert not (tmp_path / "x").exists()

@@ -2,7 +2,7 @@
 
 `build_sample_run(out)` runs the real stages through their Python APIs, nothing stood in:
 embeds a few hundred MMLU questions with all-MiniLM-L6-v2, trains a small TopK SAE with
-`saescope.sae.train_sae`, explains and scores its latents with `saescope.interpret.run_interpret`
+`saescope.sae.train_sae`, explains and scores its latents with `saescope.interpret.interpret_vectors`
 (keywords + embedding scorer, offline) and curates the STEM questions with
 `saescope.curate.run_curate` (SAE space, embedding and random baselines). A test fixture, so it
 lives under tests/ (it was `saescope.viz.sample_run`).
@@ -62,10 +62,10 @@ def build_sae(lay: RunLayout, X: np.ndarray, meta: pd.DataFrame, num_latents: in
 
 def build_interpret(lay: RunLayout, sae: Any, X: np.ndarray, meta: pd.DataFrame, seed: int) -> None:
     """The real `saescope interpret` stage: keywords explainer, embedding scorer (offline)."""
-    from saescope.interpret import run_interpret
+    from saescope.interpret import interpret_vectors
     from saescope.interpret.pipeline import InterpretConfig
 
-    run_interpret(sae, X, meta["id"].astype(str).tolist(), meta["text"].tolist(), lay.interpret,
+    interpret_vectors(sae, X, meta["id"].astype(str).tolist(), meta["text"].tolist(), lay.interpret,
                   InterpretConfig(seed=seed, device="cpu"), progress=False)
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import typer
 
-from saescope.cli.options import Opt, check_executor, command, ray_options
-from saescope.errors import ConfigError, InputError
+from saescope.cli.options import Opt, build, command, ray_options, values
+from saescope.data.config import ActivationsConfig, DatasetExportConfig, EmbedConfig
+from saescope.errors import InputError
 
 datasets_app = typer.Typer(
     help="Built-in data sets (offline): list them, export one as JSONL/CSV/Parquet.",
@@ -32,152 +33,109 @@ def datasets_list() -> None:
         typer.echo(f"{ds.name}\t{ds.rows} rows\tfields: {', '.join(ds.fields)}\t{ds.description}")
 
 
+DATASETS_EXPORT_OPTIONS = (
+    Opt("name", "name", argument=True, default=...),
+    Opt("out", "out", argument=True, type=Path, default=...),
+    Opt("--with-choices", "with_choices"),
+    Opt("--overwrite", "overwrite"),
+)
+
+
 @datasets_app.command("export")
-def datasets_export(
-    name: str = typer.Argument(..., help="Built-in data set name (see `saescope datasets list`)."),
-    out: Path = typer.Argument(..., help="Output file: .jsonl, .jsonl.gz, .csv or .parquet."),
-    with_choices: bool = typer.Option(
-        False, "--with-choices", help="mmlu: append the four answer options to each question."
-    ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
-) -> None:
+@command(DatasetExportConfig, DATASETS_EXPORT_OPTIONS)
+def datasets_export(**opts: Any) -> None:
     """Write a built-in data set to a file (fields id, text, subject, domain for mmlu)."""
     from saescope.data.builtin import load_builtin
     from saescope.data.export import write_table
 
-    if out.exists() and not overwrite:
+    cfg = build(DatasetExportConfig, values(opts, DATASETS_EXPORT_OPTIONS))
+    out = Path(cfg.out)
+    if out.exists() and not cfg.overwrite:
         raise InputError(f"output {out} already exists (use --overwrite to replace it)")
-    kwargs = {"with_choices": True} if with_choices else {}
-    table = load_builtin(name, **kwargs)
+    kwargs = {"with_choices": True} if cfg.with_choices else {}
+    table = load_builtin(cfg.name, **kwargs)
     write_table(table, out)
     typer.echo(f"wrote {table.num_rows} rows to {out}")
 
 
-def _load_input(o: SimpleNamespace) -> Any:
-    """A corpus file/folder or a built-in name -> table (id, text, metadata[, split]), as the
-    `CORPUS_OPTIONS` of `o` say."""
-    from saescope.data.builtin import DATASETS, load_builtin
-    from saescope.data.corpus import read_corpus_with_report
-    from saescope.data.splits import split_column
-
-    input, text_field, id_field, limit = o.input, o.text_field, o.id_field, o.limit
-    val_fraction, group_field = o.val_fraction, o.group_field
-    path = Path(input)
-    if path.exists():
-        table, report = read_corpus_with_report(
-            path, text_field=text_field, id_field=id_field or None, on_error=o.on_error,
-            empty=o.empty, limit=limit,
-        )
-        for msg in report.messages():
-            typer.echo(f"warning: {msg}", err=True)
-    elif input in DATASETS:
-        table = load_builtin(input)
-        if limit is not None:
-            table = table.slice(0, limit)
-    else:
-        raise InputError(
-            f"{input}: file not found (and not a built-in data set: {', '.join(DATASETS)})"
-        )
-    if table.num_rows == 0:
-        raise InputError(f"{input}: no rows with text")
-    if group_field is not None and val_fraction <= 0:
-        raise ConfigError("--group-field needs --val-fraction > 0")
-    if val_fraction > 0:
-        if "split" in table.column_names:
-            raise InputError(f"{input}: already has a `split` column; drop --val-fraction")
-        table = table.append_column("split", split_column(table, val_fraction, o.seed, group_field))
-    return table
-
-
-_INPUT = Opt("input", None, argument=True, default=...,
-             help="Corpus (JSONL/CSV/Parquet/folder/HF dataset) or a built-in name.")
-_DEVICE = Opt("--device", None, default="auto", help="auto | cpu | cuda.")
+_INPUT = Opt("input", "input", argument=True, default=...)
 CORPUS_OPTIONS = (
-    Opt("--text-field", None, default="text", help="Field holding the text."),
-    Opt("--id-field", None, default="id", help="Field holding the id ('' = hash of the text)."),
-    Opt("--on-error", None, default="raise", help="Malformed rows: raise (stop) or skip (count)."),
-    Opt("--empty", None, default="drop", help="Empty texts: drop (reported), keep, or error."),
-    Opt("--limit", None, type=int | None, help="Use only the first N rows."),
-    Opt("--val-fraction", None, type=float, default=0.0,
-        help="Add a `split` column (train/val) with this val share."),
-    Opt("--group-field", None, help="Keep all rows of a group on one side of the split."),
-    Opt("--seed", None, type=int, default=0, help="Seed of the split."),
-    Opt("--overwrite", None, type=bool, default=False, help="Replace an existing output."),
+    Opt("--text-field", "corpus.text_field"),
+    Opt("--id-field", "corpus.id_field"),
+    Opt("--on-error", "corpus.on_error"),
+    Opt("--empty", "corpus.empty"),
+    Opt("--limit", "corpus.limit"),
+    Opt("--val-fraction", "corpus.val_fraction"),
+    Opt("--group-field", "corpus.group_field"),
+    Opt("--seed", "corpus.seed"),
+    Opt("--overwrite", "overwrite"),
     Opt("--progress/--no-progress", None, type=bool, default=True, help="Show a progress bar."),
 )
-"""How `embed` and `activations` read a corpus (`_load_input`) and write their output."""
+"""How `embed` and `activations` read a corpus (`CorpusConfig`) and write their output."""
 
 EMBED_OPTIONS = (
     _INPUT,
-    Opt("--out", None, type=Path, default=..., help="Output .parquet file, or a folder for shards."),
-    Opt("--model", None, default="minilm", help="minilm (offline), a model folder, or a hub name."),
-    Opt("--batch-size", None, type=int, default=64, help="Texts per encoder batch."),
-    _DEVICE,
-    Opt("--normalize/--no-normalize", None, type=bool, default=True, help="L2-normalise embeddings."),
-    Opt("--shard-size", None, type=int, default=4096, help="Rows per resumable shard."),
+    Opt("--out", "out", type=Path, default=...),
+    Opt("--model", "model"),
+    Opt("--batch-size", "batch_size"),
+    Opt("--device", "device"),
+    Opt("--normalize/--no-normalize", "normalize"),
+    Opt("--shard-size", "shard_size"),
     *CORPUS_OPTIONS,
     *ray_options("local | ray (Ray Data over Parquet/JSONL files: one output part per file).",
                  "Ray: model copies (default: per GPU or 2 CPUs)."),
 )
 
 
-@command(None, EMBED_OPTIONS)
+def _run(stage: Any, cfg: Any, progress: bool) -> dict[str, Any]:
+    """Run a data stage with its notes on the rows read printed as warnings."""
+    def show(message: Any, *_: Any, **__: Any) -> None:
+        typer.echo(f"warning: {message}", err=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", UserWarning)
+        warnings.showwarning = show
+        return stage(cfg, progress=progress)
+
+
+@command(EmbedConfig, EMBED_OPTIONS)
 def embed(**opts: Any) -> None:
     """Sentence embeddings -> Parquet (id, embedding, passthrough columns).
 
     Work is saved shard by shard; rerun the same command after an interruption to resume.
     """
-    o = SimpleNamespace(**opts)
-    if o.executor == "ray":  # saescope.ray_exec: reads the files on the cluster, resumable by part
-        from saescope.ray_exec import RayConfig, embed_files
+    from saescope.data.run import run_embed
 
-        if o.limit is not None or o.val_fraction > 0 or o.id_field == "" or o.on_error != "raise":
-            raise ConfigError("--executor ray takes files with an id field; --limit, "
-                              "--val-fraction and --on-error skip are local-only")
-        cfg = RayConfig(address=o.ray_address, actors=o.actors, gpus_per_actor=o.gpus_per_actor)
-        stats = embed_files(o.input, o.out, model=o.model, batch_size=o.batch_size,
-                            normalize=o.normalize, text_field=o.text_field, id_field=o.id_field,
-                            empty=o.empty, device=o.device, ray=cfg, overwrite=o.overwrite,
-                            progress=o.progress)
+    cfg = build(EmbedConfig, values(opts, EMBED_OPTIONS))
+    man = _run(run_embed, cfg, opts["progress"])
+    if "ray" in man:
+        stats = man["ray"]
         typer.echo(f"wrote {stats['rows']} embeddings in {stats['done']} new part(s) "
-                   f"({stats['parts']} in all) to {o.out}")
-        return
-    check_executor(o.executor)
-    from saescope.data.embed import Embedder, embed_table
-
-    table = _load_input(o)
-    embedder = Embedder(model=o.model, device=o.device, batch_size=o.batch_size, normalize=o.normalize)
-    path = embed_table(table, o.out, embedder=embedder, shard_size=o.shard_size,
-                       overwrite=o.overwrite, progress=o.progress)
-    typer.echo(f"wrote {table.num_rows} embeddings of dimension {embedder.dim} to {path}")
+                   f"({stats['parts']} in all) to {cfg.out}")
+    else:
+        typer.echo(f"wrote {man['rows']} embeddings of dimension {man['dim']} to {cfg.out}")
 
 
 ACTIVATIONS_OPTIONS = (
     _INPUT,
-    Opt("--out", None, type=Path, default=...,
-        help="Output .parquet file (or folder); -layerL added for several layers."),
-    Opt("--layer", None, type=list[int], default=...,
+    Opt("--out", "out", type=Path, default=...),
+    Opt("--layer", "layers", type=list[int], default=...,
         help="Block whose output is read (0-based; negative from the end). Repeatable."),
-    Opt("--model", None, default="smollm2", help="smollm2 (offline), a model folder, or a hub name."),
-    Opt("--pooling", None, default="mean", help="mean | max | last | topk."),
-    Opt("--top-k", None, type=int, default=8, help="topk pooling: tokens of largest norm to average."),
-    Opt("--per-token", None, type=bool, default=False, help="One row per token instead of per document."),
-    Opt("--max-tokens", None, type=int, default=512, help="Truncate documents to this many tokens."),
-    Opt("--keep-first-token", None, type=bool, default=False,
-        help="Pool the first position too (by default it is left out: the attention sink holds "
-             "massive activations that would dominate every document vector)."),
-    Opt("--batch-size", None, type=int, default=16, help="Documents per forward pass."),
-    Opt("--dtype", None, default="auto",
-        help="Compute dtype: auto (bfloat16 where the device computes it natively: a CUDA GPU "
-             "with bf16, a CPU with AMX/AVX512-BF16; else float32) | float32 | bfloat16."),
-    _DEVICE,
-    Opt("--shard-size", None, type=int, default=1024,
-        help="Documents per resumable shard (one shard's activations are held in memory)."),
+    Opt("--model", "model"),
+    Opt("--pooling", "pooling"),
+    Opt("--top-k", "top_k"),
+    Opt("--per-token", "per_token"),
+    Opt("--max-tokens", "max_tokens"),
+    Opt("--keep-first-token", "keep_first_token"),
+    Opt("--batch-size", "batch_size"),
+    Opt("--dtype", "dtype"),
+    Opt("--device", "device"),
+    Opt("--shard-size", "shard_size"),
     *CORPUS_OPTIONS,
 )
 
 
-@command(None, ACTIVATIONS_OPTIONS)
+@command(ActivationsConfig, ACTIVATIONS_OPTIONS)
 def activations(**opts: Any) -> None:
     """LLM hidden states after block L -> Parquet in the `embed` layout (or per token).
 
@@ -186,18 +144,9 @@ def activations(**opts: Any) -> None:
     topk pooling: per document, the mean of the K token vectors of largest L2 norm (FineScope's
     "top-K activation selection"; all dimensions kept).
     """
-    from saescope.data.activations import ActivationExtractor, extract_table
+    from saescope.data.run import run_activations
 
-    o = SimpleNamespace(**opts)
-    if o.empty == "keep":
-        raise ConfigError("activations cannot use --empty keep: an empty text has no tokens")
-    table = _load_input(o)
-    extractor = ActivationExtractor(
-        model=o.model, layers=o.layer, pooling=o.pooling, top_k=o.top_k, max_tokens=o.max_tokens,
-        batch_size=o.batch_size, device=o.device, skip_first=not o.keep_first_token,
-        dtype=o.dtype,
-    )
-    outs = extract_table(table, o.out, extractor, per_token=o.per_token, shard_size=o.shard_size,
-                         overwrite=o.overwrite, progress=o.progress)
-    for lay, path in outs.items():
-        typer.echo(f"wrote layer {lay} activations (d={extractor.hidden_size}) to {path}")
+    cfg = build(ActivationsConfig, values(opts, ACTIVATIONS_OPTIONS))
+    man = _run(run_activations, cfg, opts["progress"])
+    for lay, path in man["outputs"].items():
+        typer.echo(f"wrote layer {lay} activations (d={man['hidden_size']}) to {path}")

@@ -1,33 +1,49 @@
-"""`saescope demo`: the main job, end to end on built-in MMLU data, offline."""
+"""`saescope demo`: the main job, end to end on built-in MMLU data, offline.
+
+Every `DemoConfig` field is an option (`cli/options.py`), with its default and its docstring.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Any
 
 import typer
+
+from saescope.cli.options import Opt, build, command, values
+from saescope.demo import DemoConfig
+
+DEMO_OPTIONS = (
+    Opt("--out", "out"),
+    Opt("--quick", "quick"),
+    Opt("--domain", "domain"),
+    Opt("--rows", "rows"),
+    Opt("--quick-rows", "quick_rows"),
+    Opt("--seeds", "n_seeds"),
+    Opt("--budget", "budget"),
+    Opt("--k", "k"),
+    Opt("--expansion-factor", "expansion_factor"),
+    Opt("--epochs", "epochs"),
+    Opt("--val-fraction", "val_fraction"),
+    Opt("--draws", "draws"),
+    Opt("--llm-base-url", "llm_base_url"),
+    Opt("--llm-model", "llm_model"),
+    Opt("--local-llm", "local_llm"),
+    Opt("--llm-latents", "llm_latents"),
+    Opt("--device", "device"),
+    Opt("--seed", "seed"),
+    Opt("--progress/--no-progress", None, type=bool, default=True, help="Show progress bars."),
+)
+"""`saescope demo`'s options: one per `DemoConfig` field."""
 
 
 def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
 
 
-def demo(
-    out: Annotated[str, typer.Option("--out", help="Run folder to write.")] = "runs/demo",
-    quick: Annotated[bool, typer.Option("--quick", help="Smaller, faster run (well under 2 minutes).")] = False,
-    domain: Annotated[str, typer.Option("--domain", help="Target MMLU domain: STEM | humanities | social sciences | other.")] = "STEM",
-    rows: Annotated[int, typer.Option("--rows", help="Questions used, sampled by subject (0 = all 14,044); ignored with --quick.")] = 10_000,
-    seeds: Annotated[int, typer.Option("--seeds", help="Held-out seed questions of the domain.")] = 50,
-    budget: Annotated[int, typer.Option("--budget", help="Questions the curation selects.")] = 500,
-    llm_base_url: Annotated[str | None, typer.Option("--llm-base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (key from SAESCOPE_LLM_API_KEY or OPENAI_API_KEY).")] = None,
-    llm_model: Annotated[str | None, typer.Option("--llm-model", help="Model name on that server.")] = None,
-    local_llm: Annotated[bool, typer.Option("--local-llm", help="Also explain latents with the local SmolLM2 (slow on CPU).")] = False,
-    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda.")] = "auto",
-    seed: Annotated[int, typer.Option("--seed", help="Seed of sampling, splits, training and curation.")] = 0,
-) -> None:
+@command(DemoConfig, DEMO_OPTIONS)
+def demo(**opts: Any) -> None:
     """Run the whole idea on real data: embed MMLU, train an SAE, explain its latents, curate a domain, report."""
-    from saescope.demo import DemoConfig, run_demo
+    from saescope.demo import run_demo
 
-    cfg = DemoConfig(out=out, quick=quick, rows=rows, domain=domain, n_seeds=seeds, budget=budget,
-                     llm_base_url=llm_base_url, llm_model=llm_model, local_llm=local_llm,
-                     device=device, seed=seed)
-    run_demo(cfg, echo=typer.echo)
+    run_demo(build(DemoConfig, values(opts, DEMO_OPTIONS)), progress=opts["progress"],
+             echo=typer.echo)

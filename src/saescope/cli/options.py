@@ -145,20 +145,15 @@ def nested_options(config: type, dotted: str, prefix: str) -> tuple[Opt, ...]:
     return tuple(out)
 
 
-def ray_options(executor_help: str, actors_help: str) -> tuple[Opt, ...]:
-    """--executor, --ray-address, --actors, --gpus-per-actor of a command with a Ray executor."""
+def ray_options(executor_help: str, actors_help: str, prefix: str = "execution.") -> tuple[Opt, ...]:
+    """--executor, --ray-address, --actors, --gpus-per-actor of a command with a Ray executor,
+    bound to the `ExecutorConfig` at `prefix` of the command's config (`saescope.execution`)."""
     return (
-        Opt("--executor", None, default="local", help=executor_help),
-        Opt("--ray-address", None, help="ray.init(address=...), e.g. auto."),
-        Opt("--actors", None, type=int | None, help=actors_help),
-        Opt("--gpus-per-actor", None, type=float, default=0.0, help="Ray: GPUs per actor (1 = CUDA)."),
+        Opt("--executor", f"{prefix}executor", help=executor_help),
+        Opt("--ray-address", f"{prefix}ray_address"),
+        Opt("--actors", f"{prefix}actors", help=actors_help),
+        Opt("--gpus-per-actor", f"{prefix}gpus_per_actor"),
     )
-
-
-def check_executor(executor: str) -> None:
-    """The local executor is the only other one (a command takes `ray` before calling this)."""
-    if executor != "local":
-        raise ConfigError(f"--executor must be local or ray, got {executor!r}")
 
 
 def split_list(text: str | None, name: str, cast: Callable[[str], Any] = str,

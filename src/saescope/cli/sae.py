@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import typer
 
-from saescope.cli.options import Opt, check_executor, command, ray_options, values
-from saescope.errors import ConfigError, InputError
-from saescope.sae.config import TrainConfig, TrainRunConfig
+from saescope.cli.options import Opt, build, command, ray_options, values
+from saescope.errors import ConfigError
+from saescope.sae.config import EncodeConfig, TrainConfig, TrainRunConfig
 
 TRAIN_OPTIONS = (
     Opt("input", "input", argument=True, default=..., type=Path),
@@ -90,8 +89,8 @@ def train(**opts: Any) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("always", UserWarning)
         warnings.showwarning = show
-        result = run_train(cfg, progress=not opts["quiet"])
-    m = result.metrics
+        man = run_train(cfg, progress=not opts["quiet"])
+    m = man["metrics"]
     if not main_rank:
         return
     typer.echo(
@@ -121,56 +120,29 @@ def train_run_config(opts: dict[str, Any]) -> TrainRunConfig:
 
 
 ENCODE_OPTIONS = (
-    Opt("sae_dir", None, argument=True, default=..., type=Path,
-        help="SAE folder (cfg.json + sae.safetensors)."),
-    Opt("input", None, argument=True, default=..., type=Path,
-        help="Vectors: .npy, .safetensors, or Parquet file/folder."),
-    Opt("--out", None, default=..., type=Path, help="Output Parquet: id, sae_idx, sae_val per row."),
-    Opt("--batch-size", None, type=int, default=4096, help="Rows per batch."),
-    Opt("--device", None, default="auto", help="auto | cpu | cuda."),
-    Opt("--column", None, help="Parquet vector column."),
-    Opt("--drop-nonfinite", None, type=bool, default=False,
-        help="Skip rows with NaN/Inf instead of failing."),
-    Opt("--overwrite", None, type=bool, default=False, help="Replace an existing output file."),
+    Opt("sae_dir", "sae", argument=True, default=..., type=Path),
+    Opt("input", "input", argument=True, default=..., type=Path),
+    Opt("--out", "out", default=..., type=Path),
+    Opt("--batch-size", "batch_size"),
+    Opt("--device", "device"),
+    Opt("--column", "column"),
+    Opt("--drop-nonfinite", "drop_nonfinite"),
+    Opt("--overwrite", "overwrite"),
     Opt("--quiet", None, type=bool, default=False, help="No progress bar."),
     *ray_options("local | ray (Ray Data: --out is a folder, one part per input file).",
                  "Ray: SAE copies (default: per GPU or 2 CPUs)."),
 )
 
 
-@command(None, ENCODE_OPTIONS)
+@command(EncodeConfig, ENCODE_OPTIONS)
 def encode(**opts: Any) -> None:
     """Write the sparse codes of INPUT under the SAE to a Parquet file (never densified)."""
-    o = SimpleNamespace(**opts)
-    if o.executor == "ray":  # saescope.ray_exec: one output part per input file, resumable
-        from saescope.ray_exec import RayConfig, encode_files
+    from saescope.sae.run import run_encode
 
-        cfg = RayConfig(address=o.ray_address, actors=o.actors, gpus_per_actor=o.gpus_per_actor,
-                        batch_size=o.batch_size)
-        stats = encode_files(o.sae_dir, o.input, o.out, column=o.column, ray=cfg,
-                             overwrite=o.overwrite, progress=not o.quiet,
-                             drop_nonfinite=o.drop_nonfinite)
-        typer.echo(json.dumps({**stats, "out": str(o.out)}))
-        return
-    check_executor(o.executor)
-    from saescope.data.vectors import read_finite_vectors
-    from saescope.device import resolve_device
-    from saescope.sae.encode import write_codes_parquet
-    from saescope.sae.model import SparseAutoencoder
-
-    if o.out.exists() and not o.overwrite:
-        raise InputError(f"output {o.out} already exists (use --overwrite to replace it)")
-    if o.out.is_dir():
-        raise InputError(f"output {o.out} is a folder; give a .parquet file name")
-    if o.batch_size < 1:
-        raise ConfigError(f"--batch-size must be >= 1, got {o.batch_size}")
-    sae = SparseAutoencoder.load(o.sae_dir, device=resolve_device(o.device))
-    table, dropped = read_finite_vectors(o.input, o.column, o.drop_nonfinite)
-    if table.X.shape[1] != sae.d_in:
-        raise InputError(
-            f"{o.input}: vectors have {table.X.shape[1]} dimensions, the SAE in {o.sae_dir} "
-            f"expects {sae.d_in} (d_in)"
-        )
-    n = write_codes_parquet(sae, table.X, o.out, ids=table.ids, batch_size=o.batch_size,
-                            progress=not o.quiet, source=str(o.input))
-    typer.echo(json.dumps({"rows": n, "dropped_nonfinite": dropped, "out": str(o.out)}))
+    cfg = build(EncodeConfig, values(opts, ENCODE_OPTIONS))
+    man = run_encode(cfg, progress=not opts["quiet"])
+    if "ray" in man:
+        typer.echo(json.dumps({**man["ray"], "out": cfg.out}))
+    else:
+        typer.echo(json.dumps({"rows": man["rows"], "dropped_nonfinite": man["dropped_nonfinite"],
+                               "out": cfg.out}))

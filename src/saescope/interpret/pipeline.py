@@ -48,21 +48,24 @@ WORK = ".work"
 __all__ = ["InterpretConfig", "explain_phase", "interpret_vectors", "run_interpret", "score_phase", "select_latents"]
 
 
-def run_interpret(cfg: Any = None, *args: Any, **kwargs: Any) -> dict[str, Any]:
+def run_interpret(cfg: InterpretConfig, progress: bool = True,
+                  embed: Callable[[list[str]], np.ndarray] | None = None,
+                  llm: LLM | None = None) -> dict[str, Any]:
     """Interpret the SAE `cfg.sae` on `cfg.data` (texts from `cfg.texts` or a column) into `cfg.out`.
 
-    Returns the manifest. Keyword arguments: `progress`, `embed` (replaces the sentence model of
-    the embedding scorer), `llm` (replaces the backend built from the config). The older form
-    `run_interpret(sae, X, ids, texts, out_dir, cfg, ...)` still works and is
-    `interpret_vectors` (it returns the summary).
+    Returns the manifest (`OUT/manifest.json`). `embed` replaces the sentence model of the
+    embedding scorer, `llm` the backend built from the config. `interpret_vectors(sae, X, ids,
+    texts, out_dir, cfg)` is the same work on arrays in memory (it returns the summary).
     """
-    if not isinstance(cfg, InterpretConfig) or args:
-        return interpret_vectors(cfg, *args, **kwargs)
+    if not isinstance(cfg, InterpretConfig):
+        raise ConfigError(f"run_interpret takes an InterpretConfig, got {type(cfg).__name__} "
+                          "(interpret_vectors(sae, X, ids, texts, out_dir, cfg) takes arrays)")
     if not cfg.data or not cfg.out:
         raise ConfigError("run_interpret(cfg) needs cfg.data and cfg.out (and cfg.sae)")
     inputs = read_vectors_with_texts(cfg.data, cfg.texts, cfg.text_field, cfg.id_field, cfg.column)
     sae = load_sae(cfg.sae, inputs.X.shape[1], cfg.data)
-    interpret_vectors(sae, inputs.X, inputs.ids, inputs.texts, cfg.out, cfg, **kwargs)
+    interpret_vectors(sae, inputs.X, inputs.ids, inputs.texts, cfg.out, cfg, progress=progress,
+                      embed=embed, llm=llm)
     return json.loads((Path(cfg.out) / "manifest.json").read_text())
 
 

@@ -5,13 +5,15 @@ from saescope.sae import SparseAutoencoder, SAEConfig, TrainConfig, train_sae, e
 result = train_sae(X_train, TrainConfig(sae=SAEConfig(k=32, expansion_factor=8)), out_dir="sae")
 codes = encode_csr(result.sae, X)                   # scipy CSR [N, M]
 sae = SparseAutoencoder.load("sae")                 # cfg.json + sae.safetensors (sparsify layout)
-run_train(TrainRunConfig(input="emb.parquet", out="sae"))  # the stage, as `saescope train` runs it
+manifest = run_train(TrainRunConfig(input="emb.parquet", out="sae"))  # the stage, as `saescope train`
+run_encode(EncodeConfig(sae="sae", input="emb.parquet", out="codes.parquet"))  # `saescope encode`
 ```
 """
 
 from saescope.lazy import lazy_exports
 
 _EXPORTS = {
+    "EncodeConfig": "saescope.sae.config",
     "SAEConfig": "saescope.sae.config",
     "TrainConfig": "saescope.sae.config",
     "TrainRunConfig": "saescope.sae.config",
@@ -21,6 +23,7 @@ _EXPORTS = {
     "SparseAutoencoder": "saescope.sae.model",
     "EncoderOutput": "saescope.sae.outputs",
     "ForwardOutput": "saescope.sae.outputs",
+    "run_encode": "saescope.sae.run",
     "run_train": "saescope.sae.run",
     "parquet_batches": "saescope.sae.sources",
     "TrainResult": "saescope.sae.train",
@@ -30,6 +33,7 @@ _EXPORTS = {
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
+    "EncodeConfig",
     "EncoderOutput",
     "ForwardOutput",
     "SAEConfig",
@@ -40,6 +44,7 @@ __all__ = [
     "decode_csr",
     "encode_csr",
     "parquet_batches",
+    "run_encode",
     "run_train",
     "train_sae",
     "write_codes_parquet",

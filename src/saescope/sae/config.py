@@ -19,6 +19,7 @@ from typing import Any
 
 from saescope.device import check_device_name
 from saescope.errors import ConfigError
+from saescope.execution import ExecutorConfig
 
 # Keys sparsify writes that have no meaning here; accepted on load when they hold these values.
 _SPARSIFY_NEUTRAL = {"skip_connection": False, "transcode": False, "activation": "topk"}
@@ -348,3 +349,31 @@ class TrainRunConfig:
     def __post_init__(self) -> None:
         if isinstance(self.train, dict):
             self.train = TrainConfig.from_dict(self.train)
+
+
+@dataclass
+class EncodeConfig:
+    """One run of the encode stage (`saescope.sae.run_encode`, `saescope encode`)."""
+
+    sae: str = ""
+    """SAE folder (cfg.json + sae.safetensors)."""
+    input: str = ""
+    """Vectors: .npy, .safetensors, or Parquet file/folder."""
+    out: str = ""
+    """Output Parquet: id, sae_idx, sae_val per row (a folder of parts with the Ray executor)."""
+    batch_size: int = 4096
+    """Rows per batch."""
+    device: str = "auto"
+    """auto | cpu | cuda."""
+    column: str | None = None
+    """Parquet vector column."""
+    drop_nonfinite: bool = False
+    """Skip rows with NaN/Inf instead of failing."""
+    overwrite: bool = False
+    """Replace an existing output file."""
+    execution: ExecutorConfig = field(default_factory=ExecutorConfig)
+    """This machine or a Ray cluster."""
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")

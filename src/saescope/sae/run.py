@@ -1,24 +1,31 @@
-"""`run_train(cfg)`: the train stage (vectors on disk -> an SAE folder), as `saescope train` runs it."""
+"""`run_train(cfg)` and `run_encode(cfg)`: the SAE stages, as `saescope train` / `encode` run them.
+
+Each returns its manifest: train's is `OUT/manifest.json` (with the validation metrics), encode's
+is written beside its output as `<out>.manifest.json`. `train_sae` and `write_codes_parquet` are
+the same work on arrays in memory.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import warnings
+from pathlib import Path
 from typing import Any
 
-from saescope.errors import ConfigError
-from saescope.sae.config import TrainRunConfig
-from saescope.sae.train import TrainResult, train_sae
+from saescope.errors import ConfigError, InputError
+from saescope.sae.config import EncodeConfig, TrainRunConfig
+from saescope.sae.train import finished_manifest, train_sae
 
 
-def run_train(cfg: TrainRunConfig, progress: bool = True) -> TrainResult:
+def run_train(cfg: TrainRunConfig, progress: bool = True) -> dict[str, Any]:
     """Train `cfg.train` on the vectors of `cfg.input` into the folder `cfg.out`.
 
     A `split` column in Parquet input (written by `saescope embed --val-fraction`) decides the
     validation rows; otherwise `cfg.train.val_fraction` of the rows are held out at random.
     Dropped non-finite rows and other notes are `UserWarning`s. Data-parallel under torchrun
     as `train_sae` (rank 0 owns the folder). Besides `train_sae`'s files, `cfg.out` gets a
-    `manifest.json` like the other stages' (written before cfg.json, the completion mark).
+    `manifest.json` like the other stages' (written before cfg.json, the completion mark);
+    it is returned, with the validation metrics under `metrics` (`train_sae` returns the SAE).
     """
     from saescope.data.splits import rows_of_table_split
     from saescope.data.vectors import read_finite_vectors
@@ -30,10 +37,11 @@ def run_train(cfg: TrainRunConfig, progress: bool = True) -> TrainResult:
         warnings.warn(f"dropped {dropped} rows with NaN/Inf from {cfg.input}", UserWarning,
                       stacklevel=2)
     X, val = rows_of_table_split(table, str(cfg.input))
-    return train_sae(X, cfg.train, val_data=val, out_dir=cfg.out, resume=cfg.resume,
-                     overwrite=cfg.overwrite, progress=progress,
-                     manifest=train_manifest(cfg, len(X) + (0 if val is None else len(val)), dropped,
-                                             by_split_column=val is not None))
+    man = train_manifest(cfg, len(X) + (0 if val is None else len(val)), dropped,
+                         by_split_column=val is not None)
+    result = train_sae(X, cfg.train, val_data=val, out_dir=cfg.out, resume=cfg.resume,
+                       overwrite=cfg.overwrite, progress=progress, manifest=man)
+    return finished_manifest(man, Path(cfg.out), result.metrics)
 
 
 def train_manifest(cfg: TrainRunConfig, n_rows: int, dropped: int, by_split_column: bool) -> dict[str, Any]:
@@ -52,3 +60,52 @@ def train_manifest(cfg: TrainRunConfig, n_rows: int, dropped: int, by_split_colu
         "rows": {"used": n_rows, "dropped_nonfinite": dropped},
         "validation": "split column" if by_split_column else "val_fraction",
     }
+
+
+def run_encode(cfg: EncodeConfig, progress: bool = True) -> dict[str, Any]:
+    """Write the sparse codes of the vectors `cfg.input` under the SAE `cfg.sae` to `cfg.out`.
+
+    A Parquet file of `id`, `sae_idx` list<int32>, `sae_val` list<float32> (never densified);
+    with `cfg.execution.executor == "ray"`, a folder of parts, one per input file, resumable
+    (`saescope.ray_exec.encode_files`). Returns the manifest (`rows`, `dropped_nonfinite`).
+    """
+    from saescope.io import write_json
+    from saescope.run_layout import manifest_path, stage_manifest
+
+    if not cfg.sae or not cfg.input or not cfg.out:
+        raise ConfigError("run_encode needs cfg.sae, cfg.input and cfg.out")
+    inputs = {"sae": cfg.sae, "input": cfg.input}
+    if cfg.execution.executor == "ray":
+        from saescope.ray_exec import encode_files
+
+        stats = encode_files(cfg.sae, cfg.input, cfg.out, column=cfg.column,
+                             ray=cfg.execution.ray_config(batch_size=cfg.batch_size),
+                             overwrite=cfg.overwrite, progress=progress,
+                             drop_nonfinite=cfg.drop_nonfinite)
+        man = stage_manifest("encode", cfg, inputs=inputs, rows=stats.get("rows"), outputs=[cfg.out],
+                             ray=stats)
+        write_json(manifest_path(cfg.out), man)
+        return man
+    from saescope.data.vectors import read_finite_vectors
+    from saescope.device import resolve_device
+    from saescope.sae.encode import write_codes_parquet
+    from saescope.sae.model import SparseAutoencoder
+
+    out = Path(cfg.out)
+    if out.exists() and not cfg.overwrite:
+        raise InputError(f"output {out} already exists (use --overwrite to replace it)")
+    if out.is_dir():
+        raise InputError(f"output {out} is a folder; give a .parquet file name")
+    sae = SparseAutoencoder.load(cfg.sae, device=resolve_device(cfg.device))
+    table, dropped = read_finite_vectors(cfg.input, cfg.column, cfg.drop_nonfinite)
+    if table.X.shape[1] != sae.d_in:
+        raise InputError(
+            f"{cfg.input}: vectors have {table.X.shape[1]} dimensions, the SAE in {cfg.sae} "
+            f"expects {sae.d_in} (d_in)"
+        )
+    man = stage_manifest("encode", cfg, inputs=inputs, rows=len(table.X),
+                         dropped_nonfinite=dropped, num_latents=sae.num_latents, outputs=[cfg.out])
+    write_json(manifest_path(out), man)
+    write_codes_parquet(sae, table.X, out, ids=table.ids, batch_size=cfg.batch_size,
+                        progress=progress, source=str(cfg.input))
+    return man

@@ -592,7 +592,8 @@ def train_sae(
     array, `cfg.val_fraction` of it is held out. out_dir: folder for the outputs and
     checkpoints (refused if non-empty unless `resume` or `overwrite`). callback(step, log):
     called after each step with the step count and, on logged steps, the log line ({} else).
-    manifest: with `out_dir`, written as `manifest.json` (plus `steps`, `samples` and `files`)
+    manifest: with `out_dir`, written as `manifest.json` (plus `steps`, `samples`, `files` and
+    `metrics`, `finished_manifest`)
     before `cfg.json`, the completion mark (`run_train` gives its config and inputs).
     """
     cfg = cfg or TrainConfig()
@@ -721,8 +722,14 @@ def _write_outputs(out: Path, sae: SparseAutoencoder, metrics: dict[str, Any],
         pq.write_table(table, tmp)
     write_json(out / "metrics.json", metrics)
     if manifest is not None:
-        files = [f for f in (*TRAIN_FILES, INPUT_STATS)
-                 if f not in ("train_log.jsonl", INPUT_STATS) or (out / f).is_file()]
-        write_json(out / "manifest.json", {**manifest, "steps": metrics["steps"],
-                                           "samples": metrics["samples"], "files": files})
+        write_json(out / "manifest.json", finished_manifest(manifest, out, metrics))
     sae.save(out)
+
+
+def finished_manifest(manifest: dict[str, Any], out: Path, metrics: dict[str, Any]) -> dict[str, Any]:
+    """manifest.json of a finished training folder: the run's `manifest`, `steps`, `samples`,
+    the `files` it holds and the validation `metrics`."""
+    files = [f for f in (*TRAIN_FILES, INPUT_STATS)
+             if f not in ("train_log.jsonl", INPUT_STATS) or (out / f).is_file()]
+    return {**manifest, "steps": metrics["steps"], "samples": metrics["samples"], "files": files,
+            "metrics": metrics}

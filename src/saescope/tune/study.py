@@ -65,17 +65,18 @@ def train_val_split(
     return train_idx, val_idx
 
 
-def run_tune(cfg: Any, *args: Any, progress: bool = True, **kwargs: Any) -> dict[str, Any]:
+def run_tune(cfg: TuneConfig, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) the search on the vectors of `cfg.input` and write it under `cfg.out`.
 
     `cfg.val_fraction` of the rows (whole `cfg.group_by` groups, seeded by `cfg.seed`) score the
-    trials. Returns the summary (see `tune_matrices`). The older form `run_tune(X_train, X_val,
-    cfg, out_dir)` still works and is `tune_matrices`.
+    trials. Returns the summary (`summary.json`, see `tune_matrices`, which runs the search on
+    matrices split by the caller).
     """
     from saescope.data.vectors import read_finite_vectors
 
-    if not isinstance(cfg, TuneConfig) or args:
-        return tune_matrices(cfg, *args, progress=progress, **kwargs)
+    if not isinstance(cfg, TuneConfig):
+        raise ConfigError(f"run_tune takes a TuneConfig, got {type(cfg).__name__} "
+                          "(tune_matrices(X_train, X_val, cfg, out_dir) takes matrices)")
     if not cfg.input:
         raise ConfigError("run_tune(cfg) needs cfg.input (and cfg.out)")
     table, _ = read_finite_vectors(cfg.input, cfg.column, drop_nonfinite=None, limit=cfg.limit)
