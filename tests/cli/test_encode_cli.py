@@ -61,3 +61,37 @@ def test_encode_bad_inputs(tmp_path, capsys, sae_dir):
     assert "--overwrite" in capsys.readouterr().err
     assert run(["encode", tmp_path, tmp_path / "nan.npy", "--out", tmp_path / "d.parquet"]) == 2
     assert "not an SAE folder" in capsys.readouterr().err
+
+
+def test_encode_pools_a_per_token_store_per_document(tmp_path, sae_dir):
+    from saescope.sae.encode import TokenPooling, pool_token_codes
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((12, 6)).astype(np.float32)
+    docs = ["d0"] * 5 + ["d1"] * 4 + ["d2"] * 3
+    pos = [p for n in (5, 4, 3) for p in range(1, n + 1)]
+    toks = [f"t{i}" for i in range(12)]
+    emb = pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), 6)
+    pq.write_table(pa.table({"id": [f"{d}:{p}" for d, p in zip(docs, pos, strict=True)],
+                             "embedding": emb, "doc_id": docs, "position": pos, "token": toks}),
+                   tmp_path / "tok.parquet")
+    assert run(["encode", sae_dir, tmp_path / "tok.parquet", "--out", tmp_path / "d.parquet",
+                "--pool-tokens", "max", "--dense", "--quiet"]) == 0
+    t = pq.read_table(tmp_path / "d.parquet")
+    assert t["id"].to_pylist() == ["d0", "d1", "d2"] and t["n_tokens"].to_pylist() == [5, 4, 3]
+    want = pool_token_codes(encode_csr(SparseAutoencoder.load(sae_dir), X), np.array(docs),
+                            TokenPooling(how="max")).codes.toarray()
+    dense = np.stack(t["embedding"].to_numpy(zero_copy_only=False))
+    np.testing.assert_allclose(dense, want, rtol=1e-6)
+    for r in range(3):  # each latent's token is the row where it fired most in that document
+        rows = [i for i, d in enumerate(docs) if d == f"d{r}"]
+        codes = encode_csr(SparseAutoencoder.load(sae_dir), X[rows]).toarray()
+        for j, tok in zip(t["sae_idx"][r].as_py(), t["sae_token"][r].as_py(), strict=True):
+            assert tok == toks[rows[int(np.argmax(codes[:, j]))]]
+
+
+def test_encode_pool_tokens_needs_a_per_token_store(tmp_path, capsys, sae_dir):
+    np.save(tmp_path / "v.npy", np.ones((4, 6), np.float32))
+    assert run(["encode", sae_dir, tmp_path / "v.npy", "--out", tmp_path / "d.parquet",
+                "--pool-tokens", "mean"]) == 2
+    assert "doc_id" in capsys.readouterr().err and not (tmp_path / "d.parquet").exists()

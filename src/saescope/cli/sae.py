@@ -129,6 +129,9 @@ ENCODE_OPTIONS = (
     Opt("--drop-nonfinite", "drop_nonfinite"),
     Opt("--overwrite", "overwrite"),
     Opt("--quiet", None, type=bool, default=False, help="No progress bar."),
+    Opt("--pool-tokens", "pool_tokens"),
+    Opt("--pool-top-k", "pool_top_k"),
+    Opt("--dense", "dense"),
     *ray_options("local | ray (Ray Data: --out is a folder, one part per input file).",
                  "Ray: SAE copies (default: per GPU or 2 CPUs)."),
 )

@@ -401,12 +401,12 @@ def dominant_dimensions(X: np.ndarray | RunningVariance, top: int = 3, share: fl
         return None
     parts = ", ".join(f"{int(d)} ({var[d] / var.sum():.1%})" for d in dims)
     if first_token_excluded is None:  # not LLM activations, or made elsewhere
-        advice = ("Standardise each dimension (z-score) before training an SAE or comparing "
-                  "cosines, or both mostly see these dimensions.")
+        advice = ("Standardise each dimension before training an SAE (saescope train "
+                  "--input-standardize) or comparing cosines, or both mostly see these dimensions.")
     elif first_token_excluded:
-        advice = ("The first token is already left out: standardise each dimension (z-score) "
-                  "before training an SAE or comparing cosines, or the SAE's FVU mostly measures "
-                  "these dimensions.")
+        advice = ("The first token is already left out: standardise each dimension before "
+                  "training an SAE (saescope train --input-standardize) or comparing cosines, or "
+                  "the SAE's FVU mostly measures these dimensions.")
     else:
         advice = ("The first token (the attention sink) was pooled: leave it out (drop "
                   "--keep-first-token), then standardise the dimensions if this persists.")

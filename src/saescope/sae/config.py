@@ -371,9 +371,24 @@ class EncodeConfig:
     """Skip rows with NaN/Inf instead of failing."""
     overwrite: bool = False
     """Replace an existing output file."""
+    pool_tokens: str | None = None
+    """Per-token input (`activations --per-token`): pool the tokens' codes into one row per
+    document: max | mean | topk (`saescope.sae.encode.TokenPooling`)."""
+    pool_top_k: int = 8
+    """K of `pool_tokens` topk: each latent's K largest token activations are averaged."""
+    dense: bool = False
+    """With `pool_tokens`: also write the pooled codes as a dense `embedding` column (so curate
+    reads the documents as vectors)."""
     execution: ExecutorConfig = field(default_factory=ExecutorConfig)
     """This machine or a Ray cluster."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.pool_tokens is not None:
+            from saescope.sae.encode import TokenPooling
+
+            TokenPooling(how=self.pool_tokens, top_k=self.pool_top_k)  # checks both
+            if self.execution.executor == "ray":
+                raise ConfigError("--pool-tokens is local-only (a document's tokens may span "
+                                  "input files)")

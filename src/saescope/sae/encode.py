@@ -1,21 +1,27 @@
 """Sparse codes of many vectors: a scipy CSR matrix, or a Parquet file of (index, value) lists.
 
 Codes are never densified: each batch's active (index, value) pairs go straight into the CSR
-arrays or the Parquet list columns.
+arrays or the Parquet list columns (except the optional dense `embedding` of pooled documents).
+
+Per-token stores (`saescope activations --per-token`): `pool_token_codes` turns the codes of a
+document's tokens into one code per document (`max`, `mean`, `topk`), which is how FineScope
+describes a document with an SAE trained on token activations ("extract embeddings with the
+trained SAE"; FineScope, 2025).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
-from saescope.errors import InputError
+from saescope.errors import ConfigError, InputError
 from saescope.sae.model import SparseAutoencoder
 
 
@@ -126,3 +132,114 @@ def _id_type(ids: Any) -> Any:
     if arr.dtype.kind in "iu":
         return pa.int64()
     return pa.string()
+
+
+# --- documents by their tokens' codes -------------------------------------------------------
+
+TOKEN_POOLINGS = ("max", "mean", "topk")
+
+
+@dataclass
+class TokenPooling:
+    """How `encode` turns the codes of a per-token store into one code per document."""
+
+    how: str = "max"
+    """max | mean | topk: over a document's n tokens with codes z_t (non-negative), latent j gets
+    max_t z_tj; (1/n) sum_t z_tj; or the mean of its min(K, n) largest z_tj (FineScope's top-K
+    selection applied to codes: K=1 is max, K>=n is mean)."""
+    top_k: int = 8
+    """K of `topk`."""
+
+    def __post_init__(self) -> None:
+        if self.how not in TOKEN_POOLINGS:
+            raise ConfigError(f"token pooling must be one of {', '.join(TOKEN_POOLINGS)}, "
+                              f"got {self.how!r}")
+        if self.top_k < 1:
+            raise ConfigError(f"token pooling top_k must be >= 1, got {self.top_k}")
+
+
+class PooledCodes(NamedTuple):
+    """Per-document codes pooled from token codes."""
+
+    doc_ids: np.ndarray
+    """[D] document ids, in order of first appearance in the token rows."""
+    codes: sp.csr_matrix
+    """float32 [D, M] pooled codes, column indices sorted within each row."""
+    n_tokens: np.ndarray
+    """int64 [D] token rows per document."""
+    top_row: np.ndarray
+    """int64 [nnz] for each stored code (aligned with `codes.data`): the token row where that
+    latent fired most in that document (the first such row on ties)."""
+
+
+def pool_token_codes(codes: sp.csr_matrix, doc_ids: Any, pooling: TokenPooling) -> PooledCodes:
+    """Pool token codes [T, M] into document codes [D, M] by `doc_ids` [T] (see `TokenPooling`).
+
+    A token where a latent does not fire counts as 0 (so `mean` divides by all n tokens)."""
+    codes = sp.csr_matrix(codes, dtype=np.float32)
+    doc_ids = np.asarray(doc_ids)
+    if len(doc_ids) != codes.shape[0]:
+        raise InputError(f"{len(doc_ids)} document ids for {codes.shape[0]} token rows")
+    uniq, first, inv = np.unique(doc_ids, return_index=True, return_inverse=True)
+    by_first = np.argsort(first, kind="stable")
+    rank = np.empty(len(uniq), dtype=np.int64)
+    rank[by_first] = np.arange(len(uniq))
+    doc_of_row = rank[inv.reshape(-1)]
+    n_docs, m = len(uniq), codes.shape[1]
+    n_tokens = np.bincount(doc_of_row, minlength=n_docs).astype(np.int64)
+    coo = codes.tocoo()
+    keep = coo.data != 0
+    row, lat, val = coo.row[keep].astype(np.int64), coo.col[keep].astype(np.int64), coo.data[keep]
+    doc = doc_of_row[row]
+    order = np.lexsort((row, -val, lat, doc))  # by document, latent, decreasing value
+    row, lat, val, doc = row[order], lat[order], val[order], doc[order]
+    key = doc * m + lat
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
+    n_doc = n_tokens[doc[starts]].astype(np.float64)
+    if pooling.how == "max":
+        pooled = val[starts].astype(np.float64)
+    elif pooling.how == "mean":
+        pooled = np.add.reduceat(val.astype(np.float64), starts) / n_doc if len(starts) else np.zeros(0)
+    else:
+        counts = np.diff(np.r_[starts, len(key)])
+        within = np.arange(len(key)) - np.repeat(starts, counts)
+        top = np.where(within < pooling.top_k, val, 0).astype(np.float64)
+        pooled = (np.add.reduceat(top, starts) / np.minimum(pooling.top_k, n_doc)
+                  if len(starts) else np.zeros(0))
+    indptr = np.r_[0, np.cumsum(np.bincount(doc[starts], minlength=n_docs))].astype(np.int64)
+    out = sp.csr_matrix((pooled.astype(np.float32), lat[starts].astype(np.int32), indptr),
+                        shape=(n_docs, m))
+    return PooledCodes(uniq[by_first], out, n_tokens, row[starts])
+
+
+def write_pooled_codes_parquet(pooled: PooledCodes, path: str | Path, tokens: Any = None,
+                               positions: Any = None, dense: bool = False) -> int:
+    """Write one row per document (atomically): `id`, `sae_idx`, `sae_val`, `n_tokens`, and
+    when the token rows carry them, `sae_token` / `sae_pos` (aligned with `sae_idx`: the token
+    where each latent fired most, and its position). `dense`: also an `embedding` column with the
+    full pooled code vector [M], so vector stages (`curate`) read the documents as vectors."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from saescope.data.shards import vectors_to_arrow
+    from saescope.io import atomic_path
+
+    codes = pooled.codes
+    offsets = pa.array(codes.indptr.astype(np.int32))
+    cols: dict[str, Any] = {
+        "id": pa.array(pooled.doc_ids.tolist(), _id_type(pooled.doc_ids)),
+        "sae_idx": pa.ListArray.from_arrays(offsets, pa.array(codes.indices, pa.int32())),
+        "sae_val": pa.ListArray.from_arrays(offsets, pa.array(codes.data, pa.float32())),
+        "n_tokens": pa.array(pooled.n_tokens, pa.int64()),
+    }
+    if tokens is not None:
+        picked = pa.array(np.asarray(tokens, dtype=object)[pooled.top_row].tolist(), pa.string())
+        cols["sae_token"] = pa.ListArray.from_arrays(offsets, picked)
+    if positions is not None:
+        pos = np.asarray(positions, dtype=np.int32)[pooled.top_row]
+        cols["sae_pos"] = pa.ListArray.from_arrays(offsets, pa.array(pos, pa.int32()))
+    if dense:
+        cols["embedding"] = vectors_to_arrow(codes.toarray())
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.table(cols), tmp)
+    return codes.shape[0]

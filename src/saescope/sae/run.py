@@ -103,9 +103,42 @@ def run_encode(cfg: EncodeConfig, progress: bool = True) -> dict[str, Any]:
             f"{cfg.input}: vectors have {table.X.shape[1]} dimensions, the SAE in {cfg.sae} "
             f"expects {sae.d_in} (d_in)"
         )
+    if cfg.pool_tokens is not None:
+        docs = _encode_pooled(cfg, sae, table, progress)
+        man = stage_manifest("encode", cfg, inputs=inputs, rows=docs, token_rows=len(table.X),
+                             dropped_nonfinite=dropped, num_latents=sae.num_latents,
+                             outputs=[cfg.out])
+        write_json(manifest_path(out), man)
+        return man
     man = stage_manifest("encode", cfg, inputs=inputs, rows=len(table.X),
                          dropped_nonfinite=dropped, num_latents=sae.num_latents, outputs=[cfg.out])
     write_json(manifest_path(out), man)
     write_codes_parquet(sae, table.X, out, ids=table.ids, batch_size=cfg.batch_size,
                         progress=progress, source=str(cfg.input))
     return man
+
+
+def _encode_pooled(cfg: EncodeConfig, sae: Any, table: Any, progress: bool) -> int:
+    """Codes of a per-token store pooled per document (`saescope.sae.encode.pool_token_codes`);
+    returns the number of documents written."""
+    from saescope.sae.encode import (
+        TokenPooling,
+        encode_csr,
+        pool_token_codes,
+        write_pooled_codes_parquet,
+    )
+
+    meta = table.meta
+    if meta is None or "doc_id" not in meta.column_names:
+        raise InputError(f"{cfg.input}: --pool-tokens needs a per-token store with a `doc_id` "
+                         "column (saescope activations --per-token)")
+    codes = encode_csr(sae, table.X, batch_size=cfg.batch_size, progress=progress)
+    pooled = pool_token_codes(codes, meta["doc_id"].to_numpy(zero_copy_only=False),
+                              TokenPooling(how=str(cfg.pool_tokens), top_k=cfg.pool_top_k))
+    cols = meta.column_names
+
+    def column(name: str) -> Any:
+        return meta[name].to_numpy(zero_copy_only=False) if name in cols else None
+
+    return write_pooled_codes_parquet(pooled, cfg.out, tokens=column("token"),
+                                      positions=column("position"), dense=cfg.dense)
