@@ -33,6 +33,7 @@ from saescope.errors import InputError, SaescopeError
 SAE_FILES = ("cfg.json", "sae.safetensors")
 INTERPRET_FILES = ("latents.parquet", "summary.json")
 CURATE_FILES = ("selected.parquet", "manifest.json")
+HYPOTHESES_FILES = ("hypotheses.parquet", "manifest.json")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class RunLayout:
     """Folder with latents.parquet + summary.json."""
     curate: Path | None = None
     """Folder with selected.parquet + manifest.json."""
+    hypotheses: Path | None = None
+    """Folder with hypotheses.parquet + manifest.json (`saescope hypotheses` output)."""
     also_interpret: tuple[Path, ...] = ()
     """Further interpret outputs (another explainer's, e.g. the demo's `interpret-llm/`), shown
     beside the main one's explanations."""
@@ -76,6 +79,7 @@ class RunLayout:
             sae=root / "sae",
             interpret=root / "interpret",
             curate=root / "curate",
+            hypotheses=root / "hypotheses",
         )
 
     @staticmethod
@@ -91,9 +95,10 @@ class RunLayout:
             sae=full.sae if _has(full.sae, SAE_FILES) else None,
             interpret=full.interpret if _has(full.interpret, INTERPRET_FILES) else None,
             curate=full.curate if _has(full.curate, CURATE_FILES) else None,
+            hypotheses=full.hypotheses if _has(full.hypotheses, HYPOTHESES_FILES) else None,
             also_interpret=tuple(p for p in sorted(root.glob("interpret-*")) if _has(p, INTERPRET_FILES)),
         )
-        if found.sae or found.interpret or found.curate or found.data:
+        if found.sae or found.interpret or found.curate or found.data or found.hypotheses:
             return found
         # A single stage's output folder.
         return RunLayout(
@@ -101,12 +106,13 @@ class RunLayout:
             sae=root if _has(root, SAE_FILES) else None,
             interpret=root if _has(root, INTERPRET_FILES) else None,
             curate=root if _has(root, CURATE_FILES) else None,
+            hypotheses=root if _has(root, HYPOTHESES_FILES) else None,
         )
 
     @staticmethod
     def from_parts(root: str | Path | None = None, *, data: str | Path | None = None,
                    sae: str | Path | None = None, interpret: str | Path | None = None,
-                   curate: str | Path | None = None,
+                   curate: str | Path | None = None, hypotheses: str | Path | None = None,
                    also_interpret: tuple[str | Path, ...] | list[str | Path] = ()) -> RunLayout:
         """A layout from a run folder (optional) and stage outputs given one by one.
 
@@ -114,10 +120,10 @@ class RunLayout:
         `InputError` names the option and the file it lacks). Without `root`, the root is the
         deepest folder holding every part (where plots and the report go by default).
         """
-        parts = {"data": data, "sae": sae, "interpret": interpret, "curate": curate}
+        parts = {"data": data, "sae": sae, "interpret": interpret, "curate": curate, "hypotheses": hypotheses}
         given = {k: Path(v) for k, v in parts.items() if v is not None}
         if root is None and not given:
-            raise InputError("give a run folder or at least one of --data, --sae, --interpret, --curate")
+            raise InputError("give a run folder or at least one of --data, --sae, --interpret, --curate, --hypotheses")
         for name, path in given.items():
             _check_part(name, path)
         for path in also_interpret:
@@ -136,7 +142,8 @@ class RunLayout:
         return [n for n in ("data", "sae", "interpret", "curate") if getattr(self, n) is None]
 
 
-PART_FILES = {"sae": SAE_FILES, "interpret": INTERPRET_FILES, "curate": CURATE_FILES}
+PART_FILES = {"sae": SAE_FILES, "interpret": INTERPRET_FILES, "curate": CURATE_FILES,
+              "hypotheses": HYPOTHESES_FILES}
 
 
 def _check_part(name: str, path: Path) -> None:
@@ -151,7 +158,7 @@ def _check_part(name: str, path: Path) -> None:
         raise InputError(f"--{name} {path}: no {', '.join(absent)} (an unfinished or different output?)")
 
 
-_COMMAND = {"sae": "train", "interpret": "interpret", "curate": "curate"}
+_COMMAND = {"sae": "train", "interpret": "interpret", "curate": "curate", "hypotheses": "hypotheses"}
 
 
 def _has(folder: Path | None, names: tuple[str, ...]) -> bool:

@@ -271,3 +271,29 @@ def test_dashboard_on_outputs_given_apart(sample_run: Path, tmp_path: Path,
     assert not at.warning  # nothing missing
     stages = at.table[0].value
     assert dict(zip(stages["stage"], stages["path"], strict=True))["curate"] == str(tmp_path / "picked")
+
+
+def test_hypotheses_page_reads_a_folder_outside_the_run(sample_run: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch):
+    """`saescope dashboard RUN --hypotheses hyp` (issue 28: the README writes `--out hyp`, and the
+    page only looked for RUN/hypotheses); its forest plot is labelled by latent and explanation."""
+    import json
+
+    import pandas as pd
+
+    hyp = tmp_path / "hyp"
+    hyp.mkdir()
+    pd.DataFrame({"latent": [5, 2], "effect": [0.4, 0.1], "ci_low": [0.3, 0.0], "ci_high": [0.5, 0.2],
+                  "p": [2.3e-8, 0.04], "q": [4.6e-8, 0.04], "significant": [True, True],
+                  "purity": [0.9, 0.6], "n_fires_test": [50, 30], "explanation": ["crooked hillary", "unfit"],
+                  }).to_parquet(hyp / "hypotheses.parquet")
+    (hyp / "manifest.json").write_text(json.dumps({"n_tested": 2, "n_significant": 2, "fdr": 0.05}))
+    assert not (sample_run / "hypotheses").exists()
+    monkeypatch.setenv("SAESCOPE_RUN_PARTS", json.dumps({"hypotheses": str(hyp)}))
+    at = open_page(sample_run, "Hypotheses", monkeypatch)
+    assert any("2 of 2 tested latents significant" in m.value for m in at.markdown)
+    frame = frame_with(at, "q")
+    assert frame["p"].tolist() == ["2.3e-08", "0.04"]
+    chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert chart["layout"]["yaxis"]["type"] == "category"
+    assert chart["data"][0]["y"] == ["latent 5: crooked hillary", "latent 2: unfit"]

@@ -52,5 +52,49 @@ def test_dashboard_page_lists_the_latents(tmp_path):
     assert any("1 of 2 tested latents significant" in m.value for m in at.markdown)
     frame = at.dataframe[0].value
     assert frame["latent"].tolist() == [7, 3]
+    assert frame["p"].tolist() == ["1e-09", "0.6"] and frame["q"].tolist() == ["2e-09", "0.6"]
     at.checkbox(key="hyp-significant").check().run(timeout=60)
     assert at.dataframe[0].value["latent"].tolist() == [7]
+
+
+def test_report_and_dashboard_find_hypotheses_outside_the_run(tmp_path):
+    """`hypotheses ... --out hyp` beside the run: `report/dashboard --hypotheses hyp` show them."""
+    from saescope.cli.main import run
+    from saescope.run_layout import RunLayout
+
+    _write(tmp_path / "elsewhere")
+    outside = tmp_path / "elsewhere" / "hypotheses"
+    run_dir = tmp_path / "run"
+    (run_dir / "sae").mkdir(parents=True)  # a run folder without hypotheses/ of its own
+    for name in ("cfg.json", "sae.safetensors"):
+        (run_dir / "sae" / name).write_text("{}")
+    assert RunLayout.detect(run_dir).hypotheses is None
+    lay = RunLayout.from_parts(run_dir, hypotheses=outside)
+    assert lay.hypotheses == outside and lay.sae == run_dir / "sae"
+    assert RunLayout.from_parts(None, hypotheses=outside).hypotheses == outside
+    assert run(["report", "--hypotheses", tmp_path / "nope", run_dir]) == 2
+    from saescope.viz.report import write_report
+
+    html = (write_report(RunLayout.from_parts(None, hypotheses=outside), tmp_path / "r.html")).read_text()
+    assert 'id="hypotheses"' in html and "1 of 2 tested latents significant" in html
+    assert ">1e-09<" in html and ">2e-09<" in html  # p and q readable, two significant digits
+    assert "fig-hypotheses-forest" in html and "latent 7: physics, &lt;script&gt;" in html
+
+
+def test_forest_plots_label_rows_by_latent_and_explanation(tmp_path):
+    from saescope.viz.hypotheses_section import (
+        display_table,
+        fig_forest,
+        forest_figure,
+        read_hypotheses,
+    )
+
+    _write(tmp_path)
+    table, _ = read_hypotheses(tmp_path / "hypotheses")
+    fig = forest_figure(table)
+    assert fig.layout.yaxis.type == "category"  # not a numeric axis of ids
+    assert list(fig.data[0].y) == ["latent 7: physics, <script>alert(1)</script>", "latent 3"]
+    ax = fig_forest(table).axes[0]
+    ticks = sorted((y, t.get_text()) for y, t in zip(ax.get_yticks(), ax.get_yticklabels(), strict=True))
+    assert [t for _, t in ticks] == ["latent 3", "latent 7: physics, <script>alert(1)</script>"]  # bottom up
+    assert display_table(table)["p"].tolist() == ["1e-09", "0.6"]

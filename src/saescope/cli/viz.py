@@ -1,7 +1,7 @@
 """`saescope plot`, `saescope report` and `saescope dashboard`: look at a run.
 
 Each takes a run folder (`saescope demo`'s), one stage's output folder, or the outputs of
-separate commands put together with --data, --sae, --interpret and --curate.
+separate commands put together with --data, --sae, --interpret, --curate and --hypotheses.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ RUN_OPTIONS = (
     Opt("--interpret", None, type=list[Path] | None,
         help="`saescope interpret` output folder; repeat for another explainer's (the first is the main one)."),
     Opt("--curate", None, type=Path | None, help="`saescope curate` output folder."),
+    Opt("--hypotheses", None, type=Path | None,
+        help="`saescope hypotheses` output folder (default: the run's hypotheses/)."),
 )
 """Where `plot`, `report` and `dashboard` find the run (`RunLayout.from_parts`)."""
 _PROJECTION = "auto (UMAP if installed, else t-SNE), umap, tsne, pca."
@@ -30,7 +32,7 @@ _PROJECTION = "auto (UMAP if installed, else t-SNE), umap, tsne, pca."
 def _parts(o: SimpleNamespace) -> dict:
     first, *also = o.interpret or [None]
     return {"data": o.data, "sae": o.sae, "interpret": first, "curate": o.curate,
-            "also_interpret": tuple(also)}
+            "hypotheses": o.hypotheses, "also_interpret": tuple(also)}
 
 
 def _layout(o: SimpleNamespace):  # noqa: ANN202

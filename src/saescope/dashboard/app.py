@@ -27,7 +27,7 @@ PAGE_FUNCS = {
     "Features": page_features,
     "Try your text": page_try,
     "Curation": page_curation,
-    "Hypotheses": lambda spec: page_hypotheses(str(get_run(spec).root)),  # takes the run folder
+    "Hypotheses": lambda spec: page_hypotheses(str(get_run(spec).layout.hypotheses or get_run(spec).root)),
 }
 PAGES = tuple(PAGE_FUNCS)
 

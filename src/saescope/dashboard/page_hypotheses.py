@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from saescope.dashboard.widgets import latent_table
-from saescope.viz.hypotheses_section import heldout_lines, hypotheses_dir, read_hypotheses
+from saescope.viz.hypotheses_section import (
+    display_table,
+    forest_figure,
+    heldout_lines,
+    hypotheses_dir,
+    read_hypotheses,
+)
 
 
 def page_hypotheses(path: str) -> None:
@@ -14,7 +19,7 @@ def page_hypotheses(path: str) -> None:
     folder = hypotheses_dir(path)
     if folder is None:
         st.info("No hypotheses in this run: run `saescope hypotheses VECTORS --sae SAE_DIR --label-field F "
-                f"--out {path}/hypotheses`.")
+                f"--out {path}/hypotheses`, or start the dashboard with `--hypotheses DIR`.")
         return
     table, m = read_hypotheses(folder)
     st.write(f"{m.get('n_significant', 0)} of {m.get('n_tested', 0)} tested latents significant at FDR "
@@ -24,13 +29,6 @@ def page_hypotheses(path: str) -> None:
     only = st.checkbox("significant only", value=False, key="hyp-significant")
     shown = table[table["significant"]] if only and "significant" in table.columns else table
     # "page": each latent's feature page (the latent column stays the bare id)
-    latent_table(shown.assign(page=shown["latent"]), "hypotheses-table", columns=("page",))
+    latent_table(display_table(shown).assign(page=shown["latent"]), "hypotheses-table", columns=("page",))
     if len(shown):
-        fig = go.Figure(go.Scatter(
-            x=shown["effect"], y=[f"#{int(x)}" for x in shown["latent"]], mode="markers",
-            error_x={"type": "data", "symmetric": False, "array": shown["ci_high"] - shown["effect"],
-                     "arrayminus": shown["effect"] - shown["ci_low"]},
-            text=shown["explanation"], hovertemplate="%{y}: %{x:.3f}<br>%{text}<extra></extra>"))
-        fig.update_layout(height=max(300, 22 * len(shown)), xaxis_title="effect (held-out correlation, 95% CI)",
-                          yaxis={"autorange": "reversed"}, margin={"l": 60, "r": 10, "t": 10, "b": 40})
-        st.plotly_chart(fig, key="hyp-effects")
+        st.plotly_chart(forest_figure(shown), key="hyp-effects")

@@ -23,12 +23,12 @@ from saescope.viz.projection_cache import cached_project_2d
 from saescope.viz.rundata import RunData
 
 CODE_SAMPLE = 5000  # rows encoded for latent histograms and co-activation (16,000 latents: ~3 s once)
-PARTS = ("data", "sae", "interpret", "curate", "also_interpret")
+PARTS = ("data", "sae", "interpret", "curate", "hypotheses", "also_interpret")
 
 
 def run_spec() -> str:
     """The run this dashboard shows: SAESCOPE_RUN_DIR (or the first argument after `--`) and
-    the stage outputs in SAESCOPE_RUN_PARTS (JSON: data, sae, interpret, curate)."""
+    the stage outputs in SAESCOPE_RUN_PARTS (JSON: data, sae, interpret, curate, hypotheses)."""
     if "SAESCOPE_RUN_DIR" in os.environ:  # set by the launcher (empty: stage outputs only)
         root = os.environ["SAESCOPE_RUN_DIR"]
     else:

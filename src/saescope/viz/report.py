@@ -586,7 +586,7 @@ def render_report(run: RunData, cfg: PlotConfig | None = None, max_latent_rows: 
         _latents(run, figs.static, max_latent_rows),
         _latent_cards(run, n_top),
         _curation(run, figs.static, n_selected_rows),
-        hypotheses_section(run.root),
+        hypotheses_section(run.layout.hypotheses) if run.layout.hypotheses else "",
     ])
     nav = " ".join(f'<a href="#{s}">{t}</a>' for s, t in (
         ("summary", "Summary"), ("training", "Training"), ("latents", "Latents"),
@@ -609,7 +609,7 @@ def write_report(run_dir: str | Path | RunLayout, out_path: str | Path | None = 
     run folder, one stage's output, or a `RunLayout.from_parts` of outputs side by side."""
     run = RunData(run_dir)
     if run.is_empty():
-        raise InputError(f"{run.root}: holds no run artifacts (no data, sae, interpret or curate)")
+        raise InputError(f"{run.root}: holds no run artifacts (no data, sae, interpret, curate or hypotheses)")
     out = Path(out_path) if out_path is not None else run.layout.report
     text = render_report(run, cfg, echo=echo)
     with atomic_path(out) as tmp:

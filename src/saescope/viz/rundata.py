@@ -57,7 +57,7 @@ class RunData:
 
     def is_empty(self) -> bool:
         lay = self.layout
-        return not (lay.data or lay.sae or lay.interpret or lay.curate)
+        return not (lay.data or lay.sae or lay.interpret or lay.curate or lay.hypotheses)
 
     # ---------------------------------------------------------------- run
     @functools.cache  # noqa: B019 - one RunData per run folder; the cache lives with it
