@@ -1,7 +1,8 @@
 """Where the per-shard scoring runs: this process, a pool of processes, or Ray Data.
 
 Every executor writes the same sidecars, `scores/part-XXXXX.parquet` (`id`, `score`,
-`centroid_sim`, `max_sim`, `nearest_seed`, `cluster`) and a `_part-XXXXX.done` marker (JSON
+`centroid_sim`, `max_sim`, `nearest_seed`, `cluster`, `text_hash`: `curate.text.text_hashes` of
+the row's text when the seeds have texts, else 0, for the seed-duplicate rule) and a `_part-XXXXX.done` marker (JSON
 with the row count) once the sidecar is complete; shards with a marker are skipped on rerun.
 The underscore keeps `pyarrow.parquet.read_table("scores/")` reading the sidecars only.
 
@@ -42,17 +43,34 @@ from saescope.io import atomic_path
 SCORE_SCHEMA = pa.schema([
     ("id", pa.string()), ("score", pa.float32()), ("centroid_sim", pa.float32()),
     ("max_sim", pa.float32()), ("nearest_seed", pa.int32()), ("cluster", pa.int32()),
+    ("text_hash", pa.uint64()),
 ])  # fmt: skip
 
 
-def scores_table(ids: np.ndarray, s: ChunkScores) -> pa.Table:
-    """The sidecar rows of one chunk."""
+def scores_table(ids: np.ndarray, s: ChunkScores, text_hash: np.ndarray | None = None) -> pa.Table:
+    """The sidecar rows of one chunk (`text_hash` None: zeros)."""
+    if text_hash is None:
+        text_hash = np.zeros(len(ids), dtype=np.uint64)
     return pa.table(
         [pa.array(ids, type=pa.string()), pa.array(s.score, pa.float32()),
          pa.array(s.centroid_sim, pa.float32()), pa.array(s.max_sim, pa.float32()),
-         pa.array(s.nearest_seed, pa.int32()), pa.array(s.cluster, pa.int32())],
+         pa.array(s.nearest_seed, pa.int32()), pa.array(s.cluster, pa.int32()),
+         pa.array(text_hash, pa.uint64())],
         schema=SCORE_SCHEMA,
     )  # fmt: skip
+
+
+def score_chunk(space: FittedSpace, ids: np.ndarray, X: np.ndarray, table: pa.Table,
+                hash_field: str | None) -> pa.Table:
+    """Sidecar rows of one chunk: its scores, and the hashes of its `hash_field` texts."""
+    from saescope.curate.text import text_hashes
+
+    field = space.text_field
+    texts = table[field].to_pylist() if field else None
+    hashes = None
+    if hash_field:
+        hashes = text_hashes(texts if hash_field == field else table[hash_field].to_pylist())
+    return scores_table(ids, space.score(X, ids, texts), hashes)
 
 
 def sidecar(scores_dir: Path, shard: Shard) -> Path:
@@ -79,13 +97,12 @@ def write_sidecar(scores_dir: Path, shard: Shard, table: pa.Table) -> None:
 
 
 def score_shard(shard: Shard, layout: PoolLayout, space: FittedSpace, scores_dir: Path,
-                chunk_size: int, bar: Any = None) -> int:
+                chunk_size: int, bar: Any = None, hash_field: str | None = None) -> int:
     """Score one shard chunk by chunk and write its sidecar; returns its row count."""
     parts = []
-    field = space.text_field
-    for ids, X, table in iter_chunks(shard, layout, chunk_size, [field] if field else None):
-        texts = table[field].to_pylist() if field else None
-        parts.append(scores_table(ids, space.score(X, ids, texts)))
+    extra = [f for f in (space.text_field, hash_field) if f]
+    for ids, X, table in iter_chunks(shard, layout, chunk_size, extra or None):
+        parts.append(score_chunk(space, ids, X, table, hash_field))
         if bar is not None:
             bar.update(len(ids))
     table = pa.concat_tables(parts) if parts else SCORE_SCHEMA.empty_table()
@@ -98,7 +115,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(fit_dir: str, sae_dir: str | None, device: str, layout: dict[str, Any],
-                 threads: int) -> None:
+                 threads: int, hash_field: str | None) -> None:
     from threadpoolctl import threadpool_limits
 
     from saescope.curate.fitstate import load_space
@@ -106,19 +123,22 @@ def _init_worker(fit_dir: str, sae_dir: str | None, device: str, layout: dict[st
     _WORKER["limits"] = threadpool_limits(threads)
     _WORKER["space"] = load_space(Path(fit_dir), sae_dir, device)
     _WORKER["layout"] = layout
+    _WORKER["hash_field"] = hash_field
 
 
 def _run_worker(shard: dict[str, Any], scores_dir: str, chunk_size: int) -> int:
     from saescope.curate.fitstate import layout_from_dict
 
     layout = layout_from_dict(_WORKER["layout"])
-    return score_shard(Shard.from_dict(shard), layout, _WORKER["space"], Path(scores_dir), chunk_size)
+    return score_shard(Shard.from_dict(shard), layout, _WORKER["space"], Path(scores_dir), chunk_size,
+                       hash_field=_WORKER["hash_field"])
 
 
 def run_local(layout: PoolLayout, space: FittedSpace, scores_dir: Path, chunk_size: int,
               workers: int = 1, fit_dir: Path | None = None, sae_dir: str | None = None,
-              progress: bool = True) -> int:
-    """Score the pending shards here (workers == 1) or in `workers` processes; returns shards done."""
+              progress: bool = True, hash_field: str | None = None) -> int:
+    """Score the pending shards here (workers == 1) or in `workers` processes; returns shards done
+    (`hash_field`: the text column whose hashes go to the sidecars, None: none)."""
     from saescope.curate.fitstate import layout_to_dict
 
     todo = pending_shards(layout, scores_dir)
@@ -129,7 +149,7 @@ def run_local(layout: PoolLayout, space: FittedSpace, scores_dir: Path, chunk_si
     with tqdm(total=rows, unit="rows", desc="score", disable=not progress) as bar:
         if workers <= 1 or len(todo) == 1:
             for shard in todo:
-                score_shard(shard, layout, space, scores_dir, chunk_size, bar)
+                score_shard(shard, layout, space, scores_dir, chunk_size, bar, hash_field)
             return len(todo)
         import multiprocessing as mp
 
@@ -138,7 +158,7 @@ def run_local(layout: PoolLayout, space: FittedSpace, scores_dir: Path, chunk_si
         ctx = mp.get_context("spawn")
         with ProcessPoolExecutor(
             max_workers=workers, mp_context=ctx, initializer=_init_worker,
-            initargs=(str(fit_dir), sae_dir, space.device, layout_to_dict(layout), threads),
+            initargs=(str(fit_dir), sae_dir, space.device, layout_to_dict(layout), threads, hash_field),
         ) as ex:
             futs = {ex.submit(_run_worker, s.to_dict(), str(scores_dir), chunk_size): s for s in todo}
             for fut in as_completed(futs):
@@ -152,12 +172,14 @@ class _RayScorer:
     """Ray Data actor: holds the fitted space (and its SAE) and scores pyarrow batches."""
 
     def __init__(self, arrays: dict[str, np.ndarray], meta: dict[str, Any], sae_dir: str | None,
-                 device: str, vector_column: str, id_column: str, parts: dict[str, int]) -> None:
+                 device: str, vector_column: str, id_column: str, parts: dict[str, int],
+                 hash_field: str | None = None) -> None:
         from saescope.curate.fitstate import load_sae_for
 
         sae = load_sae_for(meta, sae_dir, device)
         self.space = FittedSpace.from_state(arrays, meta, sae=sae, device=device)
         self.vector_column, self.id_column, self.parts = vector_column, id_column, parts
+        self.hash_field = hash_field
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         from saescope.data.vectors import list_column_to_numpy
@@ -166,15 +188,13 @@ class _RayScorer:
         X = list_column_to_numpy(batch[self.vector_column], "ray batch", self.vector_column)
         ids = np.asarray(batch[self.id_column].cast(pa.string()).to_numpy(zero_copy_only=False),
                          dtype=object)
-        field = self.space.text_field
-        texts = batch[field].to_pylist() if field else None
-        table = scores_table(ids, self.space.score(X, ids, texts))
+        table = score_chunk(self.space, ids, X, batch, self.hash_field)
         return table.append_column(PART_COLUMN, part_array(batch, self.parts))
 
 
 def run_ray(layout: PoolLayout, space: FittedSpace, scores_dir: Path, chunk_size: int,
             sae_dir: str | None = None, address: str | None = None, concurrency: int | None = None,
-            progress: bool = True) -> int:
+            progress: bool = True, hash_field: str | None = None) -> int:
     """Score the pending shards (whole files) with Ray Data; returns shards done.
 
     `saescope.ray_exec.run_parts` does the Ray work (set-up, actor pool holding the space, one
@@ -199,9 +219,11 @@ def run_ray(layout: PoolLayout, space: FittedSpace, scores_dir: Path, chunk_size
     cfg = RayConfig(address=address, actors=concurrency, batch_size=chunk_size,
                     gpus_per_actor=1.0 if space.device.startswith("cuda") else 0.0)
     kwargs = {"arrays": arrays, "meta": meta, "sae_dir": sae_dir, "device": space.device,
-              "vector_column": layout.vector_column, "id_column": layout.id_column}
+              "vector_column": layout.vector_column, "id_column": layout.id_column,
+              "hash_field": hash_field}
     done = run_parts(files, scores_dir, _RayScorer, kwargs, cfg, fingerprint=None,
                      id_field=layout.id_column,
-                     columns=[layout.vector_column, layout.id_column] + ([space.text_field] if space.text_field else []),
+                     columns=list(dict.fromkeys([layout.vector_column, layout.id_column]
+                                                + [f for f in (space.text_field, hash_field) if f])),
                      progress=progress, empty_schema=SCORE_SCHEMA)
     return done["done"]

@@ -30,8 +30,10 @@ from saescope.curate.fitstate import load_space, sae_hash, save_space, saved_inf
 from saescope.curate.inputs import Inputs, resolve_inputs
 from saescope.curate.layout import PoolLayout, read_rows, sample_rows
 from saescope.curate.metrics import SelectionMetrics, UnitSum
-from saescope.curate.select import select
+from saescope.curate.select import TopRows, select
+from saescope.curate.sidecars import Rules, iter_columns, read_scores, rows_at
 from saescope.curate.spaces import GRAPH_SPACES, FittedSpace, fit_space
+from saescope.curate.text import text_hashes
 from saescope.errors import InputError
 from saescope.io import atomic_path, finish_output, prepare_output, write_json
 from saescope.linalg import unit_rows
@@ -70,29 +72,26 @@ def run_space(cfg: CurateConfig, inp: Inputs, workdir: Path, progress: bool = Tr
 
     t0 = time.perf_counter()
     ex = cfg.execution
+    hash_field = cfg.inputs.text_field if inp.seed_texts else None  # the seed-duplicate rule
     if ex.executor == "ray":
         executors.run_ray(inp.layout, space, scores_dir, ex.chunk_size, sae_dir=cfg.inputs.sae,
-                          address=ex.ray_address, progress=progress)
+                          address=ex.ray_address, progress=progress, hash_field=hash_field)
     else:
         executors.run_local(inp.layout, space, scores_dir, ex.chunk_size, workers=ex.workers,
-                            fit_dir=fit_dir, sae_dir=cfg.inputs.sae, progress=progress)
+                            fit_dir=fit_dir, sae_dir=cfg.inputs.sae, progress=progress,
+                            hash_field=hash_field)
     timings["score_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    scores, shard_of = read_scores(inp.layout, scores_dir)
-    order, candidates = select_rows(cfg, inp, space, scores, shard_of)
+    picked = select_rows(cfg, inp, space, scores_dir)
     timings["select_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    selected, metrics, units = materialize(cfg, inp, space, scores, order, shard_of, keep_units,
-                                           progress)
-    metrics.update(candidates)
+    selected, metrics, units = materialize(cfg, inp, space, picked, keep_units, progress)
+    metrics.update(picked.counts)
     timings["materialize_s"] = time.perf_counter() - t0
-    sizes = None
-    if cfg.selection.clusters:
-        cl, n = np.unique(scores["cluster"].to_numpy(), return_counts=True)
-        sizes = {int(k): int(v) for k, v in zip(cl, n, strict=True)}
-    return SpaceRun(space, selected, metrics, int(candidates["n_candidates"]), units, sizes, timings)
+    return SpaceRun(space, selected, metrics, int(picked.counts["n_candidates"]), units,
+                    picked.cluster_sizes, timings)
 
 
 def fit_or_resume(cfg: CurateConfig, inp: Inputs, fit_dir: Path, scores_dir: Path,
@@ -108,6 +107,7 @@ def fit_or_resume(cfg: CurateConfig, inp: Inputs, fit_dir: Path, scores_dir: Pat
         "sae_hash": sae_hash(cfg.inputs.sae) if inp.sae is not None else None,
         "pool": inp.layout.fingerprint(),
         "executor": cfg.execution.executor,
+        "sidecar": 2,  # sidecars with `text_hash` (older ones are rescored)
     }
     if saved_info(fit_dir) == _jsonable(info):
         return load_space(fit_dir, cfg.inputs.sae, inp.device)
@@ -151,31 +151,69 @@ def warn_dominant_dimensions(cfg: CurateConfig, inp: Inputs) -> None:
         log.warning("%s: %s", cfg.inputs.pool, msg)
 
 
-def select_rows(cfg: CurateConfig, inp: Inputs, space: FittedSpace, scores: pa.Table,
-                shard_of: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
-    """Selected rows (indices into `scores`, rank order) and counts of what was left out.
+@dataclass
+class Picked:
+    """The selection, before its rows are read back from the pool."""
 
-    Not candidates: rows whose text is exactly a seed's (the seed itself under another id),
-    and, in feature selection, rows where none of the chosen latents fires (no evidence).
-    Ties in score are broken by a keyed hash of the id (random, fixed by the seed).
+    scores: pa.Table
+    """Sidecar rows of the selected rows (id, score columns), in rank order."""
+    shards: np.ndarray
+    """int32 shard index of each selected row."""
+    counts: dict[str, Any]
+    """Candidates and the rows left out (manifest metrics)."""
+    n_targets: int
+    """Recall denominator: target rows that could be chosen (seed duplicates left out)."""
+    cluster_sizes: dict[int, int] | None = None
+    """Pool rows per k-means cluster (with clusters)."""
+
+
+def select_rows(cfg: CurateConfig, inp: Inputs, space: FittedSpace, scores_dir: Path) -> Picked:
+    """The selected rows (rank order) from the sidecars, and counts of what was left out.
+
+    Not candidates (`sidecars.Rules`): rows whose text is exactly a seed's (the seed itself under
+    another id), and, in feature selection, rows where none of the chosen latents fires (no
+    evidence). Ties in score are broken by a keyed hash of the id (random, fixed by the seed).
+    With a budget and neither quotas nor dedup, the selection streams over the shards
+    (`select.TopRows`, memory bounded by a shard plus the kept rows, ids read for those only);
+    otherwise the whole pool's scores and ids are read (quotas and dedup need the full order).
     """
     sel = cfg.selection
+    seed_hashes = None
+    if inp.seed_texts:
+        seed_hashes = np.unique(text_hashes(sorted(inp.seed_texts)))
+    rules = Rules(seed_hashes, cfg.by_features, sel.threshold)
+    if sel.budget is not None and not sel.clusters and sel.dedup is None:
+        top = TopRows(sel.budget)
+        for shard, t in iter_columns(inp.layout, scores_dir, ["score", "text_hash"]):
+            s = rules.apply(shard.start, t["score"].to_numpy(), t["text_hash"].to_numpy())
+            keep = np.flatnonzero(np.isfinite(s))
+            top.add(shard.start + keep, s[keep])
+
+        def fetch_ids(pos: np.ndarray) -> np.ndarray:
+            return np.asarray(rows_at(inp.layout, scores_dir, pos, ["id"])[0]["id"].to_pylist(), dtype=object)
+
+        order = top.order(fetch_ids, tie_seed=sel.seed)
+        table, shards = rows_at(inp.layout, scores_dir, order)
+        _check_unique(table["id"], cfg.inputs.pool)
+        return _picked(cfg, inp, scores_dir, rules, table, shards, None)
+    return _select_in_memory(cfg, inp, space, scores_dir, rules)
+
+
+def _select_in_memory(cfg: CurateConfig, inp: Inputs, space: FittedSpace, scores_dir: Path,
+                      rules: Rules) -> Picked:
+    """`select_rows` with the whole pool's scores and ids in memory (quotas, dedup, no budget)."""
+    sel = cfg.selection
+    scores, shard_of = read_scores(inp.layout, scores_dir)
+    _check_unique(scores["id"], cfg.inputs.pool)
     ids = np.asarray(scores["id"].to_numpy(zero_copy_only=False), dtype=object)
-    if len(set(ids.tolist())) != len(ids):
-        raise InputError(f"{cfg.inputs.pool}: id {_first_duplicate(ids)!r} occurs more than once "
-                         "(ids must be unique)")
-    score = scores["score"].to_numpy().astype(np.float64)
-    counts: dict[str, Any] = {}
-    if cfg.by_features:
-        no_evidence = ~(score > 0)
-        counts["n_without_evidence"] = int(no_evidence.sum())
-        score[no_evidence] = np.nan
-    dup_ids = seed_duplicates(inp, cfg.inputs.text_field)
-    if dup_ids:
-        is_dup = np.isin(ids.astype(str), sorted(dup_ids))
-        score[is_dup] = np.nan
-        counts["n_seed_duplicates_excluded"] = int(is_dup.sum())
-        counts["seed_duplicate_ids"] = sorted(dup_ids)[:100]
+    parts, lo = [], 0
+    hashes = scores["text_hash"].to_numpy()
+    raw = scores["score"].to_numpy()
+    for shard in inp.layout.shards:
+        hi = lo + shard.num_rows
+        parts.append(rules.apply(shard.start, raw[lo:hi], hashes[lo:hi]))
+        lo = hi
+    score = np.concatenate(parts) if parts else np.zeros(0)
     cluster = scores["cluster"].to_numpy() if sel.clusters else None
     weights = None
     if sel.clusters and sel.quota == "seeds" and inp.seeds is not None:
@@ -192,43 +230,46 @@ def select_rows(cfg: CurateConfig, inp: Inputs, space: FittedSpace, scores: pa.T
         X = list_column_to_numpy(rows[vcol], cfg.inputs.pool, vcol)
         return unit_rows(X, None)[[pos[str(i)] for i in ids[idx]]]
 
-    keep = np.isfinite(score) & (score >= sel.threshold if sel.threshold is not None else True)
-    counts["n_candidates"] = int(keep.sum())
     order = select(ids, score, sel.budget, cluster, sel.threshold, weights, sel.dedup,
                    fetch_unit if sel.dedup is not None else None, tie_seed=sel.seed)
-    return order, counts
+    sizes = None
+    if sel.clusters:
+        cl, n = np.unique(scores["cluster"].to_numpy(), return_counts=True)
+        sizes = {int(k): int(v) for k, v in zip(cl, n, strict=True)}
+    table = scores.drop_columns(["text_hash"]).take(pa.array(order, type=pa.int64()))
+    return _picked(cfg, inp, scores_dir, rules, table, shard_of[order], sizes)
 
 
-def seed_duplicates(inp: Inputs, text_field: str) -> set[str]:
-    """Ids of pool rows whose stripped text equals a seed's (read from the text column only)."""
-    if not inp.seed_texts:
-        return set()
-    want = pa.array(sorted(inp.seed_texts), pa.string())
-    out: set[str] = set()
-    for shard in inp.layout.shards:
-        t = read_rows(shard, inp.layout, None, [text_field])
-        hit = pc.is_in(pc.utf8_trim_whitespace(t[text_field].cast(pa.string())), value_set=want)
-        out.update(t["id"].filter(pc.fill_null(hit, False)).to_pylist())
-    return out
+def _picked(cfg: CurateConfig, inp: Inputs, scores_dir: Path, rules: Rules, table: pa.Table,
+            shards: np.ndarray, sizes: dict[int, int] | None) -> Picked:
+    """The `Picked` of a selection: its counts, and the recall denominator without the seed
+    duplicates (rows that could not be chosen)."""
+    counts: dict[str, Any] = {"n_candidates": rules.n_candidates}
+    if cfg.by_features:
+        counts["n_without_evidence"] = rules.n_without_evidence
+    n_targets = inp.n_targets
+    dup = rules.duplicates
+    if len(dup):
+        dup_table, dup_shards = rows_at(inp.layout, scores_dir, dup, ["id"])
+        dup_ids = sorted(dup_table["id"].to_pylist())
+        counts["n_seed_duplicates_excluded"] = rules.n_seed_duplicates
+        counts["seed_duplicate_ids"] = dup_ids[:100]
+        if inp.targets is not None and cfg.inputs.label_field is not None:
+            rows = _read_selected(inp, dup_shards, set(dup_ids), [cfg.inputs.label_field])
+            labels = rows[cfg.inputs.label_field].to_pylist()
+            n_targets -= sum(v is not None and str(v) in inp.targets for v in labels)
+    keep = [c for c in table.column_names if c != "text_hash"]
+    return Picked(table.select(keep), shards, counts, n_targets, sizes)
 
 
-def read_scores(layout: PoolLayout, scores_dir: Path) -> tuple[pa.Table, np.ndarray]:
-    """All sidecars in shard order, and the shard index of every row."""
-    tables, shard_of = [], []
-    for s in layout.shards:
-        t = pq.read_table(executors.sidecar(scores_dir, s))
-        tables.append(t)
-        shard_of.append(np.full(t.num_rows, s.index, dtype=np.int32))
-    return pa.concat_tables(tables), np.concatenate(shard_of)
-
-
-def _first_duplicate(ids: np.ndarray) -> str:
-    seen: set[str] = set()
-    for i in ids:
-        if i in seen:
-            return str(i)
-        seen.add(i)
-    return ""
+def _check_unique(ids: pa.ChunkedArray, pool: str) -> None:
+    """InputError naming an id that occurs twice among `ids`."""
+    if pc.count_distinct(ids).as_py() == len(ids):
+        return
+    counts = pc.value_counts(ids)
+    twice = counts.filter(pc.greater(counts.field("counts"), 1))
+    raise InputError(f"{pool}: id {twice[0]['values'].as_py()!r} occurs more than once "
+                     "(ids must be unique)")
 
 
 def _read_selected(inp: Inputs, shards: np.ndarray, want: set[str],
@@ -248,22 +289,25 @@ def _seed_metric_sums(inp: Inputs, space: FittedSpace) -> tuple[UnitSum | None, 
     return seeds_in, seeds_sp
 
 
-def materialize(cfg: CurateConfig, inp: Inputs, space: FittedSpace, scores: pa.Table,
-                order: np.ndarray, shard_of: np.ndarray, keep_units: int, progress: bool
+def materialize(cfg: CurateConfig, inp: Inputs, space: FittedSpace, picked: Picked,
+                keep_units: int, progress: bool
                 ) -> tuple[pa.Table, dict[str, Any], tuple[list[str], np.ndarray]]:
     """Read back the selected rows shard by shard: output table, metrics, some unit vectors."""
     from saescope.data.vectors import list_column_to_numpy
 
     layout = inp.layout
     acc = SelectionMetrics(*_seed_metric_sums(inp, space), layout.dim, space.dim, inp.targets,
-                           inp.n_targets)
-    sel_scores = scores.take(pa.array(order, type=pa.int64()))
-    sel_scores = sel_scores.append_column("rank", pa.array(np.arange(1, len(order) + 1, dtype=np.int64)))
+                           picked.n_targets)
+    n = picked.scores.num_rows
+    sel_scores = picked.scores.append_column("rank", pa.array(np.arange(1, n + 1, dtype=np.int64)))
     parts, unit_ids, unit_rows_ = [], [], []
-    sel_shards = shard_of[order]
+    sel_shards = picked.shards
     for s in tqdm(np.unique(sel_shards), desc="read selected", disable=not progress):
         shard = layout.shards[int(s)]
-        rows = read_rows(shard, layout, set(sel_scores["id"].filter(pa.array(sel_shards == s)).to_pylist()))
+        want = set(sel_scores["id"].filter(pa.array(sel_shards == s)).to_pylist())
+        rows = read_rows(shard, layout, want)
+        if rows.num_rows != len(want):  # an id of the selection occurs twice in the pool
+            _check_unique(rows["id"], cfg.inputs.pool)
         X = list_column_to_numpy(rows[layout.vector_column], shard.file, layout.vector_column)
         U = unit_rows(X, None)
         acc.sel_input.add_rows(U)

@@ -14,11 +14,17 @@ Order of operations:
 4. Near-duplicate removal (optional): walking that order, a row whose cosine to an already
    kept row is >= `dedup` is dropped.
 5. The first `budget` rows are the selection; `rank` is 1-based in this order.
+
+With a budget and neither quotas nor dedup, `TopRows` finds the same selection shard by shard
+without the pool's ids: a partial selection (`numpy.argpartition`) keeps each shard's rows that
+can still be among the best `budget` (all rows tied with the `budget`-th score included), and only
+those rows' ids are read to order them by the rule above. Memory: one shard plus the kept rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -130,3 +136,37 @@ def select(
         kept_vecs.append(U[take])
         n_kept += len(take)
     return np.concatenate(kept)[:limit] if kept else order[:0]
+
+
+@dataclass
+class TopRows:
+    """The rows that can be among the best `budget` scores, fed shard by shard (`add`).
+
+    Keeps at most `budget` rows plus every row tied with the `budget`-th best score, so the final
+    order (`order`) is that of `candidate_order` over the whole pool."""
+
+    budget: int
+    """Rows to select."""
+    pos: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """int64 row positions in the pool of the kept rows."""
+    score: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+    """Their scores (finite, above the threshold)."""
+
+    def add(self, pos: np.ndarray, score: np.ndarray) -> None:
+        """Offer rows (positions, finite scores); keeps the best `budget` and their ties."""
+        pos = np.concatenate([self.pos, np.asarray(pos, dtype=np.int64)])
+        score = np.concatenate([self.score, np.asarray(score, dtype=np.float64)])
+        if len(score) > self.budget:
+            kth = score[np.argpartition(-score, self.budget - 1)[self.budget - 1]]
+            keep = score >= kth
+            pos, score = pos[keep], score[keep]
+        self.pos, self.score = pos, score
+
+    def order(self, fetch_ids: Callable[[np.ndarray], np.ndarray], tie_seed: int | None = None
+              ) -> np.ndarray:
+        """Positions of the selected rows in rank order; `fetch_ids(positions)` reads the ids of
+        the kept rows only (for the tie-breaks)."""
+        sort = np.argsort(self.pos, kind="stable")
+        pos, score = self.pos[sort], self.score[sort]
+        ids = np.asarray(fetch_ids(pos), dtype=object)
+        return pos[candidate_order(ids, score, tie_seed=tie_seed)][: self.budget]

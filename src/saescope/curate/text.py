@@ -16,6 +16,7 @@ sparse products grows with the texts' lengths, and pruning bounds it for long do
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -35,6 +36,17 @@ on the tuning cells of `benchmarks/curate_mmlu.py` (a throwaway script, not ship
 .703 / .701 and @500 at .444 / .442 / .439 (all n-grams: .704 / .444), and on texts of 15 joined
 questions (about 760 n-grams) 128 makes the fit of 10,000 nodes 2.9x and the scoring 2.2x faster
 (`benchmarks/curate_graph_cost.py --join 15`)."""
+
+
+def text_hashes(texts: Sequence[str | None]) -> np.ndarray:
+    """uint64 hash (blake2b, 8 bytes) of each text with surrounding whitespace stripped; 0 for a
+    missing text. Equal hashes mean equal stripped texts (collisions: about n^2 / 2^65)."""
+    out = np.zeros(len(texts), dtype=np.uint64)
+    for i, t in enumerate(texts):
+        if t is not None:
+            h = hashlib.blake2b(str(t).strip().encode(), digest_size=8, person=b"saescope-text").digest()
+            out[i] = int.from_bytes(h, "little") or 1
+    return out
 
 
 def hashed_counts(texts: Sequence[str | None]) -> sp.csr_matrix:
