@@ -96,6 +96,12 @@ class InterpretConfig:
     """Smallest normalised co-occurrence kept as an edge of the family graph."""
     n_similar: int = 5
     """Similar latents (decoder cosine) listed per latent."""
+    token_window_before: int = 12
+    """Token-level runs (a per-token store): tokens of context shown before an example's token."""
+    token_window_after: int = 4
+    """Token-level runs: tokens of context shown after an example's token."""
+    token_keyword_window: int = 2
+    """Token-level runs: tokens either side of the firing token that the keywords explainer reads."""
     price_in_per_mtok: float = 0.0
     """Cost per million prompt tokens, for the manifest's cost estimate."""
     price_out_per_mtok: float = 0.0
@@ -116,6 +122,9 @@ class InterpretConfig:
             raise ConfigError(f"chunk_latents must be >= 1, got {self.chunk_latents}")
         if self.min_fires < 0:
             raise ConfigError(f"min_fires must be >= 0, got {self.min_fires}")
+        for name in ("token_window_before", "token_window_after", "token_keyword_window"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         self.latents = str(self.latents).strip()
         self.examples.seed = self.seed
         self.scoring.seed = self.seed

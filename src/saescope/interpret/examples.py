@@ -168,13 +168,15 @@ def collect_examples(
     cfg: ExampleConfig | None = None,
     progress: bool = False,
     texts: Sequence[str] | None = None,
+    groups: np.ndarray | None = None,
 ) -> Examples:
     """Collect explain/test examples for `latents` (default all) from codes [N, M] (CSR).
 
     `X` [N, d] are the SAE's input vectors, used for hard negatives (skipped when None). With
     `texts` (one per row) the explain and test sets are disjoint by text, not only by row: a test
     example whose text equals an explain example's (a duplicate row under another id) is dropped,
-    and so is a repeated text within the test set.
+    and so is a repeated text within the test set. `groups` (int64, one key per row, e.g. the
+    document of a token row) does the same by group instead of by text.
     """
     cfg = cfg or ExampleConfig()
     import scipy.sparse as sp
@@ -187,6 +189,8 @@ def collect_examples(
         raise InputError(f"collect_examples: X has {len(X)} rows, codes have {n_rows}")
     if texts is not None and len(texts) != n_rows:
         raise InputError(f"collect_examples: {len(texts)} texts for {n_rows} rows")
+    if groups is not None and len(groups) != n_rows:
+        raise InputError(f"collect_examples: {len(groups)} group keys for {n_rows} rows")
     lat_ids = np.arange(n_all) if latents is None else np.asarray(latents, dtype=np.int64)
     if len(lat_ids) and (lat_ids.min() < 0 or lat_ids.max() >= n_all):
         raise InputError(f"collect_examples: latent index out of range [0, {n_all})")
@@ -213,7 +217,8 @@ def collect_examples(
     hard = [np.zeros(0, dtype=np.int64)] * len(lat_ids)
     if X is not None and cfg.n_test_hard_negative > 0 and n_rows:
         hard = _hard_negatives(codes, X, col_map, streamed.top_row, cfg, chosen_random, streamed.n_fires, progress)
-    text_keys = _text_keys(texts) if texts is not None else None
+    text_keys = (np.asarray(groups, dtype=np.int64) if groups is not None
+                 else _text_keys(texts) if texts is not None else None)
     groups = [
         _latent_groups(parts[i], hard[i], spare_random[i], cfg, text_keys) if streamed.n_fires[i] else []
         for i in range(len(lat_ids))

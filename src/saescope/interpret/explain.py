@@ -36,11 +36,16 @@ class ExplainContext:
     llm: LLM | None = None
     progress: Any = None
     """A tqdm bar counting LLM requests, or None."""
+    negative_texts: Sequence[str] | None = None
+    """Texts of non-activating examples (None: `texts`); token windows without the mark."""
+    keyword_texts: Sequence[str] | None = None
+    """Texts the keywords explainer reads (None: `texts`); for tokens, the firing token and
+    its near neighbours."""
 
 
 def keywords_explainer(ctx: ExplainContext) -> ExplainFn:
     """Fightin'-words terms of the activating explain texts against the corpus (keywords.py)."""
-    texts = ctx.texts
+    texts = ctx.keyword_texts if ctx.keyword_texts is not None else ctx.texts
     n = len(texts)
     # The corpus prior needs a sample, not every row of a large corpus.
     fit_rows = np.arange(n)
@@ -78,28 +83,36 @@ def llm_explainer(ctx: ExplainContext) -> ExplainFn:
     llm = ctx.llm
 
     def explain(latents: list[int]) -> list[dict[str, Any]]:
-        return explain_with_llm(llm, ctx.examples, latents, ctx.texts, ctx.cfg, ctx.progress)
+        return explain_with_llm(llm, ctx.examples, latents, ctx.texts, ctx.cfg, ctx.progress,
+                                ctx.negative_texts)
 
     return explain
 
 
-def explain_messages_for(ex: Examples, latent: int, texts: Sequence[str], cfg: Any) -> tuple[list[dict[str, str]], list[str]]:
-    """The explainer prompt of one latent and the example texts it shows (to spot echoes)."""
+def explain_messages_for(ex: Examples, latent: int, texts: Sequence[str], cfg: Any,
+                         negative_texts: Sequence[str] | None = None
+                         ) -> tuple[list[dict[str, str]], list[str]]:
+    """The explainer prompt of one latent and the example texts it shows (to spot echoes).
+    `negative_texts`: what non-activating rows are shown as (default `texts`); given, the run is
+    token-level and the prompt asks about the <<marked>> tokens (see `saescope.interpret.tokens`)."""
     pc = cfg.explain_prompt
     d = ex.for_latent(latent, "explain")
     pos = d["label"] == 1
     order = np.argsort(-d["activation"][pos], kind="stable")
     pos_texts = [texts[r] for r in d["row"][pos][order][: pc.n_positive]]
-    neg_texts = [texts[r] for r in d["row"][~pos][: pc.n_negative]]
-    msgs = prompts.explain_messages(pos_texts, neg_texts, pc.max_chars, pc.budget_chars)
+    neg_src = texts if negative_texts is None else negative_texts
+    neg_texts = [neg_src[r] for r in d["row"][~pos][: pc.n_negative]]
+    msgs = prompts.explain_messages(pos_texts, neg_texts, pc.max_chars, pc.budget_chars,
+                                    marked=negative_texts is not None)
     return msgs, pos_texts + neg_texts
 
 
 def explain_with_llm(
-    llm: LLM, ex: Examples, latents: list[int], texts: Sequence[str], cfg: Any, bar: Any = None
+    llm: LLM, ex: Examples, latents: list[int], texts: Sequence[str], cfg: Any, bar: Any = None,
+    negative_texts: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """One explanation per latent; unparseable answers re-asked at temperature 0.7."""
-    asked = {lat: explain_messages_for(ex, lat, texts, cfg) for lat in latents}
+    asked = {lat: explain_messages_for(ex, lat, texts, cfg, negative_texts) for lat in latents}
     result: dict[int, dict[str, Any]] = {}
     pending = list(latents)
     for attempt in range(cfg.scoring.parse_retries + 1):

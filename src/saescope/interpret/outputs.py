@@ -3,6 +3,7 @@ summary and manifest dicts."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -90,18 +91,22 @@ def write_latents(out: Path, cfg: Any, ex: Examples, latents: np.ndarray, ids: n
     return table
 
 
-def write_examples(out: Path, ex: Examples, ids: np.ndarray, texts: list[str]) -> None:
-    """examples.parquet: every explain and test example of every latent."""
-    table = pa.table(
-        {
-            "latent": pa.array(ex.latent.astype(np.int32), pa.int32()),
-            "id": pa.array([str(x) for x in ids[ex.row]], pa.string()),
-            "text": pa.array([texts[r] for r in ex.row], pa.string()),
-            "activation": pa.array(ex.activation, pa.float32()),
-            "kind": pa.array(np.asarray(KINDS, dtype=object)[ex.kind].tolist(), pa.string()),
-            "split": pa.array(np.asarray(SPLITS, dtype=object)[ex.split].tolist(), pa.string()),
-        }
-    )
+def write_examples(out: Path, ex: Examples, ids: np.ndarray, texts: Sequence[str],
+                   token_acts: tuple[list[list[str]], list[list[float]]] | None = None) -> None:
+    """examples.parquet: every explain and test example of every latent; token-level runs add
+    `tokens` (the window's tokens) and `token_acts` (the latent's activation on each)."""
+    cols = {
+        "latent": pa.array(ex.latent.astype(np.int32), pa.int32()),
+        "id": pa.array([str(x) for x in ids[ex.row]], pa.string()),
+        "text": pa.array([texts[r] for r in ex.row], pa.string()),
+        "activation": pa.array(ex.activation, pa.float32()),
+        "kind": pa.array(np.asarray(KINDS, dtype=object)[ex.kind].tolist(), pa.string()),
+        "split": pa.array(np.asarray(SPLITS, dtype=object)[ex.split].tolist(), pa.string()),
+    }
+    if token_acts is not None:
+        cols["tokens"] = pa.array(token_acts[0], pa.list_(pa.string()))
+        cols["token_acts"] = pa.array(token_acts[1], pa.list_(pa.float32()))
+    table = pa.table(cols)
     with atomic_path(out / "examples.parquet") as tmp:
         pq.write_table(table, tmp)
 

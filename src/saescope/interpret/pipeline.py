@@ -40,6 +40,7 @@ from saescope.interpret.outputs import (
     write_scored_examples,
 )
 from saescope.interpret.scorers import SCORERS, LatentTest, ScoringContext, mask_low_support
+from saescope.interpret.tokens import TokenWindows
 from saescope.io import append_jsonl, finish_output, prepare_output, read_jsonl, write_json
 
 WORK = ".work"
@@ -62,10 +63,17 @@ def run_interpret(cfg: InterpretConfig, progress: bool = True,
                           "(interpret_vectors(sae, X, ids, texts, out_dir, cfg) takes arrays)")
     if not cfg.data or not cfg.out:
         raise ConfigError("run_interpret(cfg) needs cfg.data and cfg.out (and cfg.sae)")
-    inputs = read_vectors_with_texts(cfg.data, cfg.texts, cfg.text_field, cfg.id_field, cfg.column)
+    inputs = read_vectors_with_texts(cfg.data, cfg.texts, cfg.text_field, cfg.id_field, cfg.column,
+                                     need_texts=False)
+    windows = TokenWindows.from_meta(inputs.meta, str(cfg.data), cfg.token_window_before,
+                                     cfg.token_window_after)
+    if windows is None and cfg.texts is None and (
+            inputs.meta is None or cfg.text_field not in inputs.meta.column_names):
+        inputs = read_vectors_with_texts(cfg.data, cfg.texts, cfg.text_field, cfg.id_field,
+                                         cfg.column)  # raises: no texts
     sae = load_sae(cfg.sae, inputs.X.shape[1], cfg.data)
     interpret_vectors(sae, inputs.X, inputs.ids, inputs.texts, cfg.out, cfg, progress=progress,
-                      embed=embed, llm=llm)
+                      embed=embed, llm=llm, windows=windows)
     return json.loads((Path(cfg.out) / "manifest.json").read_text())
 
 
@@ -95,25 +103,33 @@ def interpret_vectors(
     sae: Any,
     X: np.ndarray,
     ids: Sequence[Any],
-    texts: Sequence[str],
+    texts: Sequence[str] | None,
     out_dir: str | os.PathLike[str],
     cfg: InterpretConfig | None = None,
     progress: bool = True,
     codes: sp.csr_matrix | None = None,
     embed: Callable[[list[str]], np.ndarray] | None = None,
     llm: LLM | None = None,
+    windows: TokenWindows | None = None,
 ) -> dict[str, Any]:
     """Explain and score the latents of `sae` on vectors X [N, d] with their ids and texts.
 
-    `codes` (CSR [N, M]) skips encoding. Returns the summary dict.
+    `codes` (CSR [N, M]) skips encoding. `windows`: X are token rows (`saescope.interpret.tokens`);
+    each example is then the window of context around its token, `texts` are ignored. Returns
+    the summary dict.
     """
     cfg = cfg or InterpretConfig()
     t0 = time.time()
     X = np.asarray(X, dtype=np.float32)
     ids_s = np.asarray([str(i) for i in ids], dtype=object)
+    if windows is not None:
+        texts = windows.texts(mark=True)
+    if texts is None:
+        raise InputError("run_interpret: no texts (give texts, or token windows)")
     if len(ids_s) != len(X) or len(texts) != len(X):
         raise InputError(f"run_interpret: {len(X)} vectors but {len(ids_s)} ids and {len(texts)} texts")
-    texts = [t if isinstance(t, str) else "" for t in texts]
+    if windows is None:
+        texts = [t if isinstance(t, str) else "" for t in texts]
     out = Path(out_dir)
     codes = _codes_of(sae, X, codes, progress)
     n_lat = codes.shape[1]
@@ -124,7 +140,9 @@ def interpret_vectors(
     work = out / WORK
     work.mkdir(exist_ok=True)
 
-    ex = collect_examples(codes, X, latents, cfg.examples, progress=progress, texts=texts)
+    ex = collect_examples(codes, X, latents, cfg.examples, progress=progress,
+                          texts=None if windows is not None else texts,
+                          groups=None if windows is None else windows.doc_keys)
     families = feature_families(codes, cfg.family_min_weight)
     similar = np.zeros((len(latents), 0), dtype=np.int32)
     if sae is not None:
@@ -134,6 +152,10 @@ def interpret_vectors(
     alive = [int(lat) for lat, n in zip(latents, ex.n_fires, strict=True) if n > 0]
     req_bar = tqdm(desc="LLM requests", unit="req", disable=not (progress and cfg.needs_llm))
     ctx = ExplainContext(ex, texts, cfg, llm, req_bar)
+    if windows is not None:
+        kw = cfg.token_keyword_window
+        ctx.negative_texts = windows.texts(mark=False)
+        ctx.keyword_texts = windows.texts(mark=False, before=kw, after=kw)
     explanations = explain_phase(ctx, alive, work / "explanations.jsonl", progress)
     shuffled = shuffled_explanations(explanations, alive, cfg.seed)
     scoring = ScoringContext(cfg.scoring, None, llm, req_bar)
@@ -144,7 +166,8 @@ def interpret_vectors(
     req_bar.close()
 
     table = write_latents(out, cfg, ex, latents, ids_s, explanations, scored, families, similar)
-    write_examples(out, ex, ids_s, texts)
+    write_examples(out, ex, ids_s, texts,
+                   None if windows is None else windows.window_acts(codes, ex.row, ex.latent))
     write_scored_examples(out, cfg, ex, latents, ids_s, texts, scored)
     summary = summarise(cfg, ex, table, n_lat, families, latents)
     sae_dead = sae_dead_fraction(cfg.sae)

@@ -37,6 +37,9 @@ EXPLAIN_SYSTEM = (
 )
 EXPLAIN_HEADER = "These texts share a topic:"
 EXPLAIN_NEGATIVE_HEADER = "Texts without that topic:"
+EXPLAIN_MARKED_HEADER = ("In each of these texts, the tokens marked <<like this>> share something "
+                         "(a word, a topic or a role in the sentence):")
+EXPLAIN_MARKED_NEGATIVE_HEADER = "Texts where it is absent:"
 
 
 def answer_schema(name: str) -> dict[str, Any]:
@@ -64,8 +67,13 @@ def explain_messages(
     neg_texts: Sequence[str] = (),
     max_chars: int = 200,
     budget_chars: int = 2400,
+    marked: bool = False,
 ) -> list[dict[str, str]]:
     """Ask plainly for a short explanation of what activating texts (strongest first) share.
+
+    `marked`: token-level examples, where the token the feature fires on is marked <<token>>
+    (delphi's convention; Bills et al., 2023 show the activating tokens likewise): the request
+    is then about the marked tokens in their context.
 
     Texts are cut to `max_chars` and added, activating and non-activating in turn, until their
     quoted length would pass `budget_chars` (at least one activating text is always shown).
@@ -82,13 +90,16 @@ def explain_messages(
             if k < len(src) and (used + len(src[k]) <= budget_chars or (dst is shown_pos and not shown_pos)):
                 dst.append(src[k])
                 used += len(src[k])
-    lines = [EXPLAIN_HEADER]
+    lines = [EXPLAIN_MARKED_HEADER if marked else EXPLAIN_HEADER]
     lines += [f"{i}. {q}" for i, q in enumerate(shown_pos, 1)]
     if shown_neg:
-        lines += ["", EXPLAIN_NEGATIVE_HEADER]
+        lines += ["", EXPLAIN_MARKED_NEGATIVE_HEADER if marked else EXPLAIN_NEGATIVE_HEADER]
         lines += [f"{i}. {q}" for i, q in enumerate(shown_neg, 1)]
-    lines += ["", "Give a short explanation of the topic " + ("the first texts" if shown_neg else "they")
-              + " share, in a few words."]
+    if marked:
+        lines += ["", "Give a short explanation of what the marked tokens share, in a few words."]
+    else:
+        lines += ["", "Give a short explanation of the topic " + ("the first texts" if shown_neg else "they")
+                  + " share, in a few words."]
     return [{"role": "system", "content": EXPLAIN_SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
 
 
