@@ -166,3 +166,26 @@ def test_report_cli_takes_a_second_interpret_output(sample_run: Path, tmp_path: 
                 "--out", out, "--projection", "pca"]) == 0
     html = out.read_text()
     assert "Other explanations" in html and "interp-llm" in html
+
+
+def test_cards_colour_the_tokens_a_latent_fires_on(sample_run: Path, tmp_path: Path):
+    """Token-level examples (`tokens`, `token_acts`): each token shaded by its activation
+    relative to the window's largest; token text escaped."""
+    from saescope.viz.report import _latent_cards
+
+    run_copy = tmp_path / "run"
+    shutil.copytree(sample_run / "interpret", run_copy)
+    path = run_copy / "examples.parquet"
+    df = pq.read_table(path).to_pandas()
+    df["tokens"] = [[" the", " <b>", " lava"] for _ in range(len(df))]
+    df["token_acts"] = [[0.0, float(a), float(a) / 2] for a in df["activation"]]
+    df.to_parquet(path, index=False)
+    html = _latent_cards(RunData(run_copy), 3)
+    spans = re.findall(r'<span class="tok" style="background:rgba\(255,120,0,([0-9.]+)\)" '
+                       r'title="[^"]*">([^<]*)</span>', html)
+    assert spans, "no token highlighting in the cards"
+    shade = {}
+    for alpha, tok in spans:
+        shade.setdefault(tok, set()).add(alpha)
+    assert shade == {" the": {"0.00"}, " &lt;b&gt;": {"1.00"}, " lava": {"0.50"}}
+    assert "Where it fires, token by token" in html

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -145,10 +143,7 @@ def _tokens(ex_l: pd.DataFrame | None) -> None:
         return
     st.write("**Where it fires, token by token** (top examples)")
     for seq in seqs:
-        top = max((a for _, a in seq), default=0) or 1
-        spans = "".join(f'<span style="background:rgba(255,120,0,{max(0.0, a) / top:.2f})">'
-                        f"{html.escape(t)}</span>" for t, a in seq)
-        st.markdown(f"<div>{spans}</div>", unsafe_allow_html=True)
+        st.markdown(f"<div>{lp.token_spans_html(seq)}</div>", unsafe_allow_html=True)
 
 
 def _labels(run: RunData, ex_l: pd.DataFrame | None) -> None:

@@ -170,6 +170,17 @@ def token_highlights(ex_l: pd.DataFrame | None, n: int = 5) -> list[list[tuple[s
             for t, acts in zip(top["tokens"], top["token_acts"], strict=True) if t is not None]
 
 
+def token_spans_html(seq: list[tuple[str, float]]) -> str:
+    """One example's tokens as HTML spans, each shaded orange by its activation relative to the
+    example's largest (alpha = act / max; tokens that do not fire stay unshaded). Token text
+    is escaped: it comes from the data."""
+    import html
+
+    top = max((a for _, a in seq), default=0) or 1
+    return "".join(f'<span class="tok" style="background:rgba(255,120,0,{max(0.0, a) / top:.2f})" '
+                   f'title="{a:.3g}">{html.escape(t)}</span>' for t, a in seq)
+
+
 def activation_summary(acts: np.ndarray) -> dict[str, Any]:
     acts = acts[np.isfinite(acts)]
     if len(acts) == 0:

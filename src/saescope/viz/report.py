@@ -11,7 +11,7 @@ import html
 import io
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -364,6 +364,8 @@ class CardContext:
     label_name: str | None
     extra: dict[str, pd.DataFrame] | None = None
     """Other interpret outputs of the run (`RunData.extra_interpretations`)."""
+    token_seqs: dict[int, list[list[tuple[str, float]]]] = field(default_factory=dict)
+    """latent -> (token, activation) windows of its top examples (token-level runs only)."""
 
     @staticmethod
     def build(run: RunData, table: pd.DataFrame, code_rows: int = 4000) -> CardContext:
@@ -388,9 +390,10 @@ class CardContext:
         if d is not None and lc:
             label_name = lc[0]
             labels = dict(zip(d[1]["id"].astype(str), d[1][label_name].astype(str), strict=True))
-        examples, acts = _group_examples(run.examples())
+        ex = run.examples()
+        examples, acts = _group_examples(ex)
         return CardContext(run.scorers(), examples, acts, names, decoder_nn, coact, labels, label_name,
-                           run.extra_interpretations())
+                           run.extra_interpretations(), _token_seqs(ex))
 
     def neighbour_links(self, ids: list[int]) -> str:
         return ", ".join(f"{latent_link(m)} {esc(_cut(self.names.get(m, ''), 40))}" for m in ids if m >= 0)
@@ -417,6 +420,14 @@ def _group_examples(ex: pd.DataFrame | None) -> tuple[dict, dict]:
         if len(rows) < CARD_EXAMPLES.get(kind[i], 0) or (kind[i] == "top" and len(rows) < 50):
             rows.append((float(act[i]), ids[i], _cut(texts[i], 160)))
     return out, {m: np.asarray(v) for m, v in pos.items()}
+
+
+def _token_seqs(ex: pd.DataFrame | None, n: int = 5) -> dict[int, list[list[tuple[str, float]]]]:
+    """latent -> (token, activation) windows of its `n` strongest top examples, when the
+    examples carry `tokens` / `token_acts` (token-level interpretation)."""
+    if ex is None or not {"tokens", "token_acts"} <= set(ex.columns):
+        return {}
+    return {int(lat): lp.token_highlights(group, n) for lat, group in ex.groupby("latent")}
 
 
 def _cut(s: str, n: int) -> str:
@@ -475,6 +486,10 @@ def _card(ctx: CardContext, r: dict[str, Any]) -> str:
     e = ctx.examples.get(lat, {})
     if lat in ctx.positive_acts:
         parts.append(_activation_svg(ctx.positive_acts[lat]))
+    if ctx.token_seqs.get(lat):
+        parts.append("<h4>Where it fires, token by token (top examples)</h4>"
+                     + "".join(f'<p class="tokens">{lp.token_spans_html(seq)}</p>'
+                               for seq in ctx.token_seqs[lat]))
     for kind in lp.EXAMPLE_KINDS:
         rows = e.get(kind, [])[: CARD_EXAMPLES[kind]]
         if rows:
