@@ -22,7 +22,7 @@ from saescope.cli.export import EXPORT_OPTIONS, export
 from saescope.cli.hypotheses import HYPOTHESES_OPTIONS, hypotheses
 from saescope.cli.interpret import INTERPRET_OPTIONS, interpret
 from saescope.cli.main import run
-from saescope.cli.options import FIELD, Opt, build, command, field_of, values
+from saescope.cli.options import FIELD, Opt, build, command, escape_markup, field_of, values
 from saescope.cli.sae import ENCODE_OPTIONS, TRAIN_OPTIONS, encode, train, train_run_config
 from saescope.cli.seeds import SEEDS_OPTIONS, seeds
 from saescope.cli.tune import TUNE_OPTIONS, tune, tune_config
@@ -65,7 +65,7 @@ def test_every_option_names_a_field_and_takes_its_default(fn, config, options):
         if opt.default is FIELD:
             want = ",".join(map(str, default)) if isinstance(default, tuple) else default
             assert given == want, opt.decl
-        assert params[opt.name].default.help == (opt.help or doc).format(default=default)
+        assert params[opt.name].default.help == escape_markup((opt.help or doc).format(default=default))
 
 
 def test_no_flags_give_the_config_defaults():

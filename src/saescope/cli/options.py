@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import re
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -83,7 +84,16 @@ def resolve(opt: Opt, config: type | None) -> tuple[Any, Any, str]:
     text = opt.help if opt.help is not None else (doc or "")
     if "{default" in text:
         text = text.format(default=shown)
-    return default, opt.type or annotation, text
+    return default, opt.type or annotation, escape_markup(text)
+
+
+_MARKUP_TAG = re.compile(r"(?<!\\)\[(?=[A-Za-z#/@][^\[\]]*\])")
+
+
+def escape_markup(text: str) -> str:
+    """Help text with `[word]` kept literally: the rich help formatter reads it as a style tag and
+    drops it (`pip install 'saescope[ray]'` showed as `pip install 'saescope'`)."""
+    return _MARKUP_TAG.sub(r"\\[", text)
 
 
 def command(config: type | None, options: Sequence[Opt]) -> Callable[[Callable], Callable]:

@@ -124,6 +124,9 @@ def read_corpus_with_report(
             break
     table = sink.table()
     report.rows = table.num_rows
+    if table.num_rows == 0 and report.skipped:
+        raise InputError(f"{path}: all {report.skipped} rows read were malformed and skipped "
+                         f"(first: {'; '.join(report.skipped_examples[:2])})")
     for msg in report.messages():
         log.warning(msg)
     return table, report
@@ -259,6 +262,8 @@ class _RowSink:
         self.count = 0
         self.seen_ids: dict[str, str] = {}
         self.text_counts: dict[str, int] = {}
+        self.field_seen = False
+        """Whether a row so far had the text field (else a missing one means a wrong --text-field)."""
         self._reset()
 
     def _reset(self) -> None:
@@ -269,7 +274,8 @@ class _RowSink:
 
     @property
     def full(self) -> bool:
-        return self.limit is not None and self.count >= self.limit
+        """`limit` rows read: kept and skipped ones both count (the first N rows of the input)."""
+        return self.limit is not None and self.count + self.report.skipped >= self.limit
 
     def read(self, path: Path, extra: dict[str, Any]) -> None:
         fmt = _format(path)
@@ -415,7 +421,11 @@ class _RowSink:
         if not isinstance(row, dict):
             raise _Malformed(f"expected a JSON object, got {type(row).__name__}")
         if self.text_field not in row:
-            raise _Malformed(f"no field {self.text_field!r}")
+            fields = ", ".join(map(str, row)) or "none"
+            if not self.field_seen and self.on_error == "raise":  # a wrong --text-field, not one bad row
+                raise InputError(f"{loc}: no field {self.text_field!r} (fields: {fields}); set --text-field")
+            raise _Malformed(f"no field {self.text_field!r} (fields of the row: {fields})")
+        self.field_seen = True
         text = row[self.text_field]
         if text is not None and not isinstance(text, str):
             raise _Malformed(f"field {self.text_field!r} is {type(text).__name__}, expected text")

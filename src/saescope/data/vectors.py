@@ -58,9 +58,11 @@ def detect_vector_column(schema: pa.Schema, column: str | None, source: str) -> 
     for name in VECTOR_COLUMNS:
         if name in schema.names:
             return name
+    corpus = "; a text column and no vectors: a corpus, run `saescope embed` on it first" \
+        if "text" in schema.names else ""
     raise InputError(
         f"{source}: no vector column found; expected one of {VECTOR_COLUMNS} or --column "
-        f"(columns: {', '.join(schema.names)})"
+        f"(columns: {', '.join(schema.names)}){corpus}"
     )
 
 
@@ -136,6 +138,9 @@ def read_vectors(
         raise
     except Exception as exc:  # truncated or unreadable file
         raise InputError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from None
+    if _is_text_corpus_name(path):
+        raise InputError(f"{path}: this is a text corpus, not vectors: run `saescope embed {path} --out "
+                         "emb.parquet` (or `saescope activations`) first and give that file")
     files = parquet_files(path)
     try:
         tables = [pq.read_table(f) for f in files]
@@ -152,6 +157,17 @@ def read_vectors(
         ids = np.arange(len(X))
     meta = table.drop_columns([name])
     return VectorTable(X, ids, meta, str(path))
+
+
+_CORPUS_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".txt")
+
+
+def _is_text_corpus_name(path: Path) -> bool:
+    """A JSONL/CSV/text file (plain or compressed), which Parquet readers fail on with `magic bytes`."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in (".gz", ".zst", ".zstd", ".bz2", ".xz"):
+        suffixes = suffixes[:-1]
+    return path.is_file() and bool(suffixes) and suffixes[-1] in _CORPUS_SUFFIXES
 
 
 def check_finite(X: np.ndarray, source: str, drop: bool | None = None) -> np.ndarray:
