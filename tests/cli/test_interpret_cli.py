@@ -122,3 +122,27 @@ def test_interpret_cli_stop_words_file(run_files, capsys):
     assert not any(w in words for e in again if e for w in e.replace(",", " ").split()), again
     code, err = _run([*base, "--out", str(run_files / "sw2"), "--stop-words", str(run_files / "none.txt")], capsys)
     assert code == 2 and "none.txt" in err.err
+
+
+def test_latents_with_nothing_distinctive_have_no_explanation_not_a_failure():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from saescope.cli.interpret import summary_lines
+    from saescope.interpret.config import InterpretConfig
+    from saescope.interpret.explain import NO_TERMS
+    from saescope.interpret.outputs import latent_status
+
+    ex = SimpleNamespace(n_fires=np.array([5, 5, 0, 5]))
+    expl = {0: {"explanation": "tax, jobs", "error": None}, 1: {"explanation": None, "error": NO_TERMS},
+            3: {"explanation": None, "error": "failed: timeout"}}
+    status, _ = latent_status(ex, np.arange(4), expl)
+    assert status == ["ok", "no explanation: no distinctive terms", "dead", "failed: timeout"]
+    manifest = {"summary": {"min_test_positives": 5, "counts": {
+        "ok": 1, "no_explanation": 1, "dead": 1, "failed": 1, "latents_selected": 4},
+        "scores": {"embedding": {"mean": 0.7, "ci": [0.6, 0.8], "baseline_mean": 0.5, "hard_mean": 0.305,
+                                 "n_latents": 1, "n_low_support": 0}}}}
+    lines = summary_lines(manifest, InterpretConfig(out="o"), "--select")
+    assert any("1 ok, 1 with no explanation" in line and "1 failed" in line for line in lines), lines
+    assert any(line.startswith("note: hard negatives below 0.5") and "chance" in line for line in lines)

@@ -104,7 +104,14 @@ def summary_lines(manifest: dict[str, Any], cfg: InterpretConfig, flag: str) -> 
     if select.isdigit() and int(select) > c["latents_selected"]:
         lines.append(f"note: {flag} {select}: only {c['latents_selected']} latents fire at least "
                      f"{max(1, cfg.min_fires)} times; interpreted those")
-    lines.append(f"latents: {c['ok']} ok, {c['dead']} never fire on --data, {c['failed']} failed; wrote {cfg.out}")
+    none = c.get("no_explanation", 0)
+    lines.append(f"latents: {c['ok']} ok, {none} with no explanation (nothing distinctive in their activating "
+                 f"texts), {c['dead']} never fire on --data, {c['failed']} failed; wrote {cfg.out}")
+    hard = [n for n, s in summary["scores"].items() if s.get("hard_mean") is not None and s["hard_mean"] < 0.5]
+    if hard:
+        lines.append(f"note: hard negatives below 0.5 ({', '.join(hard)}): the explanations fit the nearest "
+                     "non-activating texts better than the activating ones, so they name the neighbourhood's "
+                     "topic rather than what sets the latent apart (0.5 = chance)")
     dead = manifest.get("sae_dead_fraction")
     if dead is not None:
         lines.append(f"SAE dead fraction (over its training data, {dead['source']}): {dead['dead_fraction']:.3f}")

@@ -22,6 +22,9 @@ from saescope.interpret.llm import LLM, Completion, LLMError, Request
 KEYWORDS_FIT_ROWS = 50_000
 """Rows of the corpus the keywords explainer learns its vocabulary and prior from."""
 
+NO_TERMS = "no explanation: no distinctive terms"
+"""Status of a latent whose activating texts share no distinctive term: not a failure."""
+
 ExplainFn = Callable[[list[int]], list[dict[str, Any]]]
 
 
@@ -71,7 +74,7 @@ def explain_with_keywords(
     labels, terms = explainer.explain([np.searchsorted(rows, p) for p in positives], doc_terms)
     return [
         {"latent": lat, "explanation": label if t else None, "terms": t,
-         "error": None if t else "no distinctive terms"}
+         "error": None if t else NO_TERMS}
         for lat, label, t in zip(latents, labels, terms, strict=True)
     ]
 

@@ -20,7 +20,8 @@ from saescope.io import atomic_path
 
 
 def latent_status(ex: Examples, latents: np.ndarray, explanations: dict[int, dict[str, Any]]) -> tuple[list[str], list[str | None]]:
-    """Status (`ok`, `dead` = never fires on this data, `failed: ...`) and explanation per latent."""
+    """Status (`ok`, `dead` = never fires on this data, `no explanation: ...` = nothing distinctive
+    to name, `failed: ...` = an error) and explanation per latent."""
     status: list[str] = []
     expl: list[str | None] = []
     for i, lat in enumerate(latents):
@@ -31,7 +32,7 @@ def latent_status(ex: Examples, latents: np.ndarray, explanations: dict[int, dic
         e = explanations[int(lat)]
         expl.append(e["explanation"])
         st = "ok" if e["explanation"] is not None else (e["error"] or "failed: no explanation")
-        status.append(st if st.startswith(("ok", "failed")) else f"failed: {st}")
+        status.append(st if st.startswith(("ok", "failed", "no explanation")) else f"failed: {st}")
     return status, expl
 
 
@@ -198,6 +199,7 @@ def summarise(cfg: Any, ex: Examples, table: pa.Table, n_latents_in_sae: int, fa
         "latents_selected": int(len(latents)),
         "ok": int((st == "ok").sum()),
         "dead": int((st == "dead").sum()),
+        "no_explanation": int(np.char.startswith(st, "no explanation").sum()),
         "failed": int(np.char.startswith(st, "failed").sum()),
         "rows": int(ex.n_rows),
         "examples": int(len(ex.row)),

@@ -27,7 +27,8 @@ KIND_TITLES = {
 SCORER_WORDS = {
     "embedding": "embedding AUROC: cosine of the explanation to held-out texts, firing vs random "
                  "non-firing (Paulo et al. 2024)",
-    "embedding_hard": "embedding AUROC against hard negatives (similar texts that do not fire)",
+    "embedding_hard": "embedding AUROC against hard negatives (similar texts that do not fire; below 0.5: "
+                      "the explanation fits those neighbours better, it names their shared topic)",
     "detection": "detection balanced accuracy: an LLM says which held-out texts match "
                  "(Paulo et al. 2024)",
     "prediction": "prediction Pearson r: an LLM's [-1, 1] prediction vs firing (O'Neill et al. 2024)",
