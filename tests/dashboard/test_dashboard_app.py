@@ -297,3 +297,10 @@ def test_hypotheses_page_reads_a_folder_outside_the_run(sample_run: Path, tmp_pa
     chart = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert chart["layout"]["yaxis"]["type"] == "category"
     assert chart["data"][0]["y"] == ["latent 5: crooked hillary", "latent 2: unfit"]
+
+
+def test_overview_dead_count_is_metrics_json(sample_run: Path, monkeypatch: pytest.MonkeyPatch):
+    at = open_page(sample_run, "Overview", monkeypatch)
+    words = RunData(sample_run).dead_words()
+    assert words and any(c.value == words for c in at.caption)
+    assert not any("validation split" in c.value for c in at.caption)

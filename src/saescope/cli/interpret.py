@@ -114,7 +114,11 @@ def summary_lines(manifest: dict[str, Any], cfg: InterpretConfig, flag: str) -> 
                      "topic rather than what sets the latent apart (0.5 = chance)")
     dead = manifest.get("sae_dead_fraction")
     if dead is not None:
-        lines.append(f"SAE dead fraction (over its training data, {dead['source']}): {dead['dead_fraction']:.3f}")
+        n = c.get("latents_in_sae")
+        rows = f" on {dead['training_rows']:,} training rows" if dead.get("training_rows") else ""
+        count = f"{round(dead['dead_fraction'] * n)} of {n} " if n else ""
+        lines.append(f"SAE dead latents: {count}({dead['dead_fraction']:.3f}), never fired{rows} "
+                     f"({dead['source']}; the count the report and dashboard show)")
     return lines
 
 

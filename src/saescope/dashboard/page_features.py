@@ -70,11 +70,15 @@ def _decoder_map(spec: str, table: pd.DataFrame) -> None:
         frame = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], "latent": idx,
                               "log10 density": np.log10(np.where(d > 0, d, np.nan)),
                               "explanation": [state.explanations(spec).get(int(m), "") for m in idx]})
-        dead = frame["log10 density"].isna().to_numpy()
+        mask = state.get_run(spec).dead_mask()  # the training rows' count, as metrics.json
+        dead = mask[idx] if mask is not None and len(mask) > int(np.max(idx, initial=0)) \
+            else frame["log10 density"].isna().to_numpy()
+        total = state.get_run(spec).dead_latents()
         text = [f"#{m} {e}" for m, e in zip(frame["latent"], frame["explanation"], strict=True)]
         fig = go.Figure()
         fig.add_trace(go.Scattergl(x=frame["x"][dead], y=frame["y"][dead], mode="markers",
-                                   name=f"dead (never fired): {int(dead.sum())}",
+                                   name=f"dead (never fired): {int(dead.sum())}"
+                                        + (f" shown, of {total['n_dead']}" if total else ""),
                                    marker={"size": 5, "color": "#bdbdbd"},
                                    text=[t for t, x in zip(text, dead, strict=True) if x]))
         fig.add_trace(go.Scattergl(x=frame["x"][~dead], y=frame["y"][~dead], mode="markers",

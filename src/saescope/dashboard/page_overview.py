@@ -65,7 +65,8 @@ def _firing(run) -> None:  # noqa: ANN001
     freq = stats["frequency"].to_numpy(dtype=float)
     alive = freq[freq > 0]
     st.subheader("Firing frequency")
-    st.caption(f"{len(alive)} alive, {int((freq == 0).sum())} dead latents (validation split)")
+    st.caption(run.dead_words() or f"{len(alive)} alive, {int((freq == 0).sum())} dead latents "
+               "(on the SAE's training rows)")
     if len(alive):
         st.plotly_chart(histogram_bars(np.log10(alive), 40, "log10 firing frequency (fraction of rows)",
                                        "latents"), key="freq-hist")

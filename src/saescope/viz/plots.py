@@ -118,8 +118,9 @@ def fig_training_curves(log: pd.DataFrame, arch: str | None = None,
     return fig
 
 
-def fig_firing_histogram(stats: pd.DataFrame) -> Figure:
-    """Histogram of latent firing frequencies on a log scale; dead latents counted apart.
+def fig_firing_histogram(stats: pd.DataFrame, dead: dict[str, Any] | None = None) -> Figure:
+    """Histogram of latent firing frequencies on a log scale; dead latents counted apart, with the
+    count of `dead` (`RunData.dead_latents`, metrics.json) when given, so every view says one number.
 
     Ticks only at whole decades (the axis spans at least one), so labels never crowd."""
     from matplotlib.ticker import LogLocator, NullFormatter
@@ -136,10 +137,12 @@ def fig_firing_histogram(stats: pd.DataFrame) -> Figure:
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(base=10, numticks=8))
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("firing frequency (fraction of inputs, log scale)")
+    n_dead = int((freq == 0).sum()) if dead is None else dead["n_dead"]
+    n_all = len(freq) if dead is None else dead["n_latents"]
+    rows = f"{dead['rows']:,} " if dead and dead.get("rows") else ""
+    ax.set_xlabel(f"firing frequency (fraction of {rows}training rows, log scale)")
     ax.set_ylabel("latents")
-    ax.set_title(f"latent firing frequency: {len(alive)} alive, {int((freq == 0).sum())} dead",
-                 fontsize=10)
+    ax.set_title(f"latent firing frequency: {n_all - n_dead} alive, {n_dead} dead", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
@@ -230,9 +233,11 @@ DEAD_COLOR = "#bdbdbd"
 
 
 def fig_scatter(coords: np.ndarray, color: np.ndarray, title: str, cbar_label: str = "",
-                categorical: bool = False, dead: np.ndarray | None = None) -> Figure:
+                categorical: bool = False, dead: np.ndarray | None = None,
+                dead_total: int | None = None) -> Figure:
     """A 2-D map coloured by a numeric value or by category (legend, categories sorted). Points
-    flagged in `dead` are drawn grey and named in the legend instead of on the colour bar."""
+    flagged in `dead` are drawn grey and named in the legend instead of on the colour bar; with
+    `dead_total` (all dead latents, when the map shows a sample) the legend says both counts."""
     fig, ax = _subplots(figsize=(6.4, 5))
     if categorical:
         cats = sorted(pd.unique(pd.Series(color).astype(str)))
@@ -244,8 +249,10 @@ def fig_scatter(coords: np.ndarray, color: np.ndarray, title: str, cbar_label: s
     else:
         live = np.ones(len(coords), bool) if dead is None else ~dead
         if dead is not None and dead.any():
+            shown = int(dead.sum())
+            of = f" shown, of {dead_total} dead in all" if dead_total is not None and dead_total != shown else ""
             ax.scatter(coords[dead, 0], coords[dead, 1], s=6, color=DEAD_COLOR, alpha=0.8,
-                       label=f"dead (never fired): {int(dead.sum())}")
+                       label=f"dead (never fired): {shown}{of}")
             ax.legend(fontsize=7, loc="best")
         sc = ax.scatter(coords[live, 0], coords[live, 1], s=6, c=color[live], cmap="viridis", alpha=0.8)
         fig.colorbar(sc, ax=ax, label=cbar_label)
@@ -342,7 +349,7 @@ def _training(run: RunData, cfg: PlotConfig, figs: Figures) -> None:
             figs.interactive["training_curves"] = f
     stats = run.latent_stats()
     if stats is not None:
-        figs.static["firing_frequency"] = fig_firing_histogram(stats)
+        figs.static["firing_frequency"] = fig_firing_histogram(stats, run.dead_latents())
 
 
 def _latents(run: RunData, cfg: PlotConfig, figs: Figures,
@@ -420,11 +427,14 @@ def _decoder_map(run: RunData, W: np.ndarray, cfg: PlotConfig, figs: Figures,
         lat = table["latent"].to_numpy()
         ok = (lat >= 0) & (lat < len(W))
         dens[lat[ok]] = table[col].to_numpy(dtype=float)[ok]
-    dead = dens[idx] == 0
-    color = np.log10(np.where(dead, np.nan, dens[idx]))
+    mask = run.dead_mask()  # the training rows' count, as metrics.json (not the density's data)
+    dead = mask[idx] if mask is not None and len(mask) == len(W) else dens[idx] == 0
+    color = np.log10(np.where(dead | ~(dens[idx] > 0), np.nan, dens[idx]))
+    total = run.dead_latents()
     figs.static["decoder_map"] = fig_scatter(
         coords, color, f"{method} of decoder directions ({len(idx)} of {len(W)} latents)",
         cbar_label="log10 density of live latents (dead: grey)", dead=dead,
+        dead_total=total["n_dead"] if total else None,
     )
     if cfg.interactive:
         import plotly.express as px

@@ -34,7 +34,8 @@ FIGURE_CAPTIONS = {
     "training_curves": "Training curves: FVU, L0 and dead fraction on training batches (train_log.jsonl); "
                        "the marker is the held-out value at the end (metrics.json). No L0 panel for "
                        "topk/batchtopk, whose L0 is k by construction.",
-    "firing_frequency": "Latent firing frequency on the validation split (log scale).",
+    "firing_frequency": "Latent firing frequency on a uniform sample of the SAE's training rows, the rows "
+                        "metrics.json counts dead latents on (log scale).",
     "latents_reranked": "Each sample's latent activations sorted in decreasing order.",
     "latents_sample_heatmaps": "Kendall tau-b of latent rankings and cosine of SAE codes between sampled "
                                "inputs, sorted by label when the data has one.",

@@ -98,10 +98,48 @@ class RunData:
 
     @functools.cache  # noqa: B019
     def latent_stats(self) -> pd.DataFrame | None:
-        """latent, frequency, mean_activation (validation split)."""
+        """latent, frequency, mean_activation on the SAE's training rows of the dead count (the
+        uniform sample `dead_window` of metrics.json)."""
         if self.layout.sae is None:
             return None
         return _parquet_or_none(self.layout.sae / "latent_stats.parquet", ("latent", "frequency"))
+
+    @functools.cache  # noqa: B019
+    def dead_latents(self) -> dict[str, Any] | None:
+        """The SAE's dead latents from its one source, metrics.json: `n_dead`, `n_latents`, `rows`
+        (training rows counted on, `dead_window`) and `fraction`; None without that metric."""
+        m = self.train_metrics()
+        if not m or not isinstance(m.get("dead_fraction"), (int, float)):
+            return None
+        n = m.get("num_latents") or (self.sae_cfg() or {}).get("num_latents")
+        if not n:
+            return None
+        rows = m.get("dead_window")
+        return {"n_dead": int(round(float(m["dead_fraction"]) * int(n))), "n_latents": int(n),
+                "rows": int(rows) if isinstance(rows, (int, float)) else None,
+                "fraction": float(m["dead_fraction"])}
+
+    def dead_words(self) -> str:
+        """"58 of 103 latents dead (never fired on 4,500 training rows; metrics.json)", or ""."""
+        d = self.dead_latents()
+        if d is None:
+            return ""
+        on = f"on {d['rows']:,} training rows" if d["rows"] else "on the training rows"
+        return f"{d['n_dead']} of {d['n_latents']} latents dead (never fired {on}; metrics.json)"
+
+    @functools.cache  # noqa: B019
+    def dead_mask(self) -> np.ndarray | None:
+        """[M] bool: the latents that never fired on the rows of the dead count (latent_stats.parquet,
+        written with metrics.json from the same rows); None without it."""
+        stats = self.latent_stats()
+        cfg = self.sae_cfg() or {}
+        if stats is None or not cfg.get("num_latents"):
+            return None
+        mask = np.zeros(int(cfg["num_latents"]), dtype=bool)
+        lat = stats["latent"].to_numpy()
+        ok = (lat >= 0) & (lat < len(mask))
+        mask[lat[ok]] = stats["frequency"].to_numpy(dtype=float)[ok] == 0
+        return mask
 
     @functools.cache  # noqa: B019
     def sae(self) -> Any | None:
