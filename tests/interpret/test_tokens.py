@@ -48,9 +48,9 @@ def test_windows_mark_the_token_and_stay_in_the_document() -> None:
     assert w.text(3, mark=False) == " Hi there"
     assert list(w.texts(mark=False, before=0, after=0)) == meta["token"].to_pylist()
     codes = sp.csr_matrix(np.array([[0, 0], [2, 0], [1, 0], [0, 5], [0, 0]], np.float32))
-    toks, acts = w.window_acts(codes, np.array([1, 3]), np.array([0, 1]))
+    toks, acts, centre = w.window_acts(codes, np.array([1, 3]), np.array([0, 1]))
     assert toks == [[" The", " cat", " sat"], [" Hi", " there"]]
-    assert acts == [[0.0, 2.0, 1.0], [5.0, 0.0]]
+    assert acts == [[0.0, 2.0, 1.0], [5.0, 0.0]] and centre == [1, 0]
     assert TokenWindows.from_meta(meta.drop(["token"]), "m") is None  # not a token store
 
 

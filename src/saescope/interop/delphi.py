@@ -28,6 +28,12 @@ from the detection scorer's answers in `scored_examples.parquet`:
 
 An embedding SAE has one activation per text, not per token, so each example is one "token":
 `str_tokens = [text]`, `activations = [activation]` (delphi joins `str_tokens` into the text).
+A token-level interpretation (`examples.parquet` with `tokens` / `token_acts`) gives each example
+its real window: `str_tokens` = the window's tokens, `activations` = the latent on each.
+
+Latent cache: `write_latent_cache` writes delphi's own cache of a per-token store
+(`latents/{module}/{start}_{end}.safetensors` + `config.json`), so delphi's pipeline can build
+its examples (and run its explainers and scorers) from saescope's SAE on saescope's tokens.
 delphi's firing counts (`log/hookpoint_firing_counts.pt`, a pickled torch file) are not
 written; its loader then leaves `firing_count` out.
 
@@ -85,9 +91,12 @@ def classifier_outputs(examples: Any) -> list[dict[str, Any]]:
         pred = _num(r["prediction"])
         prob = _num(r["probability"])
         correct = r["correct"]
+        toks = r.get("tokens")
+        has_tokens = toks is not None and not (isinstance(toks, float) and math.isnan(toks))
         out.append({
-            "str_tokens": [r["text"]],
-            "activations": [float(r["activation"])],
+            "str_tokens": [str(t) for t in toks] if has_tokens else [r["text"]],
+            "activations": ([float(a) for a in r["token_acts"]] if has_tokens
+                            else [float(r["activation"])]),
             "distance": int(r["quantile"]) if r["activating"] else -1.0,
             "activating": bool(r["activating"]),
             "prediction": None if pred is None else bool(pred > 0.5),
@@ -102,6 +111,10 @@ def write_score_files(scored_examples: str | Path, scores_dir: Path, module: str
     detection answers; returns the number of files per folder."""
     df = pq.read_table(scored_examples).to_pandas()
     df = df[df["scorer"] == "detection"]
+    examples = Path(scored_examples).with_name("examples.parquet")
+    if examples.is_file() and {"tokens", "token_acts"} <= set(pq.read_schema(examples).names):
+        tok = pq.read_table(examples, columns=["latent", "id", "tokens", "token_acts"]).to_pandas()
+        df = df.merge(tok.drop_duplicates(["latent", "id"]), on=["latent", "id"], how="left")
     counts = {}
     for folder, negative in DELPHI_SCORE_SETS.items():
         part = df[df["activating"] | (df["kind"] == negative)]
@@ -162,3 +175,67 @@ def export_delphi(interpret_dir: str | Path, out: str | Path, module: str = "sae
             indent=2) + "\n")
     return {"latents": len(df), "explanations": n_expl, "scorers": scorers, "score_files": score_files,
             "out": str(out)}
+
+
+def write_latent_cache(store: str | Path, sae_dir: str | Path, out: str | Path, module: str,
+                       model_name: str = "", n_splits: int = 1, pad_token_id: int = 0) -> dict[str, Any]:
+    """delphi's latent cache of a per-token store under an SAE, in `out/module/`.
+
+    The files delphi's `LatentCache.save_splits` writes and `delphi.latents.loader.TensorBuffer`
+    / `LatentDataset` read (`eai-delphi` 0.1.3, `delphi/latents/cache.py`): per split of the
+    latents, `{start}_{end}.safetensors` with `locations` [n, 3] (document, position in the
+    document, latent - start; uint16 when every value fits, else uint32), `activations` [n]
+    float16, `tokens` [documents, ctx_len] (the token ids, right-padded with `pad_token_id`),
+    and `config.json` holding `model_name` (delphi loads the tokenizer from it) and the
+    context length. Documents are numbered in order of first appearance; a document's tokens
+    are the store's rows in order (the first position, which `activations` leaves out by
+    default, is not in the store, so not in the cache).
+    """
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from saescope.data.vectors import read_vectors
+    from saescope.sae.encode import encode_csr
+    from saescope.sae.model import SparseAutoencoder
+
+    vt = read_vectors(store)
+    meta = vt.meta
+    if meta is None or not {"doc_id", "token_id"} <= set(meta.column_names):
+        raise InputError(f"{store}: not a per-token store (needs doc_id and token_id columns; "
+                         "saescope activations --per-token)")
+    sae = SparseAutoencoder.load(sae_dir)
+    if vt.X.shape[1] != sae.d_in:
+        raise InputError(f"{store}: vectors have {vt.X.shape[1]} dimensions, the SAE in {sae_dir} "
+                         f"expects {sae.d_in}")
+    docs = np.asarray([str(d) for d in meta["doc_id"].to_pylist()], dtype=object)
+    _, first, inv = np.unique(docs, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    doc = rank[inv.reshape(-1)]
+    order = np.argsort(doc, kind="stable")  # rows of a document together, in store order
+    seq = np.empty(len(doc), np.int64)
+    counts = np.bincount(doc, minlength=len(first))
+    seq[order] = np.arange(len(doc)) - np.repeat(np.cumsum(counts) - counts, counts)
+    ctx_len = int(counts.max()) if len(counts) else 0
+    tokens = np.full((len(first), ctx_len), pad_token_id, dtype=np.int64)
+    tokens[doc, seq] = meta["token_id"].to_numpy(zero_copy_only=False)
+    coo = encode_csr(sae, vt.X).tocoo()
+    keep = coo.data != 0
+    rows, lat, acts = coo.row[keep], coo.col[keep].astype(np.int64), coo.data[keep]
+    bounds = np.linspace(0, sae.num_latents, n_splits + 1).astype(np.int64)
+    folder = Path(out) / module
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        sel = (lat >= start) & (lat < stop)
+        loc = np.stack([doc[rows[sel]], seq[rows[sel]], lat[sel] - start], axis=1)
+        dtype = np.uint16 if (loc.max(initial=0) < 2**16) else np.uint32
+        name = f"{start}_{stop - 1}.safetensors"  # delphi's names: inclusive bounds
+        save_file({"locations": np.ascontiguousarray(loc.astype(dtype)),
+                   "activations": acts[sel].astype(np.float16), "tokens": tokens}, str(folder / name))
+        files.append(name)
+    (folder / "config.json").write_text(json.dumps(
+        {"model_name": model_name, "cache_ctx_len": ctx_len, "n_tokens": int(len(doc)),
+         "n_splits": n_splits, "dataset_repo": str(store), "dataset_column": "token"}, indent=2))
+    return {"module": module, "documents": int(len(first)), "tokens": int(len(doc)),
+            "nonzero": int(keep.sum()), "files": files}

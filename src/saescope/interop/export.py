@@ -40,9 +40,10 @@ class ExportConfig:
     sae_set: str = "saescope"
     """neuronpedia: source set name."""
     sae: str | None = None
-    """neuronpedia: SAE folder (default: RUN/sae)."""
+    """neuronpedia, delphi's latent cache: SAE folder (default: RUN/sae)."""
     data: str | None = None
-    """neuronpedia: vectors (default: RUN/data/embeddings.parquet)."""
+    """neuronpedia: vectors (default: RUN/data/embeddings.parquet); delphi: a per-token store
+    (`activations --per-token`) gets delphi's latent cache in OUT/latents/HOOK/."""
 
     def __post_init__(self) -> None:
         if self.format and self.format not in FORMATS:
@@ -96,6 +97,18 @@ def run_export(cfg: ExportConfig, progress: bool = True) -> dict[str, Any]:
     return man
 
 
+def _is_token_store(path: Path) -> bool:
+    """Whether `path` (a Parquet file or folder) is a per-token store (`activations --per-token`)."""
+    import pyarrow.parquet as pq
+
+    from saescope.data.vectors import parquet_files
+
+    if path.suffix.lower() not in (".parquet", "") or not path.exists():
+        return False
+    names = set(pq.read_schema(parquet_files(path)[0]).names)
+    return {"doc_id", "token_id", "position"} <= names
+
+
 def _write(cfg: ExportConfig, src: Path, found: Path, out: Path) -> dict[str, Any]:
     """The format's files in `out` (which passed `prepare_output`); what the writer reports."""
     if cfg.format in ("saelens", "saescope"):
@@ -117,6 +130,13 @@ def _write(cfg: ExportConfig, src: Path, found: Path, out: Path) -> dict[str, An
         sae_dir = RunLayout.detect(src).sae
         if sae_dir is not None:
             result["sparse_model"] = str(sparse_model_folder(sae_dir, out / "sparse_model", cfg.hook).parent)
+        data = Path(cfg.data) if cfg.data else RunLayout.detect(src).data
+        sae_for_cache = Path(cfg.sae) if cfg.sae else sae_dir
+        if data is not None and sae_for_cache is not None and _is_token_store(data):
+            from saescope.interop.delphi import write_latent_cache
+
+            result["latent_cache"] = write_latent_cache(data, sae_for_cache, out / "latents",
+                                                        cfg.hook, model_name=cfg.model_id)
         return result
     from saescope.interop.neuronpedia import NeuronpediaConfig, export_neuronpedia
 

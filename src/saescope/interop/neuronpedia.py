@@ -11,7 +11,10 @@ batch format has no field for, go to `explanations.jsonl` with the fields of Neu
 `explanationModelName`, `notes`).
 
 What each field holds for an SAE over document embeddings (one vector per text, so every
-"prompt" is one position: `tokens` is `[text]`, `values` is `[activation]`):
+"prompt" is one position: `tokens` is `[text]`, `values` is `[activation]`; a token-level
+interpretation, whose `examples.parquet` carries `tokens` / `token_acts` / `token_index`, gives
+each prompt its real window of tokens, the latent's activation on each, and
+`qualifying_token_index` = the example's own token):
 
 - `frac_nonzero`: fraction of the rows on which the latent fires;
 - `freq_hist_data_bar_heights` / `_values`: histogram (counts / bin centres, `HIST_BINS` equal
@@ -109,23 +112,32 @@ def _correlations(codes: sp.csc_matrix, latents: np.ndarray, k: int
     return idx, pear, cos
 
 
+def _prompt(r: Any) -> dict[str, Any]:
+    """tokens / values / qualifying_token_index of one example row (real tokens when present)."""
+    toks = getattr(r, "tokens", None)
+    if toks is not None and not (isinstance(toks, float) and np.isnan(toks)):
+        return {"tokens": [str(t) for t in toks], "values": [_r(a) for a in r.token_acts],
+                "qualifying_token_index": int(r.token_index)}
+    return {"tokens": [str(r.text)], "values": [_r(r.activation)], "qualifying_token_index": 0}
+
+
 def _activations(ex: Any, vals: np.ndarray, cfg: NeuronpediaConfig) -> list[dict[str, Any]]:
     """Top then quantile examples of one latent as NeuronpediaDashboardActivation dicts."""
     out = []
     top = ex[ex.kind == "top"].sort_values("activation", ascending=False).head(cfg.n_top)
     vmax = float(vals.max()) if len(vals) else 0.0
-    for t, a in zip(top.text, top.activation, strict=True):
-        out.append({"bin_min": -1.0, "bin_max": _r(vmax), "bin_contains": -1.0, "tokens": [str(t)],
-                    "values": [_r(a)], "qualifying_token_index": 0})
+    for r in top.itertuples():
+        out.append({"bin_min": -1.0, "bin_max": _r(vmax), "bin_contains": -1.0, **_prompt(r)})
     quant = ex[(ex.kind == "quantile") & ~ex.id.isin(top.id)].sort_values("activation")
     if len(vals) and len(quant):
         edges = np.quantile(vals, np.linspace(0, 1, cfg.n_quantiles + 1))
-        for t, a in zip(quant.text, quant.activation, strict=True):
-            b = int(np.clip(np.searchsorted(edges, a, side="right") - 1, 0, cfg.n_quantiles - 1))
+        for r in quant.itertuples():
+            b = int(np.clip(np.searchsorted(edges, r.activation, side="right") - 1, 0,
+                            cfg.n_quantiles - 1))
             lo, hi = edges[b], edges[b + 1]
             inside = float(((vals >= lo) & (vals <= hi)).mean())
             out.append({"bin_min": _r(lo), "bin_max": _r(hi), "bin_contains": _r(inside),
-                        "tokens": [str(t)], "values": [_r(a)], "qualifying_token_index": 0})
+                        **_prompt(r)})
     return out
 
 
@@ -162,7 +174,9 @@ def dashboard_features(latents_df: Any, examples_df: Any, codes: sp.csr_matrix, 
             "freq_hist_data_bar_values": centres,
             "freq_hist_data_bar_heights": heights,
             "logits_hist_data_bar_heights": [], "logits_hist_data_bar_values": [],
-            "n_prompts_total": int(n), "n_tokens_in_prompt": 1, "dataset": cfg.dataset,
+            "n_prompts_total": int(n),
+            "n_tokens_in_prompt": max((len(a["tokens"]) for a in acts), default=1),
+            "dataset": cfg.dataset,
             "activations": acts, "decoder_weights_dist": [], "vector": [],
         })  # fmt: skip
     return feats

@@ -93,9 +93,11 @@ def write_latents(out: Path, cfg: Any, ex: Examples, latents: np.ndarray, ids: n
 
 
 def write_examples(out: Path, ex: Examples, ids: np.ndarray, texts: Sequence[str],
-                   token_acts: tuple[list[list[str]], list[list[float]]] | None = None) -> None:
+                   token_acts: tuple[list[list[str]], list[list[float]], list[int]] | None = None
+                   ) -> None:
     """examples.parquet: every explain and test example of every latent; token-level runs add
-    `tokens` (the window's tokens) and `token_acts` (the latent's activation on each)."""
+    `tokens` (the window's tokens), `token_acts` (the latent's activation on each) and
+    `token_index` (where the example's own token is in the window)."""
     cols = {
         "latent": pa.array(ex.latent.astype(np.int32), pa.int32()),
         "id": pa.array([str(x) for x in ids[ex.row]], pa.string()),
@@ -107,6 +109,7 @@ def write_examples(out: Path, ex: Examples, ids: np.ndarray, texts: Sequence[str
     if token_acts is not None:
         cols["tokens"] = pa.array(token_acts[0], pa.list_(pa.string()))
         cols["token_acts"] = pa.array(token_acts[1], pa.list_(pa.float32()))
+        cols["token_index"] = pa.array(token_acts[2], pa.int32())
     table = pa.table(cols)
     with atomic_path(out / "examples.parquet") as tmp:
         pq.write_table(table, tmp)

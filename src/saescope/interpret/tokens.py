@@ -98,8 +98,9 @@ class TokenWindows:
         return WindowTexts(self, mark, before, after)
 
     def window_acts(self, codes: Any, rows: np.ndarray, latents: np.ndarray
-                    ) -> tuple[list[list[str]], list[list[float]]]:
-        """Per example (row, latent): the window's tokens and the latent's activation on each."""
+                    ) -> tuple[list[list[str]], list[list[float]], list[int]]:
+        """Per example (row, latent): the window's tokens, the latent's activation on each, and
+        the index of the example's own token in the window."""
         import scipy.sparse as sp
 
         codes = sp.csr_matrix(codes)
@@ -113,7 +114,7 @@ class TokenWindows:
             tokens.append([str(self.tokens[w]) for w in win])
             acts.append(vals[k : k + len(win)].tolist())
             k += len(win)
-        return tokens, acts
+        return tokens, acts, [int(r) - win.start for r, win in zip(rows, wins, strict=True)]
 
 
 class WindowTexts(Sequence[str]):
