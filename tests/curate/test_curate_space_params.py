@@ -91,3 +91,39 @@ def test_an_exact_copy_of_a_seed_ranks_where_a_near_copy_does(planted, tmp_path)
     sel = pq.read_table(out / "selected.parquet", columns=["id", "rank"]).to_pydict()
     rank = dict(zip(sel["id"], sel["rank"], strict=True))
     assert rank["exact-copy"] <= rank["near-copy"] + 3
+
+
+def test_approximate_neighbours_select_what_exact_ones_do(planted):
+    """`index: approx` (faiss HNSW; text neighbours re-ranked exactly among a shortlist) against
+    the exact reference on planted data: the same top rows up to a small overlap loss."""
+    from test_curate_text import _confusable
+
+    from saescope.curate.knn import ann_top_k, hnsw_index, top_k
+    from saescope.linalg import unit_rows
+
+    d = planted.data
+    ids = np.array([f"p{i}" for i in range(len(d.pool_X))], dtype=object)
+    B = unit_rows(d.pool_X, d.pool_X.mean(axis=0))
+    own = np.arange(len(B))
+    exact_nbr, exact_cos = top_k(B, B, 10, self_index=own)
+    nbr, cos = ann_top_k(hnsw_index(B), B, 10, 64, own)
+    assert not (nbr == own[:, None]).any()  # the identity rule holds on the approximate path
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(nbr, exact_nbr, strict=True)])
+    assert recall > 0.9 and np.abs(np.sort(cos, 1) - np.sort(exact_cos, 1)).mean() < 0.01
+    tops = {}
+    for index in ("exact", "approx"):
+        fs = fit_space("embedding-graph", d.seed_X, d.pool_X, graph=GraphConfig(index=index),
+                       pool_ids=ids)
+        tops[index] = np.argsort(-fs.score(d.pool_X, ids).score, kind="stable")[:300]
+    assert len(set(tops["exact"]) & set(tops["approx"])) / 300 > 0.9
+    assert d.pool_is_target[tops["approx"]].mean() >= d.pool_is_target[tops["exact"]].mean() - 0.02
+    again = FittedSpace.from_state(*fs.state())  # the HNSW index is saved with the fit
+    np.testing.assert_array_equal(again.score(d.pool_X, ids).score, fs.score(d.pool_X, ids).score)
+    sX, st, pX, pt, labels = _confusable()
+    n = int((labels == "a").sum())
+    prec = {}
+    for index in ("exact", "approx"):
+        fs = fit_space("embedding-graph", sX, pX, seed_texts=st, pool_texts=pt,
+                       graph=GraphConfig(index=index))
+        prec[index] = (labels[np.argsort(-fs.score(pX, None, pt).score)[:n]] == "a").mean()
+    assert prec["approx"] >= prec["exact"] - 0.05 and prec["approx"] > 0.75

@@ -35,7 +35,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from saescope.curate.knn import top_k
+from saescope.curate.knn import (
+    ann_top_k,
+    hnsw_index,
+    index_from_array,
+    index_to_array,
+    rerank_sparse,
+    sketch,
+    top_k,
+)
 from saescope.curate.spaces.base import Chunk, FitData, FittedSpace, Space, register
 from saescope.curate.spaces.enrich import enrichment_contributions, enrichment_weights
 from saescope.curate.spaces.pu import pu_classifier
@@ -76,6 +84,14 @@ class GraphConfig:
     ACL 1995; PU feedback, Liu et al., ICDM 2003). Chosen on the tuning cells."""
     feedback_c: float = 0.1
     """Inverse L2 strength of the self-trained classifier (tried 0.03 and 0.1 on the tuning cells)."""
+    index: str = "exact"
+    """Neighbour search of the node graph and of the scored rows: `exact` (every node compared,
+    the reference) or `approx` (faiss HNSW indexes over the nodes' embeddings and over a dense
+    sketch of their tf-idf rows; the text candidates are re-ranked by their exact cosine)."""
+    ef_search: int = 32
+    """`approx`: HNSW candidate list per query (larger: closer to exact, slower)."""
+    text_shortlist: int = 64
+    """`approx` with texts: candidates from the sketch index re-ranked exactly per row."""
 
     def __post_init__(self) -> None:
         for name in ("k", "steps", "nodes"):
@@ -88,6 +104,10 @@ class GraphConfig:
             raise ConfigError("graph.text_weight and graph.feedback must be >= 0")
         if not self.feedback_c > 0:
             raise ConfigError(f"graph.feedback_c must be > 0, got {self.feedback_c}")
+        if self.index not in ("exact", "approx"):
+            raise ConfigError(f"graph.index: unknown {self.index!r} (choose from exact, approx)")
+        if self.ef_search < 1 or self.text_shortlist < 1:
+            raise ConfigError("graph.ef_search and graph.text_shortlist must be >= 1")
 
 
 @register
@@ -125,6 +145,10 @@ class GraphSpace(Space):
         """float32 [d] centring of the inputs (the representation's pool mean)."""
         self.device = "cpu"
         """Where the embedding products run."""
+        self.ann: Any = None
+        """The faiss HNSW index over `graph_nodes` (`index` approx; None: exact search)."""
+        self.text_ann: Any = None
+        """The faiss HNSW index over the sketches of `text_nodes` (`index` approx, with texts)."""
 
     # ------------------------------------------------------------------ fit
     def fit(self, data: FitData, rep: FittedSpace) -> None:
@@ -152,8 +176,13 @@ class GraphSpace(Space):
                 node_counts = sp.vstack([counts[0], counts[1][rows]]).tocsr()
                 self.text_idf = fit_idf(node_counts)
                 self.text_nodes = text_units(node_counts, self.text_idf, self.text_max_terms)
+            if self.cfg.index == "approx":
+                self.ann = hnsw_index(self.graph_nodes)
+                if self.text_nodes is not None:
+                    self.text_ann = hnsw_index(sketch(self.text_nodes))
             self.graph_scores = manifold_ranking(self.graph_nodes, m, cfg=self.cfg, device=self.device,
-                                                 text_nodes=self.text_nodes)
+                                                 text_nodes=self.text_nodes,
+                                                 ann=(self.ann, self.text_ann))
             bar.update()
             if counts is not None:
                 bar.set_postfix_str("classifier")
@@ -221,15 +250,12 @@ class GraphSpace(Space):
         k = min(self.cfg.k, len(self.graph_nodes))  # type: ignore[arg-type]
         if len(X) == 0 or k < 1:
             return np.zeros(len(X), dtype=np.float32)
-        if getattr(self, "_nodes_tensor", None) is None:  # moved to the device once, not per chunk
-            import torch
-
-            self._nodes_tensor = torch.from_numpy(np.ascontiguousarray(self.graph_nodes)).to(self.device)
-        nbr, cos = top_k(unit_rows(X, self.mean), self._nodes_tensor, k, self.device, self_index)
+        texts = T is not None and self.text_nodes is not None
+        nbr, cos, nbr_t, cos_t = _neighbours(unit_rows(X, self.mean), T if texts else None, self,
+                                             k, self_index)
         e = _weighted_mean(np.maximum(cos, 0.0), self.graph_scores[nbr])  # type: ignore[index]
-        if T is None or self.text_nodes is None:
+        if not texts:
             return e.astype(np.float32)
-        nbr_t, cos_t = top_k(T, self.text_nodes, k, self_index=self_index)
         t = _weighted_mean(np.maximum(cos_t, 0.0), self.graph_scores[nbr_t])  # type: ignore[index]
         w = self.cfg.text_weight
         return ((e + w * t) / (1.0 + w)).astype(np.float32)
@@ -252,6 +278,10 @@ class GraphSpace(Space):
             arrays.update(text_nodes_data=np.ascontiguousarray(T.data, dtype=np.float32),
                           text_nodes_indices=np.ascontiguousarray(T.indices, dtype=np.int64),
                           text_nodes_indptr=np.ascontiguousarray(T.indptr, dtype=np.int64))
+        if self.ann is not None:
+            arrays["graph_hnsw"] = index_to_array(self.ann)
+        if self.text_ann is not None:
+            arrays["graph_text_hnsw"] = index_to_array(self.text_ann)
         if self.node_ids is not None:
             offsets, data = self.node_ids.buffers()[1:3]
             off = np.frombuffer(offsets, np.int32, len(self.node_ids) + 1).copy()
@@ -273,6 +303,10 @@ class GraphSpace(Space):
             g.text_nodes = sp.csr_matrix(
                 (arrays["text_nodes_data"], arrays["text_nodes_indices"], arrays["text_nodes_indptr"]),
                 shape=(len(arrays["text_nodes_indptr"]) - 1, TEXT_FEATURES))
+        if "graph_hnsw" in arrays:
+            g.ann = index_from_array(arrays["graph_hnsw"])
+        if "graph_text_hnsw" in arrays:
+            g.text_ann = index_from_array(arrays["graph_text_hnsw"])
         if "node_ids_offsets" in arrays:
             off = arrays["node_ids_offsets"].astype(np.int32)
             g.node_ids = pa.StringArray.from_buffers(len(off) - 1, pa.py_buffer(off.tobytes()),
@@ -281,6 +315,34 @@ class GraphSpace(Space):
 
     def bind(self, rep: FittedSpace) -> None:
         self.mean, self.device = rep.mean, rep.device
+
+
+def _neighbours(U: np.ndarray, T: sp.csr_matrix | None, g: GraphSpace, k: int,
+                self_index: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(embedding neighbours, cosines, text neighbours, cosines) of unit rows `U` (and their unit
+    tf-idf rows `T`) among the graph's nodes, exact or approximate (`GraphConfig.index`)."""
+    if g.ann is not None:
+        nbr, cos = ann_top_k(g.ann, U, k, g.cfg.ef_search, self_index)
+        if T is None:
+            return nbr, cos, None, None
+        return (nbr, cos, *_text_approx(T, g.text_nodes, g.text_ann, g.cfg, k, self_index))
+    if getattr(g, "_nodes_tensor", None) is None:  # moved to the device once, not per chunk
+        import torch
+
+        g._nodes_tensor = torch.from_numpy(np.ascontiguousarray(g.graph_nodes)).to(g.device)
+    nbr, cos = top_k(U, g._nodes_tensor, k, g.device, self_index)
+    if T is None:
+        return nbr, cos, None, None
+    return (nbr, cos, *top_k(T, g.text_nodes, k, self_index=self_index))
+
+
+def _text_approx(T: sp.csr_matrix, nodes: sp.csr_matrix, ann: Any, cfg: GraphConfig, k: int,
+                 self_index: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Text neighbours: `text_shortlist` candidates from the sketch index, re-ranked exactly."""
+    L = min(max(k, cfg.text_shortlist), nodes.shape[0])
+    cand, _ = ann_top_k(ann, sketch(T), L, max(cfg.ef_search, L), self_index)
+    return rerank_sparse(T, nodes, cand, k, self_index)
 
 
 def _sd(a: np.ndarray) -> float:
@@ -298,13 +360,15 @@ def _weighted_mean(w: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 def manifold_ranking(nodes: np.ndarray, n_seeds: int, k: int | None = None, alpha: float | None = None,
                      steps: int | None = None, device: str = "cpu",
-                     text_nodes: sp.csr_matrix | None = None, cfg: GraphConfig | None = None
-                     ) -> np.ndarray:
+                     text_nodes: sp.csr_matrix | None = None, cfg: GraphConfig | None = None,
+                     ann: Any = None) -> np.ndarray:
     """Manifold-ranking scores (Zhou et al., NIPS 2003) of unit rows `nodes`, the first `n_seeds`
     of them the queries: kNN graph with positive-cosine weights, symmetrised by the maximum,
     normalised `D^-1/2 W D^-1/2`, then `steps` of `F <- alpha S F + (1 - alpha) y` (None: `cfg`'s
     `k`, `alpha` (`text_alpha` with texts), `steps`). With `text_nodes` (unit tf-idf rows of the
-    same nodes), `S = norm(S_emb + text_weight S_text)`."""
+    same nodes), `S = norm(S_emb + text_weight S_text)`. `ann`: faiss indexes over `nodes` and
+    over the sketches of `text_nodes` for approximate neighbours (`GraphConfig.index`; None:
+    exact)."""
     cfg = cfg or GraphConfig()
     k = cfg.k if k is None else k
     if alpha is None:
@@ -319,10 +383,16 @@ def manifold_ranking(nodes: np.ndarray, n_seeds: int, k: int | None = None, alph
     if k < 1:  # a single node: nothing to spread to
         return y.astype(np.float32)
     own = np.arange(n)
-    S = _normalised(_knn_graph(*top_k(nodes, nodes, k, device, own)))
-    if text_nodes is not None:
-        S_text = _normalised(_knn_graph(*top_k(text_nodes, text_nodes, k, self_index=own)))
-        S = _normalised(S + cfg.text_weight * S_text)
+    if ann is not None and ann[0] is not None:
+        S = _normalised(_knn_graph(*ann_top_k(ann[0], nodes, k, cfg.ef_search, own)))
+        if text_nodes is not None:
+            S_text = _normalised(_knn_graph(*_text_approx(text_nodes, text_nodes, ann[1], cfg, k, own)))
+            S = _normalised(S + cfg.text_weight * S_text)
+    else:
+        S = _normalised(_knn_graph(*top_k(nodes, nodes, k, device, own)))
+        if text_nodes is not None:
+            S_text = _normalised(_knn_graph(*top_k(text_nodes, text_nodes, k, self_index=own)))
+            S = _normalised(S + cfg.text_weight * S_text)
     F = y.copy()
     for _ in range(steps):
         F = alpha * (S @ F) + (1.0 - alpha) * y
