@@ -36,7 +36,7 @@ import argparse
 import importlib.util
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -179,6 +179,67 @@ def _sparsify_optimizer(sae, tc, total):
     return opt, None
 
 
+# -- SAELens ---------------------------------------------------------------------------------
+SAELENS_ARCHS = {"topk": "TopK", "batchtopk": "BatchTopK", "matryoshka": "MatryoshkaBatchTopK",
+                 "jumprelu": "JumpReLU"}
+"""saescope arch -> SAELens `<Name>TrainingSAE` / `<Name>TrainingSAEConfig`."""
+
+
+def saelens_batches(X_train: np.ndarray) -> Iterator[torch.Tensor]:
+    """SAELens data provider: endless batches of BATCH rows, reshuffled every epoch (seeded)."""
+    per_epoch, epoch = len(X_train) // BATCH, 0
+    while True:
+        order = torch.randperm(len(X_train), generator=torch.Generator().manual_seed(epoch))
+        for i in range(per_epoch):
+            yield torch.from_numpy(X_train[order[i * BATCH:(i + 1) * BATCH].numpy()])
+        epoch += 1
+
+
+def run_saelens(X_train, m, k, budget, arch="topk", lr=3e-4, options=None):
+    """SAELens 6.x: its `<Arch>TrainingSAE` trained by its own `SAETrainer` for STEPS steps of
+    BATCH rows (a data provider over the same vectors), its defaults otherwise: Adam at `lr`
+    (its default 3e-4), constant schedule, inputs scaled to mean norm sqrt(d)
+    (`expected_average_only_in`, folded into the weights at the end), AuxK coefficient 1 and
+    dead window 1000 steps (topk family). Measured through its inference SAE
+    (`save_inference_model` + `SAE.load_from_disk`: BatchTopK and Matryoshka become JumpReLU)."""
+    import tempfile
+
+    import sae_lens
+    from sae_lens import SAE
+    from sae_lens.training.sae_trainer import SAETrainer, SAETrainerConfig
+
+    if budget != "equal":
+        raise ValueError("SAELens is run at the equal budget only")
+    name = SAELENS_ARCHS[arch]
+    cfg_cls = getattr(sae_lens, f"{name}TrainingSAEConfig")
+    extra = dict(options or {})
+    if arch == "matryoshka":  # saescope's default prefixes 1/16 .. 1/2 of M, then M
+        extra.setdefault("matryoshka_widths", [m // 16, m // 8, m // 4, m // 2, m])
+    if arch == "jumprelu":
+        extra.setdefault("l0_coefficient", 1.0)
+    else:
+        extra["k"] = k
+    cfg = cfg_cls(d_in=X_train.shape[1], d_sae=m, normalize_activations="expected_average_only_in",
+                  **extra)
+    torch.manual_seed(0)
+    sae = getattr(sae_lens, f"{name}TrainingSAE")(cfg)
+    tcfg = SAETrainerConfig(total_training_samples=STEPS * BATCH, train_batch_size_samples=BATCH,
+                            lr=lr, lr_end=lr / 10, n_batches_for_norm_estimate=20)
+    t0 = time.perf_counter()
+    SAETrainer(tcfg, sae, saelens_batches(X_train)).fit()
+    seconds = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        sae.save_inference_model(tmp)
+        inf = SAE.load_from_disk(tmp, device="cpu")
+
+    @torch.no_grad()
+    def encoder(x):
+        acts = inf.encode(x)
+        return inf.decode(acts), acts > 0
+
+    return encoder, STEPS, seconds
+
+
 # -- HypotheSAEs ------------------------------------------------------------------------------
 def _hypothesaes_module():
     spec = importlib.util.find_spec("hypothesaes")
@@ -225,7 +286,8 @@ def run_hypothesaes(X_train, m, k, budget):
     return encoder, len(steps), seconds
 
 
-TOOLS = {"saescope": run_saescope, "sparsify": run_sparsify, "hypothesaes": run_hypothesaes}
+TOOLS = {"saescope": run_saescope, "sparsify": run_sparsify, "saelens": run_saelens,
+         "hypothesaes": run_hypothesaes}
 
 
 def main() -> None:
@@ -241,6 +303,11 @@ def main() -> None:
                     help="saescope architectures for the equal rows, e.g. topk,matryoshka,jumprelu")
     ap.add_argument("--arch-options", default="{}",
                     help='saescope options per arch, JSON, e.g. \'{"jumprelu": {"l0_coef": 0.01}}\'')
+    ap.add_argument("--saelens-archs", default="topk,batchtopk",
+                    help="SAELens architectures: topk,batchtopk,matryoshka,jumprelu")
+    ap.add_argument("--saelens-lr", type=float, default=3e-4, help="SAELens Adam lr (its default)")
+    ap.add_argument("--saelens-options", default="{}",
+                    help='SAELens config fields per arch, JSON, e.g. \'{"jumprelu": {"l0_coefficient": 2}}\'')
     ap.add_argument("--sparsify-optimizer", default="adam", choices=("adam", "signum"))
     ap.add_argument("--sparsify-warmup", type=int, default=None,
                     help="sparsify lr_warmup_steps (default: its 1000)")
@@ -269,6 +336,12 @@ def main() -> None:
                 if tool == "saescope" and budget == "equal":
                     opts = json.loads(args.arch_options)
                     variants = [(a, {"arch": a, "options": opts.get(a)}) for a in args.archs.split(",")]
+                if tool == "saelens":
+                    if budget != "equal":
+                        continue
+                    opts = json.loads(args.saelens_options)
+                    variants = [(a, {"arch": a, "lr": args.saelens_lr, "options": opts.get(a)})
+                                for a in args.saelens_archs.split(",")]
                 if tool == "sparsify":
                     if budget != "equal":
                         continue
