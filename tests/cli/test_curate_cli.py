@@ -67,7 +67,7 @@ def test_cli_defaults_are_the_config_defaults():
     import inspect
 
     from saescope.cli.curate import OPTION_FIELDS, curate
-    from saescope.cli.options import field_of
+    from saescope.cli.options import escape_markup, field_of
     from saescope.curate.config import CurateConfig
 
     params = inspect.signature(curate).parameters
@@ -80,9 +80,9 @@ def test_cli_defaults_are_the_config_defaults():
             want = ",".join(want) or None
         got = by_option[opt].default
         assert got is ... or got == want, (opt, got, want)
-        assert by_option[opt].help == doc
+        assert by_option[opt].help == escape_markup(doc)
     assert by_option["--space"].default == "embedding-graph"
-    assert "saescope[ray]" in by_option["--executor"].help
+    assert "saescope\\[ray]" in by_option["--executor"].help
 
 
 def test_cli_prints_the_latents_behind_the_selection(files, capsys, tmp_path):
