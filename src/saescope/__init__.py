@@ -7,3 +7,7 @@ seed similarity in SAE space (`saescope.curate`), and look at the results (`saes
 """
 
 __version__ = "0.1.0"
+
+READER_MODULES = ("saescope.interop.saelens",)
+"""Modules that register an SAE folder reader (`saescope.sae.model.register_reader`) when
+imported; `SparseAutoencoder.load` imports them when a folder is not in saescope's own layout."""

@@ -248,7 +248,7 @@ def prepare_output(
         if not state.is_file():
             raise ConfigError(f"{out}: exists and is not empty (use --overwrite)")
         saved = read_json(state).get("fingerprint")
-        if saved != _jsonable(fingerprint):
+        if saved != jsonable(fingerprint):
             raise ConfigError(
                 f"{out}: holds an unfinished run with other settings; use the same settings "
                 "to resume, or --overwrite to start again"
@@ -367,7 +367,9 @@ def _end_last_line(f: Any) -> None:
     f.write(b"\n")
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
+    """`obj` as `write_json` writes it and `read_json` reads it back (numpy scalars and arrays
+    as numbers and lists, paths as strings), to compare with what a file holds."""
     return json.loads(json.dumps(obj, default=_json_default))
 
 

@@ -26,6 +26,14 @@ from saescope.cli.options import FIELD, Opt, build, command, escape_markup, fiel
 from saescope.cli.sae import ENCODE_OPTIONS, TRAIN_OPTIONS, encode, train, train_run_config
 from saescope.cli.seeds import SEEDS_OPTIONS, seeds
 from saescope.cli.tune import TUNE_OPTIONS, tune, tune_config
+from saescope.cli.viz import (
+    DASHBOARD_OPTIONS,
+    PLOT_OPTIONS,
+    REPORT_OPTIONS,
+    dashboard,
+    plot,
+    report,
+)
 from saescope.curate.config import CurateConfig
 from saescope.data.config import ActivationsConfig, DatasetExportConfig, EmbedConfig
 from saescope.data.seeds import SeedsConfig
@@ -36,6 +44,7 @@ from saescope.interop.export import ExportConfig
 from saescope.interpret.config import InterpretConfig
 from saescope.sae.config import EncodeConfig, SAEConfig, TrainConfig, TrainRunConfig
 from saescope.tune.config import TuneConfig
+from saescope.viz.config import DashboardConfig, PlotConfig, PlotRunConfig, ReportConfig
 
 COMMANDS = [(train, TrainRunConfig, TRAIN_OPTIONS), (tune, TuneConfig, TUNE_OPTIONS),
             (interpret, InterpretConfig, INTERPRET_OPTIONS),
@@ -45,7 +54,8 @@ COMMANDS = [(train, TrainRunConfig, TRAIN_OPTIONS), (tune, TuneConfig, TUNE_OPTI
             (activations, ActivationsConfig, ACTIVATIONS_OPTIONS),
             (encode, EncodeConfig, ENCODE_OPTIONS), (export, ExportConfig, EXPORT_OPTIONS),
             (datasets_export, DatasetExportConfig, DATASETS_EXPORT_OPTIONS),
-            (demo, DemoConfig, DEMO_OPTIONS)]
+            (demo, DemoConfig, DEMO_OPTIONS), (plot, PlotRunConfig, PLOT_OPTIONS),
+            (report, ReportConfig, REPORT_OPTIONS), (dashboard, DashboardConfig, DASHBOARD_OPTIONS)]
 
 
 def _defaults(fn) -> dict:
@@ -92,13 +102,16 @@ def test_no_flags_give_the_config_defaults():
                 activations: {"input": "c.jsonl", "out": "a.parquet", "layer": []},
                 encode: {"sae_dir": "s", "input": "x.npy", "out": "c.parquet"},
                 export: {"src": "s", "format": "saelens", "out": "o"},
-                datasets_export: {"name": "mmlu", "out": "m.jsonl"}, demo: {}}
+                datasets_export: {"name": "mmlu", "out": "m.jsonl"}, demo: {}, plot: {},
+                report: {}, dashboard: {}}
     for fn, config, options in COMMANDS[6:]:
         given = required[fn]
         cfg = build(config, values(_defaults(fn) | given, options))
         fields = {o.field.split(".")[0]: o.name for o in options if o.field}
         want = config(**{f: given[name] for f, name in fields.items() if name in given})
         assert cfg == want, fn.__name__
+    # a nested config's default_factory settings survive the options: the report draws no plotly
+    assert build(ReportConfig, values(_defaults(report), REPORT_OPTIONS)).plot == PlotConfig(interactive=False)
 
 
 def test_train_flags_override_a_config_file(tmp_path):

@@ -119,3 +119,38 @@ def test_encode_csr_matches_encode_and_batches():
     assert codes.dtype == np.float32 and codes.has_sorted_indices
     assert np.allclose(codes.toarray(), dense, atol=1e-6)
     assert codes.nnz == int((dense > 0).sum())
+
+
+def test_the_model_names_no_interop_module():
+    """SAELens folders are read through the reader registry: sae/ imports nothing from interop
+    (not even inside a function), and importing the model loads no interop module."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import saescope.sae as sae_pkg
+
+    for path in Path(sae_pkg.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert "interop" not in (node.module or ""), path
+            elif isinstance(node, ast.Import):
+                assert not any("interop" in a.name for a in node.names), path
+    probe = "import saescope.sae.model, sys; print([m for m in sys.modules if 'interop' in m])"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_registered_reader_loads_its_layout(tmp_path, monkeypatch):
+    from saescope.sae import model
+
+    sae = SparseAutoencoder(SAEConfig(k=2, num_latents=8), d_in=4)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "weights.bin").write_text("x")
+    monkeypatch.setattr(model, "READERS", dict(model.READERS))
+    model.register_reader("mine", lambda f: (f / "weights.bin").is_file(), lambda f, device: sae)
+    assert SparseAutoencoder.load(tmp_path / "mine") is sae
+    assert "saelens" in model.READERS  # registered by saescope.interop.saelens when first needed
+    with pytest.raises(InputError, match="not an SAE folder"):
+        SparseAutoencoder.load(tmp_path)

@@ -123,8 +123,9 @@ def values(opts: dict[str, Any], options: Sequence[Opt]) -> dict[str, Any]:
             for o in options if o.field is not None}
 
 
-def build(config: type, given: dict[str, Any]) -> Any:
-    """`config(...)` from {dotted field: value}; nested configs are built the same way."""
+def build(config: type, given: dict[str, Any], base: Any = None) -> Any:
+    """`config(...)` from {dotted field: value} (`base`: the instance the values replace); a
+    nested config is built over the field's default, so a default_factory's settings are kept."""
     top: dict[str, Any] = {}
     nested: dict[str, dict[str, Any]] = {}
     for key, value in given.items():
@@ -134,8 +135,10 @@ def build(config: type, given: dict[str, Any]) -> Any:
         else:
             top[head] = value
     hints = type_hints(config)
-    top.update({head: build(hints[head], sub) for head, sub in nested.items()})
-    return config(**top)
+    own = dataclasses.is_dataclass(config)
+    top.update({head: build(hints[head], sub, field_default(config, head) if own else None)
+                for head, sub in nested.items()})
+    return config(**top) if base is None else dataclasses.replace(base, **top)
 
 
 def nested_options(config: type, dotted: str, prefix: str) -> tuple[Opt, ...]:

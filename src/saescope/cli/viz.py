@@ -2,43 +2,58 @@
 
 Each takes a run folder (`saescope demo`'s), one stage's output folder, or the outputs of
 separate commands put together with --data, --sae, --interpret, --curate and --hypotheses.
+Options come from
+`saescope.viz.config` (`PlotRunConfig`, `ReportConfig`, `DashboardConfig`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import typer
 
-from saescope.cli.options import Opt, command
+from saescope.cli.options import Opt, build, command, values
+from saescope.viz.config import DashboardConfig, PlotRunConfig, ReportConfig
 
 RUN_OPTIONS = (
-    Opt("run_dir", None, argument=True, type=Path | None,
-        help="Run folder, or a train/interpret/curate output (optional with --data/--sae/--interpret/--curate)."),
-    Opt("--data", None, type=Path | None, help="Vectors Parquet (`saescope embed` output): data views."),
-    Opt("--sae", None, type=Path | None, help="`saescope train` output folder."),
-    Opt("--interpret", None, type=list[Path] | None,
-        help="`saescope interpret` output folder; repeat for another explainer's (the first is the main one)."),
-    Opt("--curate", None, type=Path | None, help="`saescope curate` output folder."),
-    Opt("--hypotheses", None, type=Path | None,
-        help="`saescope hypotheses` output folder (default: the run's hypotheses/)."),
+    Opt("run_dir", "run.run_dir", argument=True, type=Path | None),
+    Opt("--data", "run.data", type=Path | None),
+    Opt("--sae", "run.sae", type=Path | None),
+    Opt("--interpret", "run.interpret", type=list[Path] | None),
+    Opt("--curate", "run.curate", type=Path | None),
+    Opt("--hypotheses", "run.hypotheses", type=Path | None),
 )
-"""Where `plot`, `report` and `dashboard` find the run (`RunLayout.from_parts`)."""
-_PROJECTION = "auto (UMAP if installed, else t-SNE), umap, tsne, pca."
+"""Where `plot`, `report` and `dashboard` find the run (`RunInputs`)."""
+
+FIGURE_OPTIONS = (
+    Opt("--projection", "plot.projection", type=str),
+    Opt("--max-points", "plot.max_points"),
+    Opt("--n-samples", "plot.n_samples"),
+    Opt("--n-latent-hists", "plot.n_latent_hists"),
+    Opt("--n-seeds", "plot.n_seeds"),
+    Opt("--n-selected", "plot.n_selected"),
+    Opt("--code-sample", "plot.code_sample"),
+    Opt("--seed", "plot.seed"),
+)
+"""What the figures of `plot` and `report` show (`PlotConfig`)."""
+
+PLOT_OPTIONS = (
+    *RUN_OPTIONS,
+    Opt("--out", "out", type=Path | None),
+    Opt("--formats", "plot.formats", type=str),
+    Opt("--interactive/--no-interactive", "plot.interactive"),
+    *FIGURE_OPTIONS,
+)
+REPORT_OPTIONS = (*RUN_OPTIONS, Opt("--out", "out", type=Path | None), *FIGURE_OPTIONS)
+DASHBOARD_OPTIONS = (*RUN_OPTIONS, Opt("--host", "host"), Opt("--port", "port"))
 
 
-def _parts(o: SimpleNamespace) -> dict:
-    first, *also = o.interpret or [None]
-    return {"data": o.data, "sae": o.sae, "interpret": first, "curate": o.curate,
-            "hypotheses": o.hypotheses, "also_interpret": tuple(also)}
-
-
-def _layout(o: SimpleNamespace):  # noqa: ANN202
-    from saescope.run_layout import RunLayout
-
-    return RunLayout.from_parts(o.run_dir, **_parts(o))
+def _config(config: type, opts: dict[str, Any], options: tuple[Opt, ...]) -> Any:
+    given = values(opts, options)
+    if given["run.interpret"] is not None:
+        given["run.interpret"] = [str(p) for p in given["run.interpret"]]
+    return build(config, given)
 
 
 def _err(line: str) -> None:
@@ -51,23 +66,13 @@ def register(app: typer.Typer) -> None:
     app.command("dashboard")(dashboard)
 
 
-@command(None, (
-    *RUN_OPTIONS,
-    Opt("--out", None, type=Path | None, help="Output folder (default RUN_DIR/plots)."),
-    Opt("--formats", None, default="png,svg", help="Static formats, comma separated (png, svg)."),
-    Opt("--interactive/--no-interactive", None, type=bool, default=True,
-        help="Also write plotly HTML figures."),
-    Opt("--projection", None, default="auto", help="2-D maps: " + _PROJECTION),
-    Opt("--max-points", None, type=int, default=1500, help="Points at most in a 2-D map (sampled beyond)."),
-))
+@command(PlotRunConfig, PLOT_OPTIONS)
 def plot(**opts: Any) -> None:
     """Draw training, latent and curation figures (PNG/SVG + interactive HTML)."""
-    from saescope.viz.plots import PlotConfig, plot_run
+    from saescope.viz.plots import plot_run
 
-    o = SimpleNamespace(**opts)
-    cfg = PlotConfig(formats=tuple(f.strip() for f in o.formats.split(",") if f.strip()),
-                     interactive=o.interactive, projection=o.projection, max_points=o.max_points)
-    paths = plot_run(_layout(o), o.out, cfg, echo=_err)
+    cfg = _config(PlotRunConfig, opts, PLOT_OPTIONS)
+    paths = plot_run(cfg.run.layout(), cfg.out, cfg.plot, echo=_err)
     for p in paths:
         typer.echo(str(p))
     missing = [p for p in paths if p.name == "MISSING.txt"]
@@ -75,32 +80,22 @@ def plot(**opts: Any) -> None:
         _err(f"not drawn (see {missing[0]}):\n{missing[0].read_text().rstrip()}")
 
 
-@command(None, (
-    *RUN_OPTIONS,
-    Opt("--out", None, type=Path | None, help="HTML file (default RUN_DIR/report.html)."),
-    Opt("--projection", None, default="auto", help="Decoder map: " + _PROJECTION),
-))
+@command(ReportConfig, REPORT_OPTIONS)
 def report(**opts: Any) -> None:
     """Write one self-contained HTML report (no server, no network)."""
-    from saescope.viz.plots import PlotConfig
     from saescope.viz.report import write_report
 
-    o = SimpleNamespace(**opts)
-    cfg = PlotConfig(interactive=False, projection=o.projection)
-    typer.echo(str(write_report(_layout(o), o.out, cfg, echo=_err)))
+    cfg = _config(ReportConfig, opts, REPORT_OPTIONS)
+    typer.echo(str(write_report(cfg.run.layout(), cfg.out, cfg.plot, echo=_err)))
 
 
-@command(None, (
-    *RUN_OPTIONS,
-    Opt("--host", None, default="127.0.0.1", help="Address to bind (127.0.0.1: this machine only)."),
-    Opt("--port", None, type=int, default=8501, help="TCP port."),
-))
+@command(DashboardConfig, DASHBOARD_OPTIONS)
 def dashboard(**opts: Any) -> None:
     """Start the Streamlit dashboard on the run folder."""
     from saescope.dashboard.launch import check_launch, launch
 
-    o = SimpleNamespace(**opts)
-    parts = _parts(o)
-    check_launch(o.run_dir, o.host, o.port, parts)  # fail before printing a URL that will not answer
-    typer.echo(f"saescope dashboard on http://{o.host}:{o.port} (Ctrl+C to stop)")
-    raise typer.Exit(launch(o.run_dir, o.host, o.port, parts=parts))
+    cfg = _config(DashboardConfig, opts, DASHBOARD_OPTIONS)
+    parts = cfg.run.parts()
+    check_launch(cfg.run.run_dir, cfg.host, cfg.port, parts)  # fail before printing a URL that will not answer
+    typer.echo(f"saescope dashboard on http://{cfg.host}:{cfg.port} (Ctrl+C to stop)")
+    raise typer.Exit(launch(cfg.run.run_dir, cfg.host, cfg.port, parts=parts))

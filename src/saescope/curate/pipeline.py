@@ -35,7 +35,7 @@ from saescope.curate.sidecars import Rules, iter_columns, read_scores, rows_at
 from saescope.curate.spaces import GRAPH_SPACES, FittedSpace, fit_space
 from saescope.curate.text import text_hashes
 from saescope.errors import InputError
-from saescope.io import atomic_path, finish_output, prepare_output, write_json
+from saescope.io import atomic_path, finish_output, jsonable, prepare_output, write_json
 from saescope.linalg import unit_rows
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ def fit_or_resume(cfg: CurateConfig, inp: Inputs, fit_dir: Path, scores_dir: Pat
         "executor": cfg.execution.executor,
         "sidecar": 2,  # sidecars with `text_hash` (older ones are rescored)
     }
-    if saved_info(fit_dir) == _jsonable(info):
+    if saved_info(fit_dir) == jsonable(info):
         return load_space(fit_dir, cfg.inputs.sae, inp.device)
     shutil.rmtree(scores_dir, ignore_errors=True)
     shutil.rmtree(fit_dir, ignore_errors=True)
@@ -532,8 +532,3 @@ def _clean(obj: Any) -> Any:
         return None
     return obj
 
-
-def _jsonable(obj: Any) -> Any:
-    import json
-
-    return json.loads(json.dumps(obj, default=str))

@@ -17,6 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 import streamlit as st
 
+from saescope.linalg import unit_rows
 from saescope.run_layout import RunLayout
 from saescope.viz import analysis
 from saescope.viz.projection_cache import cached_project_2d
@@ -121,7 +122,7 @@ def code_sample(spec: str, n: int = CODE_SAMPLE) -> sp.csr_matrix | None:
 @st.cache_resource(show_spinner=False)
 def decoder_unit(spec: str) -> np.ndarray | None:
     W = get_run(spec).decoder()
-    return None if W is None else analysis.l2_normalize(W)
+    return None if W is None else unit_rows(W)
 
 
 @st.cache_resource(show_spinner=False)

@@ -40,7 +40,7 @@ import torch
 
 from saescope.errors import InputError
 from saescope.io import atomic_path, write_json
-from saescope.sae.model import STANDARD_TENSORS, SparseAutoencoder
+from saescope.sae.model import STANDARD_TENSORS, SparseAutoencoder, register_reader
 
 CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae_weights.safetensors"
@@ -226,3 +226,6 @@ def load_saelens(folder: str | Path, device: str | torch.device = "cpu") -> Spar
     current.update({key: v.to(dtype).reshape(current[key].shape) for key, v in state.items()})
     sae.load_state_dict(current)
     return sae.requires_grad_(False).to(device)
+
+
+register_reader("saelens", is_saelens_folder, load_saelens)

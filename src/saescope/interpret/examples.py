@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from saescope.errors import ConfigError, InputError
+from saescope.linalg import unit_rows
 
 if TYPE_CHECKING:  # scipy is imported where codes are read, not at `saescope --help`
     import scipy.sparse as sp
@@ -480,14 +481,14 @@ def _hard_negatives(
     """Rows nearest the centroid of each latent's explain-top examples that do not fire."""
     n_latents, n_rows = len(top_row), len(X)
     n_hard = cfg.n_test_hard_negative
-    X_unit = _normalise(np.asarray(X, dtype=np.float32))
+    X_unit = unit_rows(X)
     n_centroid = max(1, cfg.n_top_explain)
     top = top_row[:, :n_centroid]
     has_top = top >= 0
     centroid = np.zeros((n_latents, X_unit.shape[1]), dtype=np.float32)
     for j in range(n_centroid):  # sum of the top examples' unit vectors
         centroid[has_top[:, j]] += X_unit[top[has_top[:, j], j]]
-    centroid = _normalise(centroid)
+    centroid = unit_rows(centroid)
     alive = n_fires > 0
     best_sim = np.full((n_latents, n_hard), -np.inf)
     best_row = np.full((n_latents, n_hard), -1, dtype=np.int64)
@@ -520,8 +521,3 @@ def _hard_negatives(
         order = order[np.isfinite(best_sim[i][order])]
         out.append(best_row[i][order])
     return out
-
-
-def _normalise(A: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(A, axis=1, keepdims=True)
-    return A / np.maximum(norms, 1e-12)

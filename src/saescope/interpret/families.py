@@ -19,6 +19,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import minimum_spanning_tree
 
+from saescope.linalg import unit_rows
+
 
 def feature_families(codes: sp.csr_matrix, min_weight: float = 0.1) -> np.ndarray:
     """[M] int32: the root latent of each latent's family (itself when it is a root)."""
@@ -59,8 +61,7 @@ def feature_families(codes: sp.csr_matrix, min_weight: float = 0.1) -> np.ndarra
 
 def similar_latents(W_dec: np.ndarray, latents: np.ndarray | None = None, k: int = 5, block: int = 2048) -> np.ndarray:
     """[L, k] int32: the k latents with the highest decoder cosine to each (self excluded)."""
-    W = np.asarray(W_dec, dtype=np.float32)
-    W = W / np.maximum(np.linalg.norm(W, axis=1, keepdims=True), 1e-12)
+    W = unit_rows(W_dec)
     lat = np.arange(len(W)) if latents is None else np.asarray(latents, dtype=np.int64)
     k = min(k, len(W) - 1)
     out = np.zeros((len(lat), max(k, 0)), dtype=np.int32)

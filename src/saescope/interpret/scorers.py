@@ -59,6 +59,7 @@ import numpy as np
 from saescope.errors import ConfigError
 from saescope.interpret import metrics, prompts
 from saescope.interpret.llm import LLM, Completion, LLMError, Request
+from saescope.linalg import unit_rows
 
 LLM_SCORERS = ("detection", "prediction", "simulation", "intruder")
 HARD = "hard_negative"
@@ -204,7 +205,7 @@ def embedding_scores(
     if not strings:
         return [Score(error="no explanation") for _ in tests]
     V = np.asarray(embed(list(strings)), dtype=np.float32)
-    V = V / np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-12)
+    V = unit_rows(V)
     out = []
     for i, t in enumerate(tests):
         if t.explanation is None:

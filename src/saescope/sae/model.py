@@ -4,10 +4,16 @@ Checkpoint: a folder with `cfg.json` (SAEConfig, with `d_in`) and `sae.safetenso
 `encoder.weight` [M, D], `encoder.bias` [M], `W_dec` [M, D], `b_dec` [D] (EleutherAI
 sparsify's layout) plus any tensors of the architecture (e.g. a BatchTopK `threshold`).
 Weights take raw inputs: any training-time input scale is folded in before saving.
+
+Other layouts (SAELens's) are read by readers their own modules register with
+`register_reader`; the model names none of them (`saescope.READER_MODULES` lists the modules
+imported on the first load that needs one).
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -21,6 +27,28 @@ from saescope.sae.config import SAEConfig
 from saescope.sae.outputs import EncoderOutput, ForwardOutput
 
 STANDARD_TENSORS = ("encoder.weight", "encoder.bias", "W_dec", "b_dec")
+
+Detect = Callable[[Path], bool]
+Read = Callable[[Path, "str | torch.device"], "SparseAutoencoder"]
+READERS: dict[str, tuple[Detect, Read]] = {}
+"""Folder layouts besides saescope's own that `SparseAutoencoder.load` reads, by name:
+(detect(folder) -> bool, read(folder, device) -> SparseAutoencoder)."""
+
+
+def register_reader(name: str, detect: Detect, read: Read) -> None:
+    """Let `SparseAutoencoder.load` read folders `detect` recognises with `read` (the module
+    that knows the layout calls this when imported, e.g. `saescope.interop.saelens`)."""
+    READERS[name] = (detect, read)
+
+
+def _reader_for(folder: Path) -> Read | None:
+    """The registered reader of `folder`'s layout, the modules of `saescope.READER_MODULES`
+    imported first (once: importing registers them)."""
+    import saescope
+
+    for module in saescope.READER_MODULES:
+        importlib.import_module(module)
+    return next((read for detect, read in READERS.values() if detect(folder)), None)
 
 
 class SparseAutoencoder(nn.Module):
@@ -152,11 +180,10 @@ class SparseAutoencoder(nn.Module):
         from saescope.io import read_checkpoint
 
         folder = Path(folder)
-        from saescope.interop.saelens import is_saelens_folder, load_saelens
-
-        if is_saelens_folder(folder):  # SAELens layout (cfg.json + sae_weights.safetensors)
-            return load_saelens(folder, device)
         cfg_path, w_path = folder / "cfg.json", folder / "sae.safetensors"
+        read = None if w_path.is_file() else _reader_for(folder)
+        if read is not None:  # another layout (SAELens: cfg.json + sae_weights.safetensors)
+            return read(folder, device)
         for p in (cfg_path, w_path):
             if not p.is_file():
                 raise InputError(f"{folder}: not an SAE folder ({p.name} missing)")

@@ -7,13 +7,13 @@ or 16,000 latents costs what a view of a few thousand does.
 from __future__ import annotations
 
 import warnings
-from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-Projection = Literal["auto", "umap", "tsne", "pca"]
+from saescope.linalg import unit_rows
+from saescope.viz.config import Projection
 
 # _SPIN: the matrices here are samples (at most a few thousand rows), where threaded BLAS and
 # OpenMP gain little and, on a busy 2-core machine, spin-waiting threads made an SVD of
@@ -27,16 +27,10 @@ def sample_rows(n: int, k: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
 
 
-def l2_normalize(X: np.ndarray) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float32)
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return X / np.maximum(norms, 1e-12)
-
-
 def cosine_matrix(A: np.ndarray, B: np.ndarray | None = None) -> np.ndarray:
     """Cosine similarity cos(a, b) = a.b / (|a| |b|) between the rows of A and of B (or A)."""
-    A = l2_normalize(A)
-    B = A if B is None else l2_normalize(B)
+    A = unit_rows(A)
+    B = A if B is None else unit_rows(B)
     return A @ B.T
 
 

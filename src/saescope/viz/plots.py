@@ -16,13 +16,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from saescope.errors import ConfigError
 from saescope.io import atomic_path
 from saescope.run_layout import RunLayout
 from saescope.viz import analysis
+from saescope.viz.config import PlotConfig
 from saescope.viz.rundata import RunData
-
-FORMATS = ("png", "svg")
 
 
 def _subplots(*args: Any, figsize: tuple[float, float], **kwargs: Any) -> tuple[Figure, Any]:
@@ -34,42 +32,6 @@ def _subplots(*args: Any, figsize: tuple[float, float], **kwargs: Any) -> tuple[
 
 def _cmap(name: str) -> Any:
     return matplotlib.colormaps[name]
-
-
-@dataclass
-class PlotConfig:
-    """What `plot_run` draws and how."""
-
-    formats: tuple[str, ...] = ("png", "svg")
-    """Static formats written for each figure (png, svg)."""
-    interactive: bool = True
-    """Also write plotly HTML for the training curves, decoder map and curation view."""
-    projection: analysis.Projection = "auto"
-    """2-D map of decoder directions / curation: auto (UMAP if installed, else t-SNE), umap, tsne, pca."""
-    max_points: int = 1500
-    """At most this many points in a 2-D map (a random sample beyond)."""
-    n_samples: int = 30
-    """Samples in the re-ranked activation plot and the sample-by-sample heatmaps."""
-    n_latent_hists: int = 12
-    """Latents (most frequent first) given an activation histogram."""
-    n_seeds: int = 30
-    """Seeds in the seed-vs-selected similarity heatmap."""
-    n_selected: int = 50
-    """Selected samples in the seed-vs-selected similarity heatmap."""
-    code_sample: int = 4000
-    """Data rows encoded with the SAE for the latent views."""
-    seed: int = 0
-    """Random seed for sampling and projections."""
-
-    def __post_init__(self) -> None:
-        bad = [f for f in self.formats if f not in FORMATS]
-        if bad:
-            raise ConfigError(f"formats: unknown {bad} (choose from {', '.join(FORMATS)})")
-        if self.projection not in ("auto", "umap", "tsne", "pca"):
-            raise ConfigError(f"projection: {self.projection!r} is not auto, umap, tsne or pca")
-        for name in ("max_points", "n_samples", "n_latent_hists", "n_seeds", "n_selected", "code_sample"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name}: must be at least 1, got {getattr(self, name)}")
 
 
 @dataclass
