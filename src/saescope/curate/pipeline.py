@@ -472,6 +472,7 @@ def build_manifest(cfg: CurateConfig, inp: Inputs, run: SpaceRun,
                     "k": getattr(getattr(inp.sae, "cfg", None), "k", None)}
     return _clean({
         "saescope_version": __version__,
+        "stage": "curate",
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "config": cfg.to_dict(),
         "seed_set_hash": seed_hash(inp.seeds.ids, inp.seeds.X) if inp.seeds is not None else None,

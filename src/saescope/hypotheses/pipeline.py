@@ -142,6 +142,7 @@ def run_hypotheses(cfg: HypothesesConfig, progress: bool = False) -> dict[str, A
     key = "auroc" if outcome.binary else "r2"
     manifest = {
         "saescope_version": __version__,
+        "stage": "hypotheses",
         "config": asdict(cfg),
         "outcome": outcome.describe(),
         "split": {"rule": "group_split on identical texts" if outcome.by_text else "group_split by row",

@@ -233,6 +233,7 @@ def manifest(cfg: Any, sae: Any, ex: Examples, llm: LLM | None, summary: dict[st
             sae_info.update({k: getattr(c, k) for k in ("arch", "k") if hasattr(c, k)})
     return {
         "saescope_version": __version__,
+        "stage": "interpret",
         "inputs": {"sae": cfg.sae, "data": cfg.data, "texts": cfg.texts, "out": cfg.out},
         "explainer": cfg.explainer,
         "model": llm.model_id if llm is not None else None,
