@@ -62,6 +62,13 @@ TUNE_SUBJECTS = (
 """`sorted(numpy.random.default_rng(0).choice(sorted(other 47 subjects), 10, replace=False))`."""
 NO_TEXT = "-notext"
 """Method-name suffix: the space without the rows' texts."""
+APPROX = "-approx"
+"""Method-name suffix: `embedding-graph` with `GraphConfig(index="approx")` (faiss HNSW)."""
+DSIR = "dsir"
+"""The real DSIR (`data-selection` on PyPI, Xie et al. 2023, the `bench` extra): hashed word
+unigrams and bigrams (10,000 buckets, its defaults), the seeds' texts as the target, the pool's
+as the raw data, the pool ranked by its log importance weights (top-B, no resampling noise, no
+minimum length: MMLU questions are shorter than its 100-token default). Same seed-duplicate rule."""
 METHODS = ("embedding-graph", "embedding-graph-notext", "sae-pu", "sae-enrich", "sae-centered", "sae", "embedding", "embedding-centered",
            "embedding-pu", "random")  # fmt: skip
 BASELINE = "embedding-centered"
@@ -121,24 +128,94 @@ def trained_sae(X: np.ndarray, which: str, cache: Path):
 
 
 def run_targets(X, ids, targets, methods, sae, draws, n_seeds, texts=None, **fit_kw):
-    """{target: DrawResults} over the given targets (methods ending in `NO_TEXT`: without texts)."""
+    """{target: DrawResults} over the given targets (methods ending in `NO_TEXT`: without texts;
+    in `APPROX`: approximate neighbours; `DSIR`: `dsir_over_draws`)."""
     from saescope.curate.evaluate import precision_over_draws
+    from saescope.curate.spaces import GraphConfig
 
     out = {}
-    plain = [m for m in methods if not m.endswith(NO_TEXT)]
-    bare = [m for m in methods if m.endswith(NO_TEXT)]
+    plain = [m for m in methods if not m.endswith((NO_TEXT, APPROX)) and m != DSIR]
+    variants = {NO_TEXT: ({}, None), APPROX: ({"graph": GraphConfig(index="approx")}, texts)}
     for key, is_t in targets.items():
         t0 = time.perf_counter()
         out[key] = precision_over_draws(X, ids, is_t, plain, BUDGETS, draws, n_seeds, sae=sae,
                                         texts=texts, **fit_kw)
-        if bare:
-            r = precision_over_draws(X, ids, is_t, [m.removesuffix(NO_TEXT) for m in bare], BUDGETS,
-                                     draws, n_seeds, sae=sae, **fit_kw)
-            out[key].precision.update({m: r.precision[m.removesuffix(NO_TEXT)] for m in bare})
+        for suffix, (extra, tx) in variants.items():
+            names = [m for m in methods if m.endswith(suffix)]
+            if names:
+                r = precision_over_draws(X, ids, is_t, [m.removesuffix(suffix) for m in names], BUDGETS,
+                                         draws, n_seeds, sae=sae, texts=tx, **fit_kw, **extra)
+                out[key].precision.update({m: r.precision[m.removesuffix(suffix)] for m in names})
+                out[key].seconds.update({m: r.seconds[m.removesuffix(suffix)] for m in names})
+        if DSIR in methods:
+            out[key].precision[DSIR], out[key].seconds[DSIR] = dsir_over_draws(is_t, texts, draws, n_seeds)
         p = {m: np.mean(out[key].precision[m][100]) for m in methods}
         print(f"  {key:40s} " + " ".join(f"{m}={v:.2f}" for m, v in p.items())
               + f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
     return out
+
+
+def dsir_over_draws(is_t: np.ndarray, texts: np.ndarray, draws: int, n_seeds: int
+                    ) -> tuple[dict[int, list[float]], list[float]]:
+    """DSIR's precision at each budget and its seconds (fit + weights) per draw, on the draws of
+    `precision_over_draws` (same split, same seed-duplicate rule, same tie-break)."""
+    import json
+    import tempfile
+
+    from data_selection import HashedNgramDSIR
+
+    from saescope.curate.evaluate import seed_duplicate_mask, seed_pool_split
+    from saescope.curate.select import candidate_order
+
+    prec: dict[int, list[float]] = {b: [] for b in BUDGETS}
+    secs = []
+    for r in range(draws):
+        seed_rows, pool = seed_pool_split(is_t, n_seeds, np.random.default_rng(1000 + r))
+        pool_rows = np.flatnonzero(pool)
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = {}
+            for name, rows in (("target", seed_rows), ("raw", pool_rows)):
+                paths[name] = f"{tmp}/{name}.jsonl"
+                with open(paths[name], "w") as f:
+                    f.writelines(json.dumps({"text": str(texts[i])}) + "\n" for i in rows)
+            t0 = time.perf_counter()
+            dsir = HashedNgramDSIR([paths["raw"]], [paths["target"]], cache_dir=f"{tmp}/cache", num_proc=1,
+                                   min_example_length=0)
+            dsir.fit_importance_estimator(num_tokens_to_fit="all")
+            dsir.compute_importance_weights()
+            w = np.load(f"{tmp}/cache/log_importance_weights/0.npy")
+            secs.append(time.perf_counter() - t0)
+        w = np.where(seed_duplicate_mask(texts[seed_rows], texts[pool_rows]), np.nan, w)
+        order = candidate_order(np.array([f"r{i}" for i in pool_rows]), w, tie_seed=r)
+        for b in BUDGETS:
+            prec[b].append(float(is_t[pool_rows][order[:b]].mean()))
+    return prec, secs
+
+
+def at_scale(X, ids, targets, sae, draws, n_seeds, texts, fractions: list[float]) -> None:
+    """The default and the baseline fitted on a uniform fraction of the pool (the graph's nodes are
+    then that sample, as `saescope curate` samples `fit_sample` rows of a larger pool), scoring
+    the whole pool: precision, and the share of the default's full-pool gain over the baseline
+    that it keeps (`(p_f - base_f) / (p_1 - base_1)`, per budget, mean over targets and draws)."""
+    from saescope.curate.evaluate import precision_over_draws
+
+    methods = ["embedding-graph", BASELINE]
+    res = {f: {k: precision_over_draws(X, ids, is_t, methods, BUDGETS, draws, n_seeds, sae=sae,
+                                       texts=texts, fit_sample=f) for k, is_t in targets.items()}
+           for f in fractions}
+    print(f"\n#### at scale: the graph fitted on a fraction of the pool ({len(targets)} targets x "
+          f"{draws} draws)\n")
+    print("| fit sample | budget | embedding-graph | embedding-centered | gain | kept share of the full-pool gain |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    full = max(fractions)
+    for f in fractions:
+        for b in BUDGETS:
+            p = {m: np.mean([res[f][k].precision[m][b] for k in targets]) for m in methods}
+            g_full = np.mean([res[full][k].precision["embedding-graph"][b] for k in targets]) - np.mean(
+                [res[full][k].precision[BASELINE][b] for k in targets])
+            gain = p["embedding-graph"] - p[BASELINE]
+            print(f"| {f:g} | {b} | {p['embedding-graph']:.3f} | {p[BASELINE]:.3f} | {gain:+.3f} | "
+                  f"{gain / g_full:.0%} |" if g_full else "| n/a |")
 
 
 def t_interval(v: np.ndarray) -> tuple[float, float]:
@@ -251,6 +328,10 @@ def main() -> None:
     ap.add_argument("--tune-text", action="store_true", help="only the lexical-channel sweep on its tuning cells")
     ap.add_argument("--out", type=Path, default=None, help="write the per-draw figures as JSON")
     ap.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1))
+    ap.add_argument("--max-targets", type=int, default=0,
+                    help="only the first N of the 10 reported subjects (0: the 4 domains and 10 subjects)")
+    ap.add_argument("--fit-sample", default=None,
+                    help="comma-separated pool fractions (e.g. 1,0.1,0.02): only the at-scale table")
     ap.add_argument("--from-json", type=Path, default=None,
                     help="print the tables of a saved `--out` file instead of running")
     args = ap.parse_args()
@@ -277,18 +358,30 @@ def main() -> None:
     if args.tune_text:
         tune_text(X, ids, subject, domain, texts, args.n_seeds)
         return
-    sae = trained_sae(X, args.train, cache)
+    methods = [m for m in args.methods.split(",") if m]
+    needs_sae = args.tune or any(m.startswith("sae") for m in methods)
+    sae = trained_sae(X, args.train, cache) if needs_sae else None
     if args.tune:
         tune(X, ids, domain, sae, args.n_seeds)
         return
-    methods = [m for m in args.methods.split(",") if m]
     targets = {f"domain: {d}": domain == d for d in MMLU_DOMAINS}
     targets.update({f"subject: {s}": subject == s for s in SUBJECTS})
+    if args.max_targets:
+        targets = {f"subject: {s}": subject == s for s in SUBJECTS[: args.max_targets]}
+    if args.fit_sample:
+        at_scale(X, ids, targets, None, args.draws, args.n_seeds, texts,
+                 sorted((float(f) for f in args.fit_sample.split(",")), reverse=True))
+        return
     t0 = time.perf_counter()
     res = run_targets(X, ids, targets, methods, sae, args.draws, args.n_seeds, texts=texts)
     print(f"\nall targets in {time.perf_counter() - t0:.0f} s; {args.draws} draws of {args.n_seeds} "
           f"seeds; SAE --train {args.train}")
     report(res, args.draws, methods)
+    n_pool = len(X) - args.n_seeds
+    print("\n#### cost: seconds to fit and score the pool, per pool row (mean over the cells)\n")
+    for m in methods:
+        sec = np.mean([np.mean(r.seconds[m]) for r in res.values() if r.seconds.get(m)])
+        print(f"- {m}: {sec:.1f} s a cell, {sec / n_pool * 1e3:.3f} ms a pool row ({args.threads} thread(s))")
     if args.out:
         args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
                                         "results": {k: {"precision": r.precision, "best": r.best}

@@ -46,3 +46,15 @@ def test_precision_over_draws_matches_a_direct_run(planted):
     given = fit_space("sae-pu", X[seeds], X[pool], sae=sae, seed=1, seed_codes=codes[seeds],
                       pool_codes=codes[pool]).score(X[pool], codes=codes[pool]).score
     np.testing.assert_array_equal(given, s)
+
+
+def test_draws_can_fit_on_a_sample_of_the_pool(planted):
+    d = planted.data
+    X = np.vstack([d.seed_X, d.pool_X])
+    is_t = np.r_[np.ones(len(d.seed_X), bool), d.pool_is_target]
+    ids = np.array([f"r{i}" for i in range(len(X))])
+    res = precision_over_draws(X, ids, is_t, ["embedding-graph"], (100,), 1, 20, fit_sample=0.2)
+    assert res.precision["embedding-graph"][100][0] >= 0.9  # the whole pool scored, 1/5 as nodes
+    assert len(res.seconds["embedding-graph"]) == 1 and res.seconds["embedding-graph"][0] > 0
+    with pytest.raises(ValueError, match="fit_sample"):
+        precision_over_draws(X, ids, is_t, ["embedding"], (100,), 1, 20, fit_sample=0)

@@ -42,6 +42,8 @@ class DrawResults:
     """space -> budget -> per-draw precision."""
     best: dict[int, float] = field(default_factory=dict)
     """budget -> best attainable precision."""
+    seconds: dict[str, list[float]] = field(default_factory=dict)
+    """space -> per-draw seconds to fit and score the pool (cost per row: divide by its rows)."""
 
     def summary(self, space: str, budget: int) -> dict[str, float]:
         """Mean, std, min and max over the draws."""
@@ -53,15 +55,22 @@ class DrawResults:
 def precision_over_draws(X: np.ndarray, ids: np.ndarray, is_target: np.ndarray,
                          spaces: list[str], budgets: tuple[int, ...], draws: int, n_seeds: int,
                          sae: Any = None, first_seed: int = 1000, texts: np.ndarray | None = None,
-                         **fit_kw: Any) -> DrawResults:
+                         fit_sample: float = 1.0, **fit_kw: Any) -> DrawResults:
     """Precision of each space over `draws` seed draws (see the module docstring); `texts` (one
     per row) feed the lexical channel of `embedding-graph`, and, as in `saescope curate`, a pool
     row whose stripped text is a seed's is not a candidate (`seed_duplicate_mask`). The SAE codes
-    of all rows are computed once and sliced for each draw (the encoder is row-wise)."""
+    of all rows are computed once and sliced for each draw (the encoder is row-wise).
+    `fit_sample` < 1: the spaces are fitted on that uniform fraction of the pool (as `saescope
+    curate` fits on `fit_sample` rows of a larger pool) and score the whole pool."""
+    import time
+
     from saescope.curate.select import candidate_order
     from saescope.curate.spaces import encode_codes, fit_space
 
-    out = DrawResults(tuple(budgets), {s: {b: [] for b in budgets} for s in spaces})
+    if not 0 < fit_sample <= 1:
+        raise ValueError(f"fit_sample must be in (0, 1], got {fit_sample}")
+    out = DrawResults(tuple(budgets), {s: {b: [] for b in budgets} for s in spaces},
+                      seconds={s: [] for s in spaces})
     n_in_pool = int(is_target.sum()) - n_seeds
     out.best = {b: min(1.0, n_in_pool / b) for b in budgets}
     codes = encode_codes(sae, X) if sae is not None else None
@@ -69,19 +78,25 @@ def precision_over_draws(X: np.ndarray, ids: np.ndarray, is_target: np.ndarray,
     for r in range(draws):
         seed_rows, pool = seed_pool_split(is_target, n_seeds, np.random.default_rng(first_seed + r))
         pool_rows = np.flatnonzero(pool)
+        fit_rows = pool_rows
+        if fit_sample < 1:
+            n_fit = max(1, round(fit_sample * len(pool_rows)))
+            fit_rows = np.sort(np.random.default_rng(first_seed + r).choice(pool_rows, n_fit, replace=False))
         S, P = X[seed_rows], X[pool_rows]
-        kw: dict[str, Any] = {"pool_ids": ids[pool_rows]}
+        kw: dict[str, Any] = {"pool_ids": ids[fit_rows]}
         if codes is not None:
-            kw.update(seed_codes=codes[seed_rows], pool_codes=codes[pool_rows])
+            kw.update(seed_codes=codes[seed_rows], pool_codes=codes[fit_rows])
         if texts is not None:
-            kw.update(seed_texts=texts[seed_rows].tolist(), pool_texts=texts[pool_rows].tolist())
+            kw.update(seed_texts=texts[seed_rows].tolist(), pool_texts=texts[fit_rows].tolist())
         dup = (seed_duplicate_mask(texts[seed_rows], texts[pool_rows]) if texts is not None
                else np.zeros(len(pool_rows), dtype=bool))
         for name in spaces:
-            space = fit_space(name, S, P, sae=sae, seed=r, **kw, **fit_kw)
-            pool_texts = kw.get("pool_texts") if space.text_field else None
+            t0 = time.perf_counter()
+            space = fit_space(name, S, X[fit_rows], sae=sae, seed=r, **kw, **fit_kw)
+            pool_texts = texts[pool_rows].tolist() if space.text_field else None
             score = space.score(P, ids[pool_rows], pool_texts,
                                 codes=None if codes is None else codes[pool_rows]).score
+            out.seconds[name].append(time.perf_counter() - t0)
             score = np.where(dup, np.nan, score)
             order = candidate_order(ids[pool_rows], score, tie_seed=r)
             for b in budgets:

@@ -1,0 +1,224 @@
+"""The default space at pool scale: `saescope curate` end to end, the graph kernel, the selection.
+
+Three measurements, each printed with the machine's load average:
+
+1. `--rows N`: a synthetic N-row Parquet pool (384-d vectors around 40 topics, a short text of
+   topic and common words per row, a `label` column; files of 250,000 rows) and 50 seeds of topic
+   0 with their texts; `saescope curate` (default space `embedding-graph`, texts on, `--workers`
+   processes, `--graph-index`) runs in a child process: wall time, the manifest's phase timings,
+   precision, and the peak resident memory of the largest process (`ru_maxrss` of the children).
+2. `--kernel-nodes M`: the graph fitted on 50 seeds + M sample rows of the same kind of data
+   with texts, and 4,000 rows scored, exact against approx neighbours (one thread): seconds to
+   fit, milliseconds per scored row, the ratio, and the overlap of the top 500.
+3. `--select-rows R`: R rows of score sidecars (1,000,000 a shard, ids `row-<n>`) and the
+   selection step alone (`pipeline.select_rows`, budget `--budget`) in a child process: time and
+   peak memory (bounded by a shard, not by R).
+
+    python benchmarks/curate_pool_scale.py --rows 200000 --kernel-nodes 50000 --select-rows 20000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+TOPICS = 40
+WORDS_PER_TOPIC = 60
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def make_rows(rng: np.random.Generator, n: int, dim: int, centres: np.ndarray, vocab: np.ndarray,
+              topic: np.ndarray | None = None) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """(X, texts, topic) of n rows: a topic centre plus noise; 4 topic words and 4 common words."""
+    if topic is None:
+        topic = rng.integers(0, TOPICS, n)
+    X = centres[topic] + 0.9 * rng.standard_normal((n, dim), dtype=np.float32)
+    own = rng.integers(0, WORDS_PER_TOPIC, (n, 4))
+    common = rng.integers(0, 200, (n, 4))
+    words = vocab[topic[:, None] * WORDS_PER_TOPIC + own]
+    texts = [" ".join(w) + " " + " ".join(f"common{c}" for c in cc) for w, cc in zip(words, common, strict=True)]
+    return X.astype(np.float32), texts, topic
+
+
+def make_pool(root: Path, rows: int, dim: int, seed: int = 0, per_file: int = 250_000) -> None:
+    """pool/part-*.parquet and seeds.parquet under root (skipped when already there)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from saescope.data.shards import vectors_to_arrow
+
+    if (root / "seeds.parquet").is_file():
+        return
+    rng = np.random.default_rng(seed)
+    centres = (2.0 * rng.standard_normal((TOPICS, dim))).astype(np.float32) / np.sqrt(dim) * 4
+    vocab = np.array([f"w{t}x{i}" for t in range(TOPICS) for i in range(WORDS_PER_TOPIC)])
+    (root / "pool").mkdir(parents=True, exist_ok=True)
+    for f, lo in enumerate(range(0, rows, per_file)):
+        n = min(per_file, rows - lo)
+        X, texts, topic = make_rows(rng, n, dim, centres, vocab)
+        pq.write_table(pa.table({"id": [f"r{lo + i}" for i in range(n)], "embedding": vectors_to_arrow(X),
+                                 "text": texts, "label": [f"t{t}" for t in topic]}),
+                       root / "pool" / f"part-{f:03d}.parquet", row_group_size=16384)
+    X, texts, _ = make_rows(rng, 50, dim, centres, vocab, np.zeros(50, dtype=np.int64))
+    pq.write_table(pa.table({"id": [f"s{i}" for i in range(50)], "embedding": vectors_to_arrow(X),
+                             "text": texts}), root / "seeds.parquet")
+
+
+def child_peak_mb() -> float:
+    """Largest resident set of any waited-for child process so far, MiB (Linux: KiB units)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def end_to_end(args: argparse.Namespace, root: Path) -> None:
+    t0 = time.perf_counter()
+    make_pool(root, args.rows, args.dim)
+    print(f"pool of {args.rows:,} rows written in {time.perf_counter() - t0:.0f} s (load {load()})", flush=True)
+    out = root / f"cur-{args.graph_index}-w{args.workers}"
+    cmd = [sys.executable, "-m", "saescope.cli.main", "curate", "--seeds", str(root / "seeds.parquet"),
+           "--pool", str(root / "pool"), "--out", str(out), "--budget", str(args.budget),
+           "--label-field", "label", "--target", "t0", "--workers", str(args.workers),
+           "--graph-index", args.graph_index, "--projection-sample", "0", "--no-progress",
+           "--overwrite", "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    man = json.loads((out / "manifest.json").read_text())
+    tm = man["timings"]
+    print(f"saescope curate, {args.rows:,} rows x {args.dim}, texts, embedding-graph "
+          f"--graph-index {args.graph_index}, {args.workers} workers: {wall:.0f} s wall "
+          f"(fit {tm['fit_s']:.0f} s, score {tm['score_s']:.0f} s, select {tm['select_s']:.1f} s, "
+          f"read back {tm['materialize_s']:.1f} s); precision@{args.budget} "
+          f"{man['metrics']['precision']:.3f}; peak RSS of the largest process {child_peak_mb():.0f} MiB; "
+          f"score {tm['score_s'] / args.rows * 1e3:.2f} ms a row over {args.workers} workers "
+          f"(load {load()})", flush=True)
+
+
+def kernel(args: argparse.Namespace) -> None:
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from saescope.curate.spaces import GraphConfig, fit_space
+
+    torch.set_num_threads(1)
+    threadpool_limits(1)
+    rng = np.random.default_rng(1)
+    centres = (2.0 * rng.standard_normal((TOPICS, args.dim))).astype(np.float32) / np.sqrt(args.dim) * 4
+    vocab = np.array([f"w{t}x{i}" for t in range(TOPICS) for i in range(WORDS_PER_TOPIC)])
+    S, st, _ = make_rows(rng, 50, args.dim, centres, vocab, np.zeros(50, dtype=np.int64))
+    P, pt, _ = make_rows(rng, args.kernel_nodes, args.dim, centres, vocab)
+    Q, qt, qtopic = make_rows(rng, 4000, args.dim, centres, vocab)
+    ids = np.array([f"p{i}" for i in range(len(P))], dtype=object)
+    res = {}
+    for index in ("exact", "approx"):
+        t0 = time.perf_counter()
+        fs = fit_space("embedding-graph", S, P, seed_texts=st, pool_texts=pt, pool_ids=ids,
+                       graph=GraphConfig(index=index, nodes=args.kernel_nodes))
+        fit_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        s = fs.score(Q, np.array([f"q{i}" for i in range(len(Q))], dtype=object), qt).score
+        score_s = time.perf_counter() - t0
+        res[index] = (fit_s, score_s / len(Q) * 1e3, np.argsort(-s, kind="stable")[:500])
+        print(f"graph kernel, {index}: fit on 50 seeds + {args.kernel_nodes:,} nodes x {args.dim} with "
+              f"texts {fit_s:.1f} s; score {res[index][1]:.3f} ms a row (4,000 rows, one thread; "
+              f"precision@500 {np.mean(qtopic[res[index][2]] == 0):.3f}; load {load()})", flush=True)
+    e, a = res["exact"], res["approx"]
+    print(f"approx vs exact: fit {e[0] / a[0]:.1f}x faster, scoring {e[1] / a[1]:.1f}x faster per row, "
+          f"top-500 overlap {len(set(e[2]) & set(a[2])) / 500:.3f}", flush=True)
+
+
+def make_sidecars(root: Path, rows: int, per_shard: int = 1_000_000) -> int:
+    """Score sidecars part-XXXXX.parquet of `rows` rows (skipped when there); returns shards."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from saescope.curate.executors import SCORE_SCHEMA
+
+    root.mkdir(parents=True, exist_ok=True)
+    shards = -(-rows // per_shard)
+    rng = np.random.default_rng(2)
+    for i in range(shards):
+        path = root / f"part-{i:05d}.parquet"
+        if path.is_file():
+            continue
+        lo, n = i * per_shard, min(per_shard, rows - i * per_shard)
+        t = pa.table({"id": pa.array([f"row-{lo + j}" for j in range(n)], pa.string()),
+                      "score": rng.standard_normal(n).astype(np.float32),
+                      "centroid_sim": np.zeros(n, np.float32), "max_sim": np.zeros(n, np.float32),
+                      "nearest_seed": np.zeros(n, np.int32), "cluster": np.full(n, -1, np.int32),
+                      "text_hash": rng.integers(1, 2**63, n, dtype=np.uint64)}, schema=SCORE_SCHEMA)
+        pq.write_table(t, path)
+    return shards
+
+
+def select_only(args: argparse.Namespace) -> None:
+    """The child process of `--select-rows`: select from the sidecars, print time and peak RSS."""
+    from types import SimpleNamespace
+
+    from saescope.curate.config import CurateConfig
+    from saescope.curate.layout import PoolLayout, Shard
+    from saescope.curate.pipeline import select_rows
+
+    scores_dir = Path(args.select_child)
+    per = 1_000_000
+    shards = tuple(Shard(i, f"unused-{i}", (), i * per, min(per, args.select_rows - i * per))
+                   for i in range(-(-args.select_rows // per)))
+    import pyarrow as pa
+
+    layout = PoolLayout(shards, "embedding", "id", pa.schema([]), args.select_rows, 384)
+    inp = SimpleNamespace(layout=layout, seed_texts={"a seed text"}, n_targets=0, targets=None,
+                          seeds=None)
+    cfg = CurateConfig(seeds="s", pool="p", out="o", budget=args.budget)
+    t0 = time.perf_counter()
+    picked = select_rows(cfg, inp, None, scores_dir)  # type: ignore[arg-type]
+    dt = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"selection step, {args.select_rows:,} rows in {len(shards)} sidecar shards, budget "
+          f"{args.budget:,}: {dt:.1f} s ({dt / args.select_rows * 1e9:.0f} ns a row), peak RSS "
+          f"{peak:.0f} MiB, {picked.scores.num_rows:,} rows selected (load {load()})", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=0, help="end-to-end pool rows (0: skip)")
+    ap.add_argument("--dim", type=int, default=384)
+    ap.add_argument("--budget", type=int, default=10_000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--graph-index", default="approx", choices=("exact", "approx"))
+    ap.add_argument("--kernel-nodes", type=int, default=0, help="graph nodes of the kernel timing (0: skip)")
+    ap.add_argument("--select-rows", type=int, default=0, help="rows of the selection-only timing (0: skip)")
+    ap.add_argument("--work", type=Path, default=None, help="folder for the data (default: a temp folder)")
+    ap.add_argument("--select-child", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.select_child:
+        select_only(args)
+        return
+    work = args.work or Path(tempfile.mkdtemp(prefix="curate_pool_scale_"))
+    print(f"data under {work}; {os.cpu_count()} CPUs; load {load()}", flush=True)
+    if args.kernel_nodes:
+        kernel(args)
+    if args.rows:
+        end_to_end(args, work / f"pool{args.rows}")
+    if args.select_rows:
+        t0 = time.perf_counter()
+        d = work / f"sidecars{args.select_rows}"
+        make_sidecars(d, args.select_rows)
+        print(f"sidecars written in {time.perf_counter() - t0:.0f} s", flush=True)
+        subprocess.run([sys.executable, __file__, "--select-rows", str(args.select_rows), "--budget",
+                        str(args.budget), "--select-child", str(d)], check=True)
+
+
+if __name__ == "__main__":
+    main()
