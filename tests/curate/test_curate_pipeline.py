@@ -44,8 +44,9 @@ def test_outputs_follow_the_contract(planted, sae_run):
     out, man = sae_run
     sel = pq.read_table(out / "selected.parquet")
     assert sel.column_names[:2] == ["id", "label"] and "embedding" not in sel.column_names
-    for c in ("score", "centroid_sim", "max_sim", "nearest_seed", "cluster", "rank"):
+    for c in ("score", "centroid_sim", "max_sim", "nearest_seed", "rank"):
         assert c in sel.column_names
+    assert "cluster" not in sel.column_names  # no --clusters: no column of -1s
     assert sel["rank"].to_pylist() == list(range(1, 201))
     s = np.array(sel["score"].to_pylist())
     assert (np.diff(s) <= 1e-7).all()  # rank order is score order without quotas

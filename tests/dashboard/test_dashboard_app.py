@@ -304,3 +304,45 @@ def test_overview_dead_count_is_metrics_json(sample_run: Path, monkeypatch: pyte
     words = RunData(sample_run).dead_words()
     assert words and any(c.value == words for c in at.caption)
     assert not any("validation split" in c.value for c in at.caption)
+
+
+def _title(chart) -> str:  # noqa: ANN001
+    import json
+
+    return json.loads(chart.proto.spec).get("layout", {}).get("title", {}).get("text", "")
+
+
+def test_map_draws_as_many_rows_as_its_slider_says(planted_run: Path, monkeypatch: pytest.MonkeyPatch):
+    """Issue 28: the map drew 1,000 rows while the page's slider said 2,000."""
+    import json
+
+    at = open_page(planted_run, "Embedding space", monkeypatch)
+    at.selectbox(key="map-method").set_value("PCA").run()
+    n = at.select_slider(key="map-n")
+    sampled = min(len(RunData(planted_run).data()[0]), 2000)  # the rows slider's default
+    for want in (500, sampled):
+        n.set_value(want).run()
+        assert not at.exception
+        traces = map_traces(at)
+        assert sum(len(t["customdata"]) for t in traces) == want
+        titles = [_title(c) for c in at.get("plotly_chart")]
+        assert f"PCA of {want} of the {sampled} sampled rows, coloured by topic" in titles, titles
+    scree = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                 if any(t.get("name") == "cumulative" for t in json.loads(c.proto.spec)["data"]))
+    assert scree["layout"]["legend"]["orientation"] == "h"  # not over the right axis' labels
+
+
+def test_curation_label_map_is_one_shuffled_trace(sample_run: Path, monkeypatch: pytest.MonkeyPatch):
+    import json
+
+    at = open_page(sample_run, "Curation", monkeypatch)
+    spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "by label" in _title(c))
+    points = [t for t in spec["data"] if len(t.get("customdata", [])) > 0]
+    assert len(points) == 1  # one trace: no label painted over another as a block
+    labels = [c[1] for c in points[0]["customdata"]]
+    proj = RunData(sample_run).projection()
+    assert sorted(labels) == sorted(proj["label"].astype(str))
+    assert labels != sorted(labels)  # interleaved, not grouped by label
+    role = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "gold stars" in _title(c))
+    names = [t["name"] for t in role["data"]]
+    assert names[-1] == "seed" and role["data"][-1]["marker"]["size"] >= 12  # drawn last, big

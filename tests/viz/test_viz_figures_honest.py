@@ -88,6 +88,70 @@ def test_selected_never_shares_a_colour_with_a_label():
     fig = fig_curation_projection(proj)
     role_ax, label_ax = fig.axes
     drawn_roles = {to_hex(c.get_facecolor()[0]) for c in role_ax.collections}
-    drawn_labels = {to_hex(c.get_facecolor()[0]) for c in label_ax.collections}
+    drawn_labels = {to_hex(fc) for c in label_ax.collections for fc in c.get_facecolor()}
     assert to_hex(ROLE_STYLE["selected"][0]) in drawn_roles
     assert not drawn_roles & drawn_labels
+
+
+def _drawn(ax) -> list[str]:
+    """Colours of an axes' points in the order they are painted (z-order, then call order)."""
+    cols = sorted(enumerate(ax.collections), key=lambda ic: (ic[1].get_zorder(), ic[0]))
+    out = []
+    for _, c in cols:
+        fc = c.get_facecolor()
+        out += [to_hex(fc[i % len(fc)]) for i in range(len(c.get_offsets()))]
+    return out
+
+
+def _pool_5050(n: int = 400) -> pd.DataFrame:
+    """A 50/50 pool, target second in sorted order (issue 28: orange drawn over blue)."""
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({"id": [str(i) for i in range(n)], "x": rng.normal(size=n), "y": rng.normal(size=n),
+                         "role": ["seed"] * 30 + ["selected"] * 100 + ["pool"] * (n - 130),
+                         "label": ["other" if i % 2 else "target" for i in range(n)]})
+
+
+def test_label_maps_interleave_labels_so_none_is_hidden():
+    proj = _pool_5050()
+    for ax in (fig_curation_projection(proj).axes[1],
+               fig_scatter(proj[["x", "y"]].to_numpy(), proj["label"].to_numpy(), "m", categorical=True).axes[0]):
+        drawn = _drawn(ax)
+        assert len(drawn) == len(proj)  # every point drawn once
+        assert len(set(drawn)) == 2
+        last = drawn[-len(drawn) // 4:]  # the points painted last, over the others
+        share = last.count(drawn[-1]) / len(last)
+        assert 0.35 < share < 0.65, share  # both labels on top, as in the pool (50/50)
+        texts = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert texts == ["other (200)", "target (200)"]
+
+
+def test_seed_stars_are_big_and_drawn_over_the_selection():
+    ax = fig_curation_projection(_pool_5050()).axes[0]
+    by_label = {c.get_label().split(" ")[0]: c for c in ax.collections}
+    seed, sel, pool = by_label["seed"], by_label["selected"], by_label["pool"]
+    assert seed.get_zorder() > sel.get_zorder() > pool.get_zorder()
+    assert seed.get_sizes()[0] >= 10 * sel.get_sizes()[0]
+    assert len(seed.get_offsets()) == 30 and len(sel.get_offsets()) == 100
+
+
+def test_curation_map_keeps_every_seed_and_selected_row_and_says_so():
+    from saescope.viz.plots import curation_map_caption, curation_map_rows
+
+    proj = _pool_5050(2000)
+    sub = curation_map_rows(proj, 500, 0)
+    counts = sub["role"].value_counts().to_dict()
+    assert counts == {"seed": 30, "selected": 100, "pool": 370}
+    selected = pd.DataFrame({"id": [str(i) for i in range(500)]})
+    cap = curation_map_caption(proj, sub, "UMAP", selected)
+    assert cap.startswith("UMAP of the embeddings of all 30 seeds, 100 of the 500 selected rows")
+    assert "370 of projection.parquet's 1870 sampled pool rows" in cap
+    assert "all 100 selected rows" in curation_map_caption(proj, sub, "UMAP", selected.head(100))
+
+
+def test_structureless_maps_are_flagged():
+    from saescope.viz.plots import structure_flag
+
+    rng = np.random.default_rng(0)
+    assert structure_flag(rng.normal(size=(800, 2))).startswith("no cluster structure: Hopkins statistic 0.")
+    blobs = np.concatenate([rng.normal(loc=c, scale=0.3, size=(100, 2)) for c in rng.normal(scale=6, size=(8, 2))])
+    assert structure_flag(blobs) == ""

@@ -324,7 +324,7 @@ def materialize(cfg: CurateConfig, inp: Inputs, space: FittedSpace, picked: Pick
         for name, col in why_columns(space, codes, cfg.selection.explain_latents, inp.explanations).items():
             rows = rows.append_column(name, col)
         parts.append(rows)
-    table = _join_scores(_concat_or_empty(parts, layout), sel_scores, inp)
+    table = _join_scores(_concat_or_empty(parts, layout), sel_scores, inp, cfg.selection.clusters > 0)
     units = np.concatenate(unit_rows_) if unit_rows_ else np.zeros((0, layout.dim), np.float32)
     return table, acc.result(), (unit_ids, units)
 
@@ -337,14 +337,17 @@ def _concat_or_empty(parts: list[pa.Table], layout: PoolLayout) -> pa.Table:
                     | {n: pa.array([], layout.schema.field(n).type) for n in names})
 
 
-def _join_scores(table: pa.Table, sel_scores: pa.Table, inp: Inputs) -> pa.Table:
-    """Pool columns in rank order, then the score columns; `nearest_seed` as the seed's id."""
+def _join_scores(table: pa.Table, sel_scores: pa.Table, inp: Inputs, clustered: bool = True) -> pa.Table:
+    """Pool columns in rank order, then the score columns; `nearest_seed` as the seed's id;
+    `cluster` only when the selection clustered (else it would be -1 in every row)."""
     pos = {k: i for i, k in enumerate(table["id"].to_pylist())}
     table = table.take(pa.array([pos[k] for k in sel_scores["id"].to_pylist()], type=pa.int64()))
     why = [n for n in WHY_COLUMNS if n in table.column_names]
     why_cols = {n: table[n] for n in why}
     table = table.drop_columns(why + [n for n in SCORE_COLUMNS if n in table.column_names])
     for name in SCORE_COLUMNS:
+        if name == "cluster" and not clustered:
+            continue
         col = sel_scores[name]
         if name == "nearest_seed":
             col = _seed_ids(col, inp)

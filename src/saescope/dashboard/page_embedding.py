@@ -52,9 +52,14 @@ def _stats_and_scree(spec: str, X: np.ndarray, norms: np.ndarray, total: int, n:
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(go.Bar(x=comp, y=ratio, name="explained variance ratio"))
     fig.add_trace(go.Scatter(x=comp, y=np.cumsum(ratio), name="cumulative"), secondary_y=True)
-    fig.add_hline(y=0.95, line_dash="dot", secondary_y=True, annotation_text="95%")
-    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", secondary_y=True)
-    fig.update_layout(height=320, xaxis_title="principal component")
+    fig.add_hline(y=0.95, line_dash="dot", secondary_y=True, annotation_text="95%",
+                  annotation_position="bottom right")
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", secondary_y=True, title_text="cumulative")
+    fig.update_yaxes(title_text="explained variance ratio", secondary_y=False)
+    # Legend above the plot: at its default place it sat on the right axis' tick labels.
+    fig.update_layout(height=340, xaxis_title="principal component",
+                      legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
+                      margin={"t": 50})
     st.plotly_chart(fig, key="scree")
     st.caption(f"{n95} principal components explain 95% of the variance of the {n}-row sample.")
 
@@ -74,13 +79,17 @@ def map_frame(meta: pd.DataFrame, norms: np.ndarray, cl: np.ndarray, coords: np.
 
 def _map(spec: str, run, meta: pd.DataFrame, norms: np.ndarray, n: int) -> pd.DataFrame:  # noqa: ANN001
     st.subheader("2-D map")
-    cols = st.columns(3)
+    cols = st.columns(4)
     method = cols[0].selectbox("method", list(METHODS), key="map-method",
                                help="t-SNE and UMAP are computed once and cached in the run folder.")
     labels = run.label_columns()
     color_by = cols[1].selectbox("colour by", labels + ["norm", "cluster"], key="map-color")
     k = cols[2].slider("k-means clusters", 2, 30, 8, key="kmeans-k")
-    map_n = min(n, MAP_POINTS)
+    # The map has its own count (t-SNE/UMAP of thousands of rows takes long): the slider says
+    # exactly how many rows it draws, out of the rows sampled above.
+    map_options = sorted({min(n, v) for v in (500, MAP_POINTS, 2000, MAX_MAP_POINTS)})
+    map_n = (cols[3].select_slider("rows on the map", options=map_options, value=min(n, MAP_POINTS),
+                                   key="map-n") if len(map_options) > 1 else n)
     coords, used = state.projection_2d(spec, n, map_n, METHODS[method])
     cl = state.clusters(spec, n, k)
     frame = map_frame(meta, norms, cl, coords, state.map_positions(n, map_n))
@@ -89,7 +98,7 @@ def _map(spec: str, run, meta: pd.DataFrame, norms: np.ndarray, n: int) -> pd.Da
     palette = label_colors(len(order[color_by])) if order else None
     st.plotly_chart(px.scatter(frame, x="x", y="y", color=color_by, hover_data=hover, height=520,
                                category_orders=order, color_discrete_sequence=palette,
-                               title=f"{used} of {map_n} sampled rows, coloured by {color_by}"),
+                               title=f"{used} of {map_n} of the {n} sampled rows, coloured by {color_by}"),
                     key="map")
     sizes = pd.Series(cl).value_counts().sort_index()
     st.write(f"k-means with k = {k}: {len(sizes)} clusters")

@@ -10,6 +10,7 @@ import streamlit as st
 from saescope.dashboard import state
 from saescope.dashboard.widgets import latent_table, missing_box, paginate
 from saescope.viz import latent_page as lp
+from saescope.viz.plots import structure_flag
 from saescope.viz.rundata import RunData
 
 
@@ -86,9 +87,13 @@ def _decoder_map(spec: str, table: pd.DataFrame) -> None:
                                    marker={"size": 5, "color": frame["log10 density"][~dead],
                                            "colorscale": "Viridis",
                                            "colorbar": {"title": "log10 density"}}))
-        fig.update_layout(height=480, title=f"{used} of {len(idx)} decoder directions",
+        flag = structure_flag(coords)
+        fig.update_layout(height=480, title=f"{used} of {len(idx)} decoder directions"
+                          + (" (no cluster structure)" if flag else ""),
                           xaxis={"visible": False}, yaxis={"visible": False})
         st.plotly_chart(fig, key="decoder-map")
+        if flag:
+            st.caption(flag[0].upper() + flag[1:] + ".")
 
 
 def latent_view(spec: str, run: RunData, row: pd.Series, table: pd.DataFrame) -> None:

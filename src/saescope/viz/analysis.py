@@ -112,6 +112,38 @@ def project_2d(
         return np.asarray(tsne.fit_transform(X)), "t-SNE"
 
 
+STRUCTURE_MIN_HOPKINS = 0.75
+"""Below this Hopkins statistic (against a Gaussian of the map's own spread) a 2-D map is called
+structureless. Set on synthetic maps before it was used on any run: a 2-D Gaussian gives 0.52,
+t-SNE/UMAP of isotropic random vectors 0.60-0.62, a uniform square 0.70, ten separated clusters
+0.83, t-SNE/UMAP of eight clusters in 64-D 0.97-0.99."""
+
+
+def hopkins_gaussian(xy: np.ndarray, seed: int = 0, reps: int = 5) -> float:
+    """Clustering tendency of 2-D points: the Hopkins statistic (Hopkins & Skellam 1954, Ann. Bot.
+    18(2); Lawson & Jurs 1990, J. Chem. Inf. Comput. Sci. 30(1)), H = sum u / (sum u + sum w),
+    with w the distance of m sampled points to their nearest other point and u the distance of m
+    reference points to their nearest point. The references are drawn from a Gaussian with the
+    points' mean and covariance instead of a uniform box, so one round blob scores about 0.5 (not
+    the 0.7 a box would give) and clusters score towards 1. Mean over `reps` draws."""
+    from scipy.spatial import cKDTree
+
+    xy = np.asarray(xy, dtype=np.float64)
+    n = len(xy)
+    if n < 20:
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    m = max(10, min(200, n // 10))
+    tree = cKDTree(xy)
+    mean, cov = xy.mean(0), np.cov(xy.T)
+    hs = []
+    for _ in range(reps):
+        u = tree.query(rng.multivariate_normal(mean, cov, size=m), k=1)[0]
+        w = tree.query(xy[rng.choice(n, m, replace=False)], k=2)[0][:, 1]
+        hs.append(u.sum() / max(u.sum() + w.sum(), 1e-12))
+    return float(np.mean(hs))
+
+
 def kmeans_labels(X: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     """k-means cluster of each row (Lloyd's algorithm, k-means++ initialisation, scikit-learn)."""
     from sklearn.cluster import KMeans

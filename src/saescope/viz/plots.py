@@ -41,6 +41,9 @@ class Figures:
     static: dict[str, Figure] = field(default_factory=dict)
     interactive: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    captions: dict[str, str] = field(default_factory=dict)
+    """Captions that depend on the run (what a map samples, whether it shows structure); they
+    replace the report's fixed caption of that figure."""
 
 
 # ------------------------------------------------------------------------- training
@@ -202,12 +205,7 @@ def fig_scatter(coords: np.ndarray, color: np.ndarray, title: str, cbar_label: s
     `dead_total` (all dead latents, when the map shows a sample) the legend says both counts."""
     fig, ax = _subplots(figsize=(6.4, 5))
     if categorical:
-        cats = sorted(pd.unique(pd.Series(color).astype(str)))
-        for c, col in zip(cats, label_colors(len(cats)), strict=True):
-            m = np.asarray(pd.Series(color).astype(str) == c)
-            ax.scatter(coords[m, 0], coords[m, 1], s=8, alpha=0.7, color=col, label=c)
-        if len(cats) <= 20:
-            ax.legend(fontsize=7, markerscale=2, loc="best")
+        scatter_by_label(ax, coords, pd.Series(color).astype(str).to_numpy(), s=8)
     else:
         live = np.ones(len(coords), bool) if dead is None else ~dead
         if dead is not None and dead.any():
@@ -225,10 +223,30 @@ def fig_scatter(coords: np.ndarray, color: np.ndarray, title: str, cbar_label: s
     return fig
 
 
+def scatter_by_label(ax: Any, coords: np.ndarray, labels: np.ndarray, s: float = 8, seed: int = 0) -> None:
+    """Points coloured by label, drawn in one shuffled order: drawing one label after another
+    buries the first labels under the last ones (a 50/50 pool looked mostly orange), while
+    interleaving lets each label show in proportion to its points. Legend: one entry per label
+    with its count (categories sorted)."""
+    from matplotlib.lines import Line2D
+
+    cats = sorted(pd.unique(labels))
+    palette = dict(zip(cats, label_colors(len(cats)), strict=True))
+    order = np.random.default_rng(seed).permutation(len(labels))
+    ax.scatter(coords[order, 0], coords[order, 1], s=s, alpha=0.7, c=[palette[v] for v in labels[order]],
+               linewidths=0)
+    if len(cats) <= 20:
+        handles = [Line2D([], [], ls="", marker="o", color=palette[c], label=f"{c} ({int((labels == c).sum())})")
+                   for c in cats]
+        ax.legend(handles=handles, fontsize=7, loc="best")
+
+
 # ------------------------------------------------------------------------- curation
-ROLE_STYLE = {"pool": ("#bbbbbb", 6, 0.4), "selected": ("#000000", 10, 0.8), "seed": ("#ffd700", 50, 1.0)}
+ROLE_STYLE = {"pool": ("#bbbbbb", 6, 0.4), "selected": ("#000000", 10, 0.8), "seed": ("#ffd700", 140, 1.0)}
 """Colour, size and alpha per role: grey, black and gold, none of which `label_colors` uses, so
-"selected" never reads as a label."""
+"selected" never reads as a label. Seeds are big stars drawn last (`ROLE_ZORDER`), over the
+selected dots they sit among."""
+ROLE_ZORDER = {"pool": 1, "selected": 2, "seed": 3}
 
 
 def fig_curation_projection(proj: pd.DataFrame, coords: np.ndarray | None = None,
@@ -244,19 +262,13 @@ def fig_curation_projection(proj: pd.DataFrame, coords: np.ndarray | None = None
         if m.any():
             c, s, a = ROLE_STYLE[role]
             ax.scatter(xy[m, 0], xy[m, 1], s=s, c=c, alpha=a, label=f"{role} ({int(m.sum())})",
-                       marker="*" if role == "seed" else "o",
+                       marker="*" if role == "seed" else "o", zorder=ROLE_ZORDER[role],
                        edgecolors="black" if role == "seed" else "none", linewidths=0.5)
     ax.legend(fontsize=8)
     ax.set_title(f"{method}: seeds, pool and selection", fontsize=10)
     if has_label:
         ax = axes[0, 1]
-        labels = proj["label"].astype(str)
-        cats = sorted(pd.unique(labels))
-        for c, col in zip(cats, label_colors(len(cats)), strict=True):
-            m = np.asarray(labels == c)
-            ax.scatter(xy[m, 0], xy[m, 1], s=8, alpha=0.7, color=col, label=c)
-        if len(cats) <= 20:
-            ax.legend(fontsize=7, markerscale=2)
+        scatter_by_label(ax, xy, proj["label"].astype(str).to_numpy(), s=8)
         ax.set_title(f"{method}: coloured by label", fontsize=10)
     for a in axes.ravel():
         a.set_xticks([])
@@ -393,11 +405,15 @@ def _decoder_map(run: RunData, W: np.ndarray, cfg: PlotConfig, figs: Figures,
     dead = mask[idx] if mask is not None and len(mask) == len(W) else dens[idx] == 0
     color = np.log10(np.where(dead | ~(dens[idx] > 0), np.nan, dens[idx]))
     total = run.dead_latents()
+    flag = structure_flag(coords, cfg.seed)
     figs.static["decoder_map"] = fig_scatter(
-        coords, color, f"{method} of decoder directions ({len(idx)} of {len(W)} latents)",
+        coords, color, f"{method} of decoder directions ({len(idx)} of {len(W)} latents)"
+        + ("\n" + flag.split(":")[0] if flag else ""),
         cbar_label="log10 density of live latents (dead: grey)", dead=dead,
         dead_total=total["n_dead"] if total else None,
     )
+    if flag:
+        figs.captions["decoder_map"] = f"2-D {method} map of decoder directions (cosine). {flag}"
     if cfg.interactive:
         import plotly.express as px
 
@@ -438,9 +454,7 @@ def _curation(run: RunData, cfg: PlotConfig, figs: Figures,
     pos = pos[~pos.index.duplicated()]
     known = proj["id"].isin(pos.index).to_numpy()
     if known.sum() >= 10:
-        sub = proj.loc[known].reset_index(drop=True)
-        take = analysis.sample_rows(len(sub), cfg.max_points, cfg.seed)
-        sub = sub.iloc[take].reset_index(drop=True)
+        sub = curation_map_rows(proj.loc[known].reset_index(drop=True), cfg.max_points, cfg.seed)
         from saescope.viz.projection_cache import cached_project_2d
 
         coords, method = cached_project_2d(X[pos[sub["id"]].to_numpy()], cfg.projection,
@@ -448,6 +462,7 @@ def _curation(run: RunData, cfg: PlotConfig, figs: Figures,
                                            what="curation points")
         if method != "PCA":
             figs.static["curation_map"] = fig_curation_projection(sub, coords, method)
+            figs.captions["curation_map"] = curation_map_caption(proj, sub, method, run.selected())
     seeds = proj.loc[proj["role"] == "seed", "id"]
     sel = run.selected()
     seeds = seeds[seeds.isin(pos.index)]
@@ -470,6 +485,40 @@ def _curation(run: RunData, cfg: PlotConfig, figs: Figures,
         ct = run.codes(pos[t_ids].to_numpy()).toarray()
         mats["SAE codes"] = analysis.cosine_matrix(cs, ct)
     figs.static["curation_seed_selected"] = fig_seed_selected_heatmaps(mats)
+
+
+def structure_flag(coords: np.ndarray, seed: int = 0) -> str:
+    """"no cluster structure: ..." when a 2-D map is one blob (`analysis.hopkins_gaussian` below
+    `analysis.STRUCTURE_MIN_HOPKINS`), else ""."""
+    h = analysis.hopkins_gaussian(coords, seed)
+    if not np.isfinite(h) or h >= analysis.STRUCTURE_MIN_HOPKINS:
+        return ""
+    return (f"no cluster structure: Hopkins statistic {h:.2f} against a Gaussian of the map's own spread "
+            "(0.5: one round cloud, near 1: separate clusters), so distances and shapes on this map "
+            "mean little; read the latent table instead")
+
+
+def curation_map_rows(proj: pd.DataFrame, max_points: int, seed: int) -> pd.DataFrame:
+    """Rows of the nonlinear curation map: every seed and selected row of projection.parquet, and
+    as many pool rows as `max_points` leaves room for (a sample, in file order)."""
+    pool = np.flatnonzero((proj["role"] == "pool").to_numpy())
+    keep = np.flatnonzero((proj["role"] != "pool").to_numpy())
+    room = max(max_points - len(keep), 0)
+    take = pool[analysis.sample_rows(len(pool), room, seed)] if room else pool[:0]
+    return proj.iloc[np.sort(np.concatenate([keep, take]))].reset_index(drop=True)
+
+
+def curation_map_caption(proj: pd.DataFrame, sub: pd.DataFrame, method: str,
+                         selected: pd.DataFrame | None) -> str:
+    """What the curation map shows, counted: seeds, selected rows (of all selected) and the pool
+    sample (of projection.parquet's pool rows)."""
+    n = {r: int((sub["role"] == r).sum()) for r in ("seed", "selected", "pool")}
+    n_pool = int((proj["role"] == "pool").sum())
+    n_sel_all = len(selected) if selected is not None else n["selected"]
+    sel = f"all {n['selected']} selected rows" if n["selected"] == n_sel_all \
+        else f"{n['selected']} of the {n_sel_all} selected rows (those projection.parquet holds)"
+    return (f"{method} of the embeddings of all {n['seed']} seeds, {sel} and {n['pool']} of "
+            f"projection.parquet's {n_pool} sampled pool rows; left by role, right the same points by label.")
 
 
 def _latent_names(run: RunData) -> dict[int, str]:

@@ -42,9 +42,10 @@ FIGURE_CAPTIONS = {
     "latent_histograms": "Non-zero activations of the most frequent latents.",
     "decoder_map": "2-D map of decoder directions (cosine), coloured by log10 density; dead latents "
                    "(density 0) in grey.",
-    "curation_pca": "PCA of seeds (gold), pool sample (grey) and selection (black), and the same "
-                    "points by label (from projection.parquet).",
-    "curation_map": "Nonlinear map of the same points from their embeddings.",
+    "curation_pca": "PCA of seeds (gold stars, drawn on top), pool sample (grey) and selection (black), "
+                    "and the same points by label, drawn in a shuffled order so no label hides another "
+                    "(from projection.parquet).",
+    "curation_map": "Nonlinear map of the seeds, the selection and a pool sample from their embeddings.",
     "curation_seed_selected": "Cosine between sampled seeds and the top selected samples.",
 }
 
@@ -121,11 +122,12 @@ def fig_to_html(fig: Figure, svg: bool) -> str:
     return f'<img alt="figure" src="data:image/png;base64,{b64}">'
 
 
-def _figure(figs: dict[str, Figure], name: str) -> str:
+def _figure(figs: dict[str, Figure], name: str, captions: dict[str, str] | None = None) -> str:
     if name not in figs:
         return ""
+    caption = (captions or {}).get(name) or FIGURE_CAPTIONS.get(name, name)
     return (f'<figure id="fig-{name}">{fig_to_html(figs[name], name in SVG_FIGURES)}'
-            f"<figcaption>{esc(FIGURE_CAPTIONS.get(name, name))}</figcaption></figure>")
+            f"<figcaption>{esc(caption)}</figcaption></figure>")
 
 
 def _kv_table(d: dict[str, Any], cls: str = "") -> str:
@@ -260,7 +262,8 @@ def latent_display_table(run: RunData, table: pd.DataFrame, limit: int | None) -
     return out.reset_index(drop=True)
 
 
-def _latents(run: RunData, figs: dict[str, Figure], max_rows: int | None) -> str:
+def _latents(run: RunData, figs: dict[str, Figure], max_rows: int | None,
+             captions: dict[str, str] | None = None) -> str:
     table = run.latent_table()
     parts = ['<section id="latents"><h2>Latents</h2>']
     summ = run.interpret_summary()
@@ -285,7 +288,7 @@ def _latents(run: RunData, figs: dict[str, Figure], max_rows: int | None) -> str
                      "oninput='filterLatents(this.value)'>" + note)
         parts.append(f"<div class='scroll'>{_frame_table(shown, 'latents-table')}</div>")
     for name in ("latents_reranked", "latents_sample_heatmaps", "latent_histograms", "decoder_map"):
-        parts.append(_figure(figs, name))
+        parts.append(_figure(figs, name, captions))
     parts.append("</section>")
     return "".join(parts)
 
@@ -564,7 +567,8 @@ def _enriched(run: RunData, man: dict[str, Any]) -> str:
             + _frame_table(frame, "enriched-latents"))
 
 
-def _curation(run: RunData, figs: dict[str, Figure], n_rows: int) -> str:
+def _curation(run: RunData, figs: dict[str, Figure], n_rows: int,
+              captions: dict[str, str] | None = None) -> str:
     if run.layout.curate is None:
         return ""
     parts = ['<section id="curation"><h2>Curation</h2>']
@@ -581,7 +585,7 @@ def _curation(run: RunData, figs: dict[str, Figure], n_rows: int) -> str:
     if conf:
         parts.append("<h3>Manifest</h3>" + _kv_table(conf))
     for name in ("curation_pca", "curation_map", "curation_seed_selected"):
-        parts.append(_figure(figs, name))
+        parts.append(_figure(figs, name, captions))
     sel = run.selected()
     if sel is not None:
         parts.append(_selected_table(sel, n_rows))
@@ -599,9 +603,9 @@ def render_report(run: RunData, cfg: PlotConfig | None = None, max_latent_rows: 
     body = "".join([
         _summary(run),
         _training(figs.static, run),
-        _latents(run, figs.static, max_latent_rows),
+        _latents(run, figs.static, max_latent_rows, captions=figs.captions),
         _latent_cards(run, n_top),
-        _curation(run, figs.static, n_selected_rows),
+        _curation(run, figs.static, n_selected_rows, figs.captions),
         hypotheses_section(run.layout.hypotheses) if run.layout.hypotheses else "",
     ])
     nav = " ".join(f'<a href="#{s}">{t}</a>' for s, t in (
