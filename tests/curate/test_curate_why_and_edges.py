@@ -161,3 +161,29 @@ def test_a_dominant_dimension_is_warned_about_once(planted, tmp_path, caplog):
                    progress=False)
     warned = [r.getMessage() for r in caplog.records if "dimensions hold" in r.getMessage()]
     assert len(warned) == 1 and "3 (" in warned[0] and "Standardise each dimension" in warned[0]
+
+
+def test_text_seeds_against_an_activation_pool_name_the_flags(tmp_path, capsys):
+    """Issue 28: "dimension mismatch: seeds have 384, pool has 576" and nothing more, although
+    the pool file records the model and layer its activations come from."""
+    import json
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from saescope.cli.main import run
+
+    X = np.random.default_rng(0).normal(size=(30, 12)).astype(np.float32)
+    t = pa.table({"id": [f"p{i}" for i in range(30)], "text": [f"pool text {i}" for i in range(30)],
+                  "embedding": pa.FixedSizeListArray.from_arrays(pa.array(X.ravel()), 12)})
+    meta = {b"saescope.model": b"smollm2", b"saescope.layer": b"15", b"saescope.pooling": b"mean"}
+    pq.write_table(t.replace_schema_metadata(meta), tmp_path / "pool.parquet")
+    (tmp_path / "seeds.jsonl").write_text("".join(json.dumps({"id": f"s{i}", "text": f"a seed about cells {i}"})
+                                                  + "\n" for i in range(3)))
+    code = run(["curate", "--seeds", tmp_path / "seeds.jsonl", "--pool", tmp_path / "pool.parquet",
+                "--budget", "5", "--out", tmp_path / "out", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "dimension mismatch" in err
+    assert "activations of smollm2 at layer 15" in err and "--embedder minilm" in err
+    assert "add `--activations-model smollm2 --layer 15`" in err

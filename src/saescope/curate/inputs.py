@@ -222,6 +222,36 @@ def seed_texts(cfg: CurateConfig, seeds: VectorTable | None, layout: PoolLayout)
     return {str(t).strip() for t in seeds.meta[field].to_pylist() if t is not None}
 
 
+# ---------------------------------------------------------------------------- embedding hints
+def vector_origin(path: str | Path) -> dict[str, str]:
+    """What `saescope activations` recorded in a vector Parquet file's metadata (`model`, `layer`,
+    `pooling`, ...; empty for other files, e.g. `saescope embed` output)."""
+    try:
+        meta = pq.read_schema(parquet_files(path)[0]).metadata or {}
+    except Exception:  # noqa: BLE001 - no origin to tell, the caller's message stands
+        return {}
+    return {k.decode()[len("saescope."):]: v.decode() for k, v in meta.items() if k.startswith(b"saescope.")}
+
+
+def _seed_embedding_hint(cfg: CurateConfig, pool_path: Path) -> str:
+    """Which flags embed text seeds as the pool was: the pool's model and layer from its metadata."""
+    inp = cfg.inputs
+    origin = vector_origin(pool_path)
+    if inp.seeds is None or _is_vector_source(Path(inp.seeds)) or "layer" not in origin:
+        return ""
+    model, layer, pooling = origin.get("model", "?"), origin["layer"], origin.get("pooling", "mean")
+    used = f"--activations-model {inp.activations_model} --layer {inp.layer}" if inp.activations_model \
+        else f"--embedder {inp.embedder}"
+    hint = (f". The pool holds activations of {model} at layer {layer} (pooling {pooling}) and the text "
+            f"seeds were embedded with {used}: add `--activations-model {model} --layer {layer}` to embed "
+            "the seeds the same way")
+    if pooling != "mean":  # curate embeds text with the extractor's defaults (mean pooling)
+        hint += (f"; the pool's pooling is {pooling}, so embed them yourself: `saescope activations "
+                 f"{inp.seeds} --model {model} --layer {layer} --pooling {pooling} --out seeds-acts` "
+                 "and pass its layer file as --seeds")
+    return hint
+
+
 # ---------------------------------------------------------------------------- all together
 def resolve_inputs(cfg: CurateConfig, progress: bool = True) -> Inputs:
     """Read the seeds, lay out the pool, load the SAE, and check they agree."""
@@ -241,7 +271,7 @@ def resolve_inputs(cfg: CurateConfig, progress: bool = True) -> Inputs:
         raise InputError(f"budget {budget} is larger than the pool {inp.pool} ({layout.num_rows} rows)")
     if seeds is not None and seeds.X.shape[1] != layout.dim:
         raise InputError(f"dimension mismatch: seeds {inp.seeds} have {seeds.X.shape[1]}, "
-                         f"pool {inp.pool} has {layout.dim}")
+                         f"pool {inp.pool} has {layout.dim}{_seed_embedding_hint(cfg, pool_path)}")
     sae = None
     if cfg.loads_sae:
         sae = load_sae(inp.sae, device)  # type: ignore[arg-type]
