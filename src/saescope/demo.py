@@ -460,7 +460,7 @@ def format_summary(summary: dict[str, Any], root: Path) -> list[str]:
     lines += ["", "Next:",
               f"  open {root / 'report.html'}",
               f"  saescope dashboard {root}",
-              "  saescope train YOUR.parquet --out my-sae   (see README: your corpus, model, LLM server)"]
+              "  saescope train YOUR.parquet --out my-sae   (see docs/usage.md: your corpus, model, LLM server)"]
     return lines
 
 

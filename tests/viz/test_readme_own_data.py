@@ -1,5 +1,6 @@
 """The README's "Use it on your own data" block, run as written on a small corpus, gives a full
-report: data, SAE, interpret and curate all present (issue 12, item 2)."""
+report: data, SAE, interpret and curate all present (issue 12, item 2); its Python block runs
+on the same files."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ SKIP = ("saescope activations", "--explainer llm", "saescope tune", "saescope da
 def own_data_block() -> list[list[str]]:
     """The commands of the README's own-data block (continuations joined, comments dropped)."""
     text = README.read_text(encoding="utf-8")
-    block = re.search(r"## Use it on your own data\s+```bash\n(.*?)```", text, re.S).group(1)
+    block = re.search(r"## Use it on your own data.*?```bash\n(.*?)```", text, re.S).group(1)
     block = block.replace("\\\n", " ")
     cmds = []
     for line in block.splitlines():
@@ -39,6 +40,13 @@ def own_data_block() -> list[list[str]]:
     return cmds
 
 
+def python_block() -> str:
+    """The README's Python example (the block after the own-data block)."""
+    text = README.read_text(encoding="utf-8")
+    own = text.index("## Use it on your own data")
+    return re.search(r"```python\n(.*?)```", text[own:], re.S).group(1)
+
+
 def write_corpus(folder: Path) -> None:
     rows, seeds = [], []
     for t, (topic, nouns) in enumerate(TOPICS.items()):
@@ -47,7 +55,7 @@ def write_corpus(folder: Path) -> None:
                 rows.append({"id": f"{topic}-{i}-{j}", "text": f"{noun.capitalize()} {verb} "
                              f"{nouns[(i + j + 1) % len(nouns)]} in {topic} number {j + 7 * t}.",
                              "topic": topic,
-                             # the README's `hypotheses` line takes a two-valued label as it is
+                             # a two-valued label (docs/usage.md's `hypotheses` takes it)
                              "label": "astronomy" if topic == "astronomy" else "other"})
         seeds += [{"id": f"seed-{topic}-{i}", "text": f"A question about {noun} and {topic}."}
                   for i, noun in enumerate(nouns)] if topic == "astronomy" else []
@@ -68,13 +76,21 @@ def test_readme_own_data_block_gives_a_full_report(tmp_path: Path, monkeypatch: 
         line = " ".join(argv)
         if argv[0] != "saescope" or any(s in line for s in SKIP):
             continue
-        if "--budget" in argv:  # the only change: a budget below this small corpus's 180 rows
-            argv = [*argv]
-            argv[argv.index("--budget") + 1] = "60"
+        # the only changes: fewer seeds and a budget below this small corpus's 180 rows
+        for flag, value in (("--budget", "60"), ("--n", "10")):
+            if flag in argv:
+                argv = [*argv]
+                argv[argv.index(flag) + 1] = value
         assert run(argv[1:]) == 0, line
         ran.append(argv[1])
-    stages = ["embed", "train", "interpret", "curate", "report"]
+    stages = ["embed", "seeds", "train", "interpret", "curate", "report"]
     assert [c for c in ran if c in stages] == stages, ran
+    # the seeds are held out of the pool the SAE, the interpretation and the curation see
+    import pyarrow.parquet as pq
+
+    seeds = set(pq.read_table("seeds.parquet", columns=["id"])["id"].to_pylist())
+    pool = set(pq.read_table("pool.parquet", columns=["id"])["id"].to_pylist())
+    assert len(seeds) == 10 and not seeds & pool and len(seeds | pool) == 180
     report_argv = next(a for a in cmds if a[:2] == ["saescope", "report"])
     html = Path(report_argv[report_argv.index("--out") + 1]).read_text(encoding="utf-8")
     for section in ("summary", "training", "latents", "top-latents", "curation"):
@@ -88,3 +104,11 @@ def test_readme_own_data_block_gives_a_full_report(tmp_path: Path, monkeypatch: 
             if k in ("--data", "--sae", "--interpret", "--curate")}
     lay = check_run_dir(None, opts)
     assert lay.missing() == []
+    # The Python block, on the same files (a budget below the pool, new output folders).
+    code = python_block().replace("budget=500", "budget=60")
+    for name in ('"sae"', '"interp"', '"picked"'):
+        code = code.replace(f"out={name}", f"out={name[:-1]}-py\"").replace(f"sae={name}", f"sae={name[:-1]}-py\"")
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 (the README's own example)
+    assert 0 < namespace["fvu"] < 1
+    assert json.loads(Path("picked-py/manifest.json").read_text())["n_selected"] == 60
