@@ -7,7 +7,14 @@
 - `neuronpedia`: per-latent feature dashboards as the batch JSON files Neuronpedia imports.
 
 `saescope export SAE_DIR|RUN --format saelens|delphi|neuronpedia|saescope --out DIR` is the CLI
-(`saescope`: any SAE saescope reads, e.g. an SAELens folder, written in saescope's own layout).
+(`saescope`: any SAE saescope reads, e.g. an SAELens folder, written in saescope's own layout);
+`run_export(ExportConfig(...))` is the same stage in Python (`saescope.interop.export`).
 """
 
+from saescope.lazy import lazy_exports
+
 FORMATS = ("saelens", "delphi", "neuronpedia", "saescope")
+
+_EXPORTS = {"ExportConfig": "saescope.interop.export", "run_export": "saescope.interop.export"}
+"""Name -> module it is imported from on first use."""
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
