@@ -69,6 +69,34 @@ def test_jumprelu_straight_through_gradients_by_hand():
     assert log_theta2.grad.tolist() == pytest.approx([0.0, -5.0, 0.0])  # 0.1 * -(1 / eps)
 
 
+def test_jumprelu_target_l0_penalty_by_hand():
+    """Default JumpReLU (no l0_coef): loss = FVU + c (L0 - k)^2 / k on the batch-mean L0, so the
+    thresholds rise while L0 > k and fall while L0 < k."""
+    sae = SparseAutoencoder(SAEConfig(arch="jumprelu", k=1, num_latents=3), d_in=2)
+    assert sae.arch.target_mode and float(sae.l0_coef) == pytest.approx(sae.arch.opts.target_coef)
+    with torch.no_grad():
+        sae.encoder.weight.copy_(torch.eye(3, 2))
+        sae.encoder.bias.copy_(torch.tensor([0.0, 0.0, 0.5]))
+        sae.W_dec.copy_(torch.eye(3, 2))
+        sae.b_dec.zero_()
+        sae.log_threshold.fill_(math.log(0.1))
+    x = torch.tensor([[1.0, 2.0], [3.0, 0.12]])  # z = [1, 2, .5], [3, .12, .5]: L0 3 and 3
+    tv = (x - x.mean(0)).pow(2).sum()
+    ctx = StepContext(step=0, total_steps=1, total_variance=tv, global_batch=2)
+    out = sae.arch.training_step(sae, x, ctx)
+    c = float(sae.l0_coef)
+    assert out.loss.item() == pytest.approx(out.fvu.item() + c * (3 - 1) ** 2 / 1, rel=1e-5)
+    out.loss.backward()
+    # only latent 1 on row 2 (z = .12) is inside the kernel (bandwidth .05): d/dlog theta of
+    # the penalty = 2c (L0 - k) / k * (1/B) * theta * -(1 / eps); FVU adds theta * -(theta/eps) * g
+    assert sae.log_threshold.grad[1] < 0 and sae.log_threshold.grad[0] == 0
+    assert sae.arch.validation_objective(sae, {"fvu": 0.2, "l0": 1.5}) == pytest.approx(
+        0.2 + c * 0.25)
+    fixed = SparseAutoencoder(SAEConfig(arch="jumprelu", k=1, num_latents=3,
+                                        options={"l0_coef": 0.01}), d_in=2)
+    assert fixed.arch.validation_objective(fixed, {"fvu": 0.2, "l0": 1.5}) == pytest.approx(0.215)
+
+
 def test_jumprelu_input_scale_folds_into_thresholds():
     torch.manual_seed(1)
     sae = SparseAutoencoder(SAEConfig(arch="jumprelu", k=2, num_latents=16), d_in=4)
@@ -109,7 +137,9 @@ def _recovered(sae, atoms: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize("arch,opts,m,share", [
-    ("jumprelu", {"l0_coef": 0.03}, 64, 0.9),
+    # No flags: the target-L0 penalty keeps L0 at k (with l0_coef 0.003, the old default,
+    # L0 was 12 and no atom was recovered).
+    ("jumprelu", {}, 64, 0.95),
     # Matryoshka's short prefixes must reconstruct alone, so some early latents learn blends
     # of atoms rather than atoms (measured 0.75-0.78 here; BatchTopK 0.97).
     ("matryoshka", {"prefix_fractions": [0.5]}, 64, 0.7),
@@ -122,3 +152,5 @@ def test_planted_dictionary_is_recovered(sparse_X, arch, opts, m, share):
     assert res.metrics["stop_reason"] == "early_stopping"
     assert _recovered(res.sae, atoms) >= share
     assert res.metrics["fvu"] < 0.2 and res.metrics["l0"] == pytest.approx(3, abs=0.5)
+    if arch == "jumprelu":  # the L0 follows k
+        assert res.metrics["l0"] == pytest.approx(3, rel=0.05)
