@@ -54,8 +54,24 @@ def test_command_table_names_every_command_and_its_stage():
     from saescope.cli.main import COMMANDS, STAGE_MODULES, build_app
 
     full = typer.main.get_command(build_app())
-    assert set(full.commands) == set(COMMANDS)  # type: ignore[attr-defined]
-    for name, stage in COMMANDS.items():
+    assert list(full.commands) == list(COMMANDS)  # type: ignore[attr-defined]
+    for name, (stage, text) in COMMANDS.items():
+        cmd = full.commands[name]  # type: ignore[attr-defined]
+        assert (cmd.help or "").split("\n\n")[0].strip() == text, name
         one = typer.main.get_command(build_app(() if stage is None else (stage,)))
         assert name in one.commands, (name, stage)  # type: ignore[attr-defined]
         assert stage is None or stage in STAGE_MODULES
+
+
+def test_top_level_help_from_the_table_is_the_whole_apps(monkeypatch):
+    """`saescope --help` is drawn without loading a stage; it must read exactly as the full app's."""
+    from typer.testing import CliRunner
+
+    from saescope.cli import main as m
+
+    monkeypatch.setenv("COLUMNS", "100")
+    runner = CliRunner()
+    quick = runner.invoke(m._app_for(["--help"]), ["--help"], prog_name="saescope")
+    full = runner.invoke(m.build_app(), ["--help"], prog_name="saescope")
+    assert quick.exit_code == full.exit_code == 0
+    assert quick.output == full.output and "seeds" in quick.output

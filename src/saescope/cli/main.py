@@ -36,14 +36,32 @@ def version() -> None:
 # Each stage module adds its own commands; adding a stage touches only this tuple and COMMANDS.
 STAGE_MODULES = ("sae", "data", "seeds", "interpret", "hypotheses", "curate", "viz", "tune", "demo", "export")
 
-COMMANDS = {
-    "train": "sae", "encode": "sae", "datasets": "data", "embed": "data", "activations": "data",
-    "seeds": "seeds", "interpret": "interpret", "hypotheses": "hypotheses", "curate": "curate",
-    "plot": "viz", "report": "viz", "dashboard": "viz", "tune": "tune", "demo": "demo", "export": "export",
-    "version": None,
+COMMANDS: dict[str, tuple[str | None, str]] = {
+    "train": ("sae", "Train a sparse autoencoder on a matrix of vectors."),
+    "encode": ("sae", "Write the sparse codes of INPUT under the SAE to a Parquet file (never densified)."),
+    "embed": ("data", "Sentence embeddings -> Parquet (id, embedding, passthrough columns)."),
+    "activations": ("data", "LLM hidden states after block L -> Parquet in the `embed` layout (or per token)."),
+    "seeds": ("seeds", "Draw N seeds from a pool by a field's value; write them and the pool without them."),
+    "interpret": ("interpret", "Explain every latent (keywords or an LLM) and score the explanations on "
+                               "held-out texts."),
+    "hypotheses": ("hypotheses", "Find the latents that predict a label (or separate VECTORS from --compare B), "
+                                 "FDR-tested on held-out rows."),
+    "curate": ("curate", "Select the pool rows most like a seed set, in SAE space or a baseline space."),
+    "plot": ("viz", "Draw training, latent and curation figures (PNG/SVG + interactive HTML)."),
+    "report": ("viz", "Write one self-contained HTML report (no server, no network)."),
+    "dashboard": ("viz", "Start the Streamlit dashboard on the run folder."),
+    "tune": ("tune", "Search learning rate, k or sparsity penalty, expansion and architecture with Optuna."),
+    "demo": ("demo", "Run the whole idea on real data: embed MMLU, train an SAE, explain its latents, "
+                     "curate a domain, report."),
+    "export": ("export", "Write SRC as an SAELens SAE folder, delphi explanation files, or Neuronpedia "
+                         "dashboards."),
+    "version": (None, "Print the saescope version."),
+    "datasets": ("data", "Built-in data sets (offline): list them, export one as JSONL/CSV/Parquet."),
 }
-"""Command -> the stage module that registers it (None: main's own), so that running one command
-imports only its stage (tests/cli/test_cli_startup.py checks the table against the app)."""
+"""Command -> (the stage module that registers it, None: main's own; its one-line help), in the
+order `saescope --help` lists them. Running a command imports only its stage, and the top-level
+help is drawn from this table without importing any stage (tests/cli/test_cli_startup.py checks
+both the table and the help text against the whole app)."""
 
 
 def build_app(stages: tuple[str, ...] = STAGE_MODULES) -> typer.Typer:
@@ -70,11 +88,26 @@ def __getattr__(name: str) -> typer.Typer:
     return app
 
 
+def _help_app() -> typer.Typer:
+    """The app as `saescope --help` shows it: every command with its one-line help, no stage loaded."""
+    app = _new_app()
+    for name, (_, text) in COMMANDS.items():
+        app.command(name, help=text)(_not_loaded)
+    return app
+
+
+def _not_loaded() -> None:
+    raise RuntimeError("a --help placeholder was run")  # _app_for never routes a command here
+
+
 def _app_for(argv: list[str]) -> typer.Typer:
-    """The app `argv` needs: one stage's commands when it names a command, else all (help, typos)."""
+    """The app `argv` needs: one stage's commands when it names a command, the help table for the
+    top-level help, else all (typos get click's own message)."""
     first = next((a for a in argv if not a.startswith("-")), None)
-    if first in COMMANDS and not any(a in ("--help", "-h") for a in argv[: argv.index(first)]):
-        stage = COMMANDS[first]
+    if first is None and all(a == "--help" for a in argv):
+        return _help_app()
+    if first in COMMANDS and not any(a == "--help" for a in argv[: argv.index(first)]):
+        stage = COMMANDS[first][0]
         return build_app(() if stage is None else (stage,))
     return __getattr__("app")
 

@@ -32,8 +32,11 @@ def register(app: typer.Typer) -> None:
 
 @command(SeedsConfig, SEEDS_OPTIONS)
 def seeds(**opts: Any) -> None:
-    """Draw N seeds among the pool rows matching --where, write them to --out and the rest of the
-    pool (seeds held out by id and by text) to --rest, ready for `saescope curate`."""
+    """Draw N seeds from a pool by a field's value; write them and the pool without them.
+
+    The seeds are drawn at random among the rows matching --where and written to --out; every
+    other row (seeds held out by id and by text) goes to --rest, ready for `saescope curate`.
+    """
     from saescope.data.seeds import run_seeds
 
     m = run_seeds(build(SeedsConfig, values(opts, SEEDS_OPTIONS)))
