@@ -45,10 +45,10 @@ def test_atomic_dir_refuses_existing_unless_overwrite(tmp_path):
         with atomic_dir(out, overwrite=True) as d:
             (d / "b").write_text("2")
             raise ValueError
-    assert sorted(p.name for p in out.iterdir()) == ["a"]  # the old folder survives a failure
+    assert _names(out) == ["a"]  # the old folder survives a failure
     with atomic_dir(out, overwrite=True) as d:
         (d / "b").write_text("2")
-    assert sorted(p.name for p in out.iterdir()) == ["b"]
+    assert _names(out) == ["b"]
 
 
 def test_check_output_dir_and_json_errors_name_the_file(tmp_path):
@@ -69,10 +69,11 @@ def test_check_output_dir_and_json_errors_name_the_file(tmp_path):
 # --- crash safety (issue 13) -------------------------------------------------------------------
 from saescope.errors import ConfigError, InputError  # noqa: E402
 from saescope.io import (  # noqa: E402
+    LOCK_FILE,
+    MARKER,
     STATE_FILE,
     append_jsonl,
-    finish_output,
-    prepare_output,
+    open_output,
     read_jsonl,
     recover_dir,
     remove_leftovers,
@@ -106,7 +107,7 @@ def test_kill_between_the_two_renames_is_recovered(tmp_path):
     assert recover_dir(tmp_path / "ckpt")
     assert (tmp_path / "ckpt" / "step-10").is_file() and not old.exists()
     assert not recover_dir(tmp_path / "ckpt")  # nothing to do the second time
-    with atomic_dir(tmp_path / "ckpt", overwrite=True) as d:  # the next write cleans up
+    with atomic_dir(tmp_path / "ckpt", overwrite=True, owned=True) as d:  # the next write cleans up
         (d / "step-30").write_text("x")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
 
@@ -156,40 +157,54 @@ def test_append_jsonl_after_a_crash_never_leaves_a_torn_line_mid_file(tmp_path):
     assert log.read_text().endswith('{"latent": 3}\n{"latent": 4}\n')
 
 
-def test_prepare_output_policy(tmp_path):
+def _names(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name not in (LOCK_FILE, MARKER))
+
+
+def test_open_output_policy(tmp_path):
     out = tmp_path / "run"
-    assert prepare_output(out, fingerprint={"lr": 1}) is False
-    assert (out / STATE_FILE).is_file()
+    job = open_output(out, fingerprint={"lr": 1})
+    assert job.resume is False and job.work == out and (out / STATE_FILE).is_file()
     (out / "part-0.parquet").write_text("x")
-    assert prepare_output(out, fingerprint={"lr": 1}) is True  # same job: resume
-    with pytest.raises(ConfigError, match="--resume"):
-        prepare_output(out, resume=False, fingerprint={"lr": 1})
-    with pytest.raises(ConfigError, match="other settings"):
-        prepare_output(out, fingerprint={"lr": 2})
-    (out / "manifest.json").write_text("{}")
+    job.release()
+    with open_output(out, fingerprint={"lr": 1}) as job:  # same job: resume
+        assert job.resume is True
+        (out / "manifest.json").write_text("{}")
     with pytest.raises(ConfigError, match="finished run"):
-        prepare_output(out, fingerprint={"lr": 1})
-    assert prepare_output(out, overwrite=True, fingerprint={"lr": 2}) is False
-    assert sorted(p.name for p in out.iterdir()) == [STATE_FILE]
+        open_output(out, fingerprint={"lr": 1})
     foreign = tmp_path / "foreign"
     _folder(foreign, "notes.txt")
-    with pytest.raises(ConfigError, match="not empty"):
-        prepare_output(foreign)
+    with pytest.raises(ConfigError, match=r"not a saescope output.*notes\.txt"):
+        open_output(foreign)
+    with pytest.raises(ConfigError, match=r"not a saescope output.*notes\.txt"):
+        open_output(foreign, overwrite=True)
+    assert _names(foreign) == ["notes.txt"] and sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError, match="not a folder"):
-        prepare_output(tmp_path / "file")
+        open_output(tmp_path / "file")
 
 
-def test_prepare_output_state_only_folder_is_fresh_and_finish_removes_the_state(tmp_path):
+def test_open_output_resume_rules(tmp_path):
     out = tmp_path / "run"
-    assert prepare_output(out, fingerprint={"lr": 1}) is False
+    open_output(out, fingerprint={"lr": 1}).release()
+    (out / "part-0.parquet").write_text("x")
+    with pytest.raises(ConfigError, match="--resume"):
+        open_output(out, resume=False, fingerprint={"lr": 1})
+    with pytest.raises(ConfigError, match="other settings"):
+        open_output(out, fingerprint={"lr": 2})
+
+
+def test_open_output_state_only_folder_is_fresh_and_finish_removes_the_state(tmp_path):
+    out = tmp_path / "run"
+    open_output(out, fingerprint={"lr": 1}).release()
     # Killed before writing anything: other settings and resume=False start afresh.
-    assert prepare_output(out, resume=False, fingerprint={"lr": 2}) is False
+    open_output(out, resume=False, fingerprint={"lr": 2}).release()
     assert read_json(out / STATE_FILE) == {"fingerprint": {"lr": 2}}
     (out / STATE_FILE).write_text('{"finger')  # torn while written: still nothing written yet
-    assert prepare_output(out, fingerprint={"lr": 3}) is False
+    job = open_output(out, fingerprint={"lr": 3})
     (out / "cfg.json").write_text("{}")
-    finish_output(out)
-    assert sorted(p.name for p in out.iterdir()) == ["cfg.json"]
+    job.finish()
+    assert _names(out) == ["cfg.json"]
+    assert read_json(out / MARKER)["entries"] == ["cfg.json"]
     with pytest.raises(ConfigError, match=r"finished training run \(cfg\.json\); use --overwrite"):
-        prepare_output(out, complete="cfg.json", what="training run")
+        open_output(out, complete="cfg.json", what="training run")

@@ -11,7 +11,9 @@ A crash or an error half-way never leaves a file (or folder) that looks finished
   when a kill fell between the two renames.
 - `append_jsonl` / `read_jsonl` write and read append-only logs; a last line torn by a crash
   is dropped on reading and cut off before the next append.
-- `prepare_output` is the one output-folder policy (refuse, resume or overwrite).
+- `open_output` is the one output-folder policy (refuse, resume or overwrite): one writer per
+  folder (an exclusive `flock`), `--overwrite` only of a folder saescope marked as its output,
+  the new output built beside the old one and swapped in when complete.
 """
 
 from __future__ import annotations
@@ -70,19 +72,28 @@ def _remove_safetensors_temps(folder: Path, before: float) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike[str], overwrite: bool = False,
+               owned: bool = False) -> Iterator[Path]:
     """Yield a temporary folder; move it onto `path` when the block succeeds.
 
-    Refuses an existing non-empty `path` unless `overwrite` is set (then the old folder is
-    replaced only after the new one is complete).
+    Refuses an existing non-empty `path` unless `overwrite` is set and `check_replaceable`
+    allows it (then the old folder is replaced only after the new one is complete). `owned`:
+    `path` is saescope's own folder inside an output it holds (a checkpoint), replaced whatever
+    it holds. The work folder of an `open_output` job (nothing in it yet) is written in place.
     """
     path = Path(path)
+    if path.is_dir() and (path / STATE_FILE).is_file() and not _entries(path):
+        yield path  # the work folder of an `open_output` job: the job publishes it
+        return
     recover_dir(path)
-    check_output_dir(path, overwrite)
+    if not owned:
+        check_output_dir(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        if not owned:
+            write_marker(tmp, "folder", _entries(tmp))
         replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -198,78 +209,258 @@ def _umask() -> int:
     return mask
 
 
-def check_output_dir(path: str | os.PathLike[str], overwrite: bool) -> None:
-    """Raise a clear error if `path` exists and is non-empty and `overwrite` is not set."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise SaescopeError(f"output path {path} exists and is not a folder")
-    if path.exists() and any(path.iterdir()) and not overwrite:
-        raise SaescopeError(f"output folder {path} exists and is not empty (use --overwrite)")
+# ---------------------------------------------------------------------------- output folders
+MARKER = ".saescope-output"
+"""Hidden file in every output folder saescope creates: what wrote it and, once finished, the
+entries it holds. `--overwrite` replaces only a folder with this mark and no other entries."""
+
+LOCK_FILE = ".saescope-lock"
+"""Hidden file in an output folder whose one writer holds an exclusive `flock` on it (the
+holder's pid, host and command are written into it)."""
+
+DERIVED = (".saescope-cache", "plots", "report.html")
+"""What `plot`, `report` and `dashboard` add to a finished output (saescope's, not foreign)."""
+
+_BOOKKEEPING = re.compile(r"\.saescope-(output|lock|state\.json)|\..+\.(tmp|old|parts)|\.tmp[A-Za-z0-9]{6}")
 
 
-def prepare_output(
+def _entries(folder: Path) -> list[str]:
+    """Names in `folder` other than saescope's bookkeeping and hidden temporaries of killed writes."""
+    return sorted(p.name for p in folder.iterdir() if not _BOOKKEEPING.fullmatch(p.name))
+
+
+def _marker(folder: Path) -> dict[str, Any] | None:
+    """The mark of a saescope output ({} when unreadable or an older unfinished run's state); None
+    when `folder` was not written by saescope."""
+    try:
+        mark = json.loads((folder / MARKER).read_text())
+        return mark if isinstance(mark, dict) else {}
+    except FileNotFoundError:
+        return {} if (folder / STATE_FILE).is_file() else None
+    except (OSError, ValueError):
+        return {}
+
+
+def write_marker(folder: Path, what: str, entries: list[str] | None = None) -> None:
+    """Mark `folder` as a saescope output (`entries`: what the finished output holds).
+
+    Written in place, not renamed: a torn mark still marks the folder as saescope's (with its
+    entries unknown), and a kill just after a stage's completion mark leaves nothing to redo.
+    """
+    from saescope import __version__
+
+    with open(folder / MARKER, "w", encoding="utf-8") as f:
+        f.write(json.dumps({"saescope": __version__, "what": what, "entries": entries}) + "\n")
+
+
+def foreign_files(folder: str | os.PathLike[str]) -> list[str]:
+    """Entries of `folder` that saescope did not write: all of them in a folder without its mark,
+    those not in the mark's list in a finished output."""
+    folder = Path(folder)
+    names = _entries(folder)
+    mark = _marker(folder)
+    if mark is None:
+        return names
+    known = mark.get("entries")
+    if not isinstance(known, list):
+        return []  # an unfinished run: it holds only what the stage writes
+    return [n for n in names if n not in known and n not in DERIVED]
+
+
+def check_replaceable(out: str | os.PathLike[str], inputs: Any = ()) -> None:
+    """Raise `ConfigError` unless `--overwrite` may replace the folder `out`: never the current
+    folder or one holding it, never a folder holding an input, never one holding foreign files."""
+    out = Path(out)
+    here = out.resolve()
+    cwd = Path.cwd().resolve()
+    if here == cwd or here in cwd.parents:
+        raise ConfigError(f"{out}: is the current folder or holds it; --overwrite never replaces "
+                          "it (give a new --out)")
+    for p in inputs:
+        if p is not None and (here == Path(p).resolve() or here in Path(p).resolve().parents):
+            raise ConfigError(f"{out}: holds the input {p}; --overwrite would delete it "
+                              "(give another --out)")
+    if not out.is_dir():
+        return
+    foreign = foreign_files(out)
+    if foreign:
+        why = ("is not a saescope output (no .saescope-output mark)" if _marker(out) is None
+               else "holds files saescope did not write")
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise ConfigError(f"{out}: not replaced: it {why} ({shown}); move them away or give "
+                          "another --out")
+
+
+def lock_output(folder: Path) -> int | None:
+    """Take the exclusive lock of `folder` (its `LOCK_FILE`); returns the descriptor to close to
+    release it (the kernel releases it when the process dies). Another holder: `ConfigError`
+    naming it. None where there is no `flock` (not POSIX)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = os.pread(fd, 4096, 0).decode("utf-8", "replace")
+        os.close(fd)
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise
+        raise ConfigError(f"{folder}: another saescope process is writing it ({_holder(holder)}); "
+                          "wait for it to finish or give another --out") from None
+    import socket
+
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                              "command": " ".join(sys.argv),
+                              "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}).encode(), 0)
+    return fd
+
+
+def _holder(text: str) -> str:
+    from saescope.safetext import for_terminal
+
+    try:
+        h = json.loads(text)
+        return for_terminal(f"pid {h['pid']} on {h['host']} since {h['since']}: {h['command']}")
+    except (ValueError, KeyError, TypeError):
+        return "holder not yet recorded"
+
+
+class OutputJob:
+    """An output folder held by this process (`open_output`): write into `work`; `finish`
+    publishes it at `out`, `abort` leaves `out` as it was. Also a context manager (finish on
+    success, abort on an exception)."""
+
+    def __init__(self, out: Path, work: Path, resume: bool, what: str, locks: list[int]) -> None:
+        self.out, self.work, self.resume, self.what = out, work, resume, what
+        self._locks = locks
+
+    def finish(self) -> None:
+        """Mark the output finished and, when it was built beside `out`, swap it in."""
+        write_marker(self.work, self.what, _entries(self.work))
+        (self.work / STATE_FILE).unlink(missing_ok=True)
+        if self.work != self.out:
+            fd = lock_output(self.work)  # locked before it becomes `out`: no gap for a second writer
+            if fd is not None:
+                self._locks.append(fd)
+            replace_dir(self.work, self.out)
+            remove_leftovers(self.out)
+        self.release()
+
+    def abort(self) -> None:
+        """Drop a new output built beside `out` (an unfinished one in place stays, to resume)."""
+        if self.work != self.out:
+            shutil.rmtree(self.work, ignore_errors=True)
+        self.release()
+
+    def release(self) -> None:
+        for fd in self._locks:
+            os.close(fd)
+        self._locks.clear()
+
+    def __enter__(self) -> OutputJob:
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if exc_type is None:
+            self.finish()
+        else:
+            self.abort()
+
+
+def open_output(
     out: str | os.PathLike[str],
     overwrite: bool = False,
     resume: bool = True,
     fingerprint: Any = None,
     complete: str = "manifest.json",
     what: str = "run",
-) -> bool:
-    """The output-folder policy of every stage; returns True when there is work to resume.
+    inputs: Any = (),
+) -> OutputJob:
+    """The output-folder policy of every stage: lock `out`, then decide where the job writes.
 
-    - `out` missing or empty (or holding only the state of a run that wrote nothing yet):
-      created; the job's `fingerprint` (any JSON value; None where the stage resumes nothing or
-      checks what it resumes itself) is written to the hidden `STATE_FILE`; returns False.
-    - `overwrite`: the completion mark `complete` is removed first (so the folder never looks
-      finished while the new run writes), then everything else; as for a new folder.
+    - A folder holding entries without saescope's mark (`MARKER`) is refused, with or
+      without `overwrite`, before anything is written into it.
+    - The exclusive lock (`lock_output`) is taken first; a second writer gets `ConfigError`.
+    - `out` missing or empty (saescope's bookkeeping aside): the job writes in place; the job's
+      `fingerprint` (any JSON value) goes to the hidden `STATE_FILE`; `resume` False.
+    - `overwrite`: allowed only where `check_replaceable` allows it (never the current folder, a
+      folder holding one of `inputs`, or one holding foreign files). The new output is built in a
+      hidden sibling `.NAME.XXXXXXXX.tmp` and swapped onto `out` by `finish`; until then, and
+      after a failure, `out` is the old output.
     - holds `complete` (a finished run, `what` names it in the error): refused (use --overwrite).
-    - holds an unfinished run (`STATE_FILE`) of the same fingerprint: returns True when
-      `resume` (the stage continues it), else refused (use --resume or --overwrite).
-    - holds an unfinished run of another fingerprint, or files of no run: refused.
-
-    The stage calls `finish_output` once it has written `complete`.
+    - holds an unfinished run of the same fingerprint: `resume` True when `resume` (the stage
+      continues it in place), else refused; another fingerprint: refused.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: exists and is not a folder")
-    state = out / STATE_FILE
-    if out.is_dir() and [p.name for p in out.iterdir()] == [STATE_FILE]:
-        state.unlink()  # nothing written yet (or a torn state): a fresh start
-    if overwrite and out.is_dir():
-        (out / complete).unlink(missing_ok=True)
-        for p in out.iterdir():
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p)
-            else:
-                p.unlink()
-    elif out.is_dir() and any(out.iterdir()):
-        if (out / complete).exists():
-            raise ConfigError(f"{out}: holds a finished {what} ({complete}); use --overwrite")
-        if not state.is_file():
-            raise ConfigError(f"{out}: exists and is not empty (use --overwrite)")
-        saved = read_json(state).get("fingerprint")
-        if saved != jsonable(fingerprint):
-            raise ConfigError(
-                f"{out}: holds an unfinished run with other settings; use the same settings "
-                "to resume, or --overwrite to start again"
-            )
-        if not resume:
-            raise ConfigError(f"{out}: holds an unfinished run; use --resume or --overwrite")
-        return True
+    if out.is_dir() and _entries(out) and _marker(out) is None:
+        check_replaceable(out, inputs)  # refuses, naming the foreign files
+    if overwrite:
+        check_replaceable(out, inputs)
     out.mkdir(parents=True, exist_ok=True)
-    # Written in place, not renamed: it is the folder's first file, so a torn one is alone in
-    # the folder, which the check above treats as nothing written yet.
-    with open(state, "w", encoding="utf-8") as f:
+    fd = lock_output(out)
+    locks = [fd] if fd is not None else []
+    try:
+        work, resumed = _claim(out, overwrite, resume, fingerprint, complete, what)
+    except BaseException:
+        for fd in locks:
+            os.close(fd)
+        raise
+    return OutputJob(out, work, resumed, what, locks)
+
+
+def _claim(out: Path, overwrite: bool, resume: bool, fingerprint: Any, complete: str,
+           what: str) -> tuple[Path, bool]:
+    """Under the lock: where the job writes and whether it resumes (see `open_output`)."""
+    if not _entries(out):  # nothing written yet (or only a torn state): a fresh start in place
+        _start(out, what, fingerprint)
+        return out, False
+    if overwrite:
+        remove_leftovers(out)  # new outputs of killed --overwrite runs
+        work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        _start(work, what, fingerprint)
+        return work, False
+    if (out / complete).exists():
+        raise ConfigError(f"{out}: holds a finished {what} ({complete}); use --overwrite")
+    state = out / STATE_FILE
+    if not state.is_file():
+        raise ConfigError(f"{out}: exists and is not empty (use --overwrite)")
+    try:
+        saved = json.loads(state.read_text()).get("fingerprint")
+    except (ValueError, AttributeError):
+        saved = None
+    if saved != jsonable(fingerprint):
+        raise ConfigError(f"{out}: holds an unfinished run with other settings; use the same "
+                          "settings to resume, or --overwrite to start again")
+    if not resume:
+        raise ConfigError(f"{out}: holds an unfinished run; use --resume or --overwrite")
+    return out, True
+
+
+def _start(folder: Path, what: str, fingerprint: Any) -> None:
+    if not (folder / MARKER).is_file():
+        write_marker(folder, what)
+    # Written in place, not renamed: a torn state is treated as nothing written yet.
+    with open(folder / STATE_FILE, "w", encoding="utf-8") as f:
         f.write(json.dumps({"fingerprint": fingerprint}, default=_json_default) + "\n")
         f.flush()
         os.fsync(f.fileno())
-    return False
 
 
-def finish_output(out: str | os.PathLike[str]) -> None:
-    """Remove the state `prepare_output` wrote: call after writing the completion mark."""
-    (Path(out) / STATE_FILE).unlink(missing_ok=True)
-
+def check_output_dir(path: str | os.PathLike[str], overwrite: bool) -> None:
+    """Raise a clear error if `path` exists and is not empty, unless `overwrite` is set and
+    `check_replaceable` allows replacing it."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise SaescopeError(f"output path {path} exists and is not a folder")
+    if path.is_dir() and _entries(path):
+        if not overwrite:
+            raise SaescopeError(f"output folder {path} exists and is not empty (use --overwrite)")
+        check_replaceable(path)
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write JSON atomically (indent 2, keys in insertion order)."""

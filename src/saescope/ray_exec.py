@@ -177,8 +177,11 @@ def done_marker(out: Path, i: int) -> Path:
 
 def _prepare(out: Path, fingerprint: str, overwrite: bool) -> None:
     """Check (or write) the fingerprint of the job that owns `out`."""
+    from saescope.io import check_replaceable, write_marker
+
     state = out / STATE_FILE
     if overwrite and out.exists():
+        check_replaceable(out)  # only a folder saescope marked as its output
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     if state.is_file():
@@ -189,6 +192,7 @@ def _prepare(out: Path, fingerprint: str, overwrite: bool) -> None:
     else:
         if any(p for p in out.iterdir() if not p.name.startswith(".")):
             raise InputError(f"output folder {out} exists and is not empty (use --overwrite)")
+        write_marker(out, "parts")
         with atomic_path(state) as tmp:
             tmp.write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
 

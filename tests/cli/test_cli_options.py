@@ -156,7 +156,8 @@ def test_train_and_tune_stage_contracts(tmp_path, capsys):
     with pytest.warns(UserWarning, match="dropped 1 rows"):
         result = run_train(cfg, progress=False)
     assert result["metrics"]["steps"] == 3 and (tmp_path / "sae" / "cfg.json").is_file()
-    assert sorted(p.name for p in (tmp_path / "sae").iterdir() if p.name.startswith(".")) == []
+    assert sorted(p.name for p in (tmp_path / "sae").iterdir() if p.name.startswith(".")) == \
+        [".saescope-lock", ".saescope-output"]  # the output's mark and lock (io.open_output)
     np.save(tmp_path / "x.npy", np.nan_to_num(X))
     summary = run_tune(TuneConfig(input=str(tmp_path / "x.npy"), out=str(tmp_path / "t"), trials=1,
                                   archs=("topk",), expansions=(2,), target_l0=2, n_startup_trials=1,

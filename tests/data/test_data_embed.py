@@ -69,7 +69,8 @@ def test_embed_table_layout_and_passthrough(minilm, mmlu, tmp_path: Path) -> Non
         embed_table(table, out, embedder=minilm, progress=False)
     # A folder output keeps the shards.
     folder = embed_table(table, tmp_path / "shards", embedder=minilm, shard_size=10, progress=False)
-    assert sorted(p.name for p in folder.iterdir()) == [f"part-0000{i}.parquet" for i in range(3)]
+    assert sorted(p.name for p in folder.iterdir()) == \
+        [".saescope-output"] + [f"part-0000{i}.parquet" for i in range(3)]
     np.testing.assert_array_equal(read_vectors(folder).X, vt.X)
 
 

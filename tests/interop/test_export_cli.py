@@ -34,7 +34,7 @@ def test_export_cli_errors(tiny_run, tmp_path, capsys):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "f").write_text("x")
     assert run(["export", tiny_run / "sae", "--format", "saelens", "--out", tmp_path / "full"]) == 2
-    assert "not empty" in capsys.readouterr().err
+    assert "not a saescope output" in capsys.readouterr().err
 
 
 def test_export_cli_delphi_score_files(detection_run, tmp_path, capsys):
@@ -48,15 +48,19 @@ def test_export_cli_delphi_score_files(detection_run, tmp_path, capsys):
 
 
 def test_export_cli_output_folder_policy(tiny_run, tmp_path, capsys):
-    """One policy (io.prepare_output): a finished export is refused, --overwrite replaces it
-    (old files gone), and an export cut short is redone."""
+    """One policy (io.open_output): a finished export is refused, --overwrite replaces it
+    (old files gone) unless a user added files to it, and an export cut short is redone."""
     out = tmp_path / "own"
     args = ["export", tiny_run / "sae", "--format", "saescope", "--out", out]
     assert run(args) == 0
     assert run(args) == 2 and "finished saescope export (cfg.json); use --overwrite" in capsys.readouterr().err
     (out / "stale.txt").write_text("x")
+    capsys.readouterr()
+    assert run(args + ["--overwrite"]) == 2 and "stale.txt" in capsys.readouterr().err
+    (out / "stale.txt").unlink()
     assert run(args + ["--overwrite"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["cfg.json", "sae.safetensors"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == \
+        ["cfg.json", "sae.safetensors"]
     (out / "cfg.json").unlink()  # as if killed before the completion mark
     (out / ".saescope-state.json").write_text(json.dumps({"fingerprint": {"src": str(tiny_run / "sae"),
                                                                           "format": "saescope"}}))

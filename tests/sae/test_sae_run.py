@@ -42,7 +42,8 @@ def test_run_train_writes_a_manifest(tmp_path, monkeypatch):
     assert man["config"]["train"]["sae"]["k"] == 2 and man["config"]["drop_nonfinite"] is True
     assert "metrics.json" in man["files"] and all((out / f).is_file() for f in man["files"])
     assert seen == [True]  # manifest.json comes first, so a finished folder always has one
-    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == \
+        [".saescope-lock", ".saescope-output"]  # the output's mark and lock (io.open_output)
 
 
 def test_train_sae_alone_writes_no_manifest(tmp_path):

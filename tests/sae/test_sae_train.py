@@ -98,7 +98,7 @@ def test_outputs_and_validation_metrics(tmp_path, sparse_X):
 
     X, _ = sparse_X
     result = train_sae(X, small_cfg(steps=10, val_fraction=0.2), out_dir=tmp_path, progress=False)
-    files = sorted(p.name for p in tmp_path.iterdir())
+    files = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".saescope-"))
     assert files == ["cfg.json", "latent_stats.parquet", "metrics.json", "sae.safetensors",
                      "train_log.jsonl"]
     m = json.loads((tmp_path / "metrics.json").read_text())

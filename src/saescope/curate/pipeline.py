@@ -35,7 +35,7 @@ from saescope.curate.sidecars import Rules, iter_columns, read_scores, rows_at
 from saescope.curate.spaces import GRAPH_SPACES, FittedSpace, fit_space
 from saescope.curate.text import text_hashes
 from saescope.errors import InputError
-from saescope.io import atomic_path, finish_output, jsonable, prepare_output, write_json
+from saescope.io import atomic_path, jsonable, open_output, write_json
 from saescope.linalg import unit_rows
 
 log = logging.getLogger(__name__)
@@ -369,24 +369,29 @@ def _seed_ids(nearest: pa.ChunkedArray, inp: Inputs) -> pa.Array:
 # ---------------------------------------------------------------------------- the run
 def run_curate(cfg: CurateConfig, progress: bool = True) -> dict[str, Any]:
     """Run a curation end to end and return the manifest (also written to `out/manifest.json`)."""
-    out = cfg.out_path
     start = time.perf_counter()
+    given = [cfg.inputs.seeds, cfg.inputs.pool, cfg.inputs.sae, cfg.inputs.interpretation]
     # Shards resume by their own sidecars (`layout.py`), so no fingerprint to match here.
-    prepare_output(out, cfg.output.overwrite, what="curation")
-    inp = resolve_inputs(cfg, progress)
-    warn_dominant_dimensions(cfg, inp)
-    run = run_space(cfg, inp, out, progress, keep_units=cfg.output.projection_sample)
-    baselines = compare_spaces(cfg, [b for b in cfg.output.baselines], inp=inp, progress=progress) if cfg.output.baselines else {}
-
-    with atomic_path(out / "selected.parquet") as tmp:
-        pq.write_table(run.selected, tmp)
-    if cfg.output.write_jsonl:
-        _write_jsonl(run.selected, out / "selected.jsonl")
-    if cfg.output.projection_sample:
-        write_projection(cfg, inp, run, out / "projection.parquet")
-    manifest = build_manifest(cfg, inp, run, baselines, time.perf_counter() - start)
-    write_json(out / "manifest.json", manifest)
-    finish_output(out)
+    with open_output(cfg.out_path, cfg.output.overwrite, what="curation", inputs=given) as job:
+        # The stage writes into job.work (beside the old output under --overwrite).
+        work = cfg.replace(out=str(job.work))
+        inp = resolve_inputs(work, progress)
+        warn_dominant_dimensions(work, inp)
+        out = job.work
+        run = run_space(work, inp, out, progress, keep_units=cfg.output.projection_sample)
+        baselines = compare_spaces(work, list(cfg.output.baselines), inp=inp,
+                                   progress=progress) if cfg.output.baselines else {}
+        with atomic_path(out / "selected.parquet") as tmp:
+            pq.write_table(run.selected, tmp)
+        if cfg.output.write_jsonl:
+            _write_jsonl(run.selected, out / "selected.jsonl")
+        if cfg.output.projection_sample:
+            write_projection(work, inp, run, out / "projection.parquet")
+        manifest = build_manifest(cfg, inp, run, baselines, time.perf_counter() - start)
+        pool = manifest["pool"]
+        if str(pool["path"]).startswith(str(job.work)):  # a pool converted into the output
+            pool["path"] = str(cfg.out_path) + str(pool["path"])[len(str(job.work)):]
+        write_json(out / "manifest.json", manifest)
     return manifest
 
 

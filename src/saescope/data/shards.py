@@ -22,7 +22,14 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from saescope.errors import ConfigError, SaescopeError
-from saescope.io import atomic_path, read_json, replace_dir, write_json
+from saescope.io import (
+    atomic_path,
+    check_replaceable,
+    read_json,
+    replace_dir,
+    write_json,
+    write_marker,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +79,8 @@ class ShardedWriter:
 
     def _check_outputs(self) -> None:
         if self.overwrite:
+            for out in self.outs.values():
+                check_replaceable(out)  # a folder output: only one saescope marked as its own
             return
         for out in self.outs.values():
             if not out.exists() or (out.is_dir() and not any(out.iterdir())):
@@ -159,4 +168,5 @@ class ShardedWriter:
             shutil.rmtree(parts_dir, ignore_errors=True)
             return
         (parts_dir / "manifest.json").unlink()
+        write_marker(parts_dir, "vectors", sorted(p.name for p in parts_dir.iterdir()))
         replace_dir(parts_dir, out)

@@ -277,7 +277,7 @@ def finite_parquet(path: str | Path, out: str | Path, drop: bool | None = None,
     if stamp.is_file() and json.loads(stamp.read_text()) == source:
         return out, n_bad
     base = path if path.is_dir() else path.parent
-    with atomic_dir(out, overwrite=True) as tmp:
+    with atomic_dir(out, overwrite=True, owned=True) as tmp:
         (tmp / stamp.name).write_text(json.dumps(source))
         start = 0
         for f in files:

@@ -31,7 +31,7 @@ from saescope.hypotheses.outcome import Outcome, read_outcome
 from saescope.hypotheses.select import scale_codes, select_lasso, select_univariate
 from saescope.hypotheses.stats import benjamini_hochberg, correlation_test, label_purity
 from saescope.interpret import metrics
-from saescope.io import atomic_path, finish_output, prepare_output, write_json
+from saescope.io import OutputJob, atomic_path, open_output, write_json
 
 
 @dataclass
@@ -115,7 +115,11 @@ def _f(x: Any) -> float | None:
 def run_hypotheses(cfg: HypothesesConfig, progress: bool = False) -> dict[str, Any]:
     """Find the latents of `cfg.sae` that predict the outcome (see module doc); returns the manifest."""
     t0 = time.time()
-    out = _prepare_out(cfg)
+    with _open_out(cfg) as job:
+        return _run_into(cfg, job.work, t0, progress)
+
+
+def _run_into(cfg: HypothesesConfig, out: Path, t0: float, progress: bool) -> dict[str, Any]:
     outcome = read_outcome(cfg)
     from saescope.data.splits import group_split
     from saescope.interpret.inputs import load_sae
@@ -157,16 +161,15 @@ def run_hypotheses(cfg: HypothesesConfig, progress: bool = False) -> dict[str, A
         "seconds": time.time() - t0,
     }
     write_json(out / "manifest.json", manifest)
-    finish_output(out)
     return manifest
 
 
-def _prepare_out(cfg: HypothesesConfig) -> Path:
+def _open_out(cfg: HypothesesConfig) -> OutputJob:
     if not cfg.out or not cfg.vectors or not cfg.sae:
         raise ConfigError("run_hypotheses needs cfg.vectors, cfg.sae and cfg.out")
     # Nothing is resumed (an unfinished run is redone), so no fingerprint to match.
-    prepare_output(cfg.out, cfg.overwrite, what="hypothesis search")
-    return Path(cfg.out)
+    return open_output(cfg.out, cfg.overwrite, what="hypothesis search",
+                       inputs=[cfg.vectors, cfg.sae, cfg.compare, cfg.texts, cfg.interpretation])
 
 
 def _explanations(cfg: HypothesesConfig, outcome: Outcome, codes: sp.csr_matrix, train: np.ndarray,

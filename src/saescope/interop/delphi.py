@@ -51,8 +51,18 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from saescope.errors import InputError
+from saescope.errors import ConfigError, InputError
 from saescope.io import atomic_dir, read_json
+
+
+def check_module_name(module: str) -> str:
+    """A delphi module/hookpoint name becomes a file and folder name under the export folder:
+    refuse one that would leave it (a path separator, `..`, an absolute path) or is empty."""
+    if (not module or "/" in module or "\\" in module or "\0" in module
+            or module in (".", "..") or Path(module).is_absolute()):
+        raise ConfigError(f"--hook {module!r}: not a module name (no '/', '\\' or '..'; "
+                          "e.g. layers.6)")
+    return module
 
 
 def latent_name(module: str, index: int) -> str:
@@ -66,7 +76,7 @@ def sparse_model_folder(sae_dir: str | Path, root: str | Path, hookpoint: str) -
     for name in ("cfg.json", "sae.safetensors"):
         if not (src / name).is_file():
             raise InputError(f"{src}: not a saescope/sparsify SAE folder ({name} missing)")
-    dst = Path(root) / hookpoint
+    dst = Path(root) / check_module_name(hookpoint)
     dst.mkdir(parents=True, exist_ok=True)
     for name in ("cfg.json", "sae.safetensors"):
         shutil.copyfile(src / name, dst / name)
@@ -139,6 +149,7 @@ def export_delphi(interpret_dir: str | Path, out: str | Path, module: str = "sae
     `saescope interpret --scorer detection,...`); without them only the explanations and the
     per-latent scores are written.
     """
+    check_module_name(module)
     src = Path(interpret_dir)
     lat_path = src / "latents.parquet"
     if not lat_path.is_file():

@@ -16,7 +16,7 @@ from saescope.interop import FORMATS
 
 COMPLETE = {"saelens": "cfg.json", "saescope": "cfg.json", "delphi": "saescope_export.json",
             "neuronpedia": "explanations.jsonl"}
-"""Format -> the file whose presence marks a finished export (for `io.prepare_output`)."""
+"""Format -> the file whose presence marks a finished export (for `io.open_output`)."""
 
 
 @dataclass
@@ -76,7 +76,7 @@ def run_export(cfg: ExportConfig, progress: bool = True) -> dict[str, Any]:
     saescope reads (e.g. an SAELens folder) as a saescope/sparsify folder. The manifest's
     `result` is what the format's writer reported. `progress` is unused (exports are quick).
     """
-    from saescope.io import finish_output, prepare_output, write_json
+    from saescope.io import open_output, write_json
     from saescope.run_layout import manifest_path, stage_manifest
 
     if cfg.format not in COMPLETE or not cfg.src or not cfg.out:
@@ -87,13 +87,20 @@ def run_export(cfg: ExportConfig, progress: bool = True) -> dict[str, Any]:
     # reads the whole run itself)
     found = src if cfg.format == "neuronpedia" else \
         _stage(src, "sae" if cfg.format in ("saelens", "saescope") else "interpret")
+    if cfg.format == "delphi":
+        from saescope.interop.delphi import check_module_name
+
+        check_module_name(cfg.hook)  # a file and folder name under OUT: never a path out of it
     # The one output-folder policy; an interrupted export of the same SRC and format is redone.
-    prepare_output(out, cfg.overwrite, fingerprint={"src": str(src), "format": cfg.format},
-                   complete=COMPLETE[cfg.format], what=f"{cfg.format} export")
-    result = _write(cfg, src, found, out)
+    with open_output(out, cfg.overwrite, fingerprint={"src": str(src), "format": cfg.format},
+                     complete=COMPLETE[cfg.format], what=f"{cfg.format} export",
+                     inputs=[src, found, cfg.sae, cfg.data]) as job:
+        result = _write(cfg, src, found, job.work)  # beside the old output under --overwrite
+    result["out"] = str(out)
+    if "sparse_model" in result:
+        result["sparse_model"] = str(out / "sparse_model")
     man = stage_manifest("export", cfg, inputs={"src": cfg.src}, outputs=[cfg.out], result=result)
     write_json(manifest_path(out), man)
-    finish_output(out)
     return man
 
 
@@ -110,7 +117,8 @@ def _is_token_store(path: Path) -> bool:
 
 
 def _write(cfg: ExportConfig, src: Path, found: Path, out: Path) -> dict[str, Any]:
-    """The format's files in `out` (which passed `prepare_output`); what the writer reports."""
+    """The format's files in `out` (the work folder of the `open_output` job); what the writer
+    reports."""
     if cfg.format in ("saelens", "saescope"):
         from saescope.interop.saelens import export_saelens
         from saescope.sae.model import SparseAutoencoder
@@ -125,7 +133,7 @@ def _write(cfg: ExportConfig, src: Path, found: Path, out: Path) -> dict[str, An
         from saescope.interop.delphi import export_delphi, sparse_model_folder
         from saescope.run_layout import RunLayout
 
-        # overwrite=True: the folder passed prepare_output; the new one replaces it when complete.
+        # overwrite=True: `out` is the job's work folder, written in place (`io.atomic_dir`).
         result = export_delphi(found, out, module=cfg.hook, overwrite=True)
         sae_dir = RunLayout.detect(src).sae
         if sae_dir is not None:

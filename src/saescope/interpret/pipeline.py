@@ -41,7 +41,7 @@ from saescope.interpret.outputs import (
 )
 from saescope.interpret.scorers import SCORERS, LatentTest, ScoringContext, mask_low_support
 from saescope.interpret.tokens import TokenWindows
-from saescope.io import append_jsonl, finish_output, prepare_output, read_jsonl, write_json
+from saescope.io import append_jsonl, open_output, read_jsonl, write_json
 
 WORK = ".work"
 """Hidden folder of OUT with the resumable work logs (`explanations.jsonl`, `scores.jsonl`)."""
@@ -135,51 +135,52 @@ def interpret_vectors(
     n_lat = codes.shape[1]
     n_fires_all = np.bincount(codes.indices[codes.data != 0], minlength=n_lat)
     latents = select_latents(cfg.latents, n_fires_all, cfg.min_fires, cfg.seed)
-    prepare_output(out, cfg.overwrite, fingerprint=cfg.fingerprint(), complete="summary.json",
-                   what="interpretation")
-    work = out / WORK
-    work.mkdir(exist_ok=True)
+    given = [cfg.sae, cfg.data, cfg.texts]
+    with open_output(out, cfg.overwrite, fingerprint=cfg.fingerprint(), complete="summary.json",
+                     what="interpretation", inputs=given) as job:
+        out = job.work  # beside the old output under --overwrite
+        work = out / WORK
+        work.mkdir(exist_ok=True)
 
-    ex = collect_examples(codes, X, latents, cfg.examples, progress=progress,
-                          texts=None if windows is not None else texts,
-                          groups=None if windows is None else windows.doc_keys)
-    families = feature_families(codes, cfg.family_min_weight)
-    similar = np.zeros((len(latents), 0), dtype=np.int32)
-    if sae is not None:
-        similar = similar_latents(sae.W_dec.detach().float().cpu().numpy(), latents, cfg.n_similar)
-    if cfg.needs_llm and llm is None:
-        llm = _make_llm(cfg)
-    alive = [int(lat) for lat, n in zip(latents, ex.n_fires, strict=True) if n > 0]
-    req_bar = tqdm(desc="LLM requests", unit="req", disable=not (progress and cfg.needs_llm))
-    ctx = ExplainContext(ex, texts, cfg, llm, req_bar)
-    if windows is not None:
-        kw = cfg.token_keyword_window
-        ctx.negative_texts = windows.texts(mark=False)
-        ctx.keyword_texts = windows.texts(mark=False, before=kw, after=kw)
-    explanations = explain_phase(ctx, alive, work / "explanations.jsonl", progress)
-    shuffled = shuffled_explanations(explanations, alive, cfg.seed)
-    scoring = ScoringContext(cfg.scoring, None, llm, req_bar)
-    if "embedding" in cfg.scorers:
-        scoring.embed = _memo_embed(embed or _default_embedder(cfg), X, texts)
-    scored = score_phase(scoring, cfg.scorers, ex, texts, explanations, shuffled, alive,
-                         work / "scores.jsonl", cfg.chunk_latents, progress)
-    req_bar.close()
+        ex = collect_examples(codes, X, latents, cfg.examples, progress=progress,
+                              texts=None if windows is not None else texts,
+                              groups=None if windows is None else windows.doc_keys)
+        families = feature_families(codes, cfg.family_min_weight)
+        similar = np.zeros((len(latents), 0), dtype=np.int32)
+        if sae is not None:
+            similar = similar_latents(sae.W_dec.detach().float().cpu().numpy(), latents, cfg.n_similar)
+        if cfg.needs_llm and llm is None:
+            llm = _make_llm(cfg)
+        alive = [int(lat) for lat, n in zip(latents, ex.n_fires, strict=True) if n > 0]
+        req_bar = tqdm(desc="LLM requests", unit="req", disable=not (progress and cfg.needs_llm))
+        ctx = ExplainContext(ex, texts, cfg, llm, req_bar)
+        if windows is not None:
+            kw = cfg.token_keyword_window
+            ctx.negative_texts = windows.texts(mark=False)
+            ctx.keyword_texts = windows.texts(mark=False, before=kw, after=kw)
+        explanations = explain_phase(ctx, alive, work / "explanations.jsonl", progress)
+        shuffled = shuffled_explanations(explanations, alive, cfg.seed)
+        scoring = ScoringContext(cfg.scoring, None, llm, req_bar)
+        if "embedding" in cfg.scorers:
+            scoring.embed = _memo_embed(embed or _default_embedder(cfg), X, texts)
+        scored = score_phase(scoring, cfg.scorers, ex, texts, explanations, shuffled, alive,
+                             work / "scores.jsonl", cfg.chunk_latents, progress)
+        req_bar.close()
 
-    table = write_latents(out, cfg, ex, latents, ids_s, explanations, scored, families, similar)
-    write_examples(out, ex, ids_s, texts,
-                   None if windows is None else windows.window_acts(codes, ex.row, ex.latent))
-    write_scored_examples(out, cfg, ex, latents, ids_s, texts, scored)
-    summary = summarise(cfg, ex, table, n_lat, families, latents)
-    sae_dead = sae_dead_fraction(cfg.sae)
-    if sae_dead is not None:
-        summary["counts"]["sae_dead_fraction"] = sae_dead["dead_fraction"]
-    if llm is not None:
-        summary["counts"].update({"llm_calls": llm.stats["calls"], "llm_cache_hits": llm.stats["cache_hits"],
-                                  "llm_failures": llm.stats["failures"]})
-    write_json(out / "manifest.json", manifest(cfg, sae, ex, llm, summary, time.time() - t0, n_lat, sae_dead))
-    write_json(out / "summary.json", summary)
-    shutil.rmtree(work, ignore_errors=True)
-    finish_output(out)
+        table = write_latents(out, cfg, ex, latents, ids_s, explanations, scored, families, similar)
+        write_examples(out, ex, ids_s, texts,
+                       None if windows is None else windows.window_acts(codes, ex.row, ex.latent))
+        write_scored_examples(out, cfg, ex, latents, ids_s, texts, scored)
+        summary = summarise(cfg, ex, table, n_lat, families, latents)
+        sae_dead = sae_dead_fraction(cfg.sae)
+        if sae_dead is not None:
+            summary["counts"]["sae_dead_fraction"] = sae_dead["dead_fraction"]
+        if llm is not None:
+            summary["counts"].update({"llm_calls": llm.stats["calls"], "llm_cache_hits": llm.stats["cache_hits"],
+                                      "llm_failures": llm.stats["failures"]})
+        write_json(out / "manifest.json", manifest(cfg, sae, ex, llm, summary, time.time() - t0, n_lat, sae_dead))
+        write_json(out / "summary.json", summary)
+        shutil.rmtree(work, ignore_errors=True)
     return summary
 
 

@@ -37,7 +37,7 @@ def save_checkpoint(folder: Path, sae: torch.nn.Module, opt: torch.optim.Optimiz
     device = next(sae.parameters()).device
     if torch.cuda.is_available() and device.type == "cuda":
         tensors["cuda_rng"] = torch.cuda.get_rng_state(device)
-    with atomic_dir(folder, overwrite=True) as tmp:
+    with atomic_dir(folder, overwrite=True, owned=True) as tmp:
         save_file(tensors, str(tmp / "state.safetensors"))
         (tmp / "state.json").write_text(json.dumps(state, indent=2))
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from saescope.errors import ConfigError, InputError
+from saescope.io import check_replaceable
 from saescope.sae.config import EncodeConfig, TrainRunConfig
 from saescope.sae.train import finished_manifest, train_sae
 
@@ -32,6 +33,8 @@ def run_train(cfg: TrainRunConfig, progress: bool = True) -> dict[str, Any]:
 
     if not cfg.input or not cfg.out:
         raise ConfigError("run_train needs cfg.input and cfg.out")
+    if cfg.overwrite:  # before reading anything: never replace a folder holding the input
+        check_replaceable(cfg.out, [cfg.input])
     table, dropped = read_finite_vectors(cfg.input, cfg.column, cfg.drop_nonfinite)
     if dropped:
         warnings.warn(f"dropped {dropped} rows with NaN/Inf from {cfg.input}", UserWarning,

@@ -49,9 +49,9 @@ from tqdm.auto import tqdm
 from saescope.device import resolve_device as _resolve_device_name
 from saescope.errors import ConfigError, InputError
 from saescope.io import (
+    OutputJob,
     atomic_path,
-    finish_output,
-    prepare_output,
+    open_output,
     read_jsonl,
     recover_dir,
     remove_leftovers,
@@ -283,8 +283,20 @@ class Trainer:
         self.manifest = manifest  # written as manifest.json with the outputs (see `train_sae`)
         self.out = Path(out_dir) if out_dir is not None else None
         self.ckpt_dir = self.out / CHECKPOINT if self.out is not None else None
+        self.job: OutputJob | None = None
         if self.out is not None:
-            resume = _prepare_out_dir(self.out, resume, overwrite, self.dist)
+            self.job, resume = _prepare_out_dir(self.out, resume, overwrite, self.dist)
+        self.final_out = self.out
+        if self.job is not None:  # rank 0 writes where the job says (beside the old output)
+            self.out, self.ckpt_dir = self.job.work, self.job.work / CHECKPOINT
+        try:
+            self._init_state(resume)
+        except BaseException:
+            self._abort()
+            raise
+
+    def _init_state(self, resume: bool) -> None:
+        cfg = self.cfg
         self._build_model()
         self.step, self.samples, self.seconds_before = 0, 0, 0.0
         self.stop = StopState(reason="budget" if self.plan.early_stopping else "fixed")
@@ -294,7 +306,7 @@ class Trainer:
             self._resume()
         warning = short_run_warning(self.plan, cfg)
         if warning and self.dist.main and self.step == 0:
-            warnings.warn(warning, UserWarning, stacklevel=3)
+            warnings.warn(warning, UserWarning, stacklevel=4)
 
     # -- construction ----------------------------------------------------------------------
     def _build_model(self) -> None:
@@ -368,6 +380,18 @@ class Trainer:
     # -- the loop --------------------------------------------------------------------------
     def fit(self) -> TrainResult:
         """Train until the plan says stop; the measured, saved SAE."""
+        try:
+            return self._fit()
+        except BaseException:
+            self._abort()
+            raise
+
+    def _abort(self) -> None:
+        """Release the output folder (a new output built beside the old one is dropped)."""
+        if self.job is not None:
+            self.job.abort()
+
+    def _fit(self) -> TrainResult:
         self._open_logs()
         try:
             while not self._done():
@@ -525,12 +549,13 @@ class Trainer:
                 shutil.rmtree(self.ckpt_dir)
             if self.ckpt_dir is not None:
                 remove_leftovers(self.ckpt_dir)  # weights and optimiser state of killed writes
-            finish_output(self.out)
+            if self.job is not None:
+                self.job.finish()
         self.tracker.summary(metrics)
         self.tracker.close()
         self.dist.barrier()
         self.dist.close()
-        return TrainResult(final, metrics, stats, self.out)
+        return TrainResult(final, metrics, stats, self.final_out)
 
     def _measure(self, final: SparseAutoencoder) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Metrics of the saved encoder: quality on validation rows, dead/dense on a uniform
@@ -666,9 +691,11 @@ def _sources(data: Any, val_data: Any, cfg: TrainConfig
     return source, val_data
 
 
-def _prepare_out_dir(out: Path, resume: bool, overwrite: bool, dist: Dist) -> bool:
-    """Refuse or clear an existing folder (`io.prepare_output`); whether there is a checkpoint
-    to resume from."""
+def _prepare_out_dir(out: Path, resume: bool, overwrite: bool,
+                     dist: Dist) -> tuple[OutputJob | None, bool]:
+    """Open the output folder (`io.open_output`, rank 0 only); whether there is a checkpoint to
+    resume from."""
+    job = None
     if dist.main:
         recover_dir(out / CHECKPOINT)  # a kill inside a checkpoint swap (where it is two renames)
         has_ckpt = (out / CHECKPOINT / "state.json").is_file()
@@ -678,10 +705,10 @@ def _prepare_out_dir(out: Path, resume: bool, overwrite: bool, dist: Dist) -> bo
             overwrite = True  # a run killed before its first checkpoint: start it again
         # The checkpoint checks what it resumes (`_resume`), so no fingerprint to match here;
         # with a checkpoint, --resume wins over --overwrite.
-        prepare_output(out, overwrite and not (resume and has_ckpt), resume=resume,
-                       complete="cfg.json", what="training run")
+        job = open_output(out, overwrite and not (resume and has_ckpt), resume=resume,
+                          complete="cfg.json", what="training run")
     dist.barrier()
-    return resume and (out / CHECKPOINT / "state.json").is_file()  # as rank 0 left it
+    return job, resume and (out / CHECKPOINT / "state.json").is_file()  # as rank 0 left it
 
 
 def _killed_before_first_checkpoint(out: Path) -> bool:
