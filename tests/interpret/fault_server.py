@@ -4,6 +4,9 @@ It answers from a scripted oracle (reads the texts out of saescope's prompts and
 a perfect model would on the synthetic topic corpus) and injects faults on the first attempt of
 chosen requests: 429 with Retry-After, 500, a hang past the client timeout, malformed JSON, and a
 truncated body. It records every request so tests can check that no answer is paid twice.
+`answer_override(user)` replaces the oracle's answer text (a hostile model's content), and the
+planned faults "trickle" (the body one byte every `trickle_seconds`) and "huge" (a body of
+`huge_bytes`) play a hostile server.
 """
 
 from __future__ import annotations
@@ -93,6 +96,9 @@ class FaultServer:
         self.response_formats: list[Any] = []
         self.reject_response_format = False
         self.fault_every_first = True
+        self.answer_override: Any = None
+        self.trickle_seconds = 2.0
+        self.huge_bytes = 8 << 20
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -126,7 +132,11 @@ class FaultServer:
                 if fault == "hang":
                     time.sleep(server.hang_seconds)
                     return self._send(200, b"{}", close=True)
+                if fault == "huge":
+                    return self._huge(server.huge_bytes)
                 text = server.oracle.answer(user)
+                if server.answer_override is not None:
+                    text = server.answer_override(user) or text
                 payload = {
                     "id": "cmpl-1",
                     "object": "chat.completion",
@@ -148,9 +158,38 @@ class FaultServer:
                     self.wfile.flush()
                     self.close_connection = True
                     return None
+                if fault == "trickle":
+                    return self._trickle(raw)
                 with server.lock:
                     server.paid[key] += 1
                 return self._send(200, raw)
+
+            def _trickle(self, raw: bytes) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                try:
+                    for i in range(len(raw)):
+                        self.wfile.write(raw[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(server.trickle_seconds)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                self.close_connection = True
+
+            def _huge(self, n: int) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(n))
+                self.end_headers()
+                try:
+                    block = b" " * 65536
+                    for _ in range(n // len(block)):
+                        self.wfile.write(block)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                self.close_connection = True
 
             def _send(self, status: int, raw: bytes, headers: dict[str, str] | None = None, close: bool = False) -> None:
                 try:

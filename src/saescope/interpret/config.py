@@ -81,7 +81,8 @@ class InterpretConfig:
     concurrency: int = 8
     """LLM requests in flight at once."""
     llm_timeout: float = 120.0
-    """Seconds before an LLM request is abandoned and retried."""
+    """Total seconds one LLM request may take (connect, send, the whole answer) before it is
+    abandoned and retried."""
     llm_logprobs: bool = False
     """Ask the server for token logprobs (detection AUROC); the local backend always has them."""
     cache_path: str | None = None

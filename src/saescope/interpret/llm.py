@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import os
 import random
 import threading
@@ -27,6 +28,7 @@ from typing import Any, Protocol
 
 from saescope.errors import ConfigError, SaescopeError
 from saescope.interpret.cache import ResponseCache, request_key
+from saescope.safetext import for_terminal
 
 Messages = list[dict[str, str]]
 
@@ -131,7 +133,10 @@ class OpenAIBackend:
     api_key: str | None = None
     """Bearer token; default from the environment (never logged)."""
     timeout: float = 120.0
-    """Seconds before a request is abandoned and retried."""
+    """Total seconds one HTTP request may take (connect, send, the whole answer), then it is
+    abandoned and retried: a server trickling bytes cannot hold it longer."""
+    max_response_bytes: int = 1 << 20
+    """Longest answer read (bytes); a longer one fails the request (not retried)."""
     max_retries: int = 6
     """Retries after the first attempt (429, 5xx, timeouts, broken or malformed bodies)."""
     backoff_base: float = 1.0
@@ -224,39 +229,62 @@ class OpenAIBackend:
         raise LLMError(f"LLM request failed after {self.max_retries + 1} attempts: {last}")
 
     async def _once(self, body: dict[str, Any]) -> Completion:
-        import httpx
-
-        client = self._get_client()
+        """One HTTP request under a total deadline (httpx's timeouts bound each read, not the
+        sum: a server sending a byte every few seconds never trips them)."""
         self.stats["http_requests"] += 1
         try:
-            resp = await client.post(f"{self.base_url}/chat/completions", json=body)
-        except httpx.TimeoutException:
-            raise _Retryable(f"timeout after {self.timeout:g} s") from None
-        except httpx.TransportError as exc:  # refused, reset, truncated body
-            raise _Retryable(f"connection error ({type(exc).__name__})") from None
-        if resp.status_code == 429 or resp.status_code >= 500 or resp.status_code == 408:
-            wait = parse_retry_after(resp.headers.get("retry-after"))
-            raise _Retryable(f"HTTP {resp.status_code}", wait)
-        if resp.status_code in (400, 422) and "response_format" in body and "response_format" in resp.text:
-            raise _SchemaRejected(resp.text[:200])
-        if resp.status_code >= 400:
-            snippet = resp.text[:200].replace("\n", " ")
-            raise LLMError(f"LLM server answered HTTP {resp.status_code}: {snippet}")
+            status, headers, raw = await asyncio.wait_for(self._post(body), self.timeout)
+        except TimeoutError:
+            raise _Retryable(f"no complete answer within {self.timeout:g} s") from None
+        if status == 429 or status >= 500 or status == 408:
+            raise _Retryable(f"HTTP {status}", parse_retry_after(headers.get("retry-after")))
+        text = raw.decode("utf-8", "replace")
+        if status in (400, 422) and "response_format" in body and "response_format" in text:
+            raise _SchemaRejected(text[:200])
+        if status >= 400:
+            raise LLMError(f"LLM server answered HTTP {status}: {for_terminal(text[:200])}")
         try:
-            data = resp.json()
+            data = json.loads(raw)
             choice = data["choices"][0]
             text = choice["message"]["content"]
             if not isinstance(text, str):
                 raise TypeError("content is not a string")
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
+        except (ValueError, KeyError, IndexError, TypeError, RecursionError) as exc:
             raise _Retryable(f"malformed response body ({type(exc).__name__})") from None
-        usage = data.get("usage") or {}
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
         return Completion(
             text=text,
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
+            prompt_tokens=_int(usage.get("prompt_tokens")),
+            completion_tokens=_int(usage.get("completion_tokens")),
             token_logprobs=_openai_logprobs(choice.get("logprobs")),
         )
+
+    async def _post(self, body: dict[str, Any]) -> tuple[int, Any, bytes]:
+        """Status, headers and body of one POST; at most `max_response_bytes` of body are read."""
+        import httpx
+
+        client = self._get_client()
+        try:
+            async with client.stream("POST", f"{self.base_url}/chat/completions", json=body) as resp:
+                chunks, size = [], 0
+                async for chunk in resp.aiter_bytes():
+                    size += len(chunk)
+                    if size > self.max_response_bytes:
+                        raise LLMError(f"LLM server answer longer than {self.max_response_bytes} "
+                                       "bytes (max_response_bytes)")
+                    chunks.append(chunk)
+                return resp.status_code, resp.headers, b"".join(chunks)
+        except httpx.TimeoutException:
+            raise _Retryable(f"timeout after {self.timeout:g} s") from None
+        except httpx.TransportError as exc:  # refused, reset, truncated body
+            raise _Retryable(f"connection error ({type(exc).__name__})") from None
+
+
+def _int(v: Any) -> int:
+    try:
+        return max(0, int(v or 0))
+    except (TypeError, ValueError, OverflowError):
+        return 0
 
 
 def _openai_logprobs(lp: Any) -> list[tuple[str, dict[str, float]]] | None:

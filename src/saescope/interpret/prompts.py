@@ -155,21 +155,69 @@ def intruder_messages(texts: Sequence[str], max_chars: int = 400) -> list[dict[s
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
+MAX_JSON_DEPTH = 16
+"""Objects nested deeper than this are not answers: they are skipped, never decoded."""
+
+MAX_EXPLANATION_CHARS = 300
+"""Longest explanation kept (characters; a one-word explanation can be a megabyte)."""
+
+
+def _object_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every balanced `{...}` in `text` with at most `MAX_JSON_DEPTH` levels of
+    objects and arrays inside.
+
+    One pass with a bounded stack (string-aware inside brackets), so the cost is linear in the
+    text and a reply nested 200,000 deep cannot exhaust the recursion limit.
+    """
+    spans: list[tuple[int, int]] = []
+    stack: list[int] = []  # start of each open object; -1 for an open array
+    overflow = 0  # opened beyond MAX_JSON_DEPTH, not stored
+    poisoned = 0  # stack[:poisoned] hold a too-deep value: never candidates
+    in_str, escaped = False, -1  # in a JSON string; the position a backslash escapes
+    for m in re.finditer(r'[{}\[\]"\\]', text):
+        ch, i = m.group(), m.start()
+        if in_str:
+            if i == escaped:
+                continue
+            if ch == "\\":
+                escaped = i + 1
+            elif ch == '"':
+                in_str = False
+            continue
+        if ch == '"':
+            in_str = bool(stack) or overflow > 0
+        elif ch in "{[":
+            if len(stack) < MAX_JSON_DEPTH:
+                stack.append(i if ch == "{" else -1)
+            else:
+                overflow += 1
+                poisoned = len(stack)
+        elif overflow:
+            overflow -= 1
+        elif stack:
+            start = stack.pop()
+            if start >= 0 and ch == "}" and len(stack) >= poisoned:
+                spans.append((start, i + 1))
+            poisoned = min(poisoned, len(stack))
+    return sorted(spans)
+
+
 def find_json_objects(text: str, key: str) -> list[dict[str, Any]]:
-    """Every JSON object in `text` that has `key` (code fences and prose around them allowed)."""
-    decoder = json.JSONDecoder()
+    """Every JSON object in `text` that has `key` (code fences and prose around them allowed);
+    an object holding such an object is taken whole. Linear in the text (`_object_spans`)."""
+    needle = json.dumps(key)
     found = []
-    pos = text.find("{")
-    while pos != -1:
+    end = 0
+    for start, stop in _object_spans(text):
+        if start < end or needle not in text[start:stop]:
+            continue
         try:
-            obj, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError:
-            obj, end = None, pos + 1
+            obj = json.loads(text[start:stop])
+        except ValueError:  # JSONDecodeError, or an integer of more digits than Python converts
+            continue
         if isinstance(obj, dict) and key in obj:
             found.append(obj)
-            pos = text.find("{", end)
-        else:
-            pos = text.find("{", pos + 1)
+            end = stop
     return found
 
 
@@ -200,21 +248,23 @@ _LEAD_IN = re.compile(
 _QUOTES = "\"'`“”‘’«» "
 
 
-def parse_explanation(text: str, max_words: int = 40, examples: Sequence[str] = ()) -> str | None:
+def parse_explanation(text: str, max_words: int = 40, examples: Sequence[str] = (),
+                      max_chars: int = MAX_EXPLANATION_CHARS) -> str | None:
     """The explanation in an answer, or None.
 
     A JSON answer with the key `explanation` must hold a non-empty string of at most
-    `max_words` words. Otherwise the first line that is not empty, boilerplate ("Sure, here
-    is..."), a refusal, a list header or an echo of one of `examples` is the explanation, with
-    bullets, numbering, a leading label ("Topic:") and surrounding quotes removed, cut at
-    `max_words` words.
+    `max_words` words and `max_chars` characters. Otherwise the first line that is not empty,
+    boilerplate ("Sure, here is..."), a refusal, a list header or an echo of one of `examples`
+    is the explanation, with bullets, numbering, a leading label ("Topic:") and surrounding
+    quotes removed, cut at `max_words` words and `max_chars` characters. A line that starts
+    as JSON but did not parse is not an explanation.
     """
 
     def check(val: Any) -> str | None:
         if not isinstance(val, str):
             return None
         val = " ".join(val.split())
-        return val if val and len(val.split()) <= max_words else None
+        return val if val and len(val.split()) <= max_words and len(val) <= max_chars else None
 
     if find_json_objects(text, "explanation"):
         return _last_valid(text, "explanation", check)
@@ -224,11 +274,11 @@ def parse_explanation(text: str, max_words: int = 40, examples: Sequence[str] = 
         low = line.lower()
         if not line or _REFUSAL.match(line) or low.startswith(("sure", "here is", "here's", "these texts share a")):
             continue
-        if line.endswith(":") or _is_echo(line, echoes):
-            continue
+        if line.endswith(":") or line.startswith(("{", "[")) or _is_echo(line, echoes):
+            continue  # a header, JSON that did not parse, or an example read back
         line = re.split(r"(?<=[a-z0-9)])[.!?](?:\s|$)", line)[0]  # the first sentence
         words = line.split()
-        return " ".join(words[:max_words]).rstrip(".,;") or None
+        return " ".join(words[:max_words])[:max_chars].rstrip(".,;") or None
     return None
 
 
