@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from saescope.cli import say
 from saescope.cli.options import Opt, build, command, nested_options, split_list, values
 from saescope.curate.config import CurateConfig
 
@@ -95,7 +96,7 @@ def curate(**opts: Any) -> None:
 
     man = run_curate(curate_config(opts), progress=opts["progress"])
     for line in summary_lines(man, Path(opts["out"])):
-        typer.echo(line)
+        say(line)
 
 
 def summary_lines(man: dict[str, Any], out: Path, n_latents: int = 10) -> list[str]:

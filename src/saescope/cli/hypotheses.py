@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from saescope.cli import say
 from saescope.cli.options import Opt, build, command, values
 from saescope.hypotheses.config import HypothesesConfig
 
@@ -60,7 +61,7 @@ def hypotheses(**opts: Any) -> None:
     typer.echo(f"{m['n_significant']} of {m['n_tested']} tested latents significant at FDR {cfg.fdr:g} "
                f"(train {m['split']['n_train']}, held-out {m['split']['n_test']} rows)")
     for _, r in table[table.significant].head(10).iterrows():
-        typer.echo(f"  latent {int(r.latent)}: effect {r.effect:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}], "
+        say(f"  latent {int(r.latent)}: effect {r.effect:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}], "
                    f"q {r.q:.2g}, purity {r.purity:.2f}: {r.explanation}")
     sel, raw = m[key]["selected_features"], m[key]["raw_embedding"]
     fmt = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731

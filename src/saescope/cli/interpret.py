@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from saescope.cli import say
 from saescope.cli.options import Opt, build, command, field_of, values
 from saescope.interpret.config import InterpretConfig
 
@@ -85,7 +86,7 @@ def interpret(**opts: Any) -> None:
     cfg = build(InterpretConfig, given)
     manifest = run_interpret(cfg, progress=opts["progress"])
     for line in summary_lines(manifest, cfg, flag):
-        typer.echo(line, err=line.startswith("note:"))
+        say(line, err=line.startswith("note:"))
 
 
 def summary_lines(manifest: dict[str, Any], cfg: InterpretConfig, flag: str) -> list[str]:

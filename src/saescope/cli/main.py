@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from saescope.cli import say
 from saescope.errors import SaescopeError
 
 
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _app_for(argv)(args=argv, standalone_mode=False)
     except SaescopeError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        say(f"error: {exc}", err=True)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

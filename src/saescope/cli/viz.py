@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from saescope.cli import say
 from saescope.cli.options import Opt, build, command, values
 from saescope.viz.config import DashboardConfig, PlotRunConfig, ReportConfig
 
@@ -57,7 +58,7 @@ def _config(config: type, opts: dict[str, Any], options: tuple[Opt, ...]) -> Any
 
 
 def _err(line: str) -> None:
-    typer.echo(line, err=True)
+    say(line, err=True)
 
 
 def register(app: typer.Typer) -> None:

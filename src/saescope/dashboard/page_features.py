@@ -9,6 +9,7 @@ import streamlit as st
 
 from saescope.dashboard import state
 from saescope.dashboard.widgets import latent_table, missing_box, paginate
+from saescope.safetext import markdown_text
 from saescope.viz import latent_page as lp
 from saescope.viz.plots import structure_flag
 from saescope.viz.rundata import RunData
@@ -25,7 +26,7 @@ def page_features(spec: str) -> None:
                          bind="query-params").strip()
     if jump:
         if not jump.isdigit():
-            st.warning(f"{jump!r} is not a latent id (a whole number)")
+            st.warning(f"{markdown_text(repr(jump))} is not a latent id (a whole number)")
             return
         rows = table[table["latent"] == int(jump)]
         if rows.empty:
@@ -100,7 +101,7 @@ def latent_view(spec: str, run: RunData, row: pd.Series, table: pd.DataFrame) ->
     """Everything about one latent (see `saescope.viz.latent_page`)."""
     lat = int(row["latent"])
     expl = row.get("explanation", "")
-    st.subheader(f"Latent {lat}: {'' if pd.isna(expl) else expl}")
+    st.subheader(f"Latent {lat}: {'' if pd.isna(expl) else markdown_text(expl)}")
     st.markdown(f"[link to this page](?page=Features&latent={lat})")
     c = st.columns(4)
     c[0].metric("density", f"{float(row.get('density', row.get('frequency', np.nan))):.3g}")
@@ -108,8 +109,8 @@ def latent_view(spec: str, run: RunData, row: pd.Series, table: pd.DataFrame) ->
     c[2].metric("status", str(row.get("status", "–")))
     c[3].metric("family", str(row.get("family", "–")))
     if "explainer" in row and pd.notna(row.get("explainer")):
-        st.caption("Explanation by the " + lp.EXPLAINER_WORDS.get(str(row["explainer"]),
-                                                                  f"{row['explainer']} explainer"))
+        st.caption("Explanation by the " + markdown_text(lp.EXPLAINER_WORDS.get(
+            str(row["explainer"]), f"{row['explainer']} explainer")))
     if run.scorers():
         st.write("**Scores** (95% bootstrap interval over the held-out test texts)")
         st.dataframe(lp.scores_in_words(run.scorers(), row), hide_index=True, key="latent-scores")

@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from saescope.safetext import csv_safe_frame
 from saescope.viz.rundata import RunData
 
 PAGE_SIZE = 50
@@ -54,7 +55,9 @@ def missing_box(run: RunData, needs: str, what: str) -> None:
 
 
 def to_csv(df: pd.DataFrame) -> bytes:
-    return df.to_csv(index=False).encode("utf-8")
+    """CSV bytes with formula-like cells neutralised (`safetext.csv_safe_frame`): a text
+    `=HYPERLINK(...)` opens in a spreadsheet as text, not as a formula."""
+    return csv_safe_frame(df).to_csv(index=False).encode("utf-8")
 
 
 def histogram_bars(values: np.ndarray, bins: int, xlabel: str, ylabel: str = "count",
