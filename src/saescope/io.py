@@ -481,14 +481,18 @@ def read_json(path: str | os.PathLike[str]) -> Any:
 
 def read_checkpoint(cfg_path: Path, weights_path: Path, required: Any) -> tuple[dict[str, Any], dict]:
     """Read a checkpoint's JSON config and safetensors weights (on the CPU), with errors that name
-    the file: invalid JSON, an unreadable weights file, or a `required` tensor missing."""
+    the file: invalid JSON or not an object, an unreadable weights file, a `required` tensor
+    missing, or a tensor holding NaN or Inf (refused at load: codes would be NaN)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     try:
         cfg = json.loads(Path(cfg_path).read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise InputError(f"{cfg_path}: invalid JSON ({exc})") from None
+    if not isinstance(cfg, dict):
+        raise InputError(f"{cfg_path}: must hold a JSON object of fields, got a "
+                         f"{type(cfg).__name__}")
     try:
         tensors = load_file(str(weights_path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
@@ -496,6 +500,10 @@ def read_checkpoint(cfg_path: Path, weights_path: Path, required: Any) -> tuple[
     missing = [k for k in required if k not in tensors]
     if missing:
         raise InputError(f"{weights_path}: missing tensor(s) {', '.join(missing)}")
+    bad = [k for k, t in tensors.items() if t.is_floating_point() and not bool(t.isfinite().all())]
+    if bad:
+        raise InputError(f"{weights_path}: tensor(s) {', '.join(sorted(bad))} hold NaN or Inf "
+                         "(a diverged or damaged SAE)")
     return cfg, tensors
 
 

@@ -107,7 +107,23 @@ def f(tmp_path_factory) -> dict[str, Path]:
     files["bad_sae"].mkdir()
     (files["bad_sae"] / "cfg.json").write_text((root / "sae" / "cfg.json").read_text())
     (files["bad_sae"] / "sae.safetensors").write_bytes(b"\x00" * 10)
-    # a train run killed with a torn last log line, and no checkpoint yet
+    # issue 27: cfg.json field by field, non-finite weights
+    good_cfg = json.loads((root / "sae" / "cfg.json").read_text())
+    for name, cfg in (("cfg_list", [1, 2]), ("cfg_str", "topk"), ("cfg_d_in", {**good_cfg, "d_in": "abc"}),
+                      ("cfg_k_float", {**good_cfg, "k": 2.5}), ("cfg_k_null", {**good_cfg, "k": None}),
+                      ("cfg_k_str", {**good_cfg, "k": "4"})):
+        files[name] = root / name
+        files[name].mkdir()
+        (files[name] / "cfg.json").write_text(json.dumps(cfg))
+        (files[name] / "sae.safetensors").write_bytes((root / "sae" / "sae.safetensors").read_bytes())
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(str(root / "sae" / "sae.safetensors"))
+    weights["encoder.weight"][3, 1] = float("nan")
+    files["nan_sae"] = root / "nan_sae"
+    files["nan_sae"].mkdir()
+    (files["nan_sae"] / "cfg.json").write_text(json.dumps(good_cfg))
+    save_file(weights, str(files["nan_sae"] / "sae.safetensors"))
     return files
 
 
@@ -203,6 +219,43 @@ CASES = {
                                  ("No such option", "--checkpoint-every")),
     # dashboard: fails before printing a URL
     "dashboard-missing": Case(["dashboard", "{root}/no-run"], ("no-run", "not a folder")),
+    # issue 27: cfg.json validated field by field (9), non-finite weights (10), --threshold nan
+    # (11), report --out (12), delphi --hook (13), duplicate ids and --latents 0 (14)
+    "encode-cfg-list": Case(["encode", "{cfg_list}", "{good}", "--out", "{out}/codes.parquet"],
+                            ("cfg_list/cfg.json", "JSON object", "list")),
+    "interpret-cfg-str": Case(["interpret", "{cfg_str}", "--data", "{good}", "--out", "{out}"],
+                              ("cfg_str/cfg.json", "JSON object", "str")),
+    **{f"{cmd}-{kind}": Case(argv, (f"{kind}/cfg.json", want))
+       for kind, want in (("cfg_d_in", "'d_in'"), ("cfg_k_float", "'k'"), ("cfg_k_null", "'k'"),
+                          ("cfg_k_str", "'k'"))
+       for cmd, argv in (
+           ("encode", ["encode", f"{{{kind}}}", "{good}", "--out", "{out}/codes.parquet"]),
+           ("interpret", ["interpret", f"{{{kind}}}", "--data", "{good}", "--out", "{out}"]),
+           ("curate", [*CURATE, "--seeds", "{seeds}", "--pool", "{good}", "--space", "sae",
+                       "--sae", f"{{{kind}}}"]),
+       )},
+    **{f"{cmd}-nan-weights": Case(argv, ("nan_sae/sae.safetensors", "encoder.weight", "NaN"))
+       for cmd, argv in (
+           ("encode", ["encode", "{nan_sae}", "{good}", "--out", "{out}/codes.parquet"]),
+           ("interpret", ["interpret", "{nan_sae}", "--data", "{good}", "--out", "{out}"]),
+           ("curate-sae-pu", [*CURATE, "--seeds", "{seeds}", "--pool", "{good}", "--space",
+                              "sae-pu", "--sae", "{nan_sae}"]),
+       )},
+    "curate-threshold-nan": Case([*CURATE, "--seeds", "{seeds}", "--pool", "{good}",
+                                  "--threshold", "nan"], ("--threshold", "nan")),
+    "report-out-folder": Case(["report", "{sae}", "--out", "{root}"], ("--out", "is a folder")),
+    "report-out-foreign-file": Case(["report", "{sae}", "--out", "{good}"],
+                                    ("good.parquet", "not a saescope report", "--overwrite")),
+    "export-delphi-hook-outside": Case(["export", "{sae}", "--format", "delphi", "--hook",
+                                        "../../../x", "--out", "{out}"], ("--hook", "../../../x")),
+    **{f"{cmd}-dup-ids": Case(argv, ("dupids.parquet", "'same'", "more than once"))
+       for cmd, argv in (
+           ("train", [*TRAIN, "{dupids}"]),
+           ("encode", ["encode", "{sae}", "{dupids}", "--out", "{out}/codes.parquet"]),
+           ("interpret", [*INTERP, "--data", "{dupids}"]),
+       )},
+    "train-latents-0": Case(["train", "{good}", "--out", "{out}", "--k", "2", "--latents", "0",
+                             "--steps", "2", "--quiet"], ("--latents", ">= 1")),
 }
 NO_SKIP_HINT = {"interpret-texts-utf8", "curate-seeds-utf8"}
 

@@ -109,6 +109,9 @@ def train_run_config(opts: dict[str, Any]) -> TrainRunConfig:
             opts["expansion_factor"] = opts["expansion"]
     if opts["expansion_factor"] is not None and opts["latents"] is not None:
         raise ConfigError("give --expansion-factor or --latents, not both")
+    if opts["latents"] is not None and opts["latents"] < 1:  # 0 in cfg.json means "not set"
+        raise ConfigError(f"--latents must be >= 1, got {opts['latents']} (leave it out for "
+                          "--expansion-factor x the input dimension)")
     if opts["epochs"] is not None and opts["steps"] is not None:
         raise ConfigError("give --epochs or --steps, not both")
     given = values(opts, TRAIN_OPTIONS)

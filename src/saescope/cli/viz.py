@@ -46,7 +46,8 @@ PLOT_OPTIONS = (
     Opt("--interactive/--no-interactive", "plot.interactive"),
     *FIGURE_OPTIONS,
 )
-REPORT_OPTIONS = (*RUN_OPTIONS, Opt("--out", "out", type=Path | None), *FIGURE_OPTIONS)
+REPORT_OPTIONS = (*RUN_OPTIONS, Opt("--out", "out", type=Path | None), *FIGURE_OPTIONS,
+                  Opt("--overwrite", "overwrite"))
 DASHBOARD_OPTIONS = (*RUN_OPTIONS, Opt("--host", "host"), Opt("--port", "port"))
 
 
@@ -87,7 +88,8 @@ def report(**opts: Any) -> None:
     from saescope.viz.report import write_report
 
     cfg = _config(ReportConfig, opts, REPORT_OPTIONS)
-    typer.echo(str(write_report(cfg.run.layout(), cfg.out, cfg.plot, echo=_err)))
+    typer.echo(str(write_report(cfg.run.layout(), cfg.out, cfg.plot, echo=_err,
+                                overwrite=cfg.overwrite)))
 
 
 @command(DashboardConfig, DASHBOARD_OPTIONS)

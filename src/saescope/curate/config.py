@@ -10,6 +10,7 @@ be given flat (`CurateConfig(seeds=..., pool=..., out=..., budget=...)`), and `t
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,9 @@ class SelectionConfig:
             raise ConfigError(f"budget must be >= 1, got {self.budget}")
         if self.budget is None and self.threshold is None:
             raise ConfigError("give a budget, a threshold, or both")
+        if self.threshold is not None and not math.isfinite(self.threshold):
+            raise ConfigError(f"--threshold must be a finite number, got {self.threshold!r} "
+                              "(no row's score is >= nan)")
         if self.clusters < 0:
             raise ConfigError(f"clusters must be >= 0, got {self.clusters}")
         if self.text_max_terms < 0:

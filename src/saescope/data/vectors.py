@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -197,6 +198,7 @@ def read_finite_vectors(path: str | Path, column: str | None = None,
     table = read_vectors(path, column=column, limit=limit)
     if table.X.size == 0 or len(table.X) == 0:
         raise InputError(f"{path}: no vectors (empty input)")
+    check_unique_ids(table.ids, str(path))
     keep = check_finite(table.X, str(path), drop=drop_nonfinite)
     dropped = int((~keep).sum())
     if dropped:
@@ -206,6 +208,20 @@ def read_finite_vectors(path: str | Path, column: str | None = None,
         if len(table.X) == 0:
             raise InputError(f"{path}: every row contains NaN or Inf")
     return table, dropped
+
+
+def check_unique_ids(ids: Any, source: str) -> None:
+    """InputError naming an id that occurs more than once: ids key every output row (codes,
+    examples, selections), so a repeated one would silently mix two rows."""
+    import pyarrow.compute as pc
+
+    arr = pa.array(np.asarray(ids).tolist()) if not isinstance(ids, (pa.Array, pa.ChunkedArray)) else ids
+    if pc.count_distinct(arr).as_py() == len(arr):
+        return
+    counts = pc.value_counts(arr)
+    twice = counts.filter(pc.greater(counts.field("counts"), 1))
+    raise InputError(f"{source}: id {twice[0]['values'].as_py()!r} occurs more than once "
+                     "(ids must be unique)")
 
 
 def check_vectors(X: np.ndarray, source: str, dim: int | None = None, expected_by: str = "",

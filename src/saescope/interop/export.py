@@ -83,14 +83,14 @@ def run_export(cfg: ExportConfig, progress: bool = True) -> dict[str, Any]:
         raise ConfigError("run_export needs cfg.src, cfg.format (saelens, delphi, neuronpedia "
                           "or saescope) and cfg.out")
     src, out = Path(cfg.src), Path(cfg.out)
-    # SRC's SAE or interpret folder, found before the output folder is touched (neuronpedia
-    # reads the whole run itself)
-    found = src if cfg.format == "neuronpedia" else \
-        _stage(src, "sae" if cfg.format in ("saelens", "saescope") else "interpret")
     if cfg.format == "delphi":
         from saescope.interop.delphi import check_module_name
 
         check_module_name(cfg.hook)  # a file and folder name under OUT: never a path out of it
+    # SRC's SAE or interpret folder, found before the output folder is touched (neuronpedia
+    # reads the whole run itself)
+    found = src if cfg.format == "neuronpedia" else \
+        _stage(src, "sae" if cfg.format in ("saelens", "saescope") else "interpret")
     # The one output-folder policy; an interrupted export of the same SRC and format is redone.
     with open_output(out, cfg.overwrite, fingerprint={"src": str(src), "format": cfg.format},
                      complete=COMPLETE[cfg.format], what=f"{cfg.format} export",

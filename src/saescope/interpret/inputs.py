@@ -35,11 +35,12 @@ def read_vectors_with_texts(
     need_texts: bool = True,
 ) -> VectorsWithTexts:
     """Vectors of `data` and the text of each row: a column of `data`, or `texts` joined on id."""
-    from saescope.data.vectors import check_vectors, read_vectors
+    from saescope.data.vectors import check_unique_ids, check_vectors, read_vectors
 
     vt = read_vectors(data, column=column, id_field=id_field)
     check_vectors(vt.X, str(data))
     ids = np.asarray([str(i) for i in vt.ids], dtype=object)
+    check_unique_ids(ids, str(data))
     if texts is None and not need_texts and (vt.meta is None or text_field not in vt.meta.column_names):
         return VectorsWithTexts(vt.X, ids, [""] * len(ids), vt.meta)
     return VectorsWithTexts(vt.X, ids, _texts(vt.meta, ids, Path(data), texts, text_field, id_field), vt.meta)

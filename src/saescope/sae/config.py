@@ -25,6 +25,46 @@ from saescope.execution import ExecutorConfig
 _SPARSIFY_NEUTRAL = {"skip_connection": False, "transcode": False, "activation": "topk"}
 
 
+def check_field_types(cls: type, values: dict[str, Any]) -> None:
+    """Refuse a value whose type is not its dataclass field's (`ConfigError` naming the field):
+    JSON gives `"4"`, `2.5`, `null` or a list where an int is meant. An int is accepted for a
+    float field; a bool is never a number; floats must be finite."""
+    import math
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    for name, value in values.items():
+        hint = hints.get(name)
+        if hint is None:
+            continue
+        args = typing.get_args(hint)
+        allowed = [a for a in args if a is not type(None)] if args and type(None) in args else [hint]
+        if value is None and len(allowed) < len(args or [hint]):
+            continue
+        if not any(_is_a(value, t) for t in allowed):
+            want = " or ".join(getattr(t, "__name__", str(t)) for t in allowed)
+            if len(allowed) < len(args or [hint]):
+                want += " or null"
+            raise ConfigError(f"field {name!r}: expected {want}, got {value!r} "
+                              f"({type(value).__name__})")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"field {name!r}: must be finite, got {value!r}")
+
+
+def _is_a(value: Any, t: Any) -> bool:
+    import numbers
+    import typing
+
+    origin = typing.get_origin(t) or t
+    if origin is float:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if origin is int:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if origin in (dict, list, tuple, str, bool):
+        return isinstance(value, origin)
+    return True  # Any, and types this check does not know
+
+
 def default_expansion(n_rows: int | None) -> int:
     """Latents per input dimension for a corpus of `n_rows` training rows (None: 8).
 
@@ -118,6 +158,7 @@ class SAEConfig:
             d.update(d.pop("options") or {})
         names = {f.name for f in dataclasses.fields(cls)} - {"options"}
         common = {k: v for k, v in d.items() if k in names}
+        check_field_types(cls, common)
         rest = {k: v for k, v in d.items() if k not in names}
         from saescope.sae.archs import get_arch
 

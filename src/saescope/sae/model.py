@@ -188,13 +188,17 @@ class SparseAutoencoder(nn.Module):
             if not p.is_file():
                 raise InputError(f"{folder}: not an SAE folder ({p.name} missing)")
         raw, tensors = read_checkpoint(cfg_path, w_path, STANDARD_TENSORS)
-        d_in = int(raw.get("d_in") or tensors["W_dec"].shape[1])
         from saescope.errors import ConfigError
 
         try:
+            SAEConfig.from_dict(raw, strict=False)  # field by field, before any value is used
+            d_in = int(raw.get("d_in") or tensors["W_dec"].shape[1])
             cfg = SAEConfig.from_dict({**raw, "d_in": d_in}, strict=False)
         except ConfigError as exc:
             raise InputError(f"{cfg_path}: {exc}") from None
+        if d_in != tensors["W_dec"].shape[1]:
+            raise InputError(f"{cfg_path}: field 'd_in' is {d_in}, the weights in {w_path.name} "
+                             f"are {tensors['W_dec'].shape[1]}-dimensional")
         m = tensors["W_dec"].shape[0]
         if cfg.latents_for(d_in) != m:  # sparsify may leave num_latents at 0 with another M
             cfg.num_latents = m

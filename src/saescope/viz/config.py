@@ -104,6 +104,9 @@ class ReportConfig:
     """Where the run is."""
     out: str | None = None
     """HTML file (default RUN_DIR/report.html)."""
+    overwrite: bool = False
+    """Replace an existing `out` file that is not a saescope report (a report is redrawn in
+    place without it)."""
     plot: PlotConfig = field(default_factory=lambda: PlotConfig(interactive=False))
     """What the report's figures show (static: no plotly HTML)."""
 

@@ -624,14 +624,34 @@ def render_report(run: RunData, cfg: PlotConfig | None = None, max_latent_rows: 
 
 
 def write_report(run_dir: str | Path | RunLayout, out_path: str | Path | None = None,
-                 cfg: PlotConfig | None = None, echo: Callable[[str], None] | None = None) -> Path:
+                 cfg: PlotConfig | None = None, echo: Callable[[str], None] | None = None,
+                 overwrite: bool = False) -> Path:
     """Write the self-contained HTML report of a run (default RUN/report.html); `run_dir` is a
-    run folder, one stage's output, or a `RunLayout.from_parts` of outputs side by side."""
+    run folder, one stage's output, or a `RunLayout.from_parts` of outputs side by side.
+
+    An existing file at the output path is replaced when it is a saescope report (a report is
+    redrawn in place) or with `overwrite`; a folder there is an error."""
     run = RunData(run_dir)
     if run.is_empty():
         raise InputError(f"{run.root}: holds no run artifacts (no data, sae, interpret, curate or hypotheses)")
     out = Path(out_path) if out_path is not None else run.layout.report
+    if out.is_dir():
+        raise InputError(f"--out {out}: is a folder; give the report's file name "
+                         f"(e.g. {out / 'report.html'})")
+    if out.exists() and not overwrite and not _is_report(out):
+        raise InputError(f"--out {out}: exists and is not a saescope report; use --overwrite to "
+                         "replace it")
     text = render_report(run, cfg, echo=echo)
     with atomic_path(out) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return out
+
+
+def _is_report(path: Path) -> bool:
+    """`path` holds a report `render_report` wrote (its title opens the file's head)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return head.startswith(b"<!DOCTYPE html>") and b"<title>saescope report: " in head

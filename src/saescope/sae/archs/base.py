@@ -103,6 +103,9 @@ class Architecture:
                 f"unknown option(s) {', '.join(unknown)} for arch {cls.name!r} "
                 f"(options: {', '.join(sorted(known)) or 'none'})"
             )
+        from saescope.sae.config import check_field_types
+
+        check_field_types(cls.Options, options)
         try:
             return cls.Options(**options)
         except TypeError as exc:
