@@ -395,6 +395,8 @@ def open_output(
       continues it in place), else refused; another fingerprint: refused.
     """
     out = Path(out)
+    with contextlib.suppress(FileNotFoundError):  # another process restored it first
+        recover_dir(out)  # a swap cut between its two renames (where there is no exchange)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: exists and is not a folder")
     if out.is_dir() and _entries(out) and _marker(out) is None:

@@ -124,3 +124,47 @@ def test_tune(fork_server, tmp_path):
                    skip={"study.db"})
     print(result)
     _assert_clean(result)
+
+
+def test_train_overwrite_killed_before_each_rename(fork_server, tmp_path):
+    """`train --overwrite` onto a finished SAE, killed before each of its renames: the folder is
+    always the old SAE or the new one, whole (issue 27, case 2); the rerun finishes the new one
+    and leaves no hidden temporaries."""
+    import shutil
+
+    from crashkit import RENAME_SYSCALLS, diff_trees, leftovers
+
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        np.save(tmp_path / f"{name}.npy", rng.standard_normal((200, 8)).astype(np.float32))
+    common = ["--latents", "16", "--k", "2", "--steps", "6", "--batch-size", "32", "--quiet"]
+    old = tmp_path / "old"
+    old.mkdir()
+    assert fork_server.run(["train", tmp_path / "a.npy", "--out", "out", *common], old,
+                           tmp_path / "old.log")["code"] == 0
+    argv = ["train", tmp_path / "b.npy", "--out", "out", "--overwrite", *common]
+    volatile = {"seconds", "created"}
+    ref = tmp_path / "ref"
+    shutil.copytree(old, ref)
+    traced = fork_server.run(argv, ref, tmp_path / "ref.log", trace=True)
+    assert traced["code"] == 0 and diff_trees(ref / "out", old / "out", volatile)
+    points = [(sc, n) for sc in RENAME_SYSCALLS for n in range(1, traced["counts"].get(sc, 0) + 1)]
+    assert len(points) >= 5, traced
+    failures = {}
+    for sc, n in points:
+        run_dir = tmp_path / f"{sc}-{n}"
+        shutil.copytree(old, run_dir)
+        killed = fork_server.run(argv, run_dir, tmp_path / f"{sc}-{n}.log", inject=(sc, n))
+        problems = [] if killed["killed"] else ["not killed"]
+        if diff_trees(run_dir / "out", old / "out", volatile) and \
+                diff_trees(run_dir / "out", ref / "out", volatile):
+            problems.append("neither the old output nor the new one")
+        again = fork_server.run(argv, run_dir, tmp_path / f"{sc}-{n}.rerun.log")
+        if again["code"] != 0:
+            problems.append(f"rerun exit {again['code']}")
+        problems += diff_trees(run_dir / "out", ref / "out", volatile)
+        problems += [f"leftover {p}" for p in leftovers(run_dir)]
+        if problems:
+            failures[f"{sc}-{n}"] = problems
+        shutil.rmtree(run_dir, ignore_errors=True)
+    assert not failures, failures
