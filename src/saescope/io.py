@@ -356,7 +356,11 @@ class OutputJob:
         self.release()
 
     def release(self) -> None:
+        """Release the lock(s); the holder's pid, host and command line are erased first (a
+        command line can carry what its user would not leave in an output folder)."""
         for fd in self._locks:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
             os.close(fd)
         self._locks.clear()
 

@@ -227,6 +227,7 @@ def test_a_second_writer_is_refused_and_a_killed_writers_lock_is_released(data, 
         a.communicate()
     assert run(_train(data["seeds_b"], out, "--overwrite")) == 0  # the kernel released A's lock
     assert not (out / ".saescope-state.json").exists()
+    assert (out / ".saescope-lock").read_bytes() == b""  # the holder's command line erased
 
 
 def test_two_curations_started_together_leave_one_consistent_output(data, tmp_path):
