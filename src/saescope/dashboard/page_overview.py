@@ -68,5 +68,5 @@ def _firing(run) -> None:  # noqa: ANN001
     st.caption(run.dead_words() or f"{len(alive)} alive, {int((freq == 0).sum())} dead latents "
                "(on the SAE's training rows)")
     if len(alive):
-        st.plotly_chart(histogram_bars(np.log10(alive), 40, "log10 firing frequency (fraction of rows)",
+        st.plotly_chart(histogram_bars(np.log10(alive), 40, "log10 firing frequency (fraction of the SAE's training rows)",
                                        "latents"), key="freq-hist")
