@@ -8,7 +8,8 @@ Three measurements, each printed with the machine's load average:
    processes, `--graph-index`) runs in a child process: wall time, the manifest's phase timings,
    precision, and the peak resident memory of the largest process (`ru_maxrss` of the children).
 2. `--kernel-nodes M`: the graph fitted on 50 seeds + M sample rows of the same kind of data
-   with texts, and 4,000 rows scored, exact against approx neighbours (one thread): seconds to
+   with texts (`--kernel-data mmlu`: MMLU questions, MiniLM embeddings jittered so that M can
+   exceed MMLU's 14,042 rows; seeds from high school biology), and 4,000 rows scored, exact against approx neighbours (one thread): seconds to
    fit, milliseconds per scored row, the ratio, and the overlap of the top 500.
 3. `--select-rows R`: R rows of score sidecars (1,000,000 a shard, ids `row-<n>`) and the
    selection step alone (`pipeline.select_rows`, budget `--budget`) in a child process: time and
@@ -22,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -76,9 +76,25 @@ def make_pool(root: Path, rows: int, dim: int, seed: int = 0, per_file: int = 25
                              "text": texts}), root / "seeds.parquet")
 
 
-def child_peak_mb() -> float:
-    """Largest resident set of any waited-for child process so far, MiB (Linux: KiB units)."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+def vm_hwm_mb() -> float:
+    """Peak resident set of this process since it started (VmHWM, MiB). Unlike `ru_maxrss`, it is
+    not inherited from the parent at fork (a new program gets a new address space)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+
+
+PEAK_WRAPPER = (
+    "import atexit, resource, runpy, sys\n"
+    "def _peak():\n"
+    "    own = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
+    "    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "    open(sys.argv[1], 'w').write(str(max(own, kids) / 1024))\n"
+    "atexit.register(_peak)\n"
+    "sys.argv = sys.argv[1:]\n"
+    "runpy.run_module('saescope.cli.main', run_name='__main__')\n"
+)
+"""Runs `saescope ...` and writes the peak resident set of its largest process (itself or a
+worker) to the file named by its first argument."""
 
 
 def end_to_end(args: argparse.Namespace, root: Path) -> None:
@@ -86,7 +102,8 @@ def end_to_end(args: argparse.Namespace, root: Path) -> None:
     make_pool(root, args.rows, args.dim)
     print(f"pool of {args.rows:,} rows written in {time.perf_counter() - t0:.0f} s (load {load()})", flush=True)
     out = root / f"cur-{args.graph_index}-w{args.workers}"
-    cmd = [sys.executable, "-m", "saescope.cli.main", "curate", "--seeds", str(root / "seeds.parquet"),
+    peak_file = root / "peak_mb.txt"
+    cmd = [sys.executable, "-c", PEAK_WRAPPER, str(peak_file), "curate", "--seeds", str(root / "seeds.parquet"),
            "--pool", str(root / "pool"), "--out", str(out), "--budget", str(args.budget),
            "--label-field", "label", "--target", "t0", "--workers", str(args.workers),
            "--graph-index", args.graph_index, "--projection-sample", "0", "--no-progress",
@@ -101,9 +118,30 @@ def end_to_end(args: argparse.Namespace, root: Path) -> None:
           f"--graph-index {args.graph_index}, {args.workers} workers: {wall:.0f} s wall "
           f"(fit {tm['fit_s']:.0f} s, score {tm['score_s']:.0f} s, select {tm['select_s']:.1f} s, "
           f"read back {tm['materialize_s']:.1f} s); precision@{args.budget} "
-          f"{man['metrics']['precision']:.3f}; peak RSS of the largest process {child_peak_mb():.0f} MiB; "
+          f"{man['metrics']['precision']:.3f}; peak RSS of the largest process "
+          f"{float(peak_file.read_text()):.0f} MiB; "
           f"score {tm['score_s'] / args.rows * 1e3:.2f} ms a row over {args.workers} workers "
           f"(load {load()})", flush=True)
+
+
+def mmlu_rows(n: int, rng: np.random.Generator, subject: str | None = None
+              ) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """(X, texts, on-subject) of n MMLU rows (MiniLM embeddings of the benchmark cache), drawn with
+    replacement and jittered (noise of norm 0.1) so that more rows than MMLU's 14,042 differ."""
+    import pyarrow.parquet as pq
+
+    from saescope.data.models import default_cache_dir
+    from saescope.data.vectors import read_vectors
+
+    path = default_cache_dir() / "bench" / "mmlu_minilm.parquet"  # written by curate_mmlu.py
+    X = read_vectors(path).X.astype(np.float32)
+    meta = pq.read_table(path, columns=["subject", "text"])
+    subj = np.asarray(meta["subject"].to_pylist())
+    pick = (rng.choice(np.flatnonzero(subj == subject), n) if subject else rng.integers(0, len(X), n))
+    noise = rng.standard_normal((n, X.shape[1])).astype(np.float32)
+    Xn = X[pick] + 0.1 * noise / np.linalg.norm(noise, axis=1, keepdims=True)
+    texts = meta["text"].to_pylist()
+    return Xn, [texts[i] for i in pick], subj[pick] == (subject or "high school biology")
 
 
 def kernel(args: argparse.Namespace) -> None:
@@ -115,11 +153,17 @@ def kernel(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     threadpool_limits(1)
     rng = np.random.default_rng(1)
-    centres = (2.0 * rng.standard_normal((TOPICS, args.dim))).astype(np.float32) / np.sqrt(args.dim) * 4
-    vocab = np.array([f"w{t}x{i}" for t in range(TOPICS) for i in range(WORDS_PER_TOPIC)])
-    S, st, _ = make_rows(rng, 50, args.dim, centres, vocab, np.zeros(50, dtype=np.int64))
-    P, pt, _ = make_rows(rng, args.kernel_nodes, args.dim, centres, vocab)
-    Q, qt, qtopic = make_rows(rng, 4000, args.dim, centres, vocab)
+    if args.kernel_data == "mmlu":
+        S, st, _ = mmlu_rows(50, rng, "high school biology")
+        P, pt, _ = mmlu_rows(args.kernel_nodes, rng)
+        Q, qt, qtopic = mmlu_rows(4000, rng)
+        qtopic = np.where(qtopic, 0, 1)
+    else:
+        centres = (2.0 * rng.standard_normal((TOPICS, args.dim))).astype(np.float32) / np.sqrt(args.dim) * 4
+        vocab = np.array([f"w{t}x{i}" for t in range(TOPICS) for i in range(WORDS_PER_TOPIC)])
+        S, st, _ = make_rows(rng, 50, args.dim, centres, vocab, np.zeros(50, dtype=np.int64))
+        P, pt, _ = make_rows(rng, args.kernel_nodes, args.dim, centres, vocab)
+        Q, qt, qtopic = make_rows(rng, 4000, args.dim, centres, vocab)
     ids = np.array([f"p{i}" for i in range(len(P))], dtype=object)
     res = {}
     for index in ("exact", "approx"):
@@ -131,7 +175,7 @@ def kernel(args: argparse.Namespace) -> None:
         s = fs.score(Q, np.array([f"q{i}" for i in range(len(Q))], dtype=object), qt).score
         score_s = time.perf_counter() - t0
         res[index] = (fit_s, score_s / len(Q) * 1e3, np.argsort(-s, kind="stable")[:500])
-        print(f"graph kernel, {index}: fit on 50 seeds + {args.kernel_nodes:,} nodes x {args.dim} with "
+        print(f"graph kernel ({args.kernel_data}), {index}: fit on 50 seeds + {args.kernel_nodes:,} nodes with "
               f"texts {fit_s:.1f} s; score {res[index][1]:.3f} ms a row (4,000 rows, one thread; "
               f"precision@500 {np.mean(qtopic[res[index][2]] == 0):.3f}; load {load()})", flush=True)
     e, a = res["exact"], res["approx"]
@@ -184,7 +228,7 @@ def select_only(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     picked = select_rows(cfg, inp, None, scores_dir)  # type: ignore[arg-type]
     dt = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = vm_hwm_mb()
     print(f"selection step, {args.select_rows:,} rows in {len(shards)} sidecar shards, budget "
           f"{args.budget:,}: {dt:.1f} s ({dt / args.select_rows * 1e9:.0f} ns a row), peak RSS "
           f"{peak:.0f} MiB, {picked.scores.num_rows:,} rows selected (load {load()})", flush=True)
@@ -198,6 +242,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--graph-index", default="approx", choices=("exact", "approx"))
     ap.add_argument("--kernel-nodes", type=int, default=0, help="graph nodes of the kernel timing (0: skip)")
+    ap.add_argument("--kernel-data", default="synthetic", choices=("synthetic", "mmlu"),
+                    help="kernel rows: the synthetic topics, or jittered MMLU rows (MiniLM, texts)")
     ap.add_argument("--select-rows", type=int, default=0, help="rows of the selection-only timing (0: skip)")
     ap.add_argument("--work", type=Path, default=None, help="folder for the data (default: a temp folder)")
     ap.add_argument("--select-child", default=None, help=argparse.SUPPRESS)

@@ -144,9 +144,9 @@ def sketch(A: sp.csr_matrix, dim: int = SKETCH_DIM) -> np.ndarray:
     cols = A.indices.astype(np.int64)
     h = (cols * 2654435761) % (2**32)
     bucket, sign = h % dim, np.where((h >> 16) & 1, 1.0, -1.0).astype(np.float32)
-    rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
-    out = np.zeros((A.shape[0], dim), dtype=np.float32)
-    np.add.at(out, (rows, bucket), sign * A.data.astype(np.float32))
+    rows = np.repeat(np.arange(A.shape[0], dtype=np.int64), np.diff(A.indptr))
+    out = np.bincount(rows * dim + bucket, weights=sign * A.data, minlength=A.shape[0] * dim)
+    out = out.reshape(A.shape[0], dim).astype(np.float32)
     n = np.linalg.norm(out, axis=1, keepdims=True)
     return np.divide(out, n, out=np.zeros_like(out), where=n > 0)
 
