@@ -164,7 +164,9 @@ def test_extract_table_layouts(smollm2, tmp_path: Path) -> None:
     t = pq.read_table(tok_out[2])
     n_tok = [len(smollm2[1](s)["input_ids"]) for s in TEXTS]
     assert t.num_rows == sum(n_tok)
-    assert t.column_names == ["id", "embedding", "doc_id", "position", "token", "token_id"]
+    # the document's columns but its text follow each token (labels, a document-level split)
+    assert t.column_names == ["id", "embedding", "doc_id", "position", "token", "token_id", "label"]
+    assert t["label"].to_pylist() == ["geo"] * n_tok[0] + ["bio"] * n_tok[1] + ["greet"] * n_tok[2]
     assert t["doc_id"].to_pylist() == ["x"] * n_tok[0] + ["y"] * n_tok[1] + ["z"] * n_tok[2]
     assert t["id"][1].as_py() == "x:1"
     assert "".join(t.filter(pa.compute.equal(t["doc_id"], "x"))["token"].to_pylist()) == TEXTS[0]

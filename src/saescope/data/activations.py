@@ -435,7 +435,8 @@ def extract_table(
 
     Pooled (default): one row per document, `id`, `embedding`, then the passthrough columns
     (same layout as `saescope embed`). `per_token`: one row per token, `id` (`<doc_id>:<pos>`),
-    `doc_id`, `position`, `token`, `token_id`, `embedding`. Resumable by shard of `shard_size`
+    `doc_id`, `position`, `token`, `token_id`, `embedding`, then the document's other columns
+    but its text (`token_tables`). Resumable by shard of `shard_size`
     documents; only one shard's activations are in memory at a time. The progress bar counts
     tokens, batch by batch. When done, the dominant-dimension check runs once per layer over
     the whole output (`dominant_dimensions`) and logs at most one warning per layer.
@@ -475,7 +476,8 @@ def extract_table(
             tb = extractor.per_token(texts, on_batch=bar.update)
         except InputError as exc:
             raise InputError(f"{exc} in shard starting at id {shard['id'][0]}") from None
-        return {str(k): with_meta(t, k) for k, t in token_tables(shard, tb, extractor.tokenizer).items()}
+        tables = token_tables(shard, tb, extractor.tokenizer, text_field)
+        return {str(k): with_meta(t, k) for k, t in tables.items()}
 
     def skipped(shard: pa.Table) -> None:  # a shard done by an earlier run still counts
         if progress:
@@ -509,14 +511,24 @@ def _count_tokens(table: pa.Table, text_field: str, extractor: ActivationExtract
     return total
 
 
-def token_tables(shard: pa.Table, tb: TokenBatch, tokenizer: Any) -> dict[int, pa.Table]:
+TOKEN_COLUMNS = ("id", "embedding", "doc_id", "position", "token", "token_id")
+"""The columns of a per-token output, before the documents' passthrough columns."""
+
+
+def token_tables(shard: pa.Table, tb: TokenBatch, tokenizer: Any,
+                 text_field: str = "text") -> dict[int, pa.Table]:
     """{layer: per-token table} of one shard: `id` (`<doc_id>:<pos>`), `embedding`, `doc_id`,
-    `position`, `token` (the decoded string of the one token), `token_id`."""
+    `position`, `token` (the decoded string of the one token), `token_id`, then each of the
+    document's other columns but its text (labels, and `split`, so that `train` validates on
+    held-out documents rather than on tokens of the documents it trains on)."""
     from saescope.data.shards import vectors_to_arrow
 
-    doc_ids = shard["id"].cast(pa.string()).take(pa.array(tb.doc_index))
+    take = pa.array(tb.doc_index)
+    doc_ids = shard["id"].cast(pa.string()).take(take)
     tokens = tokenizer.batch_decode([[t] for t in tb.token_id.tolist()])
     row_ids = [f"{d}:{p}" for d, p in zip(doc_ids.to_pylist(), tb.position.tolist(), strict=True)]
+    passthrough = {name: shard[name].take(take) for name in shard.column_names
+                   if name != text_field and name not in TOKEN_COLUMNS}
     return {
         layer: pa.table(
             {
@@ -526,6 +538,7 @@ def token_tables(shard: pa.Table, tb: TokenBatch, tokenizer: Any) -> dict[int, p
                 "position": pa.array(tb.position, pa.int32()),
                 "token": pa.array(tokens, pa.string()),
                 "token_id": pa.array(tb.token_id, pa.int64()),
+                **passthrough,
             }
         )
         for layer, X in tb.vectors.items()
