@@ -73,12 +73,14 @@ def test_encode_pools_a_per_token_store_per_document(tmp_path, sae_dir):
     toks = [f"t{i}" for i in range(12)]
     emb = pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), 6)
     pq.write_table(pa.table({"id": [f"{d}:{p}" for d, p in zip(docs, pos, strict=True)],
-                             "embedding": emb, "doc_id": docs, "position": pos, "token": toks}),
+                             "embedding": emb, "doc_id": docs, "position": pos, "token": toks,
+                             "domain": ["a"] * 5 + ["b"] * 4 + ["a"] * 3}),
                    tmp_path / "tok.parquet")
     assert run(["encode", sae_dir, tmp_path / "tok.parquet", "--out", tmp_path / "d.parquet",
                 "--pool-tokens", "max", "--dense", "--quiet"]) == 0
     t = pq.read_table(tmp_path / "d.parquet")
     assert t["id"].to_pylist() == ["d0", "d1", "d2"] and t["n_tokens"].to_pylist() == [5, 4, 3]
+    assert t["domain"].to_pylist() == ["a", "b", "a"]  # document columns come along
     want = pool_token_codes(encode_csr(SparseAutoencoder.load(sae_dir), X), np.array(docs),
                             TokenPooling(how="max")).codes.toarray()
     dense = np.stack(t["embedding"].to_numpy(zero_copy_only=False))

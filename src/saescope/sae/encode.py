@@ -170,6 +170,8 @@ class PooledCodes(NamedTuple):
     top_row: np.ndarray
     """int64 [nnz] for each stored code (aligned with `codes.data`): the token row where that
     latent fired most in that document (the first such row on ties)."""
+    first_row: np.ndarray
+    """int64 [D] each document's first token row."""
 
 
 def pool_token_codes(codes: sp.csr_matrix, doc_ids: Any, pooling: TokenPooling) -> PooledCodes:
@@ -209,15 +211,18 @@ def pool_token_codes(codes: sp.csr_matrix, doc_ids: Any, pooling: TokenPooling) 
     indptr = np.r_[0, np.cumsum(np.bincount(doc[starts], minlength=n_docs))].astype(np.int64)
     out = sp.csr_matrix((pooled.astype(np.float32), lat[starts].astype(np.int32), indptr),
                         shape=(n_docs, m))
-    return PooledCodes(uniq[by_first], out, n_tokens, row[starts])
+    return PooledCodes(uniq[by_first], out, n_tokens, row[starts], first[by_first].astype(np.int64))
 
 
 def write_pooled_codes_parquet(pooled: PooledCodes, path: str | Path, tokens: Any = None,
-                               positions: Any = None, dense: bool = False) -> int:
+                               positions: Any = None, dense: bool = False,
+                               doc_columns: Any = None) -> int:
     """Write one row per document (atomically): `id`, `sae_idx`, `sae_val`, `n_tokens`, and
     when the token rows carry them, `sae_token` / `sae_pos` (aligned with `sae_idx`: the token
     where each latent fired most, and its position). `dense`: also an `embedding` column with the
-    full pooled code vector [M], so vector stages (`curate`) read the documents as vectors."""
+    full pooled code vector [M], so vector stages (`curate`) read the documents as vectors.
+    `doc_columns` (a pyarrow Table aligned with the token rows): document-level columns (labels,
+    `split`), taken from each document's first token row."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -240,6 +245,10 @@ def write_pooled_codes_parquet(pooled: PooledCodes, path: str | Path, tokens: An
         cols["sae_pos"] = pa.ListArray.from_arrays(offsets, pa.array(pos, pa.int32()))
     if dense:
         cols["embedding"] = vectors_to_arrow(codes.toarray())
+    if doc_columns is not None:
+        take = pa.array(pooled.first_row)
+        cols.update({name: doc_columns[name].take(take) for name in doc_columns.column_names
+                     if name not in cols})
     with atomic_path(path) as tmp:
         pq.write_table(pa.table(cols), tmp)
     return codes.shape[0]

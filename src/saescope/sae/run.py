@@ -143,5 +143,8 @@ def _encode_pooled(cfg: EncodeConfig, sae: Any, table: Any, progress: bool) -> i
     def column(name: str) -> Any:
         return meta[name].to_numpy(zero_copy_only=False) if name in cols else None
 
+    token_level = {"id", "doc_id", "position", "token", "token_id", cfg.column or "embedding"}
+    doc_cols = meta.select([c for c in cols if c not in token_level])
     return write_pooled_codes_parquet(pooled, cfg.out, tokens=column("token"),
-                                      positions=column("position"), dense=cfg.dense)
+                                      positions=column("position"), dense=cfg.dense,
+                                      doc_columns=doc_cols if doc_cols.num_columns else None)
