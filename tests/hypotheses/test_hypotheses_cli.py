@@ -98,3 +98,21 @@ def test_bad_label_input_is_named(files, capsys):
     code = run(["hypotheses", files / "a.parquet", "--sae", files / "sae", "--label-field", "nope",
                 "--out", files / "bad3", "--no-progress"])
     assert code == 2 and "no label column 'nope'" in capsys.readouterr().err
+
+
+def test_codes_given_directly(files):
+    """--codes: the rows are already the SAE's codes (documents as pooled token codes); here the
+    identity SAE's codes of the rows are the rows, so both runs find the same hypotheses."""
+    base, direct = files / "enc", files / "direct"
+    assert run(["hypotheses", files / "a.parquet", "--sae", files / "sae", "--label-field", "label",
+                "--out", base, "--no-progress"]) == 0
+    assert run(["hypotheses", files / "a.parquet", "--sae", files / "sae", "--label-field", "label",
+                "--out", direct, "--codes", "--no-progress"]) == 0
+    a = pq.read_table(base / "hypotheses.parquet").to_pandas()
+    b = pq.read_table(direct / "hypotheses.parquet").to_pandas()
+    assert a.latent.tolist() == b.latent.tolist()
+    np.testing.assert_allclose(a.effect, b.effect, rtol=1e-5)
+    narrow = files / "narrow.parquet"
+    _write(narrow, np.ones((50, 5), np.float32), [f"n{i}" for i in range(50)], label=["yes", "no"] * 25)
+    assert run(["hypotheses", narrow, "--sae", files / "sae", "--label-field", "label",
+                "--out", files / "bad", "--codes", "--no-progress"]) == 2

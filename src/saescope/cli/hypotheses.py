@@ -16,6 +16,7 @@ HYPOTHESES_OPTIONS = (
         help="Vectors with ids and the label column (Parquet; .npy; .safetensors)."),
     Opt("--sae", "sae", default=..., type=Path, help="SAE folder (cfg.json + sae.safetensors)."),
     Opt("--out", "out", default=..., type=Path),
+    Opt("--codes", "codes"),
     Opt("--label-field", "label_field",
         help="Label (two values, or one --positive value against the rest) or numeric outcome column."),
     Opt("--positive", "positive",

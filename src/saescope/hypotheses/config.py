@@ -17,6 +17,9 @@ class HypothesesConfig:
     """Vectors with ids (Parquet with id, embedding and the label column; .npy; .safetensors)."""
     sae: str | None = None
     """SAE folder (cfg.json + sae.safetensors) trained on vectors of this kind."""
+    codes: bool = False
+    """The vectors are already this SAE's codes, one column per latent (e.g. documents as the
+    pooled codes of their tokens: `saescope encode --pool-tokens max --dense`)."""
     out: str | None = None
     """Output folder (hypotheses.parquet, manifest.json)."""
     label_field: str | None = None

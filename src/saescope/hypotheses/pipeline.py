@@ -112,6 +112,23 @@ def _f(x: Any) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
+def _codes_of(cfg: HypothesesConfig, sae: Any, X: np.ndarray, progress: bool) -> Any:
+    """The SAE codes of the rows: encoded from the vectors, or the vectors themselves with
+    `cfg.codes` (documents as pooled codes of their tokens, `encode --pool-tokens --dense`)."""
+    import scipy.sparse as sp
+
+    from saescope.sae import encode_csr
+
+    if not cfg.codes:
+        return encode_csr(sae, X, progress=progress).tocsr()
+    if X.shape[1] != sae.num_latents:
+        raise InputError(f"{cfg.vectors}: --codes rows have {X.shape[1]} columns, the SAE in "
+                         f"{cfg.sae} has {sae.num_latents} latents")
+    codes = sp.csr_matrix(np.asarray(X, dtype=np.float32))
+    codes.eliminate_zeros()
+    return codes
+
+
 def run_hypotheses(cfg: HypothesesConfig, progress: bool = False) -> dict[str, Any]:
     """Find the latents of `cfg.sae` that predict the outcome (see module doc); returns the manifest."""
     t0 = time.time()
@@ -123,16 +140,15 @@ def _run_into(cfg: HypothesesConfig, out: Path, t0: float, progress: bool) -> di
     outcome = read_outcome(cfg)
     from saescope.data.splits import group_split
     from saescope.interpret.inputs import load_sae
-    from saescope.sae import encode_csr
 
-    sae = load_sae(cfg.sae, outcome.X.shape[1], cfg.vectors)
+    sae = load_sae(cfg.sae, None if cfg.codes else outcome.X.shape[1], cfg.vectors)
     train, test = group_split(outcome.groups, cfg.test_fraction, cfg.seed)
     if len(train) < 10 or len(test) < 10:
         raise InputError(f"{cfg.vectors}: too few rows for a train/held-out split ({len(train)}/{len(test)})")
     y = outcome.y
     if outcome.binary and (len(np.unique(y[train])) < 2 or len(np.unique(y[test])) < 2):
         raise InputError(f"{cfg.vectors}: the train or held-out split has one class only")
-    codes = encode_csr(sae, outcome.X, progress=progress).tocsr()
+    codes = _codes_of(cfg, sae, outcome.X, progress)
     hyp = find_hypotheses(codes[train], y[train], codes[test], y[test], cfg, outcome.binary)
     explanations = _explanations(cfg, outcome, codes, train, hyp.latent)
     table = _table(hyp, explanations, cfg.fdr)
