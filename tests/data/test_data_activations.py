@@ -232,3 +232,25 @@ def test_dominant_warning_once_per_layer_on_the_whole_output(smollm2, tmp_path: 
         extract_table(table, tmp_path / "a.parquet", ex, shard_size=1, progress=False)
     msgs = [r.getMessage() for r in caplog.records if "of the variance" in r.getMessage()]
     assert len(msgs) == 1 and "whole file" in msgs[0] and "--keep-first-token" in msgs[0]
+
+
+def test_train_reads_a_per_token_store_and_validates_on_held_out_documents(smollm2, tmp_path: Path) -> None:
+    """A per-token folder is a vector input like any other; the document's `split` follows each
+    of its tokens, so `train` holds out whole documents."""
+    import json
+
+    from saescope.cli.main import run
+
+    texts = [f"{t} Item {i}." for i in range(4) for t in TEXTS]
+    table = pa.table({"id": [str(i) for i in range(len(texts))], "text": texts,
+                      "split": ["val" if i % 4 == 0 else "train" for i in range(len(texts))]})
+    ex = ActivationExtractor(layers=[2], model_and_tokenizer=smollm2, dtype="float32")
+    out = extract_table(table, tmp_path / "tokens", ex, per_token=True, shard_size=5,
+                        progress=False)[2]
+    t = pq.read_table(out).to_pandas()
+    assert (t.groupby("doc_id")["split"].nunique() == 1).all()
+    assert set(t.loc[t.split == "val", "doc_id"]) == {str(i) for i in range(0, len(texts), 4)}
+    assert run(["train", str(out), "--out", str(tmp_path / "sae"), "--steps", "5", "--k", "4",
+                "--latents", "64", "--quiet"]) == 0
+    man = json.loads((tmp_path / "sae" / "manifest.json").read_text())
+    assert man["validation"] == "split column"
