@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from saescope.linalg import unit_rows
+
 BLOCK = 4096
 """Query rows per block of the products (memory `BLOCK x len(B)` floats)."""
 
@@ -146,9 +148,7 @@ def sketch(A: sp.csr_matrix, dim: int = SKETCH_DIM) -> np.ndarray:
     bucket, sign = h % dim, np.where((h >> 16) & 1, 1.0, -1.0).astype(np.float32)
     rows = np.repeat(np.arange(A.shape[0], dtype=np.int64), np.diff(A.indptr))
     out = np.bincount(rows * dim + bucket, weights=sign * A.data, minlength=A.shape[0] * dim)
-    out = out.reshape(A.shape[0], dim).astype(np.float32)
-    n = np.linalg.norm(out, axis=1, keepdims=True)
-    return np.divide(out, n, out=np.zeros_like(out), where=n > 0)
+    return unit_rows(out.reshape(A.shape[0], dim))
 
 
 def rerank_sparse(Q: sp.csr_matrix, B: sp.csr_matrix, cand: np.ndarray, k: int,

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from saescope.linalg import unit_csr
+
 TEXT_FEATURES = 2**18
 """Hash buckets of the n-grams (`2^18`: collisions are rare for corpora of up to ~10^5 texts)."""
 TEXT_NGRAMS = (1, 2)
@@ -81,9 +83,7 @@ def text_units(texts: Sequence[str | None] | sp.csr_matrix, idf: np.ndarray,
     A.eliminate_zeros()
     if max_terms > 0:
         A = prune_rows(A, max_terms)
-    sq = np.asarray(A.multiply(A).sum(axis=1), dtype=np.float64).ravel()
-    inv = np.divide(1.0, np.sqrt(sq), out=np.zeros_like(sq), where=sq > 0)
-    return sp.csr_matrix(sp.diags(inv.astype(np.float32)) @ A)
+    return sp.csr_matrix(unit_csr(A), dtype=np.float32)
 
 
 def prune_rows(A: sp.csr_matrix, max_terms: int) -> sp.csr_matrix:
