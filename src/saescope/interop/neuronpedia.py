@@ -124,7 +124,10 @@ def _prompt(r: Any) -> dict[str, Any]:
 def _activations(ex: Any, vals: np.ndarray, cfg: NeuronpediaConfig) -> list[dict[str, Any]]:
     """Top then quantile examples of one latent as NeuronpediaDashboardActivation dicts."""
     out = []
-    top = ex[ex.kind == "top"].sort_values("activation", ascending=False).head(cfg.n_top)
+    # The highest firings among all positive examples: a latent that fires once has its one
+    # example in interpret's test quantiles, not in its explain-set "top" examples.
+    pos = ex[ex.kind.isin(("top", "quantile"))].sort_values("activation", ascending=False)
+    top = pos.drop_duplicates("id").head(cfg.n_top)
     vmax = float(vals.max()) if len(vals) else 0.0
     for r in top.itertuples():
         out.append({"bin_min": -1.0, "bin_max": _r(vmax), "bin_contains": -1.0, **_prompt(r)})
