@@ -23,7 +23,7 @@ fi
 # in the test extra already (sae-lens brings simple-parsing and einops) or listed here.
 "$venv/bin/python" -m pip install -q --no-deps eai-delphi==0.1.3 sae-dashboard==0.8.0 \
     eai-sparsify==1.3.3 >/tmp/saescope-interop-install.log 2>&1 \
-    && "$venv/bin/python" -m pip install -q natsort schedulefree >>/tmp/saescope-interop-install.log 2>&1 \
+    && "$venv/bin/python" -m pip install -q natsort schedulefree blobfile asyncer >>/tmp/saescope-interop-install.log 2>&1 \
     || echo "warning: delphi/sparsify/sae-dashboard install failed; their interop tests will skip"
 
 "$venv/bin/ruff" check src tests benchmarks || exit 1
