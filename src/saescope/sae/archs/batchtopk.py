@@ -1,10 +1,8 @@
 """BatchTopK SAE (Bussmann, Leask & Nanda 2024, "BatchTopK Sparse Autoencoders", arXiv:2412.06410).
 
 Training keeps the top k*B ReLU pre-activations over the whole batch (k per row on average)
-and tracks a threshold theta: a running average of the smallest kept activation; at the end it
-is set on a sample of training rows so that their inference L0 is k (`after_training`).
-Inference is a JumpReLU, a_i = pre_i * [pre_i > theta], so a row's code does not depend on
-its batch.
+and learns a threshold theta: a running average of the smallest kept activation. Inference
+is a JumpReLU, a_i = pre_i * [pre_i > theta], so a row's code does not depend on its batch.
 The threshold is saved as the extra tensor `threshold` (a scalar).
 """
 
@@ -78,24 +76,6 @@ class BatchTopK(Architecture):
         n_keep = min(k * pre.shape[0], flat.numel())
         vals, idx = flat.topk(n_keep, sorted=False)
         return torch.zeros_like(flat).scatter(0, idx, vals).view_as(pre)
-
-    @torch.no_grad()
-    def after_training(self, sae, x: torch.Tensor) -> None:
-        """Set the inference threshold so that the L0 on the N sample rows is k: midway between
-        the (kN)-th and (kN+1)-th largest pre-activations, the threshold the batch top-k would
-        apply to one batch of all N rows. The running average of each batch's smallest kept
-        activation lags the weights: on MMLU (3,072 latents, k 32, 980 steps) it gave an
-        inference L0 of 40.9, so the codes were not those of k latents."""
-        n_keep = self.cfg.k * x.shape[0]
-        top: torch.Tensor | None = None
-        for chunk in x.split(1024):
-            vals = sae.pre_acts(chunk).flatten().float()
-            if top is not None:
-                vals = torch.cat([top, vals])
-            top = vals.topk(min(n_keep + 1, vals.numel())).values
-        if top is None or top.numel() <= n_keep:
-            return
-        sae.threshold.fill_(float(top[n_keep - 1] + top[n_keep]) / 2)
 
     def training_step(self, sae, x: torch.Tensor, ctx: StepContext) -> StepOutput:
         x_c = x - sae.b_dec
