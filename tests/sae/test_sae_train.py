@@ -25,15 +25,16 @@ class Interrupt(Exception):
     pass
 
 
-@pytest.mark.parametrize("sae_cfg", [
-    SAEConfig(k=3, num_latents=64, options={"dead_samples": 128, "multi_topk": True}),
-    SAEConfig(arch="batchtopk", k=3, num_latents=64, options={"dead_samples": 128}),
-    SAEConfig(arch="reward", k=3, num_latents=64),
-], ids=["topk-auxk-multi", "batchtopk", "reward"])
-def test_resume_matches_uninterrupted(tmp_path, sparse_X, sae_cfg):
+@pytest.mark.parametrize("sae_cfg,extra", [
+    (SAEConfig(k=3, num_latents=64, options={"dead_samples": 128, "multi_topk": True}), {}),
+    (SAEConfig(arch="batchtopk", k=3, num_latents=64, options={"dead_samples": 128}), {}),
+    (SAEConfig(arch="reward", k=3, num_latents=64), {}),
+    (SAEConfig(arch="jumprelu", k=3, num_latents=64), {"input_standardize": True}),
+], ids=["topk-auxk-multi", "batchtopk", "reward", "jumprelu-standardize"])
+def test_resume_matches_uninterrupted(tmp_path, sparse_X, sae_cfg, extra):
     X, _ = sparse_X
     X = X[:1200]
-    cfg = small_cfg(sae=sae_cfg)
+    cfg = small_cfg(sae=sae_cfg, **extra)
     full = train_sae(X, cfg, out_dir=tmp_path / "full", progress=False)
 
     def stop_at_13(step, line):
