@@ -184,10 +184,13 @@ def select_rows(cfg: CurateConfig, inp: Inputs, space: FittedSpace, scores_dir: 
     rules = Rules(seed_hashes, cfg.by_features, sel.threshold)
     if sel.budget is not None and not sel.clusters and sel.dedup is None:
         top = TopRows(sel.budget)
-        for shard, t in iter_columns(inp.layout, scores_dir, ["score", "text_hash"]):
+        id_hashes = []
+        for shard, t in iter_columns(inp.layout, scores_dir, ["score", "text_hash", "id"]):
             s = rules.apply(shard.start, t["score"].to_numpy(), t["text_hash"].to_numpy())
             keep = np.flatnonzero(np.isfinite(s))
             top.add(shard.start + keep, s[keep])
+            id_hashes.append(_id_hashes(t["id"]))
+        _check_unique_streamed(np.concatenate(id_hashes), inp, scores_dir, cfg.inputs.pool)
 
         def fetch_ids(pos: np.ndarray) -> np.ndarray:
             return np.asarray(rows_at(inp.layout, scores_dir, pos, ["id"])[0]["id"].to_pylist(), dtype=object)
@@ -270,6 +273,29 @@ def _check_unique(ids: pa.ChunkedArray, pool: str) -> None:
     twice = counts.filter(pc.greater(counts.field("counts"), 1))
     raise InputError(f"{pool}: id {twice[0]['values'].as_py()!r} occurs more than once "
                      "(ids must be unique)")
+
+
+def _id_hashes(ids: pa.ChunkedArray) -> np.ndarray:
+    """int64 hash of each id (Python's string hash: equal ids, equal hashes within a process)."""
+    return np.fromiter((hash(x) for x in ids.to_pylist()), dtype=np.int64, count=len(ids))
+
+
+def _check_unique_streamed(hashes: np.ndarray, inp: Inputs, scores_dir: Path, pool: str) -> None:
+    """InputError naming an id that occurs twice in the pool, from one int64 hash a row (8 bytes a
+    row, not the ids themselves); rows whose hashes collide are read back to tell a repeated id
+    from a hash collision."""
+    h = np.sort(hashes)
+    clash = np.unique(h[1:][h[1:] == h[:-1]])
+    if not len(clash):
+        return
+    seen: set[str] = set()
+    for _, t in iter_columns(inp.layout, scores_dir, ["id"]):
+        ids = t["id"]
+        for i in np.flatnonzero(np.isin(_id_hashes(ids), clash)):
+            x = ids[int(i)].as_py()
+            if x in seen:
+                raise InputError(f"{pool}: id {x!r} occurs more than once (ids must be unique)")
+            seen.add(x)
 
 
 def _read_selected(inp: Inputs, shards: np.ndarray, want: set[str],
