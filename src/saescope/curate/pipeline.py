@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
@@ -34,6 +33,7 @@ from saescope.curate.select import TopRows, select
 from saescope.curate.sidecars import Rules, iter_columns, read_scores, rows_at
 from saescope.curate.spaces import GRAPH_SPACES, FittedSpace, fit_space
 from saescope.curate.text import text_hashes
+from saescope.data.vectors import check_unique_ids
 from saescope.errors import InputError
 from saescope.io import atomic_path, jsonable, open_output, write_json
 from saescope.linalg import unit_rows
@@ -197,7 +197,7 @@ def select_rows(cfg: CurateConfig, inp: Inputs, space: FittedSpace, scores_dir: 
 
         order = top.order(fetch_ids, tie_seed=sel.seed)
         table, shards = rows_at(inp.layout, scores_dir, order)
-        _check_unique(table["id"], cfg.inputs.pool)
+        check_unique_ids(table["id"], cfg.inputs.pool)
         return _picked(cfg, inp, scores_dir, rules, table, shards, None)
     return _select_in_memory(cfg, inp, space, scores_dir, rules)
 
@@ -207,7 +207,7 @@ def _select_in_memory(cfg: CurateConfig, inp: Inputs, space: FittedSpace, scores
     """`select_rows` with the whole pool's scores and ids in memory (quotas, dedup, no budget)."""
     sel = cfg.selection
     scores, shard_of = read_scores(inp.layout, scores_dir)
-    _check_unique(scores["id"], cfg.inputs.pool)
+    check_unique_ids(scores["id"], cfg.inputs.pool)
     ids = np.asarray(scores["id"].to_numpy(zero_copy_only=False), dtype=object)
     parts, lo = [], 0
     hashes = scores["text_hash"].to_numpy()
@@ -263,16 +263,6 @@ def _picked(cfg: CurateConfig, inp: Inputs, scores_dir: Path, rules: Rules, tabl
             n_targets -= sum(v is not None and str(v) in inp.targets for v in labels)
     keep = [c for c in table.column_names if c != "text_hash"]
     return Picked(table.select(keep), shards, counts, n_targets, sizes)
-
-
-def _check_unique(ids: pa.ChunkedArray, pool: str) -> None:
-    """InputError naming an id that occurs twice among `ids`."""
-    if pc.count_distinct(ids).as_py() == len(ids):
-        return
-    counts = pc.value_counts(ids)
-    twice = counts.filter(pc.greater(counts.field("counts"), 1))
-    raise InputError(f"{pool}: id {twice[0]['values'].as_py()!r} occurs more than once "
-                     "(ids must be unique)")
 
 
 def _id_hashes(ids: pa.ChunkedArray) -> np.ndarray:
@@ -333,7 +323,7 @@ def materialize(cfg: CurateConfig, inp: Inputs, space: FittedSpace, picked: Pick
         want = set(sel_scores["id"].filter(pa.array(sel_shards == s)).to_pylist())
         rows = read_rows(shard, layout, want)
         if rows.num_rows != len(want):  # an id of the selection occurs twice in the pool
-            _check_unique(rows["id"], cfg.inputs.pool)
+            check_unique_ids(rows["id"], cfg.inputs.pool)
         X = list_column_to_numpy(rows[layout.vector_column], shard.file, layout.vector_column)
         U = unit_rows(X, None)
         acc.sel_input.add_rows(U)
