@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from saescope.safetext import markdown_text
 from saescope.viz.rundata import RunData
 
 APP = str(Path(__file__).resolve().parents[2] / "src" / "saescope" / "dashboard" / "app.py")
@@ -270,7 +271,8 @@ def test_dashboard_on_outputs_given_apart(sample_run: Path, tmp_path: Path,
     assert not at.exception, [e.value for e in at.exception]
     assert not at.warning  # nothing missing
     stages = at.table[0].value
-    assert dict(zip(stages["stage"], stages["path"], strict=True))["curate"] == str(tmp_path / "picked")
+    # st.table renders Markdown: the path is shown escaped (safetext.markdown_text), i.e. as written
+    assert dict(zip(stages["stage"], stages["path"], strict=True))["curate"] == markdown_text(tmp_path / "picked")
 
 
 def test_hypotheses_page_reads_a_folder_outside_the_run(sample_run: Path, tmp_path: Path,

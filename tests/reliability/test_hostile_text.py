@@ -114,6 +114,64 @@ def test_dashboard_latent_query_is_shown_as_text(hostile_run, tmp_path, monkeypa
     assert "![b](" not in warning
 
 
+HOSTILE_PATH = ("![b](http:", "127.0.0.1:9", "x) **bold**")
+"""A run folder whose path holds a Markdown image (a beacon once rendered) and bold text."""
+
+
+def _every_markdown_value(at) -> list[str]:
+    """The source of everything Streamlit renders as Markdown on the page: text elements, the
+    sidebar, `st.table` cells and `st.metric` values."""
+    shown = [e.value for kind in ("subheader", "warning", "info", "markdown", "caption", "header")
+             for e in at.get(kind)]
+    shown += [str(v) for t in at.table for v in t.value.to_numpy().ravel()]
+    return shown + [str(m.value) for m in at.metric]
+
+
+def _hostile_copy(hostile_run: Path, tmp_path: Path) -> Path:
+    """sae/ and interpret/ of `hostile_run` in a folder with a hostile path, metrics.json's split
+    and every latent's status hostile too."""
+    import json
+    import shutil
+
+    run_dir = tmp_path.joinpath(*HOSTILE_PATH)
+    run_dir.mkdir(parents=True)
+    for stage in ("sae", "interpret"):
+        shutil.copytree(hostile_run / stage, run_dir / stage)
+    met = json.loads((run_dir / "sae" / "metrics.json").read_text())
+    (run_dir / "sae" / "metrics.json").write_text(json.dumps({**met, "split": f"{BEACON} **bold**"}))
+    path = run_dir / "interpret" / "latents.parquet"
+    table = pq.read_table(path)
+    table = table.set_column(table.schema.get_field_index("status"), "status",
+                             pa.array([f"{BEACON} **bold**"] * table.num_rows))
+    pq.write_table(table, path)
+    return run_dir
+
+
+def test_dashboard_overview_shows_the_run_path_as_text(hostile_run, tmp_path, monkeypatch):
+    from saescope.safetext import markdown_text
+
+    run_dir = _hostile_copy(hostile_run, tmp_path)
+    at = _page(run_dir, monkeypatch, page="Overview")
+    shown = _every_markdown_value(at)
+    assert not any("![b](" in s or "**bold**" in s for s in shown), shown
+    assert any(s == "Run folder: " + markdown_text(run_dir) for s in shown)  # shown, escaped
+    assert any(markdown_text(run_dir / "sae") in s for s in shown)  # the stage table
+    assert any(markdown_text(f"{BEACON} **bold**") in s for s in shown)  # metrics.json's split
+    assert any(s == "run: " + markdown_text(run_dir.name) for s in shown)  # the sidebar
+
+
+def test_dashboard_pages_show_stored_text_as_text(hostile_run, tmp_path, monkeypatch):
+    """A latent's status (a metric value: Markdown), and the notes naming the run folder."""
+    run_dir = _hostile_copy(hostile_run, tmp_path)
+    lat = pq.read_table(run_dir / "interpret" / "latents.parquet").to_pandas()
+    for query in ({"page": "Features", "latent": str(int(lat["latent"].iloc[0]))},
+                  {"page": "Curation"}, {"page": "Embedding space"}, {"page": "Hypotheses"}):
+        at = _page(run_dir, monkeypatch, **query)
+        shown = _every_markdown_value(at)
+        assert not any("![b](" in s or "**bold**" in s for s in shown), (query, shown)
+        assert any("bold" in s for s in shown), query  # the hostile text is there, escaped
+
+
 def test_csv_downloads_neutralise_formulas():
     from saescope.dashboard.widgets import to_csv
 

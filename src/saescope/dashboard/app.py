@@ -20,6 +20,7 @@ from saescope.dashboard.page_hypotheses import page_hypotheses
 from saescope.dashboard.page_overview import page_overview
 from saescope.dashboard.page_try import page_try
 from saescope.dashboard.state import get_run, run_spec, warm_up
+from saescope.safetext import markdown_text
 
 PAGE_FUNCS = {
     "Overview": page_overview,
@@ -37,7 +38,7 @@ def main() -> None:
     spec = run_spec()
     st.sidebar.title("saescope")
     page = st.sidebar.radio("Page", PAGES, key="page", bind="query-params")
-    st.sidebar.caption(f"run: {Path(get_run(spec).root).name}")
+    st.sidebar.caption("run: " + markdown_text(Path(get_run(spec).root).name))
     warm_up(spec)
     PAGE_FUNCS[page](spec)
 

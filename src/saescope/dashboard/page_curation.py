@@ -12,6 +12,7 @@ import streamlit as st
 
 from saescope.dashboard import state
 from saescope.dashboard.widgets import latent_table, latent_url, missing_box, paginate, to_csv
+from saescope.safetext import markdown_text
 from saescope.viz.plots import ROLE_STYLE, label_colors
 
 WHY_COLUMNS = ("top_latents",)
@@ -64,8 +65,9 @@ def _enriched_latents(spec: str) -> None:
     if "explanation" not in frame.columns or frame["explanation"].isna().all():
         frame["explanation"] = [expl.get(int(m), "") for m in frame["latent"]]
     st.subheader("Latents the selection leans on")
+    weight = info.get("latent_weight", "weight in the " + str(man.get("space", "SAE")) + " space")
     st.caption("The latents that most set the seeds apart from the pool (weight: "
-               f"{info.get('latent_weight', 'weight in the ' + str(man.get('space', 'SAE')) + ' space')}); "
+               f"{markdown_text(weight)}); "
                "click one to open its page.")
     latent_table(frame, "cur-latents")
 

@@ -105,9 +105,9 @@ def latent_view(spec: str, run: RunData, row: pd.Series, table: pd.DataFrame) ->
     st.markdown(f"[link to this page](?page=Features&latent={lat})")
     c = st.columns(4)
     c[0].metric("density", f"{float(row.get('density', row.get('frequency', np.nan))):.3g}")
-    c[1].metric("fires", str(row.get("n_fires", "–")))
-    c[2].metric("status", str(row.get("status", "–")))
-    c[3].metric("family", str(row.get("family", "–")))
+    c[1].metric("fires", markdown_text(row.get("n_fires", "–")))
+    c[2].metric("status", markdown_text(row.get("status", "–")))  # metric values render Markdown
+    c[3].metric("family", markdown_text(row.get("family", "–")))
     if "explainer" in row and pd.notna(row.get("explainer")):
         st.caption("Explanation by the " + markdown_text(lp.EXPLAINER_WORDS.get(
             str(row["explainer"]), f"{row['explainer']} explainer")))
@@ -164,7 +164,7 @@ def _labels(run: RunData, ex_l: pd.DataFrame | None) -> None:
     d = run.data()
     lb = lp.label_breakdown(top, d[1] if d is not None else None, labels[0])
     if lb is not None:
-        st.write(f"**Label breakdown of the top examples** ({labels[0]}, beside its share of all rows)")
+        st.write(f"**Label breakdown of the top examples** ({markdown_text(labels[0])}, beside its share of all rows)")
         st.dataframe(lb, hide_index=True, key="label-breakdown")
 
 
@@ -175,7 +175,7 @@ def _neighbours(spec: str, row: pd.Series, table: pd.DataFrame) -> None:
         ("Similar latents by decoder cosine", lp.decoder_neighbours(row, state.decoder_unit(spec)), "similar"),
         ("Latents that fire on the same rows (co-activation in the code sample)",
          lp.coactivation_neighbours(state.code_sample(spec), lat), "coactive"),
-        (f"Family (root latent {row.get('family')})", lp.family_members(table, row), "family"),
+        (f"Family (root latent {markdown_text(row.get('family'))})", lp.family_members(table, row), "family"),
     ):
         if frame is None or len(frame) == 0:
             continue

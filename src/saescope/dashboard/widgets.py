@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from saescope.safetext import csv_safe_frame
+from saescope.safetext import csv_safe_frame, markdown_text
 from saescope.viz.rundata import RunData
 
 PAGE_SIZE = 50
@@ -51,7 +51,7 @@ def paginate(df: pd.DataFrame, key: str, page_size: int = PAGE_SIZE) -> pd.DataF
 
 
 def missing_box(run: RunData, needs: str, what: str) -> None:
-    st.info(f"This run folder has no {needs}, so there is no {what} here. Folder: `{run.root}`")
+    st.info(f"This run folder has no {needs}, so there is no {what} here. Folder: {markdown_text(run.root)}")
 
 
 def to_csv(df: pd.DataFrame) -> bytes:
