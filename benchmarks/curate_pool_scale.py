@@ -85,10 +85,11 @@ def vm_hwm_mb() -> float:
 
 PEAK_WRAPPER = (
     "import atexit, resource, runpy, sys\n"
+    "OUT = sys.argv[1]\n"
     "def _peak():\n"
     "    own = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
     "    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-    "    open(sys.argv[1], 'w').write(str(max(own, kids) / 1024))\n"
+    "    open(OUT, 'w').write(str(max(own, kids) / 1024))\n"
     "atexit.register(_peak)\n"
     "sys.argv = sys.argv[1:]\n"
     "runpy.run_module('saescope.cli.main', run_name='__main__')\n"
