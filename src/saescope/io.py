@@ -221,7 +221,8 @@ holder's pid, host and command are written into it)."""
 DERIVED = (".saescope-cache", "plots", "report.html")
 """What `plot`, `report` and `dashboard` add to a finished output (saescope's, not foreign)."""
 
-_BOOKKEEPING = re.compile(r"\.saescope-(output|lock|state\.json)|\..+\.(tmp|old|parts)|\.tmp[A-Za-z0-9]{6}")
+_BOOKKEEPING = re.compile(r"\.saescope-(output|lock|state\.json)|\..+\.(tmp|old|parts|saescope-lock)"
+                          r"|\.tmp[A-Za-z0-9]{6}")
 
 
 def _entries(folder: Path) -> list[str]:
@@ -295,20 +296,36 @@ def lock_output(folder: Path) -> int | None:
     """Take the exclusive lock of `folder` (its `LOCK_FILE`); returns the descriptor to close to
     release it (the kernel releases it when the process dies). Another holder: `ConfigError`
     naming it. None where there is no `flock` (not POSIX)."""
+    return _lock(folder / LOCK_FILE, folder)
+
+
+def _lock(lock: Path, shown: Path) -> int | None:
+    """An exclusive `flock` on the file `lock` (created if missing), the holder recorded in it;
+    `ConfigError` naming `shown` and the holder when another process has it. The lock is taken
+    on the file that `lock` names now: a file its holder unlinked (`hold_output_files`) is
+    opened again."""
     try:
         import fcntl
     except ImportError:
         return None
-    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        holder = os.pread(fd, 4096, 0).decode("utf-8", "replace")
-        os.close(fd)
-        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            raise
-        raise ConfigError(f"{folder}: another saescope process is writing it ({_holder(holder)}); "
-                          "wait for it to finish or give another --out") from None
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace")
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            raise ConfigError(f"{shown}: another saescope process is writing it ({_holder(holder)}); "
+                              "wait for it to finish or give another --out") from None
+        try:
+            here, now = os.fstat(fd), os.stat(lock)
+            if (here.st_dev, here.st_ino) == (now.st_dev, now.st_ino):
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # unlinked by the holder that released it: lock the file there now
     import socket
 
     os.ftruncate(fd, 0)
@@ -316,6 +333,43 @@ def lock_output(folder: Path) -> int | None:
                               "command": " ".join(sys.argv),
                               "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}).encode(), 0)
     return fd
+
+
+def file_lock_path(out: str | os.PathLike[str]) -> Path:
+    """The lock of an output file (or folder of parts) written beside its manifest:
+    the hidden sibling `.NAME.saescope-lock`."""
+    out = Path(out)
+    return out.parent / f".{out.name}.saescope-lock"
+
+
+@contextlib.contextmanager
+def hold_output_files(*outs: str | os.PathLike[str]) -> Iterator[None]:
+    """One writer per output file: the exclusive lock of each of `outs` (`file_lock_path`),
+    held for the block, as `open_output` holds a folder's. A second process writing the same
+    output gets `ConfigError` naming the holder; the kernel releases the lock of a killed
+    process. Used by embed, activations and encode, whose outputs are a Parquet file or a folder
+    of parts with `<out>.manifest.json` beside it. The lock file is removed on release (while
+    still held, so a process waiting on it opens the path again), and so are the folders made
+    for it when the run leaves them empty (a refused run leaves no trace)."""
+    held: list[tuple[Path, int]] = []
+    made: list[Path] = []
+    try:
+        for out in sorted({Path(o) for o in outs}):
+            lock = file_lock_path(out)
+            made += [d for d in (lock.parent, *lock.parent.parents) if not d.exists()][::-1]
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            fd = _lock(lock, out)
+            if fd is not None:
+                held.append((lock, fd))
+        yield
+    finally:
+        for lock, fd in reversed(held):
+            with contextlib.suppress(OSError):
+                lock.unlink()
+            os.close(fd)
+        for d in reversed(made):
+            with contextlib.suppress(OSError):
+                d.rmdir()  # only when empty
 
 
 def _holder(text: str) -> str:

@@ -230,6 +230,43 @@ def test_a_second_writer_is_refused_and_a_killed_writers_lock_is_released(data, 
     assert (out / ".saescope-lock").read_bytes() == b""  # the holder's command line erased
 
 
+def test_a_second_writer_of_an_output_file_is_refused(data, tmp_path):
+    """embed, encode and activations write one Parquet file (and `<out>.manifest.json` beside it):
+    process A embeds into `out.parquet` and is stopped (SIGSTOP) once it holds the output; an
+    embed, an encode and an activations run into the same file each exit 2 naming A and write
+    nothing; once A is killed, the file is free (the kernel released its lock)."""
+    from saescope.io import file_lock_path, hold_output_files
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"id": f"d{i}", "text": f"text number {i}"}) + "\n"
+                              for i in range(400)))
+    assert run(_train(data["pool"], tmp_path / "sae")) == 0
+    out = tmp_path / "out.parquet"
+    lock = file_lock_path(out)
+    a = _cli("embed", corpus, "--out", out, "--no-progress", cwd=tmp_path)
+    try:
+        deadline = time.time() + 120
+        while (a.poll() is None and time.time() < deadline
+               and f'"pid": {a.pid}' not in (lock.read_text() if lock.exists() else "")):
+            time.sleep(0.05)
+        a.send_signal(signal.SIGSTOP)  # A frozen mid-run (its model still loading), holding the lock
+        assert a.poll() is None and not out.exists(), a.communicate()  # (today's code: A ran to the end)
+        for argv in (("embed", corpus, "--out", out, "--no-progress"),
+                     ("encode", tmp_path / "sae", data["pool"], "--out", out, "--quiet"),
+                     ("activations", corpus, "--layer", "1", "--layer", "2", "--out", out, "--no-progress")):
+            b = _cli(*argv, cwd=tmp_path)
+            _, err = b.communicate(timeout=300)
+            assert b.returncode == 2, (argv[0], err[-2000:])
+            assert "another saescope process" in err and f"pid {a.pid}" in err and str(out) in err, err
+            assert not out.exists() and not out.with_name(out.name + ".manifest.json").exists()
+    finally:
+        a.send_signal(signal.SIGKILL)
+        a.communicate()
+    with hold_output_files(out):  # A's lock went with A
+        pass
+    assert not lock.exists()  # a released lock leaves no file beside the output
+
+
 def test_two_curations_started_together_leave_one_consistent_output(data, tmp_path):
     """Two different curations into one --out: one wins, the other exits 2; the folder is the
     winner's whole (its manifest and its selection), never a mix."""

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from saescope.data.config import ActivationsConfig, CorpusConfig, EmbedConfig
 from saescope.errors import ConfigError, InputError
-from saescope.io import write_json
+from saescope.io import hold_output_files, write_json
 from saescope.run_layout import manifest_path, stage_manifest
 
 
@@ -64,11 +64,17 @@ def run_embed(cfg: EmbedConfig, progress: bool = True) -> dict[str, Any]:
 
     Resumable shard by shard (rerun the same config after an interruption). With
     `cfg.execution.executor == "ray"`, Ray Data embeds the input files, one output part per
-    file (`saescope.ray_exec.embed_files`). Returns the manifest (`rows`, `dim`, `outputs`).
+    file (`saescope.ray_exec.embed_files`). One writer per `cfg.out` (`io.hold_output_files`).
+    Returns the manifest (`rows`, `dim`, `outputs`).
     """
     _check_io(cfg, "embed")
-    if cfg.execution.executor == "ray":
-        return _embed_ray(cfg, progress)
+    with hold_output_files(cfg.out):
+        if cfg.execution.executor == "ray":
+            return _embed_ray(cfg, progress)
+        return _embed_local(cfg, progress)
+
+
+def _embed_local(cfg: EmbedConfig, progress: bool) -> dict[str, Any]:
     from saescope.data.embed import Embedder, embed_table
 
     table = load_corpus(cfg.input, cfg.corpus)
@@ -110,11 +116,21 @@ def run_activations(cfg: ActivationsConfig, progress: bool = True) -> dict[str, 
 
     One output per layer (`-layerL` added for several, `layer_output_paths`); pooled per
     document in the `embed` layout, or one row per token (`cfg.per_token`). Resumable by
-    shard. Returns the manifest (`rows`, `hidden_size`, `layers`, `outputs`).
+    shard. One writer per output (`io.hold_output_files`, on `cfg.out` and each layer's output).
+    Returns the manifest (`rows`, `hidden_size`, `layers`, `outputs`).
     """
-    from saescope.data.activations import ActivationExtractor, extract_table, layer_output_paths
+    from saescope.data.activations import layer_output_paths
 
     _check_io(cfg, "activations")
+    # Default layers are known once the model is read: cfg.out's lock (the manifest's) covers them.
+    outs = layer_output_paths(cfg.out, list(cfg.layers)).values() if cfg.layers else ()
+    with hold_output_files(cfg.out, *outs):
+        return _activations(cfg, progress)
+
+
+def _activations(cfg: ActivationsConfig, progress: bool) -> dict[str, Any]:
+    from saescope.data.activations import ActivationExtractor, extract_table, layer_output_paths
+
     table = load_corpus(cfg.input, cfg.corpus)
     extractor = ActivationExtractor(
         model=cfg.model, layers=list(cfg.layers) or None, pooling=cfg.pooling, top_k=cfg.top_k,

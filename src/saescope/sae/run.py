@@ -71,12 +71,21 @@ def run_encode(cfg: EncodeConfig, progress: bool = True) -> dict[str, Any]:
     A Parquet file of `id`, `sae_idx` list<int32>, `sae_val` list<float32> (never densified);
     with `cfg.execution.executor == "ray"`, a folder of parts, one per input file, resumable
     (`saescope.ray_exec.encode_files`). Returns the manifest (`rows`, `dropped_nonfinite`).
+    One writer per `cfg.out` (`io.hold_output_files`).
     """
-    from saescope.io import write_json
-    from saescope.run_layout import manifest_path, stage_manifest
+    from saescope.io import hold_output_files
 
     if not cfg.sae or not cfg.input or not cfg.out:
         raise ConfigError("run_encode needs cfg.sae, cfg.input and cfg.out")
+
+    with hold_output_files(cfg.out):  # one writer per output file (or folder of parts)
+        return _encode(cfg, progress)
+
+
+def _encode(cfg: EncodeConfig, progress: bool) -> dict[str, Any]:
+    from saescope.io import write_json
+    from saescope.run_layout import manifest_path, stage_manifest
+
     inputs = {"sae": cfg.sae, "input": cfg.input}
     if cfg.execution.executor == "ray":
         from saescope.ray_exec import encode_files
