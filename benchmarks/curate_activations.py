@@ -19,11 +19,24 @@ FVU printed). Targets: the 4 MMLU domains; `--draws` draws of 50 seeds held out 
 Methods: `embedding-graph` (manifold ranking on the vectors' kNN graph, with the questions'
 words as its lexical channel; `embedding-graph-notext` without them), `sae-pu`, `sae-enrich`, `sae-centered` (SAE space), `embedding` (raw vectors),
 `embedding-centered`, `embedding-pu` (the same PU classifier on the centred vectors alone),
-`random`. Precision at budgets 100 and 300, mean over targets x draws with a 95% interval
+`random`. Precision at budgets 100, 300 and 500, mean over targets x draws with a 95% interval
 (t over the per-draw means across targets). No hyperparameter is tuned here: every method runs
 with the library's defaults (chosen on MiniLM in curate_mmlu.py).
 
+Token-level rows (issue 26; `--token-steps 0` leaves them out): the same forward also keeps
+every question's per-token block-`--layer` rows with the first position left out (float32, as
+`activations --per-token --dtype float32` writes them; cached beside the pooled file). A TopK SAE
+(k 32, 4x latents: the pooled rows' setting; `--token-steps` fixed steps, the rest
+`TrainConfig()` defaults; `--token-standardize` on = `train --input-standardize`) is trained on
+the tokens of 90% of the questions and validated on the tokens of the other 10% (held out
+whole). Every question is then described by its tokens' codes pooled `max` and `mean`
+(`saescope.sae.encode.pool_token_codes`, what `encode --pool-tokens HOW --dense` writes) and
+curated by `--token-methods` over those dense codes: `embedding` (cosine), `embedding-centered`,
+`embedding-pu` (the PU classifier `curate --sae` with pooled codes runs). Nothing of it is tuned
+on these figures.
+
     python benchmarks/curate_activations.py [--n 3000] [--layer 15] [--draws 5] [--threads 1]
+        [--token-steps 1000] [--token-standardize on|off|on,off]
 """
 
 from __future__ import annotations
@@ -37,7 +50,7 @@ import numpy as np
 
 METHODS = ("embedding-graph", "embedding-graph-notext", "sae-pu", "sae-enrich", "sae-centered", "embedding", "embedding-centered",
            "embedding-pu", "random")  # fmt: skip
-BUDGETS = (100, 300)
+BUDGETS = (100, 300, 500)
 POOLINGS = ("act-first-kept", "act-first-skipped")
 
 
@@ -59,18 +72,23 @@ def sample_questions(n: int, seed: int = 0):
 
 
 def extract(table, layer: int, path: Path, batch_size: int) -> dict[str, np.ndarray]:
-    """Both poolings of block `layer` from one SmolLM2 forward per batch (cached in `path`)."""
+    """Both poolings of block `layer` and the per-token rows (first position left out, as
+    `activations --per-token --dtype float32` writes them) from one SmolLM2 forward per batch,
+    cached in `path` and its `_tokens` sibling; the token rows come back under `tokens` (float32
+    [tokens, d]) and `token_doc` (int64 [tokens], the question's row)."""
     from safetensors.numpy import load_file, save_file
 
     from saescope.data.activations import ActivationExtractor
 
-    if path.is_file():
-        return load_file(str(path))
+    tok_path = path.with_name(path.stem + "_tokens.safetensors")
+    if path.is_file() and tok_path.is_file():
+        return {**load_file(str(path)), **load_file(str(tok_path))}
     ex = ActivationExtractor("smollm2", layers=[layer], batch_size=batch_size, device="cpu",
                              skip_first=False, dtype="float32")  # the dtype of the figures
     texts = table["text"].to_pylist()
     ids = ex._tokenize(texts)
     out = {p: np.zeros((len(ids), ex.hidden_size), np.float32) for p in POOLINGS}
+    per_doc: dict[int, np.ndarray] = {}
     t0, done = time.perf_counter(), 0
     for batch in ex._batches(ids):
         hidden, _, valid = ex._forward([ids[i] for i in batch])
@@ -79,13 +97,19 @@ def extract(table, layer: int, path: Path, batch_size: int) -> dict[str, np.ndar
         rest = valid.clone()
         rest[:, 0] &= valid[:, 1:].sum(dim=1) == 0
         out["act-first-skipped"][batch] = ex.pool(H, rest).cpu().numpy()
+        H_np, rest_np = H.cpu().numpy(), rest.cpu().numpy()
+        for row, doc in enumerate(batch):
+            per_doc[int(doc)] = H_np[row, rest_np[row]]
         done += len(batch)
         if done % 256 < batch_size:
             print(f"  activations {done}/{len(ids)} ({done / (time.perf_counter() - t0):.1f} q/s)", flush=True)
     print(f"SmolLM2 layer {layer}: {len(ids)} questions in {time.perf_counter() - t0:.0f} s")
+    toks = {"tokens": np.concatenate([per_doc[i] for i in range(len(ids))]).astype(np.float32),
+            "token_doc": np.concatenate([np.full(len(per_doc[i]), i, np.int64) for i in range(len(ids))])}
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(out, str(path))
-    return out
+    save_file(toks, str(tok_path))
+    return {**out, **toks}
 
 
 def minilm_rows(table, cache: Path) -> np.ndarray:
@@ -107,6 +131,41 @@ def train(X: np.ndarray, out: Path, epochs: int) -> float:
                           batch_size=256, device="cpu", checkpoint_every=0)
         train_sae(X, cfg, out_dir=out, overwrite=True, progress=False)
     return float(read_json(out / "metrics.json")["fvu"])
+
+
+TOKEN_POOLINGS = ("max", "mean")
+TOKEN_METHODS = ("embedding", "embedding-centered", "embedding-pu")
+
+
+def train_tokens(T: np.ndarray, doc: np.ndarray, out: Path, steps: int, standardize: bool
+                 ) -> dict:
+    """TopK SAE on token rows `T` (k 32, 4x latents: the pooled rows' setting; `steps` fixed,
+    the rest `TrainConfig()` defaults), validated on the tokens of 10% of the questions held
+    out whole (seeded); returns metrics.json."""
+    from saescope.io import read_json
+    from saescope.sae import SAEConfig, TrainConfig, train_sae
+
+    if not (out / "sae.safetensors").is_file():
+        n_docs = int(doc.max()) + 1
+        val_docs = np.random.default_rng(0).choice(n_docs, size=n_docs // 10, replace=False)
+        is_val = np.isin(doc, val_docs)
+        cfg = TrainConfig(sae=SAEConfig(arch="topk", k=32, expansion_factor=4), steps=steps,
+                          device="cpu", checkpoint_every=0, input_standardize=standardize)
+        t0 = time.perf_counter()
+        train_sae(T[~is_val], cfg, val_data=T[is_val], out_dir=out, overwrite=True, progress=False)
+        print(f"  token SAE {out.name}: {time.perf_counter() - t0:.0f} s", flush=True)
+    return read_json(out / "metrics.json")
+
+
+def pooled_token_codes(T: np.ndarray, doc: np.ndarray, sae, how: str) -> np.ndarray:
+    """Dense [questions, M] codes: the token rows' SAE codes pooled per question by
+    `saescope.sae.encode.pool_token_codes` (what `encode --pool-tokens HOW --dense` writes)."""
+    from saescope.sae.encode import TokenPooling, encode_csr, pool_token_codes
+
+    pooled = pool_token_codes(encode_csr(sae, T), doc, TokenPooling(how=how))
+    dense = np.zeros((int(doc.max()) + 1, pooled.codes.shape[1]), np.float32)
+    dense[pooled.doc_ids.astype(np.int64)] = pooled.codes.toarray()
+    return dense
 
 
 def evaluate(X: np.ndarray, sae, domain: np.ndarray, ids: np.ndarray, draws: int,
@@ -148,6 +207,32 @@ def interval(per_target_draw: list[float], draws: int) -> tuple[float, float]:
     return float(a.mean()), half
 
 
+def token_rows(T: np.ndarray, doc: np.ndarray, domain: np.ndarray, ids: np.ndarray, args,
+               cache: Path) -> list[tuple]:
+    """Rows of the token-level SAE: for each input_standardize setting and each pooling, the
+    questions as dense pooled codes, scored by `--token-methods`."""
+    from saescope.data.activations import variance_shares
+    from saescope.sae import SparseAutoencoder
+
+    rows = []
+    share = variance_shares(T)[0]
+    print(f"token rows: {len(T)} tokens of {int(doc.max()) + 1} questions (first position left out); "
+          f"top-1 dimension holds {share:.1%} of the variance", flush=True)
+    for std in args.token_standardize.split(","):
+        out = cache / f"mmlu{args.n}_tokens_L{args.layer}_sae_k32x4_s{args.token_steps}_std{std}"
+        met = train_tokens(T, doc, out, args.token_steps, std == "on")
+        print(f"  token SAE std={std}: val FVU {met['fvu']:.3f}, L0 {met['l0']:.1f}, "
+              f"dead {met['dead_fraction']:.1%}, train FVU {met['train_fvu']:.3f}", flush=True)
+        sae = SparseAutoencoder.load(out).eval()
+        for how in TOKEN_POOLINGS:
+            X = pooled_token_codes(T, doc, sae, how)
+            methods = tuple(m for m in args.token_methods.split(",") if m)
+            res = evaluate(X, None, domain, ids, args.draws, args.n_seeds, methods)
+            rows.append((f"token-sae{'-std' if std == 'on' else ''} {how}-pooled codes", share,
+                         float(met["fvu"]), res))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=3000, help="MMLU questions")
@@ -162,6 +247,12 @@ def main() -> None:
     ap.add_argument("--reps", default="minilm,act-first-kept,act-first-skipped,act-first-skipped-std",
                     help="representations to evaluate")
     ap.add_argument("--methods", default=",".join(METHODS), help="spaces to evaluate")
+    ap.add_argument("--token-steps", type=int, default=1000,
+                    help="steps of the token-level SAE (0: no token-level rows)")
+    ap.add_argument("--token-standardize", default="on",
+                    help="token SAE input_standardize: on, off or on,off (both rows)")
+    ap.add_argument("--token-methods", default=",".join(TOKEN_METHODS),
+                    help="spaces over the dense pooled token codes")
     args = ap.parse_args()
 
     import torch
@@ -196,10 +287,13 @@ def main() -> None:
         res = evaluate(X, sae, domain, ids, args.draws, args.n_seeds, methods,
                        np.asarray(table["text"].to_pylist(), dtype=object))
         rows.append((name, shares[0], fvu, res))
+    if args.token_steps > 0:
+        rows += token_rows(acts["tokens"], acts["token_doc"], domain, ids, args, cache)
     print(f"\n### {args.n} MMLU questions, 4 domains x {args.draws} draws of {args.n_seeds} seeds, "
           f"SmolLM2 layer {args.layer}; precision, mean and 95% interval over draws\n")
-    print("| representation | top-1 dim variance | SAE val FVU | method | p@100 | p@300 |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| representation | top-1 dim variance | SAE val FVU | method | "
+          + " | ".join(f"p@{b}" for b in BUDGETS) + " |")
+    print("| --- | --- | --- | --- |" + " --- |" * len(BUDGETS))
     for name, top1, fvu, res in rows:
         for m in res:
             cells = [interval(res[m][b], args.draws) for b in BUDGETS]

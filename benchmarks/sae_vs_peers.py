@@ -60,6 +60,26 @@ def load_split(cache: Path) -> tuple[np.ndarray, np.ndarray]:
     return X[np.sort(perm[n_val:])], X[np.sort(perm[:n_val])]
 
 
+def load_token_split(path: Path, standardize: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(X_train, X_val): SmolLM2 token rows cached by benchmarks/curate_activations.py (`tokens`,
+    `token_doc`), the tokens of 10% of the questions held out whole (the same seeded draw as that
+    benchmark's token SAE). `standardize`: z-scores per dimension with the training rows' mean and
+    std, given to every tool alike (so FVU is over the standardised inputs)."""
+    from safetensors.numpy import load_file
+
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: run benchmarks/curate_activations.py --extract-only")
+    t = load_file(str(path))
+    T, doc = t["tokens"], t["token_doc"]
+    n_docs = int(doc.max()) + 1
+    is_val = np.isin(doc, np.random.default_rng(0).choice(n_docs, size=n_docs // 10, replace=False))
+    X_train, X_val = T[~is_val], T[is_val]
+    if standardize:
+        mu, sd = X_train.mean(0), X_train.std(0) + 1e-6
+        X_train, X_val = (X_train - mu) / sd, (X_val - mu) / sd
+    return np.ascontiguousarray(X_train, np.float32), np.ascontiguousarray(X_val, np.float32)
+
+
 @torch.no_grad()
 def measure(encoder: Encoder, X_train: np.ndarray, X_val: np.ndarray, m: int) -> dict[str, float]:
     """val FVU, val L0, and the fraction of latents dead on every training row."""
@@ -291,7 +311,7 @@ TOOLS = {"saescope": run_saescope, "sparsify": run_sparsify, "saelens": run_sael
 
 
 def main() -> None:
-    global STEPS
+    global STEPS, BATCH
     from saescope.data.models import default_cache_dir
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -317,13 +337,23 @@ def main() -> None:
                     help="sparsify dead_feature_threshold (default: its 10M)")
     ap.add_argument("--cache", type=Path,
                     default=default_cache_dir() / "bench" / "mmlu_minilm.parquet")
+    ap.add_argument("--tokens", type=Path, default=None,
+                    help="instead of --cache: a token-row cache of curate_activations.py "
+                         "(mmlu3000_smollm2_L15_tokens.safetensors)")
+    ap.add_argument("--standardize", action="store_true",
+                    help="with --tokens: z-score every dimension (training rows' statistics)")
+    ap.add_argument("--batch", type=int, default=BATCH, help="equal budget: rows per step")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=STEPS, help="equal budget: optimiser steps")
     args = ap.parse_args()
-    STEPS = args.steps
+    STEPS, BATCH = args.steps, args.batch
     torch.set_num_threads(args.threads)
-    X_train, X_val = load_split(args.cache)
-    print(f"MMLU MiniLM: {len(X_train)} train / {len(X_val)} val rows, d {X_train.shape[1]}; "
+    if args.tokens is not None:
+        X_train, X_val = load_token_split(args.tokens, args.standardize)
+    else:
+        X_train, X_val = load_split(args.cache)
+    data = f"{args.tokens.name} ({'standardised' if args.standardize else 'raw'})" if args.tokens else "MMLU MiniLM"
+    print(f"{data}: {len(X_train)} train / {len(X_val)} val rows, d {X_train.shape[1]}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
     print("| budget | latents x k | tool | val FVU | val L0 | dead (train) | steps | seconds |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
