@@ -192,19 +192,23 @@ def dsir_over_draws(is_t: np.ndarray, texts: np.ndarray, draws: int, n_seeds: in
     return prec, secs
 
 
-def at_scale(X, ids, targets, sae, draws, n_seeds, texts, fractions: list[float]) -> None:
+def at_scale(X, ids, targets, sae, draws, n_seeds, texts, fractions: list[float],
+             node_sample: str = "uniform") -> None:
     """The default and the baseline fitted on a uniform fraction of the pool (the graph's nodes are
     then that sample, as `saescope curate` samples `fit_sample` rows of a larger pool), scoring
     the whole pool: precision, and the share of the default's full-pool gain over the baseline
     that it keeps (`(p_f - base_f) / (p_1 - base_1)`, per budget, mean over targets and draws)."""
     from saescope.curate.evaluate import precision_over_draws
+    from saescope.curate.spaces import GraphConfig
 
     methods = ["embedding-graph", BASELINE]
+    graph = GraphConfig(node_sample=node_sample)
     res = {f: {k: precision_over_draws(X, ids, is_t, methods, BUDGETS, draws, n_seeds, sae=sae,
-                                       texts=texts, fit_sample=f) for k, is_t in targets.items()}
+                                       texts=texts, fit_sample=f, graph=graph)
+               for k, is_t in targets.items()}
            for f in fractions}
-    print(f"\n#### at scale: the graph fitted on a fraction of the pool ({len(targets)} targets x "
-          f"{draws} draws)\n")
+    print(f"\n#### at scale: the graph fitted on a fraction of the pool, node sample {node_sample} "
+          f"({len(targets)} targets x {draws} draws)\n")
     print("| fit sample | budget | embedding-graph | embedding-centered | gain | kept share of the full-pool gain |")
     print("| --- | --- | --- | --- | --- | --- |")
     full = max(fractions)
@@ -332,6 +336,8 @@ def main() -> None:
                     help="only the first N of the 10 reported subjects (0: the 4 domains and 10 subjects)")
     ap.add_argument("--fit-sample", default=None,
                     help="comma-separated pool fractions (e.g. 1,0.1,0.02): only the at-scale table")
+    ap.add_argument("--node-sample", default="uniform",
+                    help="with --fit-sample: comma-separated GraphConfig.node_sample values (uniform,seeded)")
     ap.add_argument("--from-json", type=Path, default=None,
                     help="print the tables of a saved `--out` file instead of running")
     args = ap.parse_args()
@@ -369,8 +375,9 @@ def main() -> None:
     if args.max_targets:
         targets = {f"subject: {s}": subject == s for s in SUBJECTS[: args.max_targets]}
     if args.fit_sample:
-        at_scale(X, ids, targets, None, args.draws, args.n_seeds, texts,
-                 sorted((float(f) for f in args.fit_sample.split(",")), reverse=True))
+        for ns in args.node_sample.split(","):
+            at_scale(X, ids, targets, None, args.draws, args.n_seeds, texts,
+                     sorted((float(f) for f in args.fit_sample.split(",")), reverse=True), ns)
         return
     t0 = time.perf_counter()
     res = run_targets(X, ids, targets, methods, sae, args.draws, args.n_seeds, texts=texts)

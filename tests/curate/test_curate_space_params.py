@@ -127,3 +127,94 @@ def test_approximate_neighbours_select_what_exact_ones_do(planted):
                        graph=GraphConfig(index=index))
         prec[index] = (labels[np.argsort(-fs.score(pX, None, pt).score)[:n]] == "a").mean()
     assert prec["approx"] >= prec["exact"] - 0.05 and prec["approx"] > 0.75
+
+
+def _rare_target(rng: np.random.Generator):
+    """A pool of 4,000 rows in 8 broad background clusters and a rare target (30 rows, 0.75%)
+    beside one of them, 6 seeds from the target; the fit sample is a uniform 5% of the pool."""
+    d, n_bg, n_t = 16, 4000, 30
+    centres = rng.normal(size=(8, d)) * 3
+    bg = centres[rng.integers(0, 8, n_bg)] + rng.normal(size=(n_bg, d))
+    t_centre = centres[0] + rng.normal(size=d) * 3.0 / np.sqrt(d)
+    target = t_centre + 0.6 * rng.normal(size=(n_t + 6, d))
+    pool_X = np.vstack([bg, target[6:]]).astype(np.float32)
+    is_t = np.r_[np.zeros(n_bg, bool), np.ones(n_t, bool)]
+    ids = np.array([f"r{i}" for i in range(len(pool_X))], dtype=object)
+    fit = np.sort(rng.choice(len(pool_X), len(pool_X) // 20, replace=False))
+    return target[:6].astype(np.float32), pool_X, is_t, ids, fit
+
+
+def test_seeded_node_sample_finds_a_rare_target_the_uniform_sample_misses():
+    """With the uniform sample holding almost none of the target, the seeded node sample puts
+    the seeds' neighbourhood among the nodes and selects more of the target. (Not on every draw
+    of this planted pool: where the target overlaps its background cluster the extra background
+    nodes beside the seeds can also lower the top rows; docs/results/curation.md.)"""
+    from saescope.curate.spaces.graph import seeded_rows
+    from saescope.linalg import unit_rows
+
+    seeds, pool_X, is_t, ids, fit = _rare_target(np.random.default_rng(3))
+    assert is_t[fit].sum() <= 3  # the uniform sample barely holds the target
+    mean = pool_X[fit].mean(axis=0)
+    extra = seeded_rows(unit_rows(seeds, mean), pool_X, mean, per_seed=20, chunk=1000)
+    kept = {}
+    for mode in ("uniform", "seeded"):
+        fs = fit_space("embedding-graph", seeds, pool_X[fit], pool_ids=ids[fit],
+                       graph=GraphConfig(node_sample=mode), seeded=(pool_X[extra], None, ids[extra]))
+        node_ids = set(fs.method.node_ids.to_pylist())
+        kept[mode] = (sum(i in node_ids for i in ids[is_t]),
+                      is_t[np.argsort(-fs.score(pool_X, ids).score, kind="stable")[:30]].mean())
+    assert kept["seeded"][0] >= 3 * max(kept["uniform"][0], 1)  # target rows among the nodes
+    assert kept["seeded"][1] >= kept["uniform"][1] + 0.2  # and more of it in the top 30
+
+
+def test_seeded_node_sample_changes_nothing_when_the_pool_is_the_sample(planted):
+    from saescope.curate.spaces.graph import seeded_rows
+    from saescope.linalg import unit_rows
+
+    d = planted.data
+    ids = np.array([f"p{i}" for i in range(len(d.pool_X))], dtype=object)
+    mean = d.pool_X.mean(axis=0)
+    extra = seeded_rows(unit_rows(d.seed_X, mean), d.pool_X, mean, per_seed=20)
+    assert len(extra) > 0
+    scores = [fit_space("embedding-graph", d.seed_X, d.pool_X, pool_ids=ids,
+                        graph=GraphConfig(node_sample=mode), seeded=(d.pool_X[extra], None, ids[extra])
+                        ).score(d.pool_X, ids).score for mode in ("uniform", "seeded")]
+    np.testing.assert_array_equal(scores[0], scores[1])
+
+
+def test_seeded_rows_is_each_seeds_nearest_rows_in_any_chunking():
+    from saescope.curate.spaces.graph import seeded_rows
+
+    rng = np.random.default_rng(1)
+    S = rng.normal(size=(3, 8)).astype(np.float32)
+    P = rng.normal(size=(500, 8)).astype(np.float32)
+    mean = P.mean(axis=0)
+    from saescope.linalg import unit_rows
+
+    C = unit_rows(S, mean) @ unit_rows(P, mean).T
+    want = np.unique(np.argsort(-C, axis=1)[:, :7])
+    for chunk in (1000, 64, 7):
+        np.testing.assert_array_equal(seeded_rows(unit_rows(S, mean), P, mean, 7, chunk=chunk), want)
+    with pytest.raises(ConfigError, match="node_sample"):
+        GraphConfig(node_sample="nearest")
+
+
+def test_curate_with_a_seeded_node_sample_adds_the_seeds_neighbours_as_nodes(planted, tmp_path):
+    """`saescope curate --graph-node-sample seeded` runs the first pass over the pool's shards:
+    the fitted graph holds the uniform sample plus the seeds' nearest pool rows, saved with the
+    fit and in the scoring key."""
+    from saescope.curate.fitstate import load_space
+
+    nodes = {}
+    for mode in ("uniform", "seeded"):
+        out = tmp_path / mode
+        run_curate(CurateConfig(seeds=str(planted.seeds), pool=str(planted.pool), out=str(out),
+                                budget=20, projection_sample=0, fit_sample=100,
+                                graph={"node_sample": mode, "seed_neighbours": 5}), progress=False)
+        space = json.loads((out / "fit" / "space.json").read_text())
+        assert space["meta"]["params"]["node_sample"] == mode
+        assert space["info"]["key"]["graph"]["node_sample"] == mode
+        nodes[mode] = len(load_space(out / "fit", None, "cpu").method.graph_nodes)
+    n_seeds = pq.read_table(planted.seeds).num_rows
+    assert nodes["uniform"] == n_seeds + 100
+    assert nodes["seeded"] > nodes["uniform"] and nodes["seeded"] <= nodes["uniform"] + 5 * n_seeds

@@ -88,6 +88,9 @@ def precision_over_draws(X: np.ndarray, ids: np.ndarray, is_target: np.ndarray,
             kw.update(seed_codes=codes[seed_rows], pool_codes=codes[fit_rows])
         if texts is not None:
             kw.update(seed_texts=texts[seed_rows].tolist(), pool_texts=texts[fit_rows].tolist())
+        graph = fit_kw.get("graph")
+        if graph is not None and graph.node_sample == "seeded":
+            kw["seeded"] = _seeded(X, ids, texts, seed_rows, pool_rows, fit_rows, graph.seed_neighbours)
         dup = (seed_duplicate_mask(texts[seed_rows], texts[pool_rows]) if texts is not None
                else np.zeros(len(pool_rows), dtype=bool))
         for name in spaces:
@@ -102,6 +105,18 @@ def precision_over_draws(X: np.ndarray, ids: np.ndarray, is_target: np.ndarray,
             for b in budgets:
                 out.precision[name][b].append(float(is_target[pool_rows][order[:b]].mean()))
     return out
+
+
+def _seeded(X: np.ndarray, ids: np.ndarray, texts: np.ndarray | None, seed_rows: np.ndarray,
+            pool_rows: np.ndarray, fit_rows: np.ndarray, per_seed: int) -> tuple:
+    """`fit_space`'s `seeded`: the first pass of `node_sample` seeded over the whole pool (centred
+    on the fit sample's mean, as the fitted space is)."""
+    from saescope.curate.spaces.graph import seeded_rows
+    from saescope.linalg import unit_rows
+
+    mean = X[fit_rows].astype(np.float64).mean(axis=0).astype(np.float32)
+    rows = pool_rows[seeded_rows(unit_rows(X[seed_rows], mean), X[pool_rows], mean, per_seed)]
+    return X[rows], None if texts is None else texts[rows].tolist(), ids[rows]
 
 
 def seed_duplicate_mask(seed_texts: np.ndarray, pool_texts: np.ndarray) -> np.ndarray:

@@ -164,6 +164,11 @@ def sample_rows(layout: PoolLayout, n: int, seed: int, columns: list[str]) -> pa
     rng = np.random.default_rng(seed)
     total = layout.num_rows
     take = np.arange(total) if n >= total else np.sort(rng.choice(total, size=n, replace=False))
+    return rows_at(layout, take, columns)
+
+
+def rows_at(layout: PoolLayout, take: np.ndarray, columns: list[str]) -> pa.Table:
+    """The pool rows at sorted positions `take`, with `id` and `columns`, read shard by shard."""
     parts = []
     for shard in layout.shards:
         lo, hi = np.searchsorted(take, [shard.start, shard.start + shard.num_rows])

@@ -124,9 +124,33 @@ def fit_or_resume(cfg: CurateConfig, inp: Inputs, fit_dir: Path, scores_dir: Pat
                       pool_texts=sample[tcol].to_pylist() if use_text else None, text_field=tcol,
                       text_max_terms=sel.text_max_terms, graph=sel.graph, pu=sel.pu,
                       enrich=sel.enrich, pool_ids=np.asarray(sample["id"].to_pylist(), dtype=object),
-                      progress=progress)
+                      progress=progress, seeded=seeded_nodes(cfg, inp, Xs, tcol if use_text else None))
     save_space(fit_dir, space, info)
     return space
+
+
+def seeded_nodes(cfg: CurateConfig, inp: Inputs, sample_X: np.ndarray,
+                 text_field: str | None) -> tuple | None:
+    """`embedding-graph` with `graph.node_sample` seeded: the first pass over the whole pool (each
+    seed's nearest rows by centred cosine, `spaces.graph.seeded_rows`, one shard at a time) and
+    those rows' (raw inputs, texts, ids); None for any other space or node sample."""
+    from saescope.curate.layout import rows_at
+    from saescope.curate.spaces.graph import seeded_rows
+    from saescope.data.vectors import list_column_to_numpy
+    from saescope.linalg import unit_rows
+
+    sel = cfg.selection
+    if sel.space not in GRAPH_SPACES or sel.graph.node_sample != "seeded" or inp.seeds is None:
+        return None
+    vcol, lay = inp.layout.vector_column, inp.layout
+    mean = sample_X.astype(np.float64).mean(axis=0).astype(np.float32)
+    shards = (list_column_to_numpy(read_rows(sh, lay, None, columns=[vcol])[vcol], cfg.inputs.pool, vcol)
+              for sh in lay.shards)
+    pos = seeded_rows(unit_rows(inp.seeds.X, mean), shards, mean, sel.graph.seed_neighbours, inp.device)
+    table = rows_at(lay, pos, [vcol] + ([text_field] if text_field else []))
+    return (list_column_to_numpy(table[vcol], cfg.inputs.pool, vcol),
+            table[text_field].to_pylist() if text_field else None,
+            np.asarray(table["id"].to_pylist(), dtype=object))
 
 
 def seed_text_list(inp: Inputs, field: str) -> list[str | None]:

@@ -92,6 +92,7 @@ def fit_space(
     seed_codes: sp.csr_matrix | None = None,
     pool_codes: sp.csr_matrix | None = None,
     progress: bool = False,
+    seeded: tuple[np.ndarray, Sequence[str | None] | None, np.ndarray | None] | None = None,
 ) -> FittedSpace:
     """Fit a space on the seeds' raw inputs and a uniform sample of the pool's raw inputs.
 
@@ -103,7 +104,9 @@ def fit_space(
     (`text_max_terms` n-grams per text at most, the highest-weighted; 0: all); `pool_ids` (the
     sample's ids) let it leave a sampled row out of its own neighbours when it is scored.
     `seed_codes` / `pool_codes`: the SAE codes of the seeds / the sample when the caller has them
-    (they are not computed again). `progress` shows the graph's stages on stderr."""
+    (they are not computed again). `progress` shows the graph's stages on stderr. `seeded`: (raw
+    inputs, texts, ids) of the seeds' nearest pool rows (`graph.seeded_rows`), extra nodes of
+    `embedding-graph` with `node_sample` seeded (other spaces ignore them)."""
     features = _check_fit_inputs(name, seeds_X, pool_sample_X, sae, features)
     if features is not None:
         method: Space = FeatureSpace(features)
@@ -143,6 +146,9 @@ def fit_space(
     data = FitData(seeds_X, pool_sample_X, seeds_A, sample_A, encode, seed,
                    *(texts or (None, None)), pool_ids=pool_ids, text_field=text_field,
                    text_max_terms=text_max_terms, progress=progress)
+    if seeded is not None:
+        data.seeded_X, data.seeded_ids = seeded[0], seeded[2]
+        data.seeded_texts = list(seeded[1]) if seeded[1] is not None else None
     method.fit(data, rep)
     if clusters:
         rep.cluster_centers = fit_kmeans(sample_A, clusters, seed)

@@ -93,6 +93,13 @@ class FitData:
     """N-grams kept per text (`curate.text.prune_rows`; 0: all)."""
     progress: bool = False
     """Show the fit's stages on stderr."""
+    seeded_X: np.ndarray | None = None
+    """float32 [e, d] raw inputs of the seeds' nearest pool rows found by a first pass over the
+    whole pool (`embedding-graph` with `node_sample` seeded: extra graph nodes; None: none)."""
+    seeded_texts: list[str | None] | None = None
+    """Their texts (with the lexical channel)."""
+    seeded_ids: np.ndarray | None = None
+    """Their row ids (rows already in the sample are not added twice)."""
 
 
 class Space:

@@ -27,6 +27,7 @@ Similarity columns as `embedding-centered`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -92,6 +93,16 @@ class GraphConfig:
     """`approx`: HNSW candidate list per query (larger: closer to exact, slower)."""
     text_shortlist: int = 64
     """`approx` with texts: candidates from the sketch index re-ranked exactly per row."""
+    node_sample: str = "uniform"
+    """Which pool rows become nodes: `uniform` (a uniform draw of the pool sample) or `seeded`
+    (the same, plus each seed's `seed_neighbours` nearest pool rows by centred cosine, found by a
+    first pass over the whole pool, `seeded_rows`, so a rare target that the uniform sample
+    barely holds still has nodes around the seeds). Rows already in the sample are not added
+    twice, and the uniform draw shrinks to keep `nodes`: when the whole pool is the sample the
+    nodes, and the scores, are those of `uniform`."""
+    seed_neighbours: int = 20
+    """`seeded`: nearest pool rows added per seed (set to the default `k`, a seed's own graph
+    neighbourhood had the whole pool been the nodes; not tuned)."""
 
     def __post_init__(self) -> None:
         for name in ("k", "steps", "nodes"):
@@ -108,6 +119,10 @@ class GraphConfig:
             raise ConfigError(f"graph.index: unknown {self.index!r} (choose from exact, approx)")
         if self.ef_search < 1 or self.text_shortlist < 1:
             raise ConfigError("graph.ef_search and graph.text_shortlist must be >= 1")
+        if self.node_sample not in ("uniform", "seeded"):
+            raise ConfigError(f"graph.node_sample: unknown {self.node_sample!r} (choose from uniform, seeded)")
+        if self.seed_neighbours < 1:
+            raise ConfigError(f"graph.seed_neighbours must be >= 1, got {self.seed_neighbours}")
 
 
 @register
@@ -158,13 +173,20 @@ class GraphSpace(Space):
         from tqdm.auto import tqdm
 
         self.mean, self.device, self.text_max_terms = rep.mean, rep.device, data.text_max_terms
+        extra = self._seeded_extra(data)
         rows = np.arange(len(data.pool_X))
-        if len(rows) > self.cfg.nodes:
-            rows = np.sort(np.random.default_rng(data.seed).choice(rows, self.cfg.nodes, replace=False))
+        budget = max(1, self.cfg.nodes - len(extra))
+        if len(rows) > budget:
+            rows = np.sort(np.random.default_rng(data.seed).choice(rows, budget, replace=False))
         m = len(rep.seed_units)
-        self.graph_nodes = np.vstack([rep.seed_units, unit_rows(data.pool_X[rows], rep.mean)])
+        self.graph_nodes = np.vstack([rep.seed_units, unit_rows(data.pool_X[rows], rep.mean),
+                                      unit_rows(data.seeded_X[extra], rep.mean) if len(extra)
+                                      else np.zeros((0, rep.seed_units.shape[1]), np.float32)])
         if data.pool_ids is not None:
-            self.node_ids = pa.array([str(i) for i in np.asarray(data.pool_ids)[rows]], pa.string())
+            ids = [str(i) for i in np.asarray(data.pool_ids)[rows]]
+            if len(extra):
+                ids += [str(i) for i in np.asarray(data.seeded_ids)[extra]]
+            self.node_ids = pa.array(ids, pa.string())
         texts = data.seed_texts is not None and data.pool_texts is not None
         n_stages = 1 + texts + (rep.sae is not None)  # graph, classifier, explanations
         with tqdm(total=n_stages, desc=f"fit {rep.name} ({len(self.graph_nodes):,} nodes)",
@@ -173,7 +195,10 @@ class GraphSpace(Space):
             counts = None
             if texts:
                 counts = (hashed_counts(data.seed_texts), hashed_counts(data.pool_texts))
-                node_counts = sp.vstack([counts[0], counts[1][rows]]).tocsr()
+                parts = [counts[0], counts[1][rows]]
+                if len(extra):
+                    parts.append(hashed_counts([data.seeded_texts[i] for i in extra]))  # type: ignore[index]
+                node_counts = sp.vstack(parts).tocsr()
                 self.text_idf = fit_idf(node_counts)
                 self.text_nodes = text_units(node_counts, self.text_idf, self.text_max_terms)
             if self.cfg.index == "approx":
@@ -195,6 +220,19 @@ class GraphSpace(Space):
                 bar.set_postfix_str("explanations")
                 self.enrichment = enrichment_weights(data.encode("seeds"), data.encode("pool"))
                 bar.update()
+
+    def _seeded_extra(self, data: FitData) -> np.ndarray:
+        """Positions in `data.seeded_X` of the seed neighbours that become nodes beside the
+        sample (`node_sample` seeded): those whose id is not a sample row's; empty otherwise."""
+        if self.cfg.node_sample != "seeded" or data.seeded_X is None or not len(data.seeded_X):
+            return np.zeros(0, dtype=np.int64)
+        keep = np.ones(len(data.seeded_X), dtype=bool)
+        if data.pool_ids is not None and data.seeded_ids is not None:
+            have = {str(i) for i in np.asarray(data.pool_ids)}
+            keep = np.array([str(i) not in have for i in np.asarray(data.seeded_ids)], dtype=bool)
+        if (data.seed_texts is not None and data.pool_texts is not None) and data.seeded_texts is None:
+            raise ConfigError("graph.node_sample seeded with texts needs the seed neighbours' texts")
+        return np.flatnonzero(keep)[: max(0, self.cfg.nodes - 1)]
 
     def _fit_feedback(self, data: FitData, counts: tuple[sp.csr_matrix, sp.csr_matrix],
                       sample_self: np.ndarray) -> None:
@@ -343,6 +381,38 @@ def _text_approx(T: sp.csr_matrix, nodes: sp.csr_matrix, ann: Any, cfg: GraphCon
     L = min(max(k, cfg.text_shortlist), nodes.shape[0])
     cand, _ = ann_top_k(ann, sketch(T), L, max(cfg.ef_search, L), self_index)
     return rerank_sparse(T, nodes, cand, k, self_index)
+
+
+def seeded_rows(seed_units: np.ndarray, pool: np.ndarray | Iterable[np.ndarray],
+                mean: np.ndarray | None, per_seed: int, device: str = "cpu",
+                chunk: int = 65_536) -> np.ndarray:
+    """The first pass of `node_sample` seeded: sorted pool positions of the union of each seed's
+    `per_seed` nearest rows by cosine of the unit centred rows (`seed_units`: the seeds' unit
+    centred rows; `mean`: the centring). `pool`: the raw rows, an array (read `chunk` rows at a
+    time) or an iterable of consecutive chunks (a pool's shards). One matrix product per chunk and
+    a running top-`per_seed` per seed, so memory is bounded by the chunk."""
+    import torch
+
+    if isinstance(pool, np.ndarray):
+        pool = _chunks(pool, chunk)
+    m = len(seed_units)
+    best = np.full((m, 0), -np.inf, dtype=np.float32)
+    pos = np.zeros((m, 0), dtype=np.int64)
+    S = torch.from_numpy(np.ascontiguousarray(seed_units, dtype=np.float32)).to(device)
+    start = 0
+    for X in pool:
+        U = torch.from_numpy(np.ascontiguousarray(unit_rows(X, mean), dtype=np.float32)).to(device)
+        c = (S @ U.T).cpu().numpy()
+        vals = np.hstack([best, c])
+        idx = np.hstack([pos, np.broadcast_to(np.arange(start, start + len(X)), c.shape)])
+        top = np.argsort(-vals, axis=1, kind="stable")[:, :per_seed]
+        best, pos = np.take_along_axis(vals, top, 1), np.take_along_axis(idx, top, 1)
+        start += len(X)
+    return np.unique(pos)
+
+
+def _chunks(X: np.ndarray, n: int) -> Iterable[np.ndarray]:
+    return (X[a:a + n] for a in range(0, len(X), n))
 
 
 def _sd(a: np.ndarray) -> float:
