@@ -28,6 +28,9 @@ file is loaded on its own so that its LLM-client dependencies are not needed.
 
     python benchmarks/sae_vs_peers.py [--rows 3072x16,3072x32,6144x32]
         [--tools saescope,sparsify,hypothesaes] [--budget equal,defaults] [--archs topk]
+
+`--tokens FILE [--standardize]` trains on SmolLM2 token rows instead (the per-token cache of
+benchmarks/curate_activations.py, split by held-out questions as that benchmark's token SAE is).
 """
 
 from __future__ import annotations
