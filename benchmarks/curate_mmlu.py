@@ -193,7 +193,7 @@ def dsir_over_draws(is_t: np.ndarray, texts: np.ndarray, draws: int, n_seeds: in
 
 
 def at_scale(X, ids, targets, sae, draws, n_seeds, texts, fractions: list[float],
-             node_sample: str = "uniform") -> None:
+             node_sample: str = "uniform", seed_neighbours: int = 20) -> None:
     """The default and the baseline fitted on a uniform fraction of the pool (the graph's nodes are
     then that sample, as `saescope curate` samples `fit_sample` rows of a larger pool), scoring
     the whole pool: precision, and the share of the default's full-pool gain over the baseline
@@ -202,12 +202,13 @@ def at_scale(X, ids, targets, sae, draws, n_seeds, texts, fractions: list[float]
     from saescope.curate.spaces import GraphConfig
 
     methods = ["embedding-graph", BASELINE]
-    graph = GraphConfig(node_sample=node_sample)
+    graph = GraphConfig(node_sample=node_sample, seed_neighbours=seed_neighbours)
     res = {f: {k: precision_over_draws(X, ids, is_t, methods, BUDGETS, draws, n_seeds, sae=sae,
                                        texts=texts, fit_sample=f, graph=graph)
                for k, is_t in targets.items()}
            for f in fractions}
-    print(f"\n#### at scale: the graph fitted on a fraction of the pool, node sample {node_sample} "
+    print(f"\n#### at scale: the graph fitted on a fraction of the pool, node sample {node_sample}"
+          f"{f' ({seed_neighbours} seed neighbours)' if node_sample == 'seeded' else ''} "
           f"({len(targets)} targets x {draws} draws)\n")
     print("| fit sample | budget | embedding-graph | embedding-centered | gain | kept share of the full-pool gain |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -338,6 +339,10 @@ def main() -> None:
                     help="comma-separated pool fractions (e.g. 1,0.1,0.02): only the at-scale table")
     ap.add_argument("--node-sample", default="uniform",
                     help="with --fit-sample: comma-separated GraphConfig.node_sample values (uniform,seeded)")
+    ap.add_argument("--seed-neighbours", default="20",
+                    help="with --node-sample seeded: comma-separated GraphConfig.seed_neighbours values")
+    ap.add_argument("--tuning-subjects", type=int, default=0,
+                    help="with --fit-sample: the first N of the 10 tuning subjects instead of the reported ones")
     ap.add_argument("--from-json", type=Path, default=None,
                     help="print the tables of a saved `--out` file instead of running")
     args = ap.parse_args()
@@ -375,9 +380,12 @@ def main() -> None:
     if args.max_targets:
         targets = {f"subject: {s}": subject == s for s in SUBJECTS[: args.max_targets]}
     if args.fit_sample:
+        if args.tuning_subjects:
+            targets = {f"tuning subject: {s}": subject == s for s in TUNE_SUBJECTS[: args.tuning_subjects]}
+        fracs = sorted((float(f) for f in args.fit_sample.split(",")), reverse=True)
         for ns in args.node_sample.split(","):
-            at_scale(X, ids, targets, None, args.draws, args.n_seeds, texts,
-                     sorted((float(f) for f in args.fit_sample.split(",")), reverse=True), ns)
+            for j in args.seed_neighbours.split(",") if ns == "seeded" else ["20"]:
+                at_scale(X, ids, targets, None, args.draws, args.n_seeds, texts, fracs, ns, int(j))
         return
     t0 = time.perf_counter()
     res = run_targets(X, ids, targets, methods, sae, args.draws, args.n_seeds, texts=texts)
