@@ -276,7 +276,7 @@ def test_map_colours_pure_in_chromium(planted_dashboard: str, planted_run: Path,
         script = """
           for (const el of document.querySelectorAll('.js-plotly-plot')) {
             const t = (el.layout && el.layout.title && el.layout.title.text) || '';
-            if (/ of 1000 sampled rows/.test(t))
+            if (/ of 1000 of the \d+ sampled rows/.test(t))
               return el._fullData.map(d => ({name: d.name, x: Array.from(d.x), y: Array.from(d.y)}));
           }
           return null;"""
