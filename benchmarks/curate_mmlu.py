@@ -193,7 +193,7 @@ def dsir_over_draws(is_t: np.ndarray, texts: np.ndarray, draws: int, n_seeds: in
 
 
 def at_scale(X, ids, targets, sae, draws, n_seeds, texts, fractions: list[float],
-             node_sample: str = "uniform", seed_neighbours: int = 20) -> None:
+             node_sample: str = "uniform", seed_neighbours: int = 60) -> None:
     """The default and the baseline fitted on a uniform fraction of the pool (the graph's nodes are
     then that sample, as `saescope curate` samples `fit_sample` rows of a larger pool), scoring
     the whole pool: precision, and the share of the default's full-pool gain over the baseline
@@ -339,7 +339,7 @@ def main() -> None:
                     help="comma-separated pool fractions (e.g. 1,0.1,0.02): only the at-scale table")
     ap.add_argument("--node-sample", default="uniform",
                     help="with --fit-sample: comma-separated GraphConfig.node_sample values (uniform,seeded)")
-    ap.add_argument("--seed-neighbours", default="20",
+    ap.add_argument("--seed-neighbours", default="60",
                     help="with --node-sample seeded: comma-separated GraphConfig.seed_neighbours values")
     ap.add_argument("--tuning-subjects", type=int, default=0,
                     help="with --fit-sample: the first N of the 10 tuning subjects instead of the reported ones")
@@ -384,7 +384,7 @@ def main() -> None:
             targets = {f"tuning subject: {s}": subject == s for s in TUNE_SUBJECTS[: args.tuning_subjects]}
         fracs = sorted((float(f) for f in args.fit_sample.split(",")), reverse=True)
         for ns in args.node_sample.split(","):
-            for j in args.seed_neighbours.split(",") if ns == "seeded" else ["20"]:
+            for j in args.seed_neighbours.split(",") if ns == "seeded" else ["60"]:
                 at_scale(X, ids, targets, None, args.draws, args.n_seeds, texts, fracs, ns, int(j))
         return
     t0 = time.perf_counter()

@@ -100,9 +100,10 @@ class GraphConfig:
     barely holds still has nodes around the seeds). Rows already in the sample are not added
     twice, and the uniform draw shrinks to keep `nodes`: when the whole pool is the sample the
     nodes, and the scores, are those of `uniform`."""
-    seed_neighbours: int = 20
-    """`seeded`: nearest pool rows added per seed (set to the default `k`, a seed's own graph
-    neighbourhood had the whole pool been the nodes; not tuned)."""
+    seed_neighbours: int = 60
+    """`seeded`: nearest pool rows added per seed. Chosen on 5 MMLU tuning subjects x draw 0 of
+    `benchmarks/curate_mmlu.py --fit-sample 1,0.1 --tuning-subjects 5` (tried 20, 60), reported
+    on the 10 held-out subjects (docs/results/curation.md)."""
 
     def __post_init__(self) -> None:
         for name in ("k", "steps", "nodes"):
