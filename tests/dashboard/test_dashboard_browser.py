@@ -273,7 +273,7 @@ def test_map_colours_pure_in_chromium(planted_dashboard: str, planted_run: Path,
         wait.until(EC.presence_of_element_located(
             (By.XPATH, '//*[contains(text(), "Most similar pairs in the sample")]')))
         wait_idle(driver, wait)
-        script = """
+        script = r"""
           for (const el of document.querySelectorAll('.js-plotly-plot')) {
             const t = (el.layout && el.layout.title && el.layout.title.text) || '';
             if (/ of 1000 of the \d+ sampled rows/.test(t))
