@@ -93,3 +93,48 @@ def test_explainer_prompt_marks_the_firing_tokens() -> None:
     body = msgs[-1]["content"]
     assert "<<volcano>>" in body and "marked" in body and "<<like this>>" in body
     assert "marked" not in prompts.explain_messages(["a text"])[-1]["content"]
+
+
+def test_token_level_llm_explainer_and_detection_over_http(tmp_path, fault_server, fast_backoff) -> None:
+    """Over a real HTTP server that injects a fault into the first try of every request: the
+    explainer reads the <<marked>> tokens; detection (Paulo et al. 2024) is asked about whole
+    windows without the mark, and every non-activating window is silent on all its tokens, so a
+    perfect detector scores 1.0 against a shuffled-explanation baseline near chance."""
+    from saescope.interpret.scorers import ScorerConfig
+
+    meta, codes, X = token_store(n_docs=160)
+    windows = TokenWindows.from_meta(meta, "store", before=4, after=2)
+    ids = [f"{d}:{p}" for d, p in zip(meta["doc_id"].to_pylist(), meta["position"].to_pylist(), strict=True)]
+    asked: list[str] = []
+    fault_server.retry_after = "0.05"
+    fault_server.answer_override = lambda user: asked.append(user)  # None: the oracle answers
+    cfg = InterpretConfig(explainer="llm", scorers=("detection",), llm_base_url=fault_server.base_url,
+                          llm_model="scripted", llm_timeout=0.5, cache_path=str(tmp_path / "c.sqlite"),
+                          token_window_before=4, token_window_after=2, scoring=ScorerConfig(n_boot=100))
+    interpret_vectors(None, X, ids, None, tmp_path / "o", cfg, progress=False, codes=codes,
+                      windows=windows)
+    assert set(fault_server.faults_sent) == {"429", "500", "hang", "malformed", "truncated"}
+    explain_prompts = [u for u in asked if "marked" in u]
+    detect_prompts = [u for u in asked if '"answers"' in u]
+    assert explain_prompts and all("<<" in u for u in explain_prompts)
+    assert detect_prompts and not any("<<" in u for u in detect_prompts)
+    ex = pq.read_table(tmp_path / "o" / "examples.parquet").to_pandas()
+    negatives = ex[(ex.split == "test") & ex.kind.str.endswith("negative")]
+    assert len(negatives) > 0 and all(max(a) == 0 for a in negatives.token_acts)
+    lat = pq.read_table(tmp_path / "o" / "latents.parquet").to_pandas()
+    assert len(lat) == len(TOPICS)
+    for _, r in lat.iterrows():
+        assert r.explanation == " ".join(TOPICS[r.latent][:3])
+        assert r.detection == 1.0 and r.detection_unparsed == 0 and r.detection_baseline < 0.7
+    se = pq.read_table(tmp_path / "o" / "scored_examples.parquet").to_pandas()
+    assert not se.text.str.contains("<<").any() and (se.prediction == se.activating.astype(float)).all()
+
+
+def test_window_max_and_quiet() -> None:
+    meta = pa.table({"doc_id": ["a"] * 4 + ["b"] * 2, "position": [1, 2, 3, 4, 1, 2],
+                     "token": list("wxyzuv")})
+    w = TokenWindows.from_meta(meta, "m", before=1, after=1)
+    codes = sp.csr_matrix(np.array([[0, 0], [0, 0], [0, 3], [2, 0], [0, 0], [0, 0]], np.float32))
+    rows, lats = np.array([0, 1, 2, 3, 4, 5, 0]), np.array([0, 1, 0, 1, 1, 0, 1])
+    assert w.window_max(codes, rows, lats).tolist() == [0, 3, 2, 3, 0, 0, 0]
+    assert w.quiet(codes)(np.array([0, 0]), np.array([0, 2])).tolist() == [True, False]

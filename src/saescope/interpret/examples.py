@@ -23,7 +23,7 @@ activating rows stratified over quantiles and `n_test_random_negative` random +
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,9 @@ from saescope.linalg import unit_rows
 
 if TYPE_CHECKING:  # scipy is imported where codes are read, not at `saescope --help`
     import scipy.sparse as sp
+
+QuietFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""`quiet(latents, rows)` -> bool per (latent, row) pair: may the row be a non-activating example."""
 
 KINDS = ("top", "quantile", "random_negative", "hard_negative")
 """Names of the kind codes stored in `Examples.kind`."""
@@ -170,6 +173,7 @@ def collect_examples(
     progress: bool = False,
     texts: Sequence[str] | None = None,
     groups: np.ndarray | None = None,
+    quiet: QuietFn | None = None,
 ) -> Examples:
     """Collect explain/test examples for `latents` (default all) from codes [N, M] (CSR).
 
@@ -177,7 +181,10 @@ def collect_examples(
     `texts` (one per row) the explain and test sets are disjoint by text, not only by row: a test
     example whose text equals an explain example's (a duplicate row under another id) is dropped,
     and so is a repeated text within the test set. `groups` (int64, one key per row, e.g. the
-    document of a token row) does the same by group instead of by text.
+    document of a token row) does the same by group instead of by text. `quiet(latents, rows)`
+    (bool per pair) narrows the non-activating examples further: token-level runs keep only
+    rows whose whole window of context is silent (`TokenWindows.quiet`), so a negative window
+    never shows a token the latent fires on.
     """
     cfg = cfg or ExampleConfig()
     import scipy.sparse as sp
@@ -201,6 +208,9 @@ def collect_examples(
     col_map[lat_ids] = np.arange(len(lat_ids))
     rng = np.random.default_rng(cfg.seed)
     streamed = _stream_codes(codes, col_map, len(lat_ids), cfg, rng, progress)
+    if quiet is not None and streamed.cand_rows.size:
+        lat_of = np.broadcast_to(lat_ids[:, None], streamed.cand_rows.shape)
+        streamed.cand_fires |= ~quiet(lat_of.ravel(), streamed.cand_rows.ravel()).reshape(lat_of.shape)
     top_acts = np.where(np.isfinite(streamed.top_val), streamed.top_val, 0.0).astype(np.float32)
 
     # Per latent: split positives into explain/test, choose random negatives.
@@ -217,7 +227,13 @@ def collect_examples(
 
     hard = [np.zeros(0, dtype=np.int64)] * len(lat_ids)
     if X is not None and cfg.n_test_hard_negative > 0 and n_rows:
-        hard = _hard_negatives(codes, X, col_map, streamed.top_row, cfg, chosen_random, streamed.n_fires, progress)
+        n_hard = cfg.n_test_hard_negative * (1 if quiet is None else 3)  # room for the filter
+        hard = _hard_negatives(codes, X, col_map, streamed.top_row, cfg, chosen_random, streamed.n_fires,
+                               progress, n_hard)
+        if quiet is not None and hard:
+            sizes = [len(h) for h in hard]
+            ok = quiet(np.repeat(lat_ids, sizes), np.concatenate(hard))
+            hard = [h[m] for h, m in zip(hard, np.split(ok, np.cumsum(sizes)[:-1]), strict=True)]
     text_keys = (np.asarray(groups, dtype=np.int64) if groups is not None
                  else _text_keys(texts) if texts is not None else None)
     groups = [
@@ -477,10 +493,12 @@ def _hard_negatives(
     chosen_random: list[np.ndarray],
     n_fires: np.ndarray,
     progress: bool,
+    n_hard: int | None = None,
 ) -> list[np.ndarray]:
-    """Rows nearest the centroid of each latent's explain-top examples that do not fire."""
+    """The `n_hard` (default `cfg.n_test_hard_negative`) rows nearest the centroid of each
+    latent's explain-top examples that do not fire, nearest first."""
     n_latents, n_rows = len(top_row), len(X)
-    n_hard = cfg.n_test_hard_negative
+    n_hard = cfg.n_test_hard_negative if n_hard is None else n_hard
     X_unit = unit_rows(X)
     n_centroid = max(1, cfg.n_top_explain)
     top = top_row[:, :n_centroid]

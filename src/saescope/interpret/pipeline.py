@@ -144,7 +144,8 @@ def interpret_vectors(
 
         ex = collect_examples(codes, X, latents, cfg.examples, progress=progress,
                               texts=None if windows is not None else texts,
-                              groups=None if windows is None else windows.doc_keys)
+                              groups=None if windows is None else windows.doc_keys,
+                              quiet=None if windows is None else windows.quiet(codes))
         families = feature_families(codes, cfg.family_min_weight)
         similar = np.zeros((len(latents), 0), dtype=np.int32)
         if sae is not None:
@@ -154,23 +155,26 @@ def interpret_vectors(
         alive = [int(lat) for lat, n in zip(latents, ex.n_fires, strict=True) if n > 0]
         req_bar = tqdm(desc="LLM requests", unit="req", disable=not (progress and cfg.needs_llm))
         ctx = ExplainContext(ex, texts, cfg, llm, req_bar)
+        # Token level: the scorers judge whole windows without the mark (delphi's detection
+        # and embedding scoring show plain contexts; a negative window is silent throughout).
+        score_texts = texts
         if windows is not None:
             kw = cfg.token_keyword_window
-            ctx.negative_texts = windows.texts(mark=False)
+            ctx.negative_texts = score_texts = windows.texts(mark=False)
             ctx.keyword_texts = windows.texts(mark=False, before=kw, after=kw)
         explanations = explain_phase(ctx, alive, work / "explanations.jsonl", progress)
         shuffled = shuffled_explanations(explanations, alive, cfg.seed)
         scoring = ScoringContext(cfg.scoring, None, llm, req_bar)
         if "embedding" in cfg.scorers:
-            scoring.embed = _memo_embed(embed or _default_embedder(cfg), X, texts)
-        scored = score_phase(scoring, cfg.scorers, ex, texts, explanations, shuffled, alive,
+            scoring.embed = _memo_embed(embed or _default_embedder(cfg), X, score_texts)
+        scored = score_phase(scoring, cfg.scorers, ex, score_texts, explanations, shuffled, alive,
                              work / "scores.jsonl", cfg.chunk_latents, progress)
         req_bar.close()
 
         table = write_latents(out, cfg, ex, latents, ids_s, explanations, scored, families, similar)
         write_examples(out, ex, ids_s, texts,
                        None if windows is None else windows.window_acts(codes, ex.row, ex.latent))
-        write_scored_examples(out, cfg, ex, latents, ids_s, texts, scored)
+        write_scored_examples(out, cfg, ex, latents, ids_s, score_texts, scored)
         summary = summarise(cfg, ex, table, n_lat, families, latents)
         sae_dead = sae_dead_fraction(cfg.sae)
         if sae_dead is not None:

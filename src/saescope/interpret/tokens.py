@@ -6,8 +6,12 @@ example as one token without its context. Instead, as delphi and Bills et al. ("
 models can explain neurons in language models", OpenAI, 2023) do, an example is the window of
 `before` tokens before the row's token and `after` tokens after it in the same document; the
 token the example is about is marked `<<token>>` (delphi's highlighting convention) in what
-the explainer and the scorers read, and `examples.parquet` carries every window token with
-the latent's activation on it (`tokens`, `token_acts`), so the report and the dashboard
+the explainer reads. The scorers read the windows without the mark and judge a whole window,
+as delphi's detection and embedding scorers judge a context (Paulo et al. 2024, "Automatically
+Interpreting Millions of Features in Large Language Models", arXiv:2410.13928, sec. 3): an
+activating window holds a token the latent fires on, and a non-activating one is a window on
+none of whose tokens it fires (`TokenWindows.quiet`), not only one whose own token is silent.
+`examples.parquet` carries every window token with the latent's activation on it (`tokens`, `token_acts`), so the report and the dashboard
 colour the tokens a latent fires on.
 
 Explain and test sets are disjoint by document (`doc_keys` as the example groups), not only
@@ -16,7 +20,7 @@ by row: two windows of one document share most of their text.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
@@ -96,6 +100,32 @@ class TokenWindows:
               after: int | None = None) -> WindowTexts:
         """A lazy sequence of every row's window text (computed when read)."""
         return WindowTexts(self, mark, before, after)
+
+    def window_max(self, codes: Any, rows: np.ndarray, latents: np.ndarray) -> np.ndarray:
+        """float32 [P]: the largest activation (in magnitude) of latent `latents[p]` over the
+        window of `rows[p]` (0 where it fires on none of the window's tokens)."""
+        import scipy.sparse as sp
+
+        rows = np.asarray(rows, dtype=np.int64)
+        latents = np.asarray(latents, dtype=np.int64)
+        if len(rows) == 0:
+            return np.zeros(0, np.float32)
+        lo = np.maximum(self.doc_start[rows], rows - self.before)
+        hi = np.minimum(self.doc_stop[rows], rows + self.after + 1)
+        sizes = hi - lo
+        flat_rows = np.repeat(lo, sizes) + (np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes))
+        vals = np.asarray(sp.csr_matrix(codes)[flat_rows, np.repeat(latents, sizes)]).ravel()
+        return np.maximum.reduceat(np.abs(vals), np.cumsum(sizes) - sizes).astype(np.float32)
+
+    def quiet(self, codes: Any) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        """`quiet(latents, rows)`: True where the latent fires on no token of the row's window.
+        Token-level non-activating examples must be such windows: delphi's non-activating
+        examples are contexts without any activation (Paulo et al. 2024, sec. 3), and the
+        scorers judge a whole window, not its one token."""
+        import scipy.sparse as sp
+
+        csr = sp.csr_matrix(codes)
+        return lambda latents, rows: self.window_max(csr, rows, latents) == 0
 
     def window_acts(self, codes: Any, rows: np.ndarray, latents: np.ndarray
                     ) -> tuple[list[list[str]], list[list[float]], list[int]]:
