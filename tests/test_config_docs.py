@@ -29,3 +29,18 @@ def test_field_default_calls_the_default_factory():
     assert field_default(_Example, "plain") == 3 and field_default(_Example, "undocumented") == 0.5
     first, second = field_default(_Example, "wrapped"), field_default(_Example, "wrapped")
     assert first == ["a", "b"] and first is not second
+
+
+def test_one_executor_choice_for_every_ray_capable_stage():
+    """embed/encode and curate share `executor`/`ray_address` (declared once, documented once)."""
+    from dataclasses import fields
+
+    from saescope.curate.config import ExecutionConfig
+    from saescope.execution import ExecutorChoice, ExecutorConfig
+
+    for cls in (ExecutorConfig, ExecutionConfig):
+        assert issubclass(cls, ExecutorChoice)
+        assert "executor" not in cls.__dict__.get("__annotations__", {})
+        docs = field_docs(cls)
+        assert {f.name for f in fields(cls)} <= set(docs), cls
+        assert docs["ray_address"] == field_docs(ExecutorChoice)["ray_address"]

@@ -85,3 +85,18 @@ def test_encode_and_export_write_the_manifest_they_return(sae_dir, tmp_path):
     assert man == json.loads(manifest_path(exp).read_text())
     assert man["result"]["arch"] == "topk" and (exp / "sae_weights.safetensors").is_file()
     assert not (exp / "manifest.json").exists()  # the folder holds only what SAELens reads
+
+
+def test_tune_writes_the_stage_manifest_it_returns(tmp_path):
+    """tune's summary.json is its manifest: it names the stage, the version and the config."""
+    from saescope import __version__
+    from saescope.tune import TuneConfig
+
+    X = np.random.default_rng(2).standard_normal((120, 6)).astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    cfg = TuneConfig(input=str(tmp_path / "x.npy"), out=str(tmp_path / "tune"), trials=1,
+                     archs=("topk",), expansions=(2,), target_l0=4, base={"steps": 5, "batch_size": 32})
+    man = run_tune(cfg, progress=False)
+    assert man == json.loads((tmp_path / "tune" / "summary.json").read_text())
+    assert (man["stage"], man["saescope_version"]) == ("tune", __version__)
+    assert man["config"]["trials"] == 1 and man["n_trials"] == 1

@@ -16,10 +16,14 @@ from typing import Any
 
 @functools.cache  # parsing a class's source per option made the CLI's start-up take seconds
 def field_docs(cls: type) -> dict[str, str]:
-    """The docstring under each field of a dataclass, as one line (the CLI's help text)."""
+    """The docstring under each field of a dataclass, as one line (the CLI's help text); fields a
+    dataclass inherits keep the docstring of the class that declares them."""
+    out: dict[str, str] = {}
+    for base in reversed(cls.__mro__):
+        if base is not cls and "__dataclass_fields__" in vars(base):
+            out.update(field_docs(base))
     tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     body = tree.body[0].body  # type: ignore[attr-defined]
-    out: dict[str, str] = {}
     for node, nxt in zip(body, body[1:], strict=False):
         if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
                 and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)

@@ -14,21 +14,28 @@ EXECUTORS = ("local", "ray")
 
 
 @dataclass
-class ExecutorConfig:
-    """This machine, or a Ray cluster through Ray Data (one output part per input file)."""
+class ExecutorChoice:
+    """Where a stage runs: this machine or a Ray cluster (the fields every Ray-capable stage has:
+    `ExecutorConfig` for embed/encode, `saescope.curate.config.ExecutionConfig` for curate)."""
 
     executor: str = "local"
     """`local` (this machine) or `ray` (Ray Data; needs `pip install 'saescope[ray]'`)."""
     ray_address: str | None = None
     """Ray: `ray.init(address=...)`, e.g. auto; None starts (or joins) a local Ray."""
+
+    def __post_init__(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"executor: unknown {self.executor!r} (choose from {', '.join(EXECUTORS)})")
+
+
+@dataclass
+class ExecutorConfig(ExecutorChoice):
+    """This machine, or a Ray cluster through Ray Data (one output part per input file)."""
+
     actors: int | None = None
     """Ray: actor pool size (model copies); None = one per free GPU, or per 2 free CPUs."""
     gpus_per_actor: float = 0.0
     """Ray: GPUs per actor (1 = one GPU per model copy; the model then runs on CUDA)."""
-
-    def __post_init__(self) -> None:
-        if self.executor not in EXECUTORS:
-            raise ConfigError(f"--executor must be local or ray, got {self.executor!r}")
 
     def ray_config(self, **extra: object):  # noqa: ANN201 (ray_exec is imported on demand)
         """The `saescope.ray_exec.RayConfig` of these settings (`extra`: its other fields)."""

@@ -22,6 +22,8 @@ from saescope.curate.spaces.graph import GraphConfig
 from saescope.curate.spaces.pu import PUConfig
 from saescope.curate.text import TEXT_MAX_TERMS
 from saescope.errors import ConfigError
+from saescope.execution import EXECUTORS as EXECUTORS  # re-exported
+from saescope.execution import ExecutorChoice
 
 SPACES = ("embedding-graph", "sae-pu", "sae", "sae-idf", "sae-centered", "sae-enrich", "embedding",
           "embedding-centered", "embedding-pu", "random")
@@ -31,7 +33,6 @@ DEFAULT_SPACE = "embedding-graph"
 """The space that wins `benchmarks/curate_mmlu.py` (see the README's Curation section)."""
 AGGREGATES = ("centroid", "max")
 QUOTAS = ("equal", "seeds")
-EXECUTORS = ("local", "ray")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -161,15 +162,12 @@ NESTED: dict[str, type] = {"graph": GraphConfig, "pu": PUConfig, "enrich": Enric
 
 
 @dataclass
-class ExecutionConfig:
-    """Where the scoring runs and in what pieces (changes speed and memory, not the result)."""
+class ExecutionConfig(ExecutorChoice):
+    """Where the scoring runs and in what pieces (changes speed and memory, not the result);
+    `executor` and `ray_address` are `saescope.execution.ExecutorChoice`'s."""
 
-    executor: str = "local"
-    """`local` (this machine) or `ray` (Ray Data; needs `pip install 'saescope[ray]'`)."""
     workers: int = 1
     """Local executor: processes scoring shards in parallel (1: in this process)."""
-    ray_address: str | None = None
-    """Ray executor: cluster address for `ray.init(address=...)`; None starts or joins a local one."""
     chunk_size: int = 8192
     """Pool rows per matrix product (bounds memory: chunk x (seeds + clusters) floats)."""
     shard_rows: int = 262_144
@@ -181,7 +179,7 @@ class ExecutionConfig:
     """`auto` (CUDA when available), `cpu` or `cuda`."""
 
     def __post_init__(self) -> None:
-        _choice("executor", self.executor, EXECUTORS)
+        super().__post_init__()
         _choice("device", self.device, DEVICES)
         for name in ("chunk_size", "shard_rows", "fit_sample", "workers"):
             if getattr(self, name) < 1:

@@ -31,7 +31,7 @@ import optuna
 import pyarrow as pa
 
 from saescope.errors import ConfigError, InputError
-from saescope.io import atomic_path, write_json
+from saescope.io import atomic_path, jsonable, write_json
 from saescope.tune.config import TuneConfig
 from saescope.tune.objective import PARAM_NAMES, fvu_at_l0_score, suggest_params
 
@@ -387,8 +387,10 @@ def _write_outputs(
     with atomic_path(out_dir / TRIALS_CSV) as tmp:
         pacsv.write_csv(table, tmp)
 
+    from saescope.run_layout import stage_manifest
+
     best = best_trial(study, cfg)
-    summary: dict[str, Any] = {
+    summary: dict[str, Any] = stage_manifest("tune", cfg) | {
         "objective": cfg.objective,
         "target_l0": cfg.target_l0,
         "l0_penalty": cfg.l0_penalty,
@@ -424,4 +426,4 @@ def _write_outputs(
             tmp.write_text(header + yaml.safe_dump(config, sort_keys=False))
     plot_study(rows, cfg, out_dir / PLOT, best.number if best is not None else None)
     write_json(out_dir / SUMMARY, summary)
-    return summary
+    return jsonable(summary)
