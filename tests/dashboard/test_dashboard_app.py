@@ -180,15 +180,18 @@ def test_map_colours_are_pure_on_planted_clusters(planted_run: Path, monkeypatch
     _, meta = RunData(planted_run).data()
     topic_of = dict(zip(meta["id"], meta["topic"], strict=True))
     traces = map_traces(at)
-    assert sorted(t["name"] for t in traces) == sorted(meta["topic"].unique())
-    xs, ys, names, hover = [], [], [], []
-    for t in traces:
-        ids = [c[0] for c in t["customdata"]]  # hover data: id first
-        assert {topic_of[i] for i in ids} == {t["name"]}, t["name"]  # every point its own colour
-        xs += list(plotly_array(t["x"]))
-        ys += list(plotly_array(t["y"]))
-        names += [t["name"]] * len(ids)
-        hover += ids
+    points = [t for t in traces if len(t.get("customdata", [])) > 0]
+    assert len(points) == 1  # one trace in a shuffled order: no topic painted over another
+    legend = {t["name"].split(" (")[0]: t["marker"]["color"] for t in traces if t is not points[0]}
+    assert sorted(legend) == sorted(meta["topic"].unique())
+    assert len(set(legend.values())) == len(legend)  # a colour per topic
+    hover = [c[0] for c in points[0]["customdata"]]  # hover data: id, label, text
+    assert [c[1] for c in points[0]["customdata"]] == [topic_of[i] for i in hover]
+    colours = points[0]["marker"]["color"]
+    assert colours == [legend[topic_of[i]] for i in hover]  # every point its own row's colour
+    names = [topic_of[i] for i in hover]
+    assert names != sorted(names)  # interleaved, not drawn one topic after another
+    xs, ys = list(plotly_array(points[0]["x"])), list(plotly_array(points[0]["y"]))
     assert len(hover) == 1000  # more rows than the map draws: the bug class needs a sub-sample
     # A point's coordinates are its own row's: PCA is affine in the row's vector.
     X, _ = RunData(planted_run).data()
@@ -326,7 +329,7 @@ def test_map_draws_as_many_rows_as_its_slider_says(planted_run: Path, monkeypatc
         n.set_value(want).run()
         assert not at.exception
         traces = map_traces(at)
-        assert sum(len(t["customdata"]) for t in traces) == want
+        assert sum(len(t.get("customdata", [])) for t in traces) == want
         titles = [_title(c) for c in at.get("plotly_chart")]
         assert f"PCA of {want} of the {sampled} sampled rows, coloured by topic" in titles, titles
     scree = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
@@ -348,3 +351,24 @@ def test_curation_label_map_is_one_shuffled_trace(sample_run: Path, monkeypatch:
     role = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "gold stars" in _title(c))
     names = [t["name"] for t in role["data"]]
     assert names[-1] == "seed" and role["data"][-1]["marker"]["size"] >= 12  # drawn last, big
+
+
+def test_map_gives_rare_labels_one_grey_group():
+    """A label column with more values than distinct colours: the most frequent keep theirs, the
+    rest are one grey group listed first (colours used to repeat past 18 labels)."""
+    import pandas as pd
+
+    from saescope.dashboard.widgets import OTHER_COLOR, label_map, map_categories
+
+    values = pd.Series([f"l{i:02d}" for i in range(40) for _ in range(40 - i)])
+    shown, palette = map_categories(values)
+    assert len(palette) == 18 and list(palette)[0] == "other (23 labels)"
+    assert palette["other (23 labels)"] == OTHER_COLOR
+    assert set(palette) - {"other (23 labels)"} == {f"l{i:02d}" for i in range(17)}
+    assert len(set(palette.values())) == 18
+    assert (shown == "other (23 labels)").sum() == sum(40 - i for i in range(17, 40))
+    frame = pd.DataFrame({"id": range(len(values)), "x": 0.0, "y": 0.0, "topic": values})
+    fig = label_map(frame, "topic", "t")
+    assert len(fig.data) == 19 and fig.data[1].name == "other (23 labels) (276)"
+    few = map_categories(pd.Series(["b", "a", "b"]))
+    assert list(few[1]) == ["a", "b"] and list(few[0]) == ["b", "a", "b"]

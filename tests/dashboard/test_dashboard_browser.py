@@ -277,15 +277,20 @@ def test_map_colours_pure_in_chromium(planted_dashboard: str, planted_run: Path,
           for (const el of document.querySelectorAll('.js-plotly-plot')) {
             const t = (el.layout && el.layout.title && el.layout.title.text) || '';
             if (/ of 1000 of the \d+ sampled rows/.test(t))
-              return el._fullData.map(d => ({name: d.name, x: Array.from(d.x), y: Array.from(d.y)}));
+              return el._fullData.map(d => ({name: d.name, x: Array.from(d.x), y: Array.from(d.y),
+                                             color: Array.isArray(d.marker.color) ? Array.from(d.marker.color) : d.marker.color}));
           }
           return null;"""
         traces = WebDriverWait(driver, 60).until(lambda d: d.execute_script(script))
-        names = np.concatenate([[t["name"]] * len(t["x"]) for t in traces])
-        xs = np.concatenate([t["x"] for t in traces])
-        ys = np.concatenate([t["y"] for t in traces])
-        assert len(traces) == 6 and len(xs) == 1000
-        assert purity(xs, ys, names) > 0.97
+        points = [t for t in traces if len(t["x"]) > 1]
+        legend = [t for t in traces if len(t["x"]) == 1]  # one empty legend entry per topic
+        from saescope.viz.rundata import RunData
+
+        assert len(points) == 1 and len(legend) == RunData(planted_run).data()[1]["topic"].nunique()
+        colours = np.array(points[0]["color"])  # the colour each point is drawn in
+        xs, ys = np.array(points[0]["x"]), np.array(points[0]["y"])
+        assert len(xs) == 1000 and set(colours) == {t["color"] for t in legend}
+        assert purity(xs, ys, colours) > 0.97
         save_screenshot(driver, artifacts, "dashboard-planted-map")
     finally:
         driver.quit()

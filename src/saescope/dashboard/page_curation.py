@@ -7,13 +7,19 @@ import io
 import numpy as np
 import pandas as pd
 import plotly.express as px
-import plotly.graph_objects as go
 import streamlit as st
 
 from saescope.dashboard import state
-from saescope.dashboard.widgets import latent_table, latent_url, missing_box, paginate, to_csv
+from saescope.dashboard.widgets import (
+    label_map,
+    latent_table,
+    latent_url,
+    missing_box,
+    paginate,
+    to_csv,
+)
 from saescope.safetext import markdown_text
-from saescope.viz.plots import ROLE_STYLE, label_colors
+from saescope.viz.plots import ROLE_STYLE
 
 WHY_COLUMNS = ("top_latents",)
 """curate's per-row list of the latents behind a row's score (`saescope.curate.explain`; the
@@ -89,32 +95,13 @@ def _projection(spec: str) -> None:
     fig.update_traces(selector={"name": "seed"}, marker={"size": 15, "line": {"width": 1, "color": "black"}})
     c[0].plotly_chart(fig, key="cur-pca")
     if "label" in proj.columns:
-        c[1].plotly_chart(label_map(proj, "the same points by label (shuffled draw order)"), key="cur-pca-label")
+        c[1].plotly_chart(label_map(proj, "label", "the same points by label (shuffled draw order)"), key="cur-pca-label")
     seeds = proj[proj["role"] == "seed"]
     st.subheader(f"Seeds ({len(seeds)})")
     d = run.data()
     if d is not None and "text" in d[1].columns:
         seeds = seeds.merge(d[1][["id", "text"]], on="id", how="left")
     st.dataframe(paginate(seeds.drop(columns=["x", "y"]), "seed-page"), hide_index=True, key="seeds")
-
-
-def label_map(proj: pd.DataFrame, title: str, seed: int = 0) -> go.Figure:
-    """Points coloured by label in ONE trace drawn in a shuffled order, so no label is buried under
-    another (one trace per label drew the last label over the rest); legend entries apart."""
-    labels = proj["label"].astype(str).to_numpy()
-    cats = sorted(pd.unique(labels))
-    palette = dict(zip(cats, label_colors(len(cats)), strict=True))
-    o = np.random.default_rng(seed).permutation(len(proj))
-    fig = go.Figure(go.Scattergl(
-        x=proj["x"].to_numpy()[o], y=proj["y"].to_numpy()[o], mode="markers", showlegend=False,
-        marker={"size": 6, "color": [palette[v] for v in labels[o]]}, name="points",
-        customdata=np.column_stack([proj["id"].astype(str).to_numpy()[o], labels[o]]),
-        hovertemplate="%{customdata[0]}<br>%{customdata[1]}<extra></extra>"))
-    for c in cats:
-        fig.add_trace(go.Scattergl(x=[None], y=[None], mode="markers", name=f"{c} ({int((labels == c).sum())})",
-                                   marker={"size": 8, "color": palette[c]}))
-    fig.update_layout(height=480, title=title)
-    return fig
 
 
 def latent_ids(values: object) -> list[int]:

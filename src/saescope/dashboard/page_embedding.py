@@ -10,8 +10,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from saescope.dashboard import state
-from saescope.dashboard.widgets import histogram_bars, missing_box, to_csv
-from saescope.viz.plots import label_colors
+from saescope.dashboard.widgets import histogram_bars, label_map, missing_box, to_csv
 
 MAX_MAP_POINTS = 5000
 MAP_POINTS = 1000
@@ -93,13 +92,13 @@ def _map(spec: str, run, meta: pd.DataFrame, norms: np.ndarray, n: int) -> pd.Da
     coords, used = state.projection_2d(spec, n, map_n, METHODS[method])
     cl = state.clusters(spec, n, k)
     frame = map_frame(meta, norms, cl, coords, state.map_positions(n, map_n))
-    hover = [h for h in ("id", "text") if h in frame.columns]
-    order = {color_by: sorted(frame[color_by].astype(str).unique())} if color_by != "norm" else {}
-    palette = label_colors(len(order[color_by])) if order else None
-    st.plotly_chart(px.scatter(frame, x="x", y="y", color=color_by, hover_data=hover, height=520,
-                               category_orders=order, color_discrete_sequence=palette,
-                               title=f"{used} of {map_n} of the {n} sampled rows, coloured by {color_by}"),
-                    key="map")
+    title = f"{used} of {map_n} of the {n} sampled rows, coloured by {color_by}"
+    if color_by == "norm":
+        hover = [h for h in ("id", "text") if h in frame.columns]
+        fig = px.scatter(frame, x="x", y="y", color="norm", hover_data=hover, height=520, title=title)
+    else:
+        fig = label_map(frame, color_by, title, hover=("text",), height=520)
+    st.plotly_chart(fig, key="map")
     sizes = pd.Series(cl).value_counts().sort_index()
     st.write(f"k-means with k = {k}: {len(sizes)} clusters")
     st.dataframe(pd.DataFrame({"cluster": sizes.index, "rows": sizes.values}), hide_index=True,

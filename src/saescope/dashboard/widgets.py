@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from saescope.safetext import csv_safe_frame, markdown_text
+from saescope.viz.plots import label_colors
 from saescope.viz.rundata import RunData
 
 PAGE_SIZE = 50
@@ -67,4 +68,53 @@ def histogram_bars(values: np.ndarray, bins: int, xlabel: str, ylabel: str = "co
     fig = go.Figure(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges)))
     fig.update_layout(height=height, xaxis_title=xlabel, yaxis_title=ylabel, bargap=0,
                       margin={"t": 30})
+    return fig
+
+
+MAX_MAP_COLORS = 18
+"""Distinct label colours on a map (`label_colors` cycles beyond 18); rarer labels are "other"."""
+OTHER_COLOR = "#c7c7c7"
+
+
+def map_categories(values: pd.Series, max_colors: int = MAX_MAP_COLORS
+                   ) -> tuple[np.ndarray, dict[str, str]]:
+    """A label column as a map colours it: the legend label of each row, and legend label ->
+    colour in legend order.
+
+    Up to `max_colors` labels each get their own colour, in name order. Beyond that the
+    `max_colors - 1` most frequent keep theirs and the rest become one grey "other (N labels)"
+    group, listed first (colours repeat past 18, which made labels look alike).
+    """
+    values = values.astype(str).to_numpy()
+    names, counts = np.unique(values, return_counts=True)
+    if len(names) <= max_colors:
+        return values, dict(zip(names.tolist(), label_colors(len(names)), strict=True))
+    ranked = sorted(zip(names.tolist(), counts.tolist(), strict=True), key=lambda nc: (-nc[1], nc[0]))
+    kept = sorted(n for n, _ in ranked[: max_colors - 1])
+    other = f"other ({len(names) - len(kept)} labels)"
+    shown = np.where(np.isin(values, kept), values, other)
+    return shown, {other: OTHER_COLOR, **dict(zip(kept, label_colors(len(kept)), strict=True))}
+
+
+def label_map(frame: pd.DataFrame, label: str, title: str, hover: tuple[str, ...] = (),
+              seed: int = 0, height: int = 480) -> go.Figure:
+    """Points (`x`, `y`) coloured by `label` in ONE trace drawn in a shuffled order, so no label is
+    buried under another (one trace per label drew the last label over the rest); the legend
+    entries are empty traces apart. Hover shows `id`, the label and the `hover` columns (text)."""
+    shown, palette = map_categories(frame[label])
+    o = np.random.default_rng(seed).permutation(len(frame))
+    extra = [c for c in hover if c in frame.columns and c not in ("id", label)]
+    custom = np.column_stack([frame["id"].astype(str).to_numpy()[o], shown[o]]
+                             + [frame[c].astype(str).to_numpy()[o] for c in extra])
+    template = "%{customdata[0]}<br>%{customdata[1]}" + "".join(
+        f"<br>%{{customdata[{i + 2}]}}" for i in range(len(extra)))
+    fig = go.Figure(go.Scattergl(
+        x=frame["x"].to_numpy()[o], y=frame["y"].to_numpy()[o], mode="markers", showlegend=False,
+        marker={"size": 6, "color": [palette[v] for v in shown[o]]}, name="points",
+        customdata=custom, hovertemplate=template + "<extra></extra>"))
+    for name, colour in palette.items():
+        fig.add_trace(go.Scattergl(x=[None], y=[None], mode="markers",
+                                   name=f"{name} ({int((shown == name).sum())})",
+                                   marker={"size": 8, "color": colour}))
+    fig.update_layout(height=height, title=title)
     return fig
