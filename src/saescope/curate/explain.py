@@ -4,7 +4,8 @@ Per selected row, `top_latents` lists the latents with the largest contribution 
 (`FittedSpace.contributions`: an exact split of the score for `sae-enrich`, `sae-pu` and feature
 selection, the firing latents' part of the cosine for the cosine SAE spaces), with
 `top_contributions` beside them and, when an interpretation folder is given,
-`top_explanations`. (`sae-pu` also scores the centred embedding beside the code: that part of
+`top_explanations`, and for documents pooled from token codes `top_tokens` (the token where
+each of those latents fired most in the document). (`sae-pu` also scores the centred embedding beside the code: that part of
 its score belongs to no latent and is not listed.) The run-level view is `seed_latents`: the latents that most set the seeds
 apart from the pool (`FittedSpace.top_latents`), with their explanations.
 """
@@ -18,8 +19,9 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from saescope.curate.spaces import FittedSpace
+from saescope.sae.encode import latent_tokens
 
-WHY_COLUMNS = ("top_latents", "top_contributions", "top_explanations")
+WHY_COLUMNS = ("top_latents", "top_contributions", "top_explanations", "top_tokens")
 
 
 def top_per_row(C: sp.csr_matrix, n: int) -> tuple[list[list[int]], list[list[float]]]:
@@ -39,8 +41,12 @@ def top_per_row(C: sp.csr_matrix, n: int) -> tuple[list[list[int]], list[list[fl
 
 
 def why_columns(space: FittedSpace, codes: sp.csr_matrix | None, n: int,
-                explanations: dict[int, str] | None) -> dict[str, pa.Array]:
-    """The why-columns of some rows from their SAE codes ({} for spaces without an SAE)."""
+                explanations: dict[int, str] | None, rows: pa.Table | None = None
+                ) -> dict[str, pa.Array]:
+    """The why-columns of some rows from their SAE codes ({} for spaces without an SAE).
+    `rows`: the rows' pool columns; when they are documents pooled from token codes (`sae_idx`,
+    `sae_token` written by `encode --pool-tokens`), `top_tokens` names, for each latent of
+    `top_latents`, the document's token where that latent fired most."""
     if codes is None or n == 0:
         return {}
     lats, vals = top_per_row(space.contributions(codes), n)
@@ -49,6 +55,10 @@ def why_columns(space: FittedSpace, codes: sp.csr_matrix | None, n: int,
     if explanations is not None:
         out["top_explanations"] = pa.array([[explanations.get(j) for j in row] for row in lats],
                                            pa.list_(pa.string()))
+    if rows is not None and {"sae_idx", "sae_token"} <= set(rows.column_names):
+        out["top_tokens"] = pa.array(latent_tokens(lats, rows["sae_idx"].to_pylist(),
+                                                   rows["sae_token"].to_pylist()),
+                                     pa.list_(pa.string()))
     return out
 
 

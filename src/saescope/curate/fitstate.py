@@ -53,7 +53,12 @@ def load_sae_for(meta: dict[str, Any], sae_dir: str | None, device: str) -> Any:
         return None
     if sae_dir is None:
         raise InputError(f"space {meta['name']!r} needs an SAE folder")
-    return load_sae(sae_dir, device)
+    sae = load_sae(sae_dir, device)
+    if meta.get("codes_are_inputs"):  # the pool's rows are this SAE's pooled codes
+        from saescope.sae.encode import PooledCodesSAE
+
+        return PooledCodesSAE(sae)
+    return sae
 
 
 def load_sae(folder: str | Path, device: str = "cpu") -> Any:
@@ -69,19 +74,10 @@ def load_sae(folder: str | Path, device: str = "cpu") -> Any:
     return sae
 
 
-def file_hash(paths: list[Path]) -> str:
-    """sha256 over the bytes of the files, in order."""
-    h = hashlib.sha256()
-    for p in paths:
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
-
-
 def sae_hash(folder: str | Path) -> str:
-    folder = Path(folder)
-    return file_hash([folder / "cfg.json", folder / "sae.safetensors"])
+    from saescope.sae.encode import sae_file_hash
+
+    return sae_file_hash(folder)
 
 
 def seed_hash(ids: np.ndarray, X: np.ndarray) -> str:

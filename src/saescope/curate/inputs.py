@@ -75,6 +75,21 @@ def _is_vector_source(path: Path) -> bool:
     return False
 
 
+def _refuse_sparse_codes(path: Path, what: str) -> None:
+    """A clear error for codes written by `encode` without a vector column (else they would be
+    read as a text corpus)."""
+    if path.suffix.lower() != ".parquet" and not path.is_dir():
+        return
+    try:
+        names = pq.read_schema(parquet_files(path)[0]).names
+    except Exception:  # noqa: BLE001 - not Parquet codes; the corpus reader's error stands
+        return
+    if "sae_idx" in names and "sae_val" in names:
+        raise InputError(f"{path}: the {what} holds sparse SAE codes (sae_idx/sae_val) without a "
+                         "vector column: write them with `saescope encode ... --pool-tokens HOW "
+                         "--dense` (adds the pooled code as `embedding`) to curate by them")
+
+
 def _warn(msg: str) -> None:
     import sys
 
@@ -132,6 +147,7 @@ def resolve_pool(cfg: CurateConfig, progress: bool) -> Path:
         if path.suffix.lower() in (".npy", ".safetensors"):
             return out if out.is_file() else _vectors_to_parquet(read_vectors(path), out)
         return path
+    _refuse_sparse_codes(path, "pool")
     return out if out.is_file() else _embed_corpus(path, cfg, out, progress)
 
 
@@ -142,6 +158,7 @@ def load_seeds(cfg: CurateConfig, progress: bool) -> VectorTable | None:
     if not path.exists():
         raise InputError(f"{path}: seed set not found")
     if not _is_vector_source(path):
+        _refuse_sparse_codes(path, "seed set")
         out = cfg.out_path / "inputs" / "seeds.parquet"
         path = out if out.is_file() else _embed_corpus(path, cfg, out, progress)
     vt = read_vectors(path)
@@ -224,13 +241,12 @@ def seed_texts(cfg: CurateConfig, seeds: VectorTable | None, layout: PoolLayout)
 
 # ---------------------------------------------------------------------------- embedding hints
 def vector_origin(path: str | Path) -> dict[str, str]:
-    """What `saescope activations` recorded in a vector Parquet file's metadata (`model`, `layer`,
-    `pooling`, ...; empty for other files, e.g. `saescope embed` output)."""
-    try:
-        meta = pq.read_schema(parquet_files(path)[0]).metadata or {}
-    except Exception:  # noqa: BLE001 - no origin to tell, the caller's message stands
-        return {}
-    return {k.decode()[len("saescope."):]: v.decode() for k, v in meta.items() if k.startswith(b"saescope.")}
+    """What `saescope activations` (or `encode --pool-tokens`) recorded in a vector Parquet
+    file's metadata (`model`, `layer`, `pooling`, ...; empty for other files, e.g. `saescope
+    embed` output)."""
+    from saescope.sae.encode import file_origin
+
+    return file_origin(path)
 
 
 def _seed_embedding_hint(cfg: CurateConfig, pool_path: Path) -> str:
@@ -250,6 +266,27 @@ def _seed_embedding_hint(cfg: CurateConfig, pool_path: Path) -> str:
                  f"{inp.seeds} --model {model} --layer {layer} --pooling {pooling} --out seeds-acts` "
                  "and pass its layer file as --seeds")
     return hint
+
+
+# ---------------------------------------------------------------------------- pooled codes
+def _load_sae_for_pool(cfg: CurateConfig, pool_path: Path, device: str) -> Any:
+    """The SAE of `--sae`; wrapped as a `PooledCodesSAE` when the pool's rows are its pooled
+    codes (`encode --pool-tokens --dense` on a per-token store): the SAE spaces then read the
+    documents' pooled token codes instead of encoding the rows. Vector seeds must then be pooled
+    codes of the same SAE."""
+    from saescope.sae.encode import PooledCodesSAE, check_pooled_codes
+
+    inp = cfg.inputs
+    sae = load_sae(inp.sae, device)  # type: ignore[arg-type]
+    if not check_pooled_codes(vector_origin(pool_path), inp.sae, str(inp.pool)):  # type: ignore[arg-type]
+        return sae
+    seeds = Path(inp.seeds) if inp.seeds is not None else None
+    if seeds is not None and seeds.suffix.lower() not in (".npy", ".safetensors") and _is_vector_source(seeds):
+        if not check_pooled_codes(vector_origin(seeds), inp.sae, str(seeds)):  # type: ignore[arg-type]
+            raise InputError(f"{seeds}: the pool {inp.pool} holds pooled SAE codes, the seeds do not: "
+                             "encode the seeds' per-token store the same way (saescope encode SAE "
+                             "SEED_TOKENS --pool-tokens HOW --dense)")
+    return PooledCodesSAE(sae)
 
 
 # ---------------------------------------------------------------------------- all together
@@ -274,7 +311,7 @@ def resolve_inputs(cfg: CurateConfig, progress: bool = True) -> Inputs:
                          f"pool {inp.pool} has {layout.dim}{_seed_embedding_hint(cfg, pool_path)}")
     sae = None
     if cfg.loads_sae:
-        sae = load_sae(inp.sae, device)  # type: ignore[arg-type]
+        sae = _load_sae_for_pool(cfg, pool_path, device)
         if int(sae.d_in) != layout.dim:
             raise InputError(f"dimension mismatch: the SAE {inp.sae} expects {sae.d_in}, "
                              f"pool {inp.pool} has {layout.dim}")

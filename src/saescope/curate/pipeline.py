@@ -361,7 +361,8 @@ def materialize(cfg: CurateConfig, inp: Inputs, space: FittedSpace, picked: Pick
             unit_ids += rows["id"].to_pylist()[:room]
             unit_rows_.append(U[:room])
         rows = rows.drop_columns([layout.vector_column])
-        for name, col in why_columns(space, codes, cfg.selection.explain_latents, inp.explanations).items():
+        for name, col in why_columns(space, codes, cfg.selection.explain_latents, inp.explanations,
+                                     rows).items():
             rows = rows.append_column(name, col)
         parts.append(rows)
     table = _join_scores(_concat_or_empty(parts, layout), sel_scores, inp, cfg.selection.clusters > 0)
@@ -517,7 +518,8 @@ def build_manifest(cfg: CurateConfig, inp: Inputs, run: SpaceRun,
         sae_info = {"path": cfg.inputs.sae, "hash": sae_hash(cfg.inputs.sae), "d_in": int(inp.sae.d_in),
                     "num_latents": int(inp.sae.num_latents),
                     "arch": getattr(getattr(inp.sae, "cfg", None), "arch", None),
-                    "k": getattr(getattr(inp.sae, "cfg", None), "k", None)}
+                    "k": getattr(getattr(inp.sae, "cfg", None), "k", None),
+                    "pool_rows_are_codes": bool(getattr(inp.sae, "codes_are_inputs", False))}
     return _clean({
         "saescope_version": __version__,
         "stage": "curate",

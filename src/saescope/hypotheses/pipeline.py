@@ -112,14 +112,30 @@ def _f(x: Any) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
-def _codes_of(cfg: HypothesesConfig, sae: Any, X: np.ndarray, progress: bool) -> Any:
-    """The SAE codes of the rows: encoded from the vectors, or the vectors themselves with
-    `cfg.codes` (documents as pooled codes of their tokens, `encode --pool-tokens --dense`)."""
+def _rows_are_codes(cfg: HypothesesConfig) -> bool:
+    """`cfg.codes`, or a vectors file that `encode --pool-tokens` wrote with this SAE (its
+    metadata says so; pooled codes of another SAE are an error)."""
+    from saescope.sae.encode import check_pooled_codes, file_origin
+
+    found = check_pooled_codes(file_origin(cfg.vectors), cfg.sae, str(cfg.vectors))  # type: ignore[arg-type]
+    if cfg.compare is not None:
+        found_b = check_pooled_codes(file_origin(cfg.compare), cfg.sae, str(cfg.compare))  # type: ignore[arg-type]
+        if found != found_b and not cfg.codes:
+            raise InputError(f"{cfg.vectors} and {cfg.compare}: one holds pooled SAE codes, the other "
+                             "does not (encode both the same way)")
+    return cfg.codes or found
+
+
+def _codes_of(cfg: HypothesesConfig, sae: Any, X: np.ndarray, progress: bool,
+              codes_given: bool) -> Any:
+    """The SAE codes of the rows: encoded from the vectors, or the vectors themselves when they
+    are codes (`codes_given`: documents as pooled codes of their tokens, `encode --pool-tokens
+    --dense`)."""
     import scipy.sparse as sp
 
     from saescope.sae import encode_csr
 
-    if not cfg.codes:
+    if not codes_given:
         return encode_csr(sae, X, progress=progress).tocsr()
     if X.shape[1] != sae.num_latents:
         raise InputError(f"{cfg.vectors}: --codes rows have {X.shape[1]} columns, the SAE in "
@@ -141,17 +157,22 @@ def _run_into(cfg: HypothesesConfig, out: Path, t0: float, progress: bool) -> di
     from saescope.data.splits import group_split
     from saescope.interpret.inputs import load_sae
 
-    sae = load_sae(cfg.sae, None if cfg.codes else outcome.X.shape[1], cfg.vectors)
+    codes_given = _rows_are_codes(cfg)
+    sae = load_sae(cfg.sae, None if codes_given else outcome.X.shape[1], cfg.vectors)
     train, test = group_split(outcome.groups, cfg.test_fraction, cfg.seed)
     if len(train) < 10 or len(test) < 10:
         raise InputError(f"{cfg.vectors}: too few rows for a train/held-out split ({len(train)}/{len(test)})")
     y = outcome.y
     if outcome.binary and (len(np.unique(y[train])) < 2 or len(np.unique(y[test])) < 2):
         raise InputError(f"{cfg.vectors}: the train or held-out split has one class only")
-    codes = _codes_of(cfg, sae, outcome.X, progress)
+    codes = _codes_of(cfg, sae, outcome.X, progress, codes_given)
     hyp = find_hypotheses(codes[train], y[train], codes[test], y[test], cfg, outcome.binary)
     explanations = _explanations(cfg, outcome, codes, train, hyp.latent)
     table = _table(hyp, explanations, cfg.fdr)
+    tokens = _latent_tokens(cfg, outcome, codes, train, hyp.latent)
+    if tokens is not None:
+        table = table.append_column("top_tokens", pa.array([tokens[i] for i in _order(hyp)],
+                                                           pa.list_(pa.string())))
     with atomic_path(out / "hypotheses.parquet") as tmp:
         pq.write_table(table, tmp)
     sig = hyp.latent[hyp.q <= cfg.fdr]
@@ -222,9 +243,46 @@ def _explanations(cfg: HypothesesConfig, outcome: Outcome, codes: sp.csr_matrix,
     return out
 
 
+def _latent_tokens(cfg: HypothesesConfig, outcome: Outcome, codes: sp.csr_matrix, train: np.ndarray,
+                   latents: np.ndarray, n_tokens: int = 5) -> list[list[str]] | None:
+    """Per latent, the tokens that fired it: over its `n_top` top training documents, the token
+    where it fired most in each (`sae_token` of `encode --pool-tokens`), distinct, most frequent
+    first (ties: the higher document first), at most `n_tokens`. None unless the vectors file
+    carries `sae_idx` and `sae_token`."""
+    from collections import Counter
+
+    from saescope.data.vectors import parquet_files
+    from saescope.sae.encode import latent_tokens
+
+    files = parquet_files(cfg.vectors) if Path(str(cfg.vectors)).suffix == ".parquet" or \
+        Path(str(cfg.vectors)).is_dir() else []
+    if not files or not {"sae_idx", "sae_token"} <= set(pq.read_schema(files[0]).names):
+        return None
+    t = pq.read_table(cfg.vectors, columns=["id", "sae_idx", "sae_token"])
+    where = {str(i): r for r, i in enumerate(t["id"].to_pylist())}
+    rows = [where.get(str(i)) for i in outcome.ids]
+    sae_idx, sae_tok = t["sae_idx"].to_pylist(), t["sae_token"].to_pylist()
+    out, codes_train = [], codes[train]
+    for lat in latents:
+        acts = codes_train[:, int(lat)].toarray().ravel()
+        firing = np.flatnonzero(acts > 0)
+        top = train[firing[np.argsort(-acts[firing], kind="stable")[: cfg.n_top]]]
+        picked = [rows[int(i)] for i in top if rows[int(i)] is not None]
+        toks = latent_tokens([[int(lat)]] * len(picked), [sae_idx[r] for r in picked],
+                             [sae_tok[r] for r in picked])
+        counts = Counter(tok[0] for tok in toks if tok[0] is not None)
+        out.append([tok for tok, _ in counts.most_common(n_tokens)])
+    return out
+
+
+def _order(hyp: Hypotheses) -> np.ndarray:
+    """Row order of hypotheses.parquet: most significant first (q, then |effect|)."""
+    return np.lexsort((-np.abs(hyp.effect), np.nan_to_num(hyp.q, nan=2.0)))
+
+
 def _table(hyp: Hypotheses, explanations: list[str | None], fdr: float) -> pa.Table:
     """hypotheses.parquet, most significant first (q, then |effect|)."""
-    order = np.lexsort((-np.abs(hyp.effect), np.nan_to_num(hyp.q, nan=2.0)))
+    order = _order(hyp)
     f64 = lambda a: pa.array(np.asarray(a, np.float64)[order], pa.float64())  # noqa: E731
     return pa.table({
         "latent": pa.array(hyp.latent[order].astype(np.int32), pa.int32()),

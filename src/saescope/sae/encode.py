@@ -63,7 +63,11 @@ def iter_codes(sae: SparseAutoencoder, X: Any, batch_size: int = 4096, progress:
 
 def encode_csr(sae: SparseAutoencoder, X: Any, batch_size: int = 4096, progress: bool = False
                ) -> sp.csr_matrix:
-    """Sparse codes of X [N, D] (raw inputs) as a float32 CSR matrix [N, M], zeros dropped."""
+    """Sparse codes of X [N, D] (raw inputs) as a float32 CSR matrix [N, M], zeros dropped
+    (X itself for a `PooledCodesSAE`, whose inputs are its codes)."""
+    if getattr(sae, "codes_are_inputs", False):
+        _check(sae, X, "input")  # type: ignore[arg-type]
+        return codes_of_rows(X)
     indptrs, indices, values = [np.zeros(1, dtype=np.int64)], [], []
     offset = 0
     for indptr, idx, vals in iter_codes(sae, X, batch_size, progress):
@@ -216,13 +220,15 @@ def pool_token_codes(codes: sp.csr_matrix, doc_ids: Any, pooling: TokenPooling) 
 
 def write_pooled_codes_parquet(pooled: PooledCodes, path: str | Path, tokens: Any = None,
                                positions: Any = None, dense: bool = False,
-                               doc_columns: Any = None) -> int:
+                               doc_columns: Any = None, origin: dict[str, str] | None = None) -> int:
     """Write one row per document (atomically): `id`, `sae_idx`, `sae_val`, `n_tokens`, and
     when the token rows carry them, `sae_token` / `sae_pos` (aligned with `sae_idx`: the token
     where each latent fired most, and its position). `dense`: also an `embedding` column with the
     full pooled code vector [M], so vector stages (`curate`) read the documents as vectors.
     `doc_columns` (a pyarrow Table aligned with the token rows): document-level columns (labels,
-    `split`), taken from each document's first token row."""
+    `split`), taken from each document's first token row. `origin`: recorded in the file's
+    schema metadata as `saescope.<key>` (`pooled_codes_metadata`: which SAE, which pooling), so
+    `curate --sae` and `hypotheses` know the rows are that SAE's codes."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -249,6 +255,104 @@ def write_pooled_codes_parquet(pooled: PooledCodes, path: str | Path, tokens: An
         take = pa.array(pooled.first_row)
         cols.update({name: doc_columns[name].take(take) for name in doc_columns.column_names
                      if name not in cols})
+    table = pa.table(cols)
+    if origin:
+        table = table.replace_schema_metadata({f"saescope.{k}": str(v) for k, v in origin.items()})
     with atomic_path(path) as tmp:
-        pq.write_table(pa.table(cols), tmp)
+        pq.write_table(table, tmp)
     return codes.shape[0]
+
+
+# --- pooled codes as a stage's input ---------------------------------------------------------
+
+POOLED_CODES_KEY = "pooled_codes_of"
+"""Schema-metadata key (after `saescope.`) of a pooled-codes file: the hash of the SAE's files."""
+
+
+def sae_file_hash(folder: str | Path) -> str:
+    """sha256 over an SAE folder's cfg.json and sae.safetensors (what identifies an SAE)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in ("cfg.json", "sae.safetensors"):
+        with open(Path(folder) / name, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def pooled_codes_metadata(sae_folder: str | Path, num_latents: int, pooling: TokenPooling
+                          ) -> dict[str, str]:
+    """What `encode --pool-tokens` records about its output: the SAE (hash of its files), its
+    number of latents, and the pooling."""
+    how = pooling.how if pooling.how != "topk" else f"topk{pooling.top_k}"
+    return {POOLED_CODES_KEY: sae_file_hash(sae_folder), "num_latents": str(num_latents),
+            "token_pooling": how}
+
+
+def check_pooled_codes(origin: dict[str, str], sae_folder: str | Path, source: str) -> bool:
+    """True when `origin` (a vector file's `saescope.*` metadata, without the prefix) says the
+    rows are pooled codes of the SAE in `sae_folder`; False when they are not pooled codes at all;
+    an InputError when they are pooled codes of another SAE."""
+    if POOLED_CODES_KEY not in origin:
+        return False
+    if origin[POOLED_CODES_KEY] != sae_file_hash(sae_folder):
+        raise InputError(f"{source}: holds pooled codes of another SAE than {sae_folder} "
+                         "(encode the per-token store with this SAE: saescope encode SAE TOKENS "
+                         "--pool-tokens max --dense)")
+    return True
+
+
+def file_origin(path: str | Path) -> dict[str, str]:
+    """A Parquet vector file's `saescope.*` schema metadata without the prefix ({} for any
+    other file, or one that cannot be read)."""
+    import pyarrow.parquet as pq
+
+    from saescope.data.vectors import parquet_files
+
+    p = Path(path)
+    if p.suffix.lower() != ".parquet" and not p.is_dir():
+        return {}
+    try:
+        meta = pq.read_schema(parquet_files(p)[0]).metadata or {}
+    except Exception:  # noqa: BLE001 - no origin to tell; the reader's own error comes later
+        return {}
+    return {k.decode()[len("saescope."):]: v.decode() for k, v in meta.items()
+            if k.startswith(b"saescope.")}
+
+
+class PooledCodesSAE:
+    """An SAE seen through documents whose rows are already its (pooled) codes: its inputs are
+    its codes, so `d_in` is its number of latents and encoding a row returns the row. Stages that
+    encode vectors with an SAE (curate's SAE spaces, `hypotheses`) take it in place of the SAE."""
+
+    codes_are_inputs = True
+
+    def __init__(self, sae: SparseAutoencoder) -> None:
+        self.sae = sae
+        """The SAE whose codes the rows are."""
+        self.cfg = sae.cfg
+        self.num_latents = int(sae.num_latents)
+        self.d_in = self.num_latents
+        self.device = sae.device
+
+    def eval(self) -> PooledCodesSAE:
+        return self
+
+
+def codes_of_rows(X: Any) -> sp.csr_matrix:
+    """Rows that are already codes, as float32 CSR with zeros dropped."""
+    codes = sp.csr_matrix(np.asarray(X, dtype=np.float32))
+    codes.eliminate_zeros()
+    return codes
+
+
+def latent_tokens(latents: list[list[int]], sae_idx: list[list[int] | None],
+                  sae_token: list[list[str | None] | None]) -> list[list[str | None]]:
+    """Per row, the token recorded for each of its `latents` (None where the row has no token
+    for that latent)."""
+    out = []
+    for lats, idx, toks in zip(latents, sae_idx, sae_token, strict=True):
+        where = dict(zip(idx or [], toks or [], strict=False))
+        out.append([where.get(j) for j in lats])
+    return out

@@ -137,6 +137,7 @@ def _encode_pooled(cfg: EncodeConfig, sae: Any, table: Any, progress: bool) -> i
         TokenPooling,
         encode_csr,
         pool_token_codes,
+        pooled_codes_metadata,
         write_pooled_codes_parquet,
     )
 
@@ -145,8 +146,8 @@ def _encode_pooled(cfg: EncodeConfig, sae: Any, table: Any, progress: bool) -> i
         raise InputError(f"{cfg.input}: --pool-tokens needs a per-token store with a `doc_id` "
                          "column (saescope activations --per-token)")
     codes = encode_csr(sae, table.X, batch_size=cfg.batch_size, progress=progress)
-    pooled = pool_token_codes(codes, meta["doc_id"].to_numpy(zero_copy_only=False),
-                              TokenPooling(how=str(cfg.pool_tokens), top_k=cfg.pool_top_k))
+    pooling = TokenPooling(how=str(cfg.pool_tokens), top_k=cfg.pool_top_k)
+    pooled = pool_token_codes(codes, meta["doc_id"].to_numpy(zero_copy_only=False), pooling)
     cols = meta.column_names
 
     def column(name: str) -> Any:
@@ -156,4 +157,5 @@ def _encode_pooled(cfg: EncodeConfig, sae: Any, table: Any, progress: bool) -> i
     doc_cols = meta.select([c for c in cols if c not in token_level])
     return write_pooled_codes_parquet(pooled, cfg.out, tokens=column("token"),
                                       positions=column("position"), dense=cfg.dense,
-                                      doc_columns=doc_cols if doc_cols.num_columns else None)
+                                      doc_columns=doc_cols if doc_cols.num_columns else None,
+                                      origin=pooled_codes_metadata(cfg.sae, sae.num_latents, pooling))

@@ -352,6 +352,8 @@ class FittedSpace:
         arrays.update(m_arrays)
         meta = {"name": self.name, "aggregate": self.aggregate, "needs_sae": self.sae is not None,
                 **m_meta}
+        if getattr(self.sae, "codes_are_inputs", False):  # rows are the SAE's (pooled) codes
+            meta["codes_are_inputs"] = True
         return arrays, meta
 
     @staticmethod
