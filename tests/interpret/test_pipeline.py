@@ -60,6 +60,12 @@ def test_keywords_run_writes_the_documented_outputs(data, tmp_path):
     assert s == json.loads(json.dumps(summary))
     assert s["scores"]["embedding"]["mean"] > 0.85
     assert s["scores"]["embedding"]["baseline_mean"] < 0.7
+    # the gain over the shuffled baseline, paired by latent, with its interval
+    t = lat.to_pandas()
+    gain = s["scores"]["embedding"]["above_baseline"]
+    diff = (t.embedding - t.embedding_baseline).dropna()
+    assert gain["n_latents"] == len(diff) == 6 and gain["mean"] == pytest.approx(diff.mean())
+    assert 0 < gain["ci"][0] <= gain["mean"] <= gain["ci"][1]
     assert s["counts"]["ok"] == 6 and s["counts"]["dead"] == 1
     m = json.loads((out / "manifest.json").read_text())
     assert m["sample_sizes"]["n_test_positive"] == 20 and m["seeds"]["run"] == 0

@@ -101,6 +101,10 @@ def summary_lines(manifest: dict[str, Any], cfg: InterpretConfig, flag: str) -> 
             f"{s['n_latents']} latents ({s['n_low_support']} with < {summary['min_test_positives']} "
             "activating test texts left out)"
         )
+        gain = s.get("above_baseline") or {}
+        if gain.get("n_latents"):
+            lines.append(f"  {name} above its shuffled baseline: {_fmt(gain['mean'])} (95% CI "
+                         f"{_fmt(gain['ci'][0])}-{_fmt(gain['ci'][1])}), paired over {gain['n_latents']} latents")
     c, select = summary["counts"], cfg.latents
     if select.isdigit() and int(select) > c["latents_selected"]:
         lines.append(f"note: {flag} {select}: only {c['latents_selected']} latents fire at least "

@@ -183,10 +183,15 @@ def summarise(cfg: Any, ex: Examples, table: pa.Table, n_latents_in_sae: int, fa
         v = table[name].to_numpy(zero_copy_only=False)
         b = table[f"{name}_baseline"].to_numpy(zero_copy_only=False)
         mean, lo, hi = metrics.mean_ci(v, seed=cfg.seed)
+        # Paired over the latents scored with both: how far the explanations sit above their
+        # shuffled-explanation baseline, with the bootstrap interval of that mean difference.
+        gain, gain_lo, gain_hi = metrics.mean_ci(v - np.where(np.isfinite(v), b, np.nan), seed=cfg.seed)
         scores[name] = {
             "mean": _f(mean),
             "ci": [_f(lo), _f(hi)],
             "baseline_mean": _f(np.nanmean(b[~low])) if np.isfinite(b[~low]).any() else None,
+            "above_baseline": {"mean": _f(gain), "ci": [_f(gain_lo), _f(gain_hi)],
+                               "n_latents": int(np.isfinite(v - b).sum())},
             "n_latents": int(np.isfinite(v).sum()),
             "n_low_support": int(low.sum()),
         }
