@@ -107,7 +107,10 @@ def run_saescope(X_train, m, k, budget, arch="topk", options=None):
     # jumprelu's L0 is set by its penalty (`l0_coef`, see --arch-options), not by k.
     sae_cfg = SAEConfig(arch=arch, k=k, num_latents=m, options=dict(options or {}))
     if budget == "equal":
-        cfg = TrainConfig(sae=sae_cfg, batch_size=BATCH, steps=STEPS, val_fraction=0,
+        # Threshold architectures calibrate their inference L0 to k on rows the optimiser
+        # never saw, so they keep the trainer's 10% of the training rows out (archs/base.py).
+        held = 0.1 if arch in ("batchtopk", "matryoshka", "jumprelu") else 0
+        cfg = TrainConfig(sae=sae_cfg, batch_size=BATCH, steps=STEPS, val_fraction=held,
                           device="cpu")
     else:
         cfg = TrainConfig(sae=sae_cfg, device="cpu")

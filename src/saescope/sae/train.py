@@ -534,7 +534,9 @@ class Trainer:
         if self.moments is not None:
             fold_standardization(final, self._mean_t, self._std_t)
         sample = self.source.sample(self.cfg.init_sample)
-        final.arch.after_training(final, torch.as_tensor(sample, device=self.device))
+        # Held-out rows let threshold architectures calibrate their inference L0 (archs/base.py).
+        final.arch.after_training(final, torch.as_tensor(sample, device=self.device),
+                                  held_out=self.val)
         final.eval()
         final.requires_grad_(False)
         seconds = self._seconds()

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -151,8 +152,10 @@ class Architecture:
     def after_step(self, sae: SparseAutoencoder, ctx: StepContext) -> None:
         """Hook after the optimiser step (e.g. running statistics)."""
 
-    def after_training(self, sae: SparseAutoencoder, x: torch.Tensor) -> None:
-        """Hook on the saved SAE (raw-input weights) with a sample x of raw training rows."""
+    def after_training(self, sae: SparseAutoencoder, x: torch.Tensor,
+                       held_out: np.ndarray | None = None) -> None:
+        """Hook on the saved SAE (raw-input weights) with a sample x of raw training rows and
+        the raw rows the optimiser never saw (the trainer's validation rows; None: none)."""
 
     # -- early stopping ------------------------------------------------------------------
     early_stopping: ClassVar[bool] = True
@@ -234,3 +237,42 @@ def fired_mask(idx: torch.Tensor, vals: torch.Tensor, num_latents: int) -> torch
     fired = torch.zeros(num_latents, dtype=torch.bool, device=idx.device)
     fired[idx[vals > 0]] = True
     return fired
+
+
+CALIBRATION_ROWS = 16_384
+"""At most this many held-out rows calibrate an inference threshold (a uniform sample)."""
+
+
+def calibration_rows(held_out: np.ndarray | None, sae: SparseAutoencoder,
+                     max_rows: int = CALIBRATION_ROWS) -> torch.Tensor | None:
+    """A uniform sample (fixed seed) of at most `max_rows` held-out rows as a tensor, or None."""
+    if held_out is None or len(held_out) == 0:
+        return None
+    n = len(held_out)
+    rows = np.arange(n) if n <= max_rows else np.sort(
+        np.random.default_rng(0).choice(n, max_rows, replace=False))
+    return torch.as_tensor(np.asarray(held_out[rows], dtype=np.float32), device=sae.device)
+
+
+@torch.no_grad()
+def level_for_mean_count(score_fn: Any, x: torch.Tensor, k: int, chunk: int = 1024) -> float:
+    """The level t at which the rows of `x` have on average k scores above t.
+
+    `score_fn(rows)` gives [rows, M] scores (non-positive ones never count). t lies halfway
+    between the (k N)-th and (k N + 1)-th largest positive score of the N rows, so that exactly
+    k N scores exceed it (fewer when fewer are positive: then t is half the smallest). The top
+    k N of all rows are among the union of each chunk's top k N, so memory is O(k N), not O(N M).
+    """
+    want = k * x.shape[0]
+    kept = torch.empty(0, device=x.device)
+    for start in range(0, x.shape[0], chunk):
+        s = score_fn(x[start:start + chunk]).float().flatten()
+        s = s[s > 0]
+        both = torch.cat([kept, s])
+        kept = both.topk(min(want + 1, both.numel()), sorted=False).values
+    if kept.numel() == 0:
+        return 0.0
+    top = kept.sort(descending=True).values
+    if top.numel() <= want:
+        return float(top[-1]) / 2
+    return float(top[want - 1] + top[want]) / 2

@@ -29,6 +29,12 @@ Two sparsity penalties:
   lambda moves by rate * (L0 / k - 1) each step; the objective is then not stationary, so
   such runs should be given --epochs/--steps).
 
+In target mode the thresholds are calibrated at the end of training on held-out rows (the
+trainer's validation rows, never seen by the optimiser): all theta_i are multiplied by one
+factor so that those rows have mean L0 k. The penalty holds the L0 of training batches at k,
+but an SAE fits its training rows better than new ones, and new rows got more latents above
+threshold (MMLU MiniLM, k 32: training L0 33, validation L0 38.6).
+
 The checkpoint is the sparsify layout plus `log_threshold` [M] and the current coefficient
 `l0_coef` (a scalar: lambda, or c in target mode). The kernel is wider than the paper's
 (bandwidth 0.05, theta_0 0.1 in units of the scaled inputs) so that thresholds move within the
@@ -49,6 +55,8 @@ from saescope.sae.archs.base import (
     StepContext,
     StepOutput,
     auxk_loss,
+    calibration_rows,
+    level_for_mean_count,
     pack_dense,
     per_latent,
     recon_error,
@@ -128,6 +136,9 @@ class JumpReLUOptions:
     dead_samples: int | None = None
     """A latent is dead (and joins AuxK) after this many training samples without firing;
     None: the run's dead window (one epoch of training rows, at most 10M samples)."""
+    calibrate_threshold: bool = True
+    """Target mode: after training, scale every threshold by one factor so that the held-out
+    (validation) rows have mean L0 k; False (or no held-out rows): keep the trained ones."""
 
     def __post_init__(self) -> None:
         if self.l0_coef is not None and self.l0_coef < 0:
@@ -202,6 +213,21 @@ class JumpReLU(Architecture):
         active = acts > 0
         self._l0_now = l0.detach()
         return StepOutput(loss, fvu.detach(), active.sum().float(), active.any(0), extras)
+
+    @torch.no_grad()
+    def after_training(self, sae, x: torch.Tensor, held_out=None) -> None:
+        """Target mode: one factor c on every theta_i so that held-out rows have mean L0 k.
+
+        z_i > c theta_i  <=>  z_i / theta_i > c, so c is the level at which the ratios
+        z / theta have k per row above it on average (`level_for_mean_count`)."""
+        use = self.target_mode and self.opts.calibrate_threshold
+        rows = calibration_rows(held_out, sae) if use else None
+        if rows is None:
+            return
+        theta = sae.log_threshold.exp()
+        c = level_for_mean_count(lambda r: self._pre(sae, r) / theta, rows, self.cfg.k)
+        if c > 0:
+            sae.log_threshold.add_(math.log(c))
 
     def validation_objective(self, sae, metrics: dict[str, float]) -> float:
         """The training objective (FVU + the sparsity term), on validation rows."""

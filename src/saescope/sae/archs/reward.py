@@ -89,7 +89,7 @@ class RewardSAE(Architecture):
             sae.gate_log_scale.add_(math.log(s))
 
     @torch.no_grad()
-    def after_training(self, sae, x: torch.Tensor) -> None:
+    def after_training(self, sae, x: torch.Tensor, held_out=None) -> None:
         """Shift every gate bias by c so that mean #[l + c > 0] = mean sum sigmoid(l) (bisection)."""
         _, logits = self._parts(sae, x)
         logits = logits.float()
