@@ -19,8 +19,6 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from saescope.linalg import unit_rows
-
 BLOCK = 4096
 """Query rows per block of the products (memory `BLOCK x len(B)` floats)."""
 
@@ -131,47 +129,105 @@ def ann_top_k(index: Any, Q: np.ndarray, k: int, ef_search: int,
     return idx.astype(np.int64), sim.astype(np.float32)
 
 
-SKETCH_DIM = 256
-"""Dimension of the dense sketch of sparse rows (`sketch`)."""
+def row_top(A: sp.csr_matrix, m: int, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """(positions in `A.data`, slot within the row) of each row's `m` largest entries (ties: the
+    lower column; `A`'s indices are sorted in place), in storage order (by row, then column). A
+    row with more than `m` entries gets its `m`-th largest value by a partial sort of a padded
+    block of such rows (of similar lengths); entries above it are kept, and entries equal to it
+    from the left."""
+    A.sort_indices()
+    n = A.shape[0]
+    cnt = np.diff(A.indptr)
+    rows = np.repeat(np.arange(n, dtype=np.int64), cnt)
+    thr = np.full(n, -np.inf, dtype=A.data.dtype)
+    big = np.flatnonzero(cnt > m)
+    big = big[np.argsort(cnt[big], kind="stable")]  # blocks of rows of similar lengths pad little
+    for lo in range(0, len(big), block):
+        r = big[lo:lo + block]
+        width = int(cnt[r].max())
+        pad = np.full((len(r), width), np.inf, dtype=A.data.dtype)
+        lens = cnt[r]
+        first = np.cumsum(lens) - lens
+        slot = np.arange(int(lens.sum())) - np.repeat(first, lens)
+        pad[np.repeat(np.arange(len(r)), lens), slot] = -A.data[np.repeat(A.indptr[r], lens) + slot]
+        thr[r] = -np.partition(pad, m - 1, axis=1)[:, m - 1]
+    t = thr[rows]
+    eq = A.data == t
+    ceq = np.cumsum(eq)
+    eq_rank = ceq - np.concatenate([[0], ceq])[A.indptr[:-1]][rows]  # 1-based among a row's ties
+    gt = A.data > t
+    cgt = np.cumsum(gt)
+    n_gt = np.concatenate([[0], cgt])[A.indptr[1:]] - np.concatenate([[0], cgt])[A.indptr[:-1]]
+    keep = np.flatnonzero(gt | (eq & (eq_rank <= (m - n_gt)[rows])))
+    ck = np.cumsum(np.bincount(rows[keep], minlength=n))
+    return keep, np.arange(len(keep)) - (ck - np.bincount(rows[keep], minlength=n))[rows[keep]]
 
 
-def sketch(A: sp.csr_matrix, dim: int = SKETCH_DIM) -> np.ndarray:
-    """Dense float32 unit rows `A S` with `S` a count sketch: column `j` of `A` goes to one of
-    `dim` columns with a sign, both from a fixed multiplicative hash of `j` (the same in every process).
+def shortlist_sparse(Q: sp.csr_matrix, B_T: sp.csr_matrix, L: int, query_terms: int) -> np.ndarray:
+    """int64 [n, L] candidate rows of `B` for each row of `Q` (-1: none): the `L` largest partial
+    products over each query row's `query_terms` largest entries. `B_T` is `B` transposed (CSR),
+    i.e. an inverted index: a column's posting list is one of its rows, and the product of the
+    pruned queries with it touches only the posting lists of those terms (query-term pruning of
+    term-at-a-time retrieval; high-weight, high-idf terms have short lists). Moffat & Zobel,
+    "Self-indexing inverted files for fast text retrieval", ACM TOIS 1996, for the idea of
+    evaluating only a query's most informative terms."""
+    R = sp.csr_matrix(keep_top(sp.csr_matrix(Q, copy=True), query_terms) @ B_T)
+    R.eliminate_zeros()
+    keep, rank = row_top(R, L)
+    rows = np.repeat(np.arange(R.shape[0], dtype=np.int64), np.diff(R.indptr))[keep]
+    cand = np.full((Q.shape[0], L), -1, dtype=np.int64)
+    cand[rows, rank] = R.indices[keep]
+    return cand
 
-    The count sketch (Charikar, Chen & Farach-Colton, ICALP 2002) keeps inner products in
-    expectation; its estimates are rough (standard error about `1 / sqrt(dim)`), so it only
-    shortlists candidates that `rerank_sparse` then compares exactly."""
-    A = sp.csr_matrix(A)
-    cols = A.indices.astype(np.int64)
-    h = (cols * 2654435761) % (2**32)
-    bucket, sign = h % dim, np.where((h >> 16) & 1, 1.0, -1.0).astype(np.float32)
-    rows = np.repeat(np.arange(A.shape[0], dtype=np.int64), np.diff(A.indptr))
-    out = np.bincount(rows * dim + bucket, weights=sign * A.data, minlength=A.shape[0] * dim)
-    return unit_rows(out.reshape(A.shape[0], dim))
+
+def keep_top(A: sp.csr_matrix, m: int) -> sp.csr_matrix:
+    """`A` (CSR; its indices are sorted in place) with only each row's `m` largest entries (ties:
+    the lower column); rows with fewer entries are unchanged."""
+    if int(np.diff(A.indptr).max(initial=0)) <= m:
+        return A
+    keep, _ = row_top(A, m)
+    rows = np.repeat(np.arange(A.shape[0], dtype=np.int64), np.diff(A.indptr))[keep]
+    indptr = np.zeros(A.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=A.shape[0]), out=indptr[1:])
+    return sp.csr_matrix((A.data[keep], A.indices[keep], indptr), shape=A.shape)
 
 
 def rerank_sparse(Q: sp.csr_matrix, B: sp.csr_matrix, cand: np.ndarray, k: int,
-                  self_index: np.ndarray | None = None, block: int = 1024
+                  self_index: np.ndarray | None = None, block: int = 32
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """`top_k` of the sparse unit rows `Q` among each row's candidate rows of `B` only
-    (`cand` [n, L], exact cosines): the second stage of a shortlist."""
+    """`top_k` of the sparse unit rows `Q` among each row's candidate rows of `B` only (`cand`
+    [n, L]; -1 and repeated candidates are skipped), with exact cosines: the second stage of a
+    shortlist. A block of `block` query rows is scattered into a dense buffer once, so each
+    candidate's entries are looked up, not merged."""
     n, L = cand.shape
-    nbr = np.zeros((n, k), dtype=np.int64)
-    cos = np.zeros((n, k), dtype=np.float32)
     Q, B = sp.csr_matrix(Q), sp.csr_matrix(B)
+    G = np.full((n, L), -np.inf, dtype=np.float32)
+    D = np.zeros((min(block, max(n, 1)), Q.shape[1]), dtype=np.float32)
     for lo in range(0, n, block):
         hi = min(n, lo + block)
-        c = cand[lo:hi]
-        R = B[c.ravel()]
-        Qr = Q[np.repeat(np.arange(lo, hi), L)]
-        G = np.asarray(R.multiply(Qr).sum(axis=1), dtype=np.float32).reshape(hi - lo, L)
-        if self_index is not None:
-            G[c == np.asarray(self_index[lo:hi])[:, None]] = -np.inf
-        kk = min(k, L)
-        top = np.argsort(-G, axis=1, kind="stable")[:, :kk]
-        nbr[lo:hi, :kk] = np.take_along_axis(c, top, axis=1)
-        cos[lo:hi, :kk] = np.take_along_axis(G, top, axis=1)
+        q = Q[lo:hi]
+        qr = np.repeat(np.arange(hi - lo), np.diff(q.indptr))
+        D[qr, q.indices] = q.data
+        c = cand[lo:hi].ravel()
+        R = B[np.maximum(c, 0)]
+        seg = np.repeat(np.arange(len(c)), np.diff(R.indptr))
+        g = np.bincount(seg, weights=D[seg // L, R.indices] * R.data, minlength=len(c))
+        G[lo:hi] = g.reshape(hi - lo, L)
+        D[qr, q.indices] = 0.0
+    G[cand < 0] = -np.inf
+    order = np.argsort(cand, axis=1, kind="stable")  # repeated candidates: keep the first
+    srt = np.take_along_axis(cand, order, axis=1)
+    dup = np.zeros_like(cand, dtype=bool)
+    dup[:, 1:] = srt[:, 1:] == srt[:, :-1]
+    G[np.nonzero(dup)[0], order[dup]] = -np.inf
+    if self_index is not None:
+        G[cand == np.asarray(self_index)[:, None]] = -np.inf
+    kk = min(k, L)
+    top = np.argsort(-G, axis=1, kind="stable")[:, :kk]
+    nbr = np.zeros((n, k), dtype=np.int64)
+    cos = np.zeros((n, k), dtype=np.float32)
+    nbr[:, :kk] = np.take_along_axis(cand, top, axis=1)
+    cos[:, :kk] = np.take_along_axis(G, top, axis=1)
     bad = ~np.isfinite(cos)
     cos[bad], nbr[bad] = 0.0, 0
     return nbr, cos

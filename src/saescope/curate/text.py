@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from saescope.curate.knn import keep_top
 from saescope.linalg import unit_csr
 
 TEXT_FEATURES = 2**18
@@ -91,14 +92,4 @@ def prune_rows(A: sp.csr_matrix, max_terms: int) -> sp.csr_matrix:
     largest entries of each row (ties: the lower column); rows with fewer entries are unchanged."""
     if max_terms < 1:
         raise ValueError(f"max_terms must be >= 1, got {max_terms}")
-    A.sort_indices()
-    keep = np.ones(A.nnz, dtype=bool)
-    for i in np.flatnonzero(np.diff(A.indptr) > max_terms):
-        lo, hi = A.indptr[i], A.indptr[i + 1]
-        order = np.argsort(-A.data[lo:hi], kind="stable")
-        keep[lo + order[max_terms:]] = False
-    if keep.all():
-        return A
-    rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))[keep]
-    return sp.csr_matrix((A.data[keep], (rows, A.indices[keep])), shape=A.shape, dtype=A.dtype)
-
+    return keep_top(A, max_terms)

@@ -42,7 +42,7 @@ from saescope.curate.knn import (
     index_from_array,
     index_to_array,
     rerank_sparse,
-    sketch,
+    shortlist_sparse,
     top_k,
 )
 from saescope.curate.spaces.base import Chunk, FitData, FittedSpace, Space, register
@@ -87,12 +87,17 @@ class GraphConfig:
     """Inverse L2 strength of the self-trained classifier (tried 0.03 and 0.1 on the tuning cells)."""
     index: str = "exact"
     """Neighbour search of the node graph and of the scored rows: `exact` (every node compared,
-    the reference) or `approx` (faiss HNSW indexes over the nodes' embeddings and over a dense
-    sketch of their tf-idf rows; the text candidates are re-ranked by their exact cosine)."""
+    the reference) or `approx` (a faiss HNSW index over the nodes' embeddings; a row's text
+    neighbours are found among its embedding neighbours and a shortlist from an inverted index
+    over the nodes' n-grams, re-ranked by their exact tf-idf cosine)."""
     ef_search: int = 32
-    """`approx`: HNSW candidate list per query (larger: closer to exact, slower)."""
-    text_shortlist: int = 64
-    """`approx` with texts: candidates from the sketch index re-ranked exactly per row."""
+    """`approx`: HNSW candidate list per query (at least `k + 1`; larger: closer to exact, slower)."""
+    text_shortlist: int = 16
+    """`approx` with texts: nodes shortlisted per row by the inverted index (beside the row's
+    embedding neighbours), then re-ranked by their exact cosine."""
+    text_query_terms: int = 8
+    """`approx` with texts: the row's highest-weighted n-grams whose posting lists make the
+    shortlist (fewer: shorter lists, cheaper, rougher)."""
     node_sample: str = "uniform"
     """Which pool rows become nodes: `uniform` (a uniform draw of the pool sample) or `seeded`
     (the same, plus each seed's `seed_neighbours` nearest pool rows by centred cosine, found by a
@@ -118,8 +123,8 @@ class GraphConfig:
             raise ConfigError(f"graph.feedback_c must be > 0, got {self.feedback_c}")
         if self.index not in ("exact", "approx"):
             raise ConfigError(f"graph.index: unknown {self.index!r} (choose from exact, approx)")
-        if self.ef_search < 1 or self.text_shortlist < 1:
-            raise ConfigError("graph.ef_search and graph.text_shortlist must be >= 1")
+        if min(self.ef_search, self.text_shortlist, self.text_query_terms) < 1:
+            raise ConfigError("graph.ef_search, graph.text_shortlist and graph.text_query_terms must be >= 1")
         if self.node_sample not in ("uniform", "seeded"):
             raise ConfigError(f"graph.node_sample: unknown {self.node_sample!r} (choose from uniform, seeded)")
         if self.seed_neighbours < 1:
@@ -163,8 +168,8 @@ class GraphSpace(Space):
         """Where the embedding products run."""
         self.ann: Any = None
         """The faiss HNSW index over `graph_nodes` (`index` approx; None: exact search)."""
-        self.text_ann: Any = None
-        """The faiss HNSW index over the sketches of `text_nodes` (`index` approx, with texts)."""
+        self._text_index: sp.csr_matrix | None = None
+        """`text_nodes` transposed, the inverted index of `approx` (built when first needed)."""
 
     # ------------------------------------------------------------------ fit
     def fit(self, data: FitData, rep: FittedSpace) -> None:
@@ -204,11 +209,8 @@ class GraphSpace(Space):
                 self.text_nodes = text_units(node_counts, self.text_idf, self.text_max_terms)
             if self.cfg.index == "approx":
                 self.ann = hnsw_index(self.graph_nodes)
-                if self.text_nodes is not None:
-                    self.text_ann = hnsw_index(sketch(self.text_nodes))
             self.graph_scores = manifold_ranking(self.graph_nodes, m, cfg=self.cfg, device=self.device,
-                                                 text_nodes=self.text_nodes,
-                                                 ann=(self.ann, self.text_ann))
+                                                 text_nodes=self.text_nodes, ann=self.ann)
             bar.update()
             if counts is not None:
                 bar.set_postfix_str("classifier")
@@ -319,8 +321,6 @@ class GraphSpace(Space):
                           text_nodes_indptr=np.ascontiguousarray(T.indptr, dtype=np.int64))
         if self.ann is not None:
             arrays["graph_hnsw"] = index_to_array(self.ann)
-        if self.text_ann is not None:
-            arrays["graph_text_hnsw"] = index_to_array(self.text_ann)
         if self.node_ids is not None:
             offsets, data = self.node_ids.buffers()[1:3]
             off = np.frombuffer(offsets, np.int32, len(self.node_ids) + 1).copy()
@@ -344,8 +344,6 @@ class GraphSpace(Space):
                 shape=(len(arrays["text_nodes_indptr"]) - 1, TEXT_FEATURES))
         if "graph_hnsw" in arrays:
             g.ann = index_from_array(arrays["graph_hnsw"])
-        if "graph_text_hnsw" in arrays:
-            g.text_ann = index_from_array(arrays["graph_text_hnsw"])
         if "node_ids_offsets" in arrays:
             off = arrays["node_ids_offsets"].astype(np.int32)
             g.node_ids = pa.StringArray.from_buffers(len(off) - 1, pa.py_buffer(off.tobytes()),
@@ -365,7 +363,9 @@ def _neighbours(U: np.ndarray, T: sp.csr_matrix | None, g: GraphSpace, k: int,
         nbr, cos = ann_top_k(g.ann, U, k, g.cfg.ef_search, self_index)
         if T is None:
             return nbr, cos, None, None
-        return (nbr, cos, *_text_approx(T, g.text_nodes, g.text_ann, g.cfg, k, self_index))
+        if g._text_index is None:
+            g._text_index = sp.csr_matrix(g.text_nodes.T)  # type: ignore[union-attr]
+        return (nbr, cos, *_text_approx(T, g.text_nodes, g._text_index, g.cfg, k, self_index, nbr))
     if getattr(g, "_nodes_tensor", None) is None:  # moved to the device once, not per chunk
         import torch
 
@@ -376,12 +376,14 @@ def _neighbours(U: np.ndarray, T: sp.csr_matrix | None, g: GraphSpace, k: int,
     return (nbr, cos, *top_k(T, g.text_nodes, k, self_index=self_index))
 
 
-def _text_approx(T: sp.csr_matrix, nodes: sp.csr_matrix, ann: Any, cfg: GraphConfig, k: int,
-                 self_index: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Text neighbours: `text_shortlist` candidates from the sketch index, re-ranked exactly."""
-    L = min(max(k, cfg.text_shortlist), nodes.shape[0])
-    cand, _ = ann_top_k(ann, sketch(T), L, max(cfg.ef_search, L), self_index)
-    return rerank_sparse(T, nodes, cand, k, self_index)
+def _text_approx(T: sp.csr_matrix, nodes: sp.csr_matrix, inverted: sp.csr_matrix, cfg: GraphConfig,
+                 k: int, self_index: np.ndarray | None, emb_nbr: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Text neighbours (approx): the rows' embedding neighbours `emb_nbr` and `text_shortlist`
+    nodes from the inverted index (`inverted`: `nodes` transposed) over their `text_query_terms`
+    best n-grams, re-ranked by the exact tf-idf cosine."""
+    cand = shortlist_sparse(T, inverted, cfg.text_shortlist, cfg.text_query_terms)
+    return rerank_sparse(T, nodes, np.hstack([emb_nbr, cand]), k, self_index)
 
 
 def seeded_rows(seed_units: np.ndarray, pool: np.ndarray | Iterable[np.ndarray],
@@ -437,8 +439,8 @@ def manifold_ranking(nodes: np.ndarray, n_seeds: int, k: int | None = None, alph
     of them the queries: kNN graph with positive-cosine weights, symmetrised by the maximum,
     normalised `D^-1/2 W D^-1/2`, then `steps` of `F <- alpha S F + (1 - alpha) y` (None: `cfg`'s
     `k`, `alpha` (`text_alpha` with texts), `steps`). With `text_nodes` (unit tf-idf rows of the
-    same nodes), `S = norm(S_emb + text_weight S_text)`. `ann`: faiss indexes over `nodes` and
-    over the sketches of `text_nodes` for approximate neighbours (`GraphConfig.index`; None:
+    same nodes), `S = norm(S_emb + text_weight S_text)`. `ann`: a faiss index over `nodes` for
+    approximate neighbours (`GraphConfig.index`; text neighbours as in `_text_approx`; None:
     exact)."""
     cfg = cfg or GraphConfig()
     k = cfg.k if k is None else k
@@ -454,10 +456,12 @@ def manifold_ranking(nodes: np.ndarray, n_seeds: int, k: int | None = None, alph
     if k < 1:  # a single node: nothing to spread to
         return y.astype(np.float32)
     own = np.arange(n)
-    if ann is not None and ann[0] is not None:
-        S = _normalised(_knn_graph(*ann_top_k(ann[0], nodes, k, cfg.ef_search, own)))
+    if ann is not None:
+        nbr, cos = ann_top_k(ann, nodes, k, cfg.ef_search, own)
+        S = _normalised(_knn_graph(nbr, cos))
         if text_nodes is not None:
-            S_text = _normalised(_knn_graph(*_text_approx(text_nodes, text_nodes, ann[1], cfg, k, own)))
+            inverted = sp.csr_matrix(text_nodes.T)
+            S_text = _normalised(_knn_graph(*_text_approx(text_nodes, text_nodes, inverted, cfg, k, own, nbr)))
             S = _normalised(S + cfg.text_weight * S_text)
     else:
         S = _normalised(_knn_graph(*top_k(nodes, nodes, k, device, own)))
