@@ -128,6 +128,12 @@ def test_token_level_llm_explainer_and_detection_over_http(tmp_path, fault_serve
         assert r.detection == 1.0 and r.detection_unparsed == 0 and r.detection_baseline < 0.7
     se = pq.read_table(tmp_path / "o" / "scored_examples.parquet").to_pandas()
     assert not se.text.str.contains("<<").any() and (se.prediction == se.activating.astype(float)).all()
+    # a window's activation is the largest of its tokens' (the token's own stays in examples.parquet)
+    test = ex[ex.split == "test"].merge(se, on=["latent", "id"], suffixes=("", "_scored"))
+    assert len(test) == len(se)
+    assert np.allclose(test.activation_scored, [max(a) for a in test.token_acts])
+    assert (test.activation_scored >= test.activation).all()
+    assert (test.activation_scored > test.activation).any()
 
 
 def test_window_max_and_quiet() -> None:

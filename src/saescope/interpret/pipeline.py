@@ -17,6 +17,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -157,24 +158,25 @@ def interpret_vectors(
         ctx = ExplainContext(ex, texts, cfg, llm, req_bar)
         # Token level: the scorers judge whole windows without the mark (delphi's detection
         # and embedding scoring show plain contexts; a negative window is silent throughout).
-        score_texts = texts
-        if windows is not None:
+        score_texts, score_ex = texts, ex
+        if windows is not None:  # a window's activation is its largest token's (simulation)
             kw = cfg.token_keyword_window
             ctx.negative_texts = score_texts = windows.texts(mark=False)
+            score_ex = replace(ex, activation=windows.window_max(codes, ex.row, ex.latent))
             ctx.keyword_texts = windows.texts(mark=False, before=kw, after=kw)
         explanations = explain_phase(ctx, alive, work / "explanations.jsonl", progress)
         shuffled = shuffled_explanations(explanations, alive, cfg.seed)
         scoring = ScoringContext(cfg.scoring, None, llm, req_bar)
         if "embedding" in cfg.scorers:
             scoring.embed = _memo_embed(embed or _default_embedder(cfg), X, score_texts)
-        scored = score_phase(scoring, cfg.scorers, ex, score_texts, explanations, shuffled, alive,
+        scored = score_phase(scoring, cfg.scorers, score_ex, score_texts, explanations, shuffled, alive,
                              work / "scores.jsonl", cfg.chunk_latents, progress)
         req_bar.close()
 
         table = write_latents(out, cfg, ex, latents, ids_s, explanations, scored, families, similar)
         write_examples(out, ex, ids_s, texts,
                        None if windows is None else windows.window_acts(codes, ex.row, ex.latent))
-        write_scored_examples(out, cfg, ex, latents, ids_s, score_texts, scored)
+        write_scored_examples(out, cfg, score_ex, latents, ids_s, score_texts, scored)
         summary = summarise(cfg, ex, table, n_lat, families, latents)
         sae_dead = sae_dead_fraction(cfg.sae)
         if sae_dead is not None:
