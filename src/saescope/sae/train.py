@@ -16,7 +16,8 @@ early-stopping state, so a resumed run matches an uninterrupted one.
 "Dead" has one meaning everywhere: a latent that fired on none of `dead_window` training
 samples (one epoch of training rows, at most 10M samples; an architecture's `dead_samples`
 option overrides it). The training log counts it with per-latent counters over the last window
-of training steps (what AuxK acts on); metrics.json (`dead_fraction`, `dead_window`),
+of training steps; AuxK acts on latents silent for `auxk_window` samples (at most the dead
+window, at most a tenth of the run: `saescope.sae.budget`); metrics.json (`dead_fraction`, `dead_window`),
 latent_stats.parquet and the report count it with the saved encoder over a uniform sample of
 that many training rows (all of them when the window is an epoch), streamed in chunks.
 
@@ -194,7 +195,8 @@ class Stepper:
 
     def __init__(self, sae: SparseAutoencoder, opt: torch.optim.Optimizer, dist: Dist | None = None,
                  *, global_batch: int, grad_clip: float = 1.0, autocast: bool = False,
-                 fast: bool = False, seed: int = 0, dead_window: int = 10_000_000) -> None:
+                 fast: bool = False, seed: int = 0, dead_window: int = 10_000_000,
+                 auxk_window: int = 0) -> None:
         self.sae, self.opt, self.dist = sae, opt, dist or Dist()
         self.global_batch = global_batch
         self.grad_clip = grad_clip
@@ -205,6 +207,8 @@ class Stepper:
         """Training samples since each latent last fired."""
         self.dead_samples = getattr(sae.arch.opts, "dead_samples", None) or dead_window
         """A latent is dead after this many samples without firing (the arch option wins)."""
+        self.auxk_samples = getattr(sae.arch.opts, "dead_samples", None) or auxk_window or dead_window
+        """AuxK acts on latents silent for this many samples (`RunPlan.auxk_window`)."""
         self.seed = seed
         self.generator = torch.Generator(device=sae.device)
 
@@ -222,7 +226,7 @@ class Stepper:
         sae, dist = self.sae, self.dist
         ctx = StepContext(step=step, total_steps=total, total_variance=self.total_variance(x),
                           global_batch=self.global_batch,
-                          dead_mask=(self.dead >= self.dead_samples) if step else None,
+                          dead_mask=(self.dead >= self.auxk_samples) if step else None,
                           fast=self.fast,
                           all_reduce_mean=dist.all_reduce_mean if dist.world > 1 else None,
                           generator=self.generator, world_size=dist.world)
@@ -328,7 +332,7 @@ class Trainer:
         self.stepper = Stepper(sae, self.opt, dist, global_batch=self.source.batch_size,
                                grad_clip=cfg.grad_clip, fast=fast, seed=cfg.seed,
                                autocast=cfg.autocast and self.device.type == "cuda",
-                               dead_window=self.plan.dead_window)
+                               dead_window=self.plan.dead_window, auxk_window=self.plan.auxk_window)
         torch.manual_seed(cfg.seed + 1000 * dist.rank)
         self.val_eval = None
         if self.val is not None and len(self.val):
