@@ -91,6 +91,29 @@ class DemoConfig:
     """auto | cpu | cuda for the embedding model and SAE training."""
     draws: int = 5
     """Seed draws behind the curation table's spread (3 with `quick`)."""
+    per_token: bool = False
+    """The token-level demo instead (`saescope.demo_tokens`): an SAE on the token activations
+    of a causal LM (`lm`, block `layer`), features shown on their tokens, questions curated by
+    their tokens' pooled codes, hypotheses naming the tokens. Uses `domain`, `k`,
+    `expansion_factor`, `val_fraction`, `seed`, `device`, `quick` and the `token_*` options."""
+    lm: str = "smollm2"
+    """With `per_token`: the causal LM (`smollm2`: the offline SmolLM2-135M; a folder or hub name)."""
+    layer: int = 15
+    """With `per_token`: the block whose output is read."""
+    max_tokens: int = 64
+    """With `per_token`: tokens per question at most (the context cap)."""
+    token_rows: int = 400
+    """With `per_token`: questions used (a sample stratified by subject; halved with `quick`)."""
+    token_seeds: int = 20
+    """With `per_token`: seed questions of the target domain, held out of the pool and of training."""
+    token_steps: int = 600
+    """With `per_token`: SAE optimiser steps of 256 token rows (halved with `quick`)."""
+    token_latents: int = 20
+    """With `per_token`: live latents explained and scored at token level (drawn at random)."""
+    token_budget: int = 50
+    """With `per_token`: pool questions the curation selects."""
+    token_pooling: str = "mean"
+    """With `per_token`: how a question's token codes become its code: max | mean | topk."""
 
     def __post_init__(self) -> None:
         if self.domain not in DOMAINS:
@@ -103,6 +126,16 @@ class DemoConfig:
             raise ConfigError("--llm-base-url and --llm-model go together")
         if self.local_llm and self.llm_base_url:
             raise ConfigError("give either --llm-base-url/--llm-model or --local-llm, not both")
+        if self.per_token:
+            from saescope.sae.encode import TokenPooling
+
+            TokenPooling(how=self.token_pooling)  # checks the name
+            for name in ("token_rows", "token_seeds", "token_steps", "token_latents", "token_budget",
+                         "max_tokens"):
+                if getattr(self, name) < 1:
+                    raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+            if self.llm_base_url or self.local_llm:
+                raise ConfigError("--per-token explains with keywords only (no --llm-* / --local-llm)")
 
 
 @dataclass
@@ -160,7 +193,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True,
     run = _Run(cfg, root, RunLayout.paths(root), echo, progress)
     stages = StageCache(root, command="saescope demo", config=asdict(cfg))
     timings: dict[str, float] = {}
-    todo = [st for st in STAGES if st.enabled(run)]
+    todo = [st for st in (TOKEN_STAGES if cfg.per_token else STAGES) if st.enabled(run)]
     for i, st in enumerate(todo, 1):
         t0 = time.perf_counter()
         conf = st.config(run)
@@ -177,13 +210,15 @@ def run_demo(cfg: DemoConfig, progress: bool = True,
             stages.finish(st.name, fp)
         st.report(run)
         timings[st.name] = time.perf_counter() - t0
-    summary = _summary(run)
+    from saescope import demo_tokens
+
+    summary = demo_tokens.summary(run) if cfg.per_token else _summary(run)
     summary["seconds"] = {k: round(v, 2) for k, v in timings.items()}
     summary["seconds"]["total"] = round(time.perf_counter() - t_start, 2)
     summary["redone"] = stages.redone
     summary = stage_manifest("demo", cfg, stages=stages.done) | summary
     write_json(root / "summary.json", summary)
-    for line in format_summary(summary, root):
+    for line in (demo_tokens.format_summary if cfg.per_token else format_summary)(summary, root):
         echo(line)
     return summary
 
@@ -382,6 +417,56 @@ STAGES: list[_Stage] = [
 """The demo, in order: each stage is fingerprinted by its config and the stages before it."""
 
 
+def _token_stages() -> list[_Stage]:
+    from saescope import demo_tokens as t
+
+    return [
+        _Stage("tokens", t.data_config, t.data_outputs, t.data_run, t.data_report,
+               lambda r: f"{r.cfg.lm} block {r.cfg.layer} activations per token of MMLU questions"),
+        _Stage("sae", t.sae_config,
+               lambda r: [r.root / "sae", r.root / "sae" / "sae.safetensors", r.root / "sae" / "metrics.json"],
+               t.sae_run, t.sae_report,
+               lambda r: f"training a topk SAE on the tokens (k={r.cfg.k}, "
+                         f"{t._q(r.cfg)[1]} steps, standardised inputs)"),
+        _Stage("encode", t.encode_config,
+               lambda r: [r.root / "docs", r.root / "docs" / "pool.parquet", r.root / "docs" / "seed.parquet"],
+               t.encode_run, t.encode_report,
+               lambda r: f"pooling each question's token codes ({r.cfg.token_pooling})"),
+        _Stage("interpret", t.interpret_config,
+               lambda r: [r.root / "interpret", r.root / "interpret" / "summary.json"],
+               t.interpret_run, t.interpret_report,
+               lambda r: f"token-level keywords explanations + embedding scorer, {r.cfg.token_latents} latents"),
+        _Stage("curate", t.curate_config,
+               lambda r: [r.root / "curate", r.root / "curate" / "manifest.json",
+                          r.root / "curate" / "selected.parquet"],
+               t.curate_run, t.curate_report,
+               lambda r: f"selecting {r.cfg.token_budget} {r.cfg.domain} questions by pooled codes (sae-pu)"),
+        _Stage("hypotheses", t.hypotheses_config,
+               lambda r: [r.root / "hypotheses", r.root / "hypotheses" / "manifest.json"],
+               t.hypotheses_run, t.hypotheses_report,
+               lambda r: f"latents that predict {r.cfg.domain}, with their tokens"),
+    ]
+
+
+TOKEN_STAGES: list[_Stage] = _token_stages()
+"""The token-level demo (`per_token`), in order, through the same cached loop."""
+
+
+def stratified_sample(table: pa.Table, n_rows: int, rng: np.random.Generator) -> pa.Table:
+    """About `n_rows` rows sampled within each `subject` in proportion (every subject keeps at
+    least one row), in table order; the whole table when n_rows is 0 or not smaller."""
+    if not 0 < n_rows < table.num_rows:
+        return table
+    subjects = np.asarray(table["subject"].to_pylist())
+    keep: list[int] = []
+    frac = n_rows / table.num_rows
+    for s in np.unique(subjects):
+        rows = np.flatnonzero(subjects == s)
+        n = max(1, int(round(len(rows) * frac)))
+        keep.extend(rng.choice(rows, size=min(n, len(rows)), replace=False).tolist())
+    return table.take(pa.array(sorted(keep)))
+
+
 def _make_data(cfg: DemoConfig, data_dir: Path, out: Path, progress: bool) -> None:
     """MMLU questions, sampled for --quick, embedded; split into seed/train/val; written three ways."""
     from saescope.data.builtin import load_mmlu
@@ -389,17 +474,8 @@ def _make_data(cfg: DemoConfig, data_dir: Path, out: Path, progress: bool) -> No
 
     table = load_mmlu()
     rng = np.random.default_rng(cfg.seed)
-    n_rows = cfg.quick_rows if cfg.quick else cfg.rows
-    if 0 < n_rows < table.num_rows:
-        # Stratified by subject, so every subject (and domain) stays represented.
-        subjects = np.asarray(table["subject"].to_pylist())
-        keep: list[int] = []
-        frac = n_rows / table.num_rows
-        for s in np.unique(subjects):
-            rows = np.flatnonzero(subjects == s)
-            n = max(1, int(round(len(rows) * frac)))
-            keep.extend(rng.choice(rows, size=min(n, len(rows)), replace=False).tolist())
-        table = table.take(pa.array(sorted(keep)))
+    # Stratified by subject, so every subject (and domain) stays represented.
+    table = stratified_sample(table, cfg.quick_rows if cfg.quick else cfg.rows, rng)
     from saescope.curate.evaluate import seed_pool_split
 
     is_target = np.asarray(table["domain"].to_pylist()) == cfg.domain

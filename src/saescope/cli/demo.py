@@ -31,6 +31,16 @@ DEMO_OPTIONS = (
     Opt("--llm-latents", "llm_latents"),
     Opt("--device", "device"),
     Opt("--seed", "seed"),
+    Opt("--per-token", "per_token"),
+    Opt("--model", "lm"),
+    Opt("--layer", "layer"),
+    Opt("--max-tokens", "max_tokens"),
+    Opt("--token-rows", "token_rows"),
+    Opt("--token-seeds", "token_seeds"),
+    Opt("--token-steps", "token_steps"),
+    Opt("--token-latents", "token_latents"),
+    Opt("--token-budget", "token_budget"),
+    Opt("--token-pooling", "token_pooling"),
     Opt("--progress/--no-progress", None, type=bool, default=True, help="Show progress bars."),
 )
 """`saescope demo`'s options: one per `DemoConfig` field."""
