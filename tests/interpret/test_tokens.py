@@ -106,10 +106,10 @@ def test_token_level_llm_explainer_and_detection_over_http(tmp_path, fault_serve
     windows = TokenWindows.from_meta(meta, "store", before=4, after=2)
     ids = [f"{d}:{p}" for d, p in zip(meta["doc_id"].to_pylist(), meta["position"].to_pylist(), strict=True)]
     asked: list[str] = []
-    fault_server.retry_after = "0.05"
+    fault_server.retry_after, fault_server.hang_seconds = "0.05", 3.0  # a hang outlasts the 1 s timeout
     fault_server.answer_override = lambda user: asked.append(user)  # None: the oracle answers
     cfg = InterpretConfig(explainer="llm", scorers=("detection",), llm_base_url=fault_server.base_url,
-                          llm_model="scripted", llm_timeout=0.5, cache_path=str(tmp_path / "c.sqlite"),
+                          llm_model="scripted", llm_timeout=1.0, cache_path=str(tmp_path / "c.sqlite"),
                           token_window_before=4, token_window_after=2, scoring=ScorerConfig(n_boot=100))
     interpret_vectors(None, X, ids, None, tmp_path / "o", cfg, progress=False, codes=codes,
                       windows=windows)
