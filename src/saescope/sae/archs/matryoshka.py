@@ -5,11 +5,20 @@ The dictionary is ordered and cut into nested prefixes m_1 < m_2 < ... < m_G = M
 BatchTopK codes over the whole dictionary (the top k*B pre-activations of the batch); each
 prefix must reconstruct the input on its own:
 
-    x_hat_g = b_dec + sum_{i < m_g} a_i W_dec,i,   loss = (1/G) sum_g FVU(x, x_hat_g) + AuxK,
+    x_hat_g = b_dec + sum_{i < m_g} a_i W_dec,i,
+    loss = FVU(x, x_hat_G) + beta * (1 / (G - 1)) sum_{g < G} FVU(x, x_hat_g) + alpha * AuxK,
 
 so early latents learn general features and later ones refine them instead of absorbing
-them. FVU is that of the whole dictionary (x_hat_G). Inference is BatchTopK's JumpReLU with
-the learned threshold; the checkpoint is the sparsify layout plus `threshold` (a scalar).
+them. The paper's loss is the mean of all G prefix FVUs, i.e. beta = G - 1 (4 with the
+default prefixes) up to the constant 1/G. saescope's default beta is 0.25 and its AuxK weight
+alpha is 1 (SAELens's coefficient; BatchTopK's 1/32 otherwise): with the paper's weighting, a
+prefix narrower than the true dictionary learns blends of atoms ("feature hedging", Chanin et
+al. 2025, arXiv:2505.11756) that take top-k slots, the latents after the last inner prefix
+only feel 1/G of the loss and die, and on planted dictionaries of equally frequent atoms
+about half the atoms were recovered (SAELens's own Matryoshka did the same); with beta 0.25
+and alpha 1 as many as with BatchTopK (docs/results/sae.md, with the rows that chose them).
+FVU is that of the whole dictionary (x_hat_G). Inference is BatchTopK's JumpReLU with the
+threshold calibrated as BatchTopK's; the checkpoint is the sparsify layout plus `threshold`.
 """
 
 from __future__ import annotations
@@ -30,6 +39,13 @@ class MatryoshkaOptions(BatchTopKOptions):
 
     prefix_fractions: list[float] = field(default_factory=lambda: [1 / 16, 1 / 8, 1 / 4, 1 / 2])
     """Prefix sizes as fractions of M, increasing, each in (0, 1); M itself is always the last."""
+    inner_weight: float = 0.25
+    """beta, the weight of the mean inner-prefix FVU beside the whole dictionary's FVU (the
+    paper's mean over all prefixes is beta = number of inner prefixes). 0.25 was chosen on
+    planted dictionaries other than the reported ones (docs/results/sae.md)."""
+    auxk_alpha: float = 1.0
+    """Weight of the AuxK loss on dead latents (SAELens's coefficient; 0 disables): the latents
+    outside every inner prefix are trained by the whole dictionary's FVU alone and die more."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -37,6 +53,8 @@ class MatryoshkaOptions(BatchTopKOptions):
         if any(not 0 < f < 1 for f in fr) or any(b <= a for a, b in zip(fr, fr[1:], strict=False)):
             raise ConfigError(f"prefix_fractions must increase within (0, 1), got {fr}")
         self.prefix_fractions = fr
+        if self.inner_weight < 0:
+            raise ConfigError(f"inner_weight must be >= 0, got {self.inner_weight}")
 
 
 def prefix_sizes(fractions: list[float], m: int) -> list[int]:
@@ -71,6 +89,8 @@ class Matryoshka(BatchTopK):
         recons = prefix_reconstructions(acts, sae.W_dec, sae.b_dec, sizes)
         fvus = [recon_error(x, r) / ctx.total_variance for r in recons]
         fvu = fvus[-1]
-        loss = torch.stack(fvus).mean()
+        loss = fvu
+        if len(fvus) > 1 and self.opts.inner_weight > 0:
+            loss = loss + self.opts.inner_weight * torch.stack(fvus[:-1]).mean()
         extras: dict[str, torch.Tensor] = {"prefix0_fvu": fvus[0].detach()}
         return self._finish_step(sae, x_c, x - recons[-1], acts, loss, fvu, extras, ctx)
