@@ -18,8 +18,9 @@ class HypothesesConfig:
     sae: str | None = None
     """SAE folder (cfg.json + sae.safetensors) trained on vectors of this kind."""
     codes: bool = False
-    """The vectors are already this SAE's codes, one column per latent (e.g. documents as the
-    pooled codes of their tokens: `saescope encode --pool-tokens max --dense`)."""
+    """The vectors are already this SAE's codes, one column per latent. Files that `saescope
+    encode --pool-tokens HOW --dense` wrote with this SAE (documents as the pooled codes of their
+    tokens) are recognised from their metadata without it."""
     out: str | None = None
     """Output folder (hypotheses.parquet, manifest.json)."""
     label_field: str | None = None
