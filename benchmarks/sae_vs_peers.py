@@ -63,6 +63,14 @@ def load_split(cache: Path) -> tuple[np.ndarray, np.ndarray]:
     return X[np.sort(perm[n_val:])], X[np.sort(perm[:n_val])]
 
 
+def inner_split(X_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A 90/10 split of the training rows alone (torch.randperm seed 1), for choosing settings
+    without looking at the reported validation rows."""
+    perm = torch.randperm(len(X_train), generator=torch.Generator().manual_seed(1)).numpy()
+    n_val = len(X_train) // 10
+    return X_train[np.sort(perm[n_val:])], X_train[np.sort(perm[:n_val])]
+
+
 def load_token_split(path: Path, standardize: bool) -> tuple[np.ndarray, np.ndarray]:
     """(X_train, X_val): SmolLM2 token rows cached by benchmarks/curate_activations.py (`tokens`,
     `token_doc`), the tokens of 10% of the questions held out whole (the same seeded draw as that
@@ -101,19 +109,22 @@ def measure(encoder: Encoder, X_train: np.ndarray, X_val: np.ndarray, m: int) ->
 
 
 # -- saescope ---------------------------------------------------------------------------------
-def run_saescope(X_train, m, k, budget, arch="topk", options=None):
+def run_saescope(X_train, m, k, budget, arch="topk", options=None, overrides=None):
+    """`train_sae` at the budget; `overrides`: TrainConfig fields (a "sae" dict for SAEConfig's)."""
     from saescope.sae import SAEConfig, TrainConfig, train_sae
 
+    over = dict(overrides or {})
     # jumprelu's L0 is set by its penalty (`l0_coef`, see --arch-options), not by k.
-    sae_cfg = SAEConfig(arch=arch, k=k, num_latents=m, options=dict(options or {}))
+    sae_cfg = SAEConfig(arch=arch, k=k, num_latents=m, options=dict(options or {}),
+                        **over.pop("sae", {}))
     if budget == "equal":
         # Threshold architectures calibrate their inference L0 to k on rows the optimiser
         # never saw, so they keep the trainer's 10% of the training rows out (archs/base.py).
         held = 0.1 if arch in ("batchtopk", "matryoshka", "jumprelu") else 0
         cfg = TrainConfig(sae=sae_cfg, batch_size=BATCH, steps=STEPS, val_fraction=held,
-                          device="cpu")
+                          device="cpu", **over)
     else:
-        cfg = TrainConfig(sae=sae_cfg, device="cpu")
+        cfg = TrainConfig(sae=sae_cfg, device="cpu", **over)
     t0 = time.perf_counter()
     res = train_sae(X_train, cfg, progress=False)
     seconds = time.perf_counter() - t0
@@ -221,13 +232,14 @@ def saelens_batches(X_train: np.ndarray) -> Iterator[torch.Tensor]:
         epoch += 1
 
 
-def run_saelens(X_train, m, k, budget, arch="topk", lr=3e-4, options=None):
+def run_saelens(X_train, m, k, budget, arch="topk", lr=3e-4, options=None, trainer=None):
     """SAELens 6.x: its `<Arch>TrainingSAE` trained by its own `SAETrainer` for STEPS steps of
     BATCH rows (a data provider over the same vectors), its defaults otherwise: Adam at `lr`
     (its default 3e-4), constant schedule, inputs scaled to mean norm sqrt(d)
     (`expected_average_only_in`, folded into the weights at the end), AuxK coefficient 1 and
     dead window 1000 steps (topk family). Measured through its inference SAE
-    (`save_inference_model` + `SAE.load_from_disk`: BatchTopK and Matryoshka become JumpReLU)."""
+    (`save_inference_model` + `SAE.load_from_disk`: BatchTopK and Matryoshka become JumpReLU).
+    `options`: fields of its training-SAE config; `trainer`: fields of its `SAETrainerConfig`."""
     import tempfile
 
     import sae_lens
@@ -249,8 +261,9 @@ def run_saelens(X_train, m, k, budget, arch="topk", lr=3e-4, options=None):
                   **extra)
     torch.manual_seed(0)
     sae = getattr(sae_lens, f"{name}TrainingSAE")(cfg)
-    tcfg = SAETrainerConfig(total_training_samples=STEPS * BATCH, train_batch_size_samples=BATCH,
-                            lr=lr, lr_end=lr / 10, n_batches_for_norm_estimate=20)
+    tcfg = SAETrainerConfig(**{"total_training_samples": STEPS * BATCH,
+                               "train_batch_size_samples": BATCH, "lr": lr, "lr_end": lr / 10,
+                               "n_batches_for_norm_estimate": 20, **(trainer or {})})
     t0 = time.perf_counter()
     SAETrainer(tcfg, sae, saelens_batches(X_train)).fit()
     seconds = time.perf_counter() - t0
@@ -329,11 +342,19 @@ def main() -> None:
                     help="saescope architectures for the equal rows, e.g. topk,matryoshka,jumprelu")
     ap.add_argument("--arch-options", default="{}",
                     help='saescope options per arch, JSON, e.g. \'{"jumprelu": {"l0_coef": 0.01}}\'')
+    ap.add_argument("--saescope-config", default="{}",
+                    help='saescope TrainConfig fields, JSON (a "sae" dict for SAEConfig fields), '
+                         'e.g. \'{"grad_clip": 0, "sae": {"init_b_dec": "zeros"}}\'')
+    ap.add_argument("--inner", action="store_true",
+                    help="ablation mode: train on 90%% of the training rows and report on the "
+                         "other 10%% (the reported validation rows are not loaded)")
     ap.add_argument("--saelens-archs", default="topk,batchtopk",
                     help="SAELens architectures: topk,batchtopk,matryoshka,jumprelu")
     ap.add_argument("--saelens-lr", type=float, default=3e-4, help="SAELens Adam lr (its default)")
     ap.add_argument("--saelens-options", default="{}",
                     help='SAELens config fields per arch, JSON, e.g. \'{"jumprelu": {"l0_coefficient": 2}}\'')
+    ap.add_argument("--saelens-trainer", default="{}",
+                    help='SAELens SAETrainerConfig fields, JSON, e.g. \'{"lr_scheduler_name": "cosineannealing"}\'')
     ap.add_argument("--sparsify-optimizer", default="adam", choices=("adam", "signum"))
     ap.add_argument("--sparsify-warmup", type=int, default=None,
                     help="sparsify lr_warmup_steps (default: its 1000)")
@@ -358,7 +379,10 @@ def main() -> None:
         X_train, X_val = load_token_split(args.tokens, args.standardize)
     else:
         X_train, X_val = load_split(args.cache)
+    if args.inner:
+        X_train, X_val = inner_split(X_train)
     data = f"{args.tokens.name} ({'standardised' if args.standardize else 'raw'})" if args.tokens else "MMLU MiniLM"
+    data += " (inner split of the training rows)" if args.inner else ""
     print(f"{data}: {len(X_train)} train / {len(X_val)} val rows, d {X_train.shape[1]}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
     print("| budget | latents x k | tool | val FVU | val L0 | dead (train) | steps | seconds |")
@@ -371,12 +395,16 @@ def main() -> None:
                 variants = [("topk", {})]
                 if tool == "saescope" and budget == "equal":
                     opts = json.loads(args.arch_options)
-                    variants = [(a, {"arch": a, "options": opts.get(a)}) for a in args.archs.split(",")]
+                    over = json.loads(args.saescope_config)
+                    variants = [(a, {"arch": a, "options": opts.get(a), "overrides": over})
+                                for a in args.archs.split(",")]
                 if tool == "saelens":
                     if budget != "equal":
                         continue
                     opts = json.loads(args.saelens_options)
-                    variants = [(a, {"arch": a, "lr": args.saelens_lr, "options": opts.get(a)})
+                    trainer = json.loads(args.saelens_trainer)
+                    variants = [(a, {"arch": a, "lr": args.saelens_lr, "options": opts.get(a),
+                                     "trainer": trainer})
                                 for a in args.saelens_archs.split(",")]
                 if tool == "sparsify":
                     if budget != "equal":
