@@ -32,8 +32,10 @@ the tokens of 90% of the questions and validated on the tokens of the other 10% 
 whole). Every question is then described by its tokens' codes pooled `max` and `mean`
 (`saescope.sae.encode.pool_token_codes`, what `encode --pool-tokens HOW --dense` writes) and
 curated by `--token-methods` over those dense codes: `embedding` (cosine), `embedding-centered`,
-`embedding-pu` (the PU classifier `curate --sae` with pooled codes runs). Nothing of it is tuned
-on these figures.
+`embedding-pu` (the PU classifier on the dense codes), and the SAE spaces `sae-pu` / `sae-enrich`
+that read the pooled codes as the token SAE's codes (`saescope.sae.encode.PooledCodesSAE`, what
+`curate --sae` runs on `encode --pool-tokens --dense` output). Nothing of it is tuned on these
+figures.
 
     python benchmarks/curate_activations.py [--n 3000] [--layer 15] [--draws 5] [--threads 1]
         [--token-steps 1000] [--token-standardize on|off|on,off]
@@ -134,7 +136,7 @@ def train(X: np.ndarray, out: Path, epochs: int) -> float:
 
 
 TOKEN_POOLINGS = ("max", "mean")
-TOKEN_METHODS = ("embedding", "embedding-centered", "embedding-pu")
+TOKEN_METHODS = ("embedding", "embedding-centered", "embedding-pu", "sae-pu", "sae-enrich")
 
 
 def train_tokens(T: np.ndarray, doc: np.ndarray, out: Path, steps: int, standardize: bool
@@ -213,6 +215,7 @@ def token_rows(T: np.ndarray, doc: np.ndarray, domain: np.ndarray, ids: np.ndarr
     questions as dense pooled codes, scored by `--token-methods`."""
     from saescope.data.activations import variance_shares
     from saescope.sae import SparseAutoencoder
+    from saescope.sae.encode import PooledCodesSAE
 
     rows = []
     share = variance_shares(T)[0]
@@ -227,7 +230,9 @@ def token_rows(T: np.ndarray, doc: np.ndarray, domain: np.ndarray, ids: np.ndarr
         for how in TOKEN_POOLINGS:
             X = pooled_token_codes(T, doc, sae, how)
             methods = tuple(m for m in args.token_methods.split(",") if m)
-            res = evaluate(X, None, domain, ids, args.draws, args.n_seeds, methods)
+            # the SAE spaces read the pooled codes as the token SAE's codes (`curate --sae` on
+            # `encode --pool-tokens --dense` output)
+            res = evaluate(X, PooledCodesSAE(sae), domain, ids, args.draws, args.n_seeds, methods)
             rows.append((f"token-sae{'-std' if std == 'on' else ''} {how}-pooled codes", share,
                          float(met["fvu"]), res))
     return rows
