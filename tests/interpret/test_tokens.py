@@ -144,3 +144,20 @@ def test_window_max_and_quiet() -> None:
     rows, lats = np.array([0, 1, 2, 3, 4, 5, 0]), np.array([0, 1, 0, 1, 1, 0, 1])
     assert w.window_max(codes, rows, lats).tolist() == [0, 3, 2, 3, 0, 0, 0]
     assert w.quiet(codes)(np.array([0, 0]), np.array([0, 2])).tolist() == [True, False]
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    # what SmolLM2-135M answered to the token-level prompt over `transformers serve`
+    ("The marked tokens share a common thread of a message that is a reference to a service. In each",
+     "a message that is a reference to a service"),
+    ("The marked tokens share a common trait of being a form of targeted advertising. This is",
+     "being a form of targeted advertising"),
+    ("The marked tokens share a common thread: they are quotes from texts. These quotes",
+     "they are quotes from texts"),
+    ("The marked tokens share a common thread of <<the structure>> and <<the content>>. They are",
+     "the structure and the content"),
+])
+def test_token_level_answers_lose_the_prompt_echo(answer: str, expected: str) -> None:
+    from saescope.interpret.prompts import parse_explanation
+
+    assert parse_explanation(answer) == expected

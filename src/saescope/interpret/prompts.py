@@ -242,7 +242,11 @@ _LEAD_IN = re.compile(
     r"|^(?:these|the|all) (?:first )?texts (?:all )?(?:share|are about|discuss|have in common)"
     r"(?: (?:a|the) (?:common )?(?:topic|theme)(?: of)?)?\s*[:\-]?\s*"
     r"|^(?:this|the|these) (?:text|texts) (?:is|are) (?:about|discussing|a reference to|related to)"
-    r"(?: (?:the|a) (?:topic|subject) of)?\s+",
+    r"(?: (?:the|a) (?:topic|subject) of)?\s+"
+    # the token-level prompt's echo: "The marked tokens share a common thread of ..."
+    r"|^(?:the |these |all )?(?:marked |highlighted )?tokens (?:all )?(?:share|have in common)"
+    r"(?: (?:a|the) (?:common |shared )?(?:thread|trait|theme|topic|property|feature|pattern)(?: of)?)?"
+    r"\s*[:\-]?\s*",
     re.I,
 )
 _QUOTES = "\"'`“”‘’«» "
@@ -276,6 +280,7 @@ def parse_explanation(text: str, max_words: int = 40, examples: Sequence[str] = 
             continue
         if line.endswith(":") or line.startswith(("{", "[")) or _is_echo(line, echoes):
             continue  # a header, JSON that did not parse, or an example read back
+        line = line.replace("<<", "").replace(">>", "")  # token-level marks read back
         line = re.split(r"(?<=[a-z0-9)])[.!?](?:\s|$)", line)[0]  # the first sentence
         words = line.split()
         return " ".join(words[:max_words])[:max_chars].rstrip(".,;") or None
