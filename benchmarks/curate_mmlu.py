@@ -99,6 +99,65 @@ def embeddings(cache: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
             np.asarray(meta["domain"].to_pylist()), np.asarray(meta["text"].to_pylist(), dtype=object))
 
 
+INFLATE_PACKAGES = ("numpy", "scipy", "sklearn", "pandas", "networkx", "sympy", "torch", "matplotlib")
+"""Installed packages whose docstrings make the other corpus of `--inflate` (no MMLU subject)."""
+
+
+def docstring_corpus(n: int) -> list[str]:
+    """`n` first paragraphs (8 words or more, unique) of the docstrings of `INFLATE_PACKAGES`'
+    modules, functions and classes (parsed, not imported), shuffled with rng 0: rows of a corpus
+    that is not MMLU, available offline, to inflate the pool so that the targets are rare."""
+    import ast
+    import importlib.util
+    import re
+
+    seen: dict[str, None] = {}
+    for pkg in INFLATE_PACKAGES:
+        spec = importlib.util.find_spec(pkg)
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        for f in sorted(Path(spec.submodule_search_locations[0]).rglob("*.py")):
+            if "tests" in f.parts:
+                continue
+            try:
+                tree = ast.parse(f.read_text(encoding="utf-8", errors="ignore"))
+            except (SyntaxError, ValueError):
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                    doc = ast.get_docstring(node)
+                    para = re.sub(r"\s+", " ", doc.strip().split("\n\n")[0]).strip() if doc else ""
+                    if len(para.split()) >= 8:
+                        seen.setdefault(para, None)
+    texts = list(seen)
+    np.random.default_rng(0).shuffle(texts)
+    if len(texts) < n:
+        raise SystemExit(f"--inflate {n}: only {len(texts)} docstring paragraphs found")
+    return texts[:n]
+
+
+def inflated(X, ids, subject, texts, n: int, cache: Path):
+    """MMLU's arrays with `n` docstring rows appended (subject `other corpus`), MiniLM embeddings
+    of those rows cached in `cache` by a hash of their texts."""
+    import pyarrow as pa
+
+    from saescope.data.embed import embed_table
+    from saescope.data.vectors import read_vectors
+
+    extra = docstring_corpus(n)
+    key = hashlib.sha256("\n".join(extra).encode()).hexdigest()[:10]
+    path = cache / f"docstrings_{n}_{key}.parquet"
+    if not path.is_file():
+        t0 = time.perf_counter()
+        embed_table(pa.table({"id": [f"doc-{i}" for i in range(n)], "text": extra}), path, model="minilm",
+                    progress=True)
+        print(f"embedded {n} docstring paragraphs in {time.perf_counter() - t0:.0f} s -> {path}")
+    vt = read_vectors(path)
+    return (np.vstack([X, vt.X]).astype(np.float32), np.concatenate([ids, np.asarray(vt.ids, dtype=str)]),
+            np.concatenate([subject, np.full(n, "other corpus")]),
+            np.concatenate([texts, np.asarray(extra, dtype=object)]))
+
+
 def train_config(which: str):
     from saescope.sae import SAEConfig, TrainConfig
 
@@ -135,7 +194,7 @@ def run_targets(X, ids, targets, methods, sae, draws, n_seeds, texts=None, **fit
 
     out = {}
     plain = [m for m in methods if not m.endswith((NO_TEXT, APPROX)) and m != DSIR]
-    variants = {NO_TEXT: ({}, None), APPROX: ({"graph": GraphConfig(index="approx")}, texts)}
+    variants = {NO_TEXT: ({"use_text": False}, texts), APPROX: ({"graph": GraphConfig(index="approx")}, texts)}
     for key, is_t in targets.items():
         t0 = time.perf_counter()
         out[key] = precision_over_draws(X, ids, is_t, plain, BUDGETS, draws, n_seeds, sae=sae,
@@ -192,35 +251,80 @@ def dsir_over_draws(is_t: np.ndarray, texts: np.ndarray, draws: int, n_seeds: in
     return prec, secs
 
 
-def at_scale(X, ids, targets, sae, draws, n_seeds, texts, fractions: list[float],
-             node_sample: str = "uniform", seed_neighbours: int = 60) -> None:
+def graph_variant(spec: str):
+    """`GraphConfig` from `key=value` pairs joined by `+` (e.g. `node_sample=seeded+second_pass=20`;
+    empty: the defaults); values are typed as the field's default."""
+    from dataclasses import fields
+
+    from saescope.curate.spaces import GraphConfig
+
+    types = {f.name: type(f.default) for f in fields(GraphConfig)}
+    kw = {}
+    for pair in filter(None, spec.split("+")):
+        k, v = pair.split("=", 1)
+        kw[k] = types[k](v)
+    return GraphConfig(**kw)
+
+
+def full_pool_reference(X, ids, targets, draws, n_seeds, texts, full: float, cache: Path | None) -> dict:
+    """`{target: DrawResults}` of the default and the baseline fitted on `full` of the pool; read
+    from / written to `cache` (JSON, valid for the same targets, draws, seeds and fraction)."""
+    from saescope.curate.evaluate import precision_over_draws
+
+    key = {"targets": sorted(targets), "draws": draws, "n_seeds": n_seeds, "full": full}
+    if cache is not None and cache.is_file():
+        saved = json.loads(cache.read_text())
+        if saved["key"] == key:
+            print(f"full-pool reference read from {cache}")
+            return load_results(saved["results"])
+    ref = {k: precision_over_draws(X, ids, is_t, ["embedding-graph", BASELINE], BUDGETS, draws, n_seeds,
+                                   texts=texts, fit_sample=full) for k, is_t in targets.items()}
+    if cache is not None:
+        cache.write_text(json.dumps({"key": key, "results": {k: {"precision": r.precision, "best": r.best}
+                                                             for k, r in ref.items()}}))
+    return ref
+
+
+def at_scale(X, ids, targets, draws, n_seeds, texts, fractions: list[float], variants: list[str],
+             ref_cache: Path | None = None) -> None:
     """The default and the baseline fitted on a uniform fraction of the pool (the graph's nodes are
     then that sample, as `saescope curate` samples `fit_sample` rows of a larger pool), scoring
     the whole pool: precision, and the share of the default's full-pool gain over the baseline
-    that it keeps (`(p_f - base_f) / (p_1 - base_1)`, per budget, mean over targets and draws)."""
+    that it keeps (`(p_f - base_f) / (p_1 - base_1)`, per budget, mean over targets and draws;
+    the interval is over the draws). The full-pool rows (fraction 1) are fitted once with the
+    default `GraphConfig`: every variant's extra nodes are then already nodes, so they are the
+    same for all (tests/curate/test_curate_space_params.py checks it)."""
     from saescope.curate.evaluate import precision_over_draws
-    from saescope.curate.spaces import GraphConfig
 
     methods = ["embedding-graph", BASELINE]
-    graph = GraphConfig(node_sample=node_sample, seed_neighbours=seed_neighbours)
-    res = {f: {k: precision_over_draws(X, ids, is_t, methods, BUDGETS, draws, n_seeds, sae=sae,
-                                       texts=texts, fit_sample=f, graph=graph)
-               for k, is_t in targets.items()}
-           for f in fractions}
-    print(f"\n#### at scale: the graph fitted on a fraction of the pool, node sample {node_sample}"
-          f"{f' ({seed_neighbours} seed neighbours)' if node_sample == 'seeded' else ''} "
-          f"({len(targets)} targets x {draws} draws)\n")
-    print("| fit sample | budget | embedding-graph | embedding-centered | gain | kept share of the full-pool gain |")
-    print("| --- | --- | --- | --- | --- | --- |")
     full = max(fractions)
-    for f in fractions:
-        for b in BUDGETS:
-            p = {m: np.mean([res[f][k].precision[m][b] for k in targets]) for m in methods}
-            g_full = np.mean([res[full][k].precision["embedding-graph"][b] for k in targets]) - np.mean(
-                [res[full][k].precision[BASELINE][b] for k in targets])
-            gain = p["embedding-graph"] - p[BASELINE]
-            print(f"| {f:g} | {b} | {p['embedding-graph']:.3f} | {p[BASELINE]:.3f} | {gain:+.3f} | "
-                  f"{gain / g_full:.0%} |" if g_full else "| n/a |")
+    ref = full_pool_reference(X, ids, targets, draws, n_seeds, texts, full, ref_cache)
+    print(f"\n#### at scale: the graph fitted on a fraction of the pool ({len(targets)} targets x "
+          f"{draws} draws; full-pool rows: fit sample {full:g})\n")
+    print("| graph variant | fit sample | budget | embedding-graph | embedding-centered | gain | "
+          "kept share of the full-pool gain (95% interval over draws) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+
+    def per_draw(res, m, b):  # [draws], mean over targets
+        return np.mean([res[k].precision[m][b] for k in targets], axis=0)
+
+    for spec in variants:
+        graph = graph_variant(spec)
+        for f in fractions:
+            t0 = time.perf_counter()
+            res = ref if f == full else {
+                k: precision_over_draws(X, ids, is_t, methods, BUDGETS, draws, n_seeds, texts=texts,
+                                        fit_sample=f, graph=graph) for k, is_t in targets.items()}
+            for b in BUDGETS:
+                g_full = per_draw(ref, "embedding-graph", b) - per_draw(ref, BASELINE, b)
+                gain = per_draw(res, "embedding-graph", b) - per_draw(res, BASELINE, b)
+                kept = t_interval(gain / np.where(g_full == 0, np.nan, g_full)) if len(gain) > 1 else (
+                    float(gain.mean() / g_full.mean()) if g_full.mean() else float("nan"), float("nan"))
+                share = np.mean(gain) / np.mean(g_full) if np.mean(g_full) else float("nan")
+                print(f"| {spec or 'default'} | {f:g} | {b} | {per_draw(res, 'embedding-graph', b).mean():.3f} | "
+                      f"{per_draw(res, BASELINE, b).mean():.3f} | {gain.mean():+.3f} | {share:.0%}"
+                      + (f" ({kept[0]:.0%} +- {kept[1]:.0%})" if draws > 1 else "") + " |", flush=True)
+            print(f"<!-- {spec or 'default'} at {f:g}: {time.perf_counter() - t0:.0f} s -->", flush=True)
 
 
 def t_interval(v: np.ndarray) -> tuple[float, float]:
@@ -337,10 +441,13 @@ def main() -> None:
                     help="only the first N of the 10 reported subjects (0: the 4 domains and 10 subjects)")
     ap.add_argument("--fit-sample", default=None,
                     help="comma-separated pool fractions (e.g. 1,0.1,0.02): only the at-scale table")
-    ap.add_argument("--node-sample", default="uniform",
-                    help="with --fit-sample: comma-separated GraphConfig.node_sample values (uniform,seeded)")
-    ap.add_argument("--seed-neighbours", default="60",
-                    help="with --node-sample seeded: comma-separated GraphConfig.seed_neighbours values")
+    ap.add_argument("--graph-variants", default="",
+                    help="with --fit-sample: comma-separated GraphConfig variants, each `key=value` pairs "
+                         "joined by `+` (e.g. `,node_sample=seeded+second_pass=20`; empty: the defaults)")
+    ap.add_argument("--inflate", type=int, default=0,
+                    help="with --fit-sample: append this many docstring paragraphs (not MMLU) to the pool")
+    ap.add_argument("--ref-cache", type=Path, default=None,
+                    help="with --fit-sample: JSON file keeping the full-pool reference rows between runs")
     ap.add_argument("--tuning-subjects", type=int, default=0,
                     help="with --fit-sample: the first N of the 10 tuning subjects instead of the reported ones")
     ap.add_argument("--from-json", type=Path, default=None,
@@ -370,7 +477,7 @@ def main() -> None:
         tune_text(X, ids, subject, domain, texts, args.n_seeds)
         return
     methods = [m for m in args.methods.split(",") if m]
-    needs_sae = args.tune or any(m.startswith("sae") for m in methods)
+    needs_sae = args.tune or (not args.fit_sample and any(m.startswith("sae") for m in methods))
     sae = trained_sae(X, args.train, cache) if needs_sae else None
     if args.tune:
         tune(X, ids, domain, sae, args.n_seeds)
@@ -380,12 +487,15 @@ def main() -> None:
     if args.max_targets:
         targets = {f"subject: {s}": subject == s for s in SUBJECTS[: args.max_targets]}
     if args.fit_sample:
+        if args.inflate:
+            X, ids, subject, texts = inflated(X, ids, subject, texts, args.inflate, cache)
+            targets = {k: np.r_[v, np.zeros(args.inflate, bool)] for k, v in targets.items()}
+            print(f"pool inflated with {args.inflate:,} docstring paragraphs: {len(X):,} rows")
         if args.tuning_subjects:
             targets = {f"tuning subject: {s}": subject == s for s in TUNE_SUBJECTS[: args.tuning_subjects]}
         fracs = sorted((float(f) for f in args.fit_sample.split(",")), reverse=True)
-        for ns in args.node_sample.split(","):
-            for j in args.seed_neighbours.split(",") if ns == "seeded" else ["60"]:
-                at_scale(X, ids, targets, None, args.draws, args.n_seeds, texts, fracs, ns, int(j))
+        at_scale(X, ids, targets, args.draws, args.n_seeds, texts, fracs, args.graph_variants.split(","),
+                 args.ref_cache)
         return
     t0 = time.perf_counter()
     res = run_targets(X, ids, targets, methods, sae, args.draws, args.n_seeds, texts=texts)

@@ -84,3 +84,23 @@ def test_draws_leave_out_seed_copies_as_the_cli_does(planted):
     assert res.precision["embedding"][1] == [1.0]  # the copy (cosine 1, off target) is left out
     bare = precision_over_draws(X, ids, is_t, ["embedding"], (1,), 1, 20, aggregate="max")
     assert bare.precision["embedding"][1] == [0.0]  # without texts nothing says it is a copy
+
+
+def test_draws_without_texts_in_the_space_still_leave_out_seed_copies(planted):
+    """`use_text=False` (the benchmark's `embedding-graph-notext`, the CLI's `--no-use-text`): the
+    space does not read the texts, but the seed-duplicate rule does, as in `saescope curate`."""
+    d = planted.data
+    X = np.vstack([d.seed_X, d.pool_X]).astype(np.float32)
+    is_t = np.r_[np.ones(len(d.seed_X), bool), d.pool_is_target]
+    ids = np.array([f"r{i}" for i in range(len(X))])
+    texts = np.array([f"text {i}" for i in range(len(X))], dtype=object)
+    graph = {"spaces": ["embedding-graph"], "budgets": (10, 40), "draws": 1, "n_seeds": 20}
+    assert (precision_over_draws(X, ids, is_t, texts=texts, use_text=False, **graph).precision
+            == precision_over_draws(X, ids, is_t, **graph).precision)  # no copies: texts unread
+    seeds, pool = seed_pool_split(is_t, 20, np.random.default_rng(1000))
+    j = np.flatnonzero(pool & ~is_t)[0]  # an off-target pool row becomes a copy of seed 0
+    X[j], texts[j] = X[seeds[0]], texts[seeds[0]]
+    kw = {"spaces": ["embedding"], "budgets": (1,), "draws": 1, "n_seeds": 20, "aggregate": "max"}
+    assert precision_over_draws(X, ids, is_t, **kw).precision["embedding"][1] == [0.0]
+    no_text = precision_over_draws(X, ids, is_t, texts=texts, use_text=False, **kw)
+    assert no_text.precision["embedding"][1] == [1.0]  # the copy is left out

@@ -159,7 +159,8 @@ def test_seeded_node_sample_finds_a_rare_target_the_uniform_sample_misses():
     kept = {}
     for mode in ("uniform", "seeded"):
         fs = fit_space("embedding-graph", seeds, pool_X[fit], pool_ids=ids[fit],
-                       graph=GraphConfig(node_sample=mode), seeded=(pool_X[extra], None, ids[extra]))
+                       graph=GraphConfig(node_sample=mode, second_pass=0),
+                       seeded=(pool_X[extra], None, ids[extra]))
         node_ids = set(fs.method.node_ids.to_pylist())
         kept[mode] = (sum(i in node_ids for i in ids[is_t]),
                       is_t[np.argsort(-fs.score(pool_X, ids).score, kind="stable")[:30]].mean())
@@ -193,8 +194,12 @@ def test_seeded_rows_is_each_seeds_nearest_rows_in_any_chunking():
 
     C = unit_rows(S, mean) @ unit_rows(P, mean).T
     want = np.unique(np.argsort(-C, axis=1)[:, :7])
+    rank = np.argsort(np.argsort(-C, axis=1), axis=1)  # each row's rank among each seed's
     for chunk in (1000, 64, 7):
         np.testing.assert_array_equal(seeded_rows(unit_rows(S, mean), P, mean, 7, chunk=chunk), want)
+        pos, best = seeded_rows(unit_rows(S, mean), P, mean, 7, chunk=chunk, ranks=True)
+        np.testing.assert_array_equal(pos, want)
+        np.testing.assert_array_equal(best, rank[:, pos].min(axis=0))
     with pytest.raises(ConfigError, match="node_sample"):
         GraphConfig(node_sample="nearest")
 
@@ -206,15 +211,86 @@ def test_curate_with_a_seeded_node_sample_adds_the_seeds_neighbours_as_nodes(pla
     from saescope.curate.fitstate import load_space
 
     nodes = {}
-    for mode in ("uniform", "seeded"):
-        out = tmp_path / mode
+    for mode, second in (("uniform", 0), ("seeded", 0), ("seeded", 2), ("uniform", 2)):
+        out = tmp_path / f"{mode}{second}"
         run_curate(CurateConfig(seeds=str(planted.seeds), pool=str(planted.pool), out=str(out),
                                 budget=20, projection_sample=0, fit_sample=100,
-                                graph={"node_sample": mode, "seed_neighbours": 5}), progress=False)
+                                graph={"node_sample": mode, "seed_neighbours": 5, "second_pass": second,
+                                       "shortlist": 10}), progress=False)
         space = json.loads((out / "fit" / "space.json").read_text())
         assert space["meta"]["params"]["node_sample"] == mode
-        assert space["info"]["key"]["graph"]["node_sample"] == mode
-        nodes[mode] = len(load_space(out / "fit", None, "cpu").method.graph_nodes)
+        assert space["info"]["key"]["graph"]["second_pass"] == second
+        nodes[mode, second] = len(load_space(out / "fit", None, "cpu").method.graph_nodes)
     n_seeds = pq.read_table(planted.seeds).num_rows
-    assert nodes["uniform"] == n_seeds + 100
-    assert nodes["seeded"] > nodes["uniform"] and nodes["seeded"] <= nodes["uniform"] + 5 * n_seeds
+    assert nodes["uniform", 0] == n_seeds + 100
+    assert nodes["uniform", 0] < nodes["seeded", 0] <= nodes["uniform", 0] + 5 * n_seeds
+    assert nodes["seeded", 2] == nodes["seeded", 0] + 2 * n_seeds  # the second pass's rows
+    assert nodes["uniform", 2] == nodes["uniform", 0] + 2 * n_seeds
+
+
+def test_curate_skips_the_first_pass_when_every_pool_row_is_a_node(planted, tmp_path, monkeypatch):
+    """The default (seeded nodes, second pass) on a pool that the sample holds whole: the first
+    pass is not run (it could add no node) and the nodes are the seeds and the pool."""
+    import saescope.curate.spaces.graph as graph
+
+    def fail(*a, **k):
+        raise AssertionError("first pass run")
+
+    monkeypatch.setattr(graph, "seeded_rows", fail)
+    out = tmp_path / "c"
+    run_curate(CurateConfig(seeds=str(planted.seeds), pool=str(planted.pool), out=str(out), budget=20,
+                            projection_sample=0), progress=False)
+    from saescope.curate.fitstate import load_space
+
+    n = pq.read_table(planted.seeds).num_rows + pq.read_table(planted.pool).num_rows
+    assert len(load_space(out / "fit", None, "cpu").method.graph_nodes) == n
+
+
+def _first_pass(sX, pX, pt, ids, fit, depth):
+    """`fit_space`'s `seeded` tuple from the first pass over the whole pool (as `saescope curate`)."""
+    from saescope.curate.spaces.graph import seeded_rows
+    from saescope.linalg import unit_rows
+
+    mean = pX[fit].astype(np.float64).mean(axis=0).astype(np.float32)
+    pos, rank = seeded_rows(unit_rows(sX, mean), pX, mean, depth, ranks=True)
+    return pX[pos], [pt[i] for i in pos], ids[pos], rank
+
+
+def test_first_pass_options_change_nothing_when_the_pool_is_the_sample():
+    """Seeded nodes, the second pass and pseudo-positives from the nodes only add rows that are
+    not nodes: with the whole pool as the sample the scores are those of the uniform graph."""
+    from test_curate_text import _confusable
+
+    sX, st, pX, pt, _ = _confusable()
+    ids = np.array([f"r{i}" for i in range(len(pX))], dtype=object)
+    seeded = _first_pass(sX, pX, pt, ids, np.arange(len(pX)), 40)
+    plain = GraphConfig(node_sample="uniform", second_pass=0, feedback_from="sample")
+    full = GraphConfig(node_sample="seeded", seed_neighbours=10, second_pass=5, shortlist=40,
+                       feedback_from="nodes")
+    scores = [fit_space("embedding-graph", sX, pX, seed_texts=st, pool_texts=pt, pool_ids=ids, graph=g,
+                        seeded=seeded).score(pX, ids, pt).score for g in (plain, full)]
+    np.testing.assert_array_equal(scores[0], scores[1])
+
+
+def test_second_pass_adds_the_first_graphs_best_shortlist_rows():
+    """`second_pass`: the graph fitted on the sample and the seeds' nearest rows scores the first
+    pass's shortlist, and its `second_pass x seeds` best rows that are not nodes become nodes."""
+    from test_curate_text import _confusable
+
+    sX, st, pX, pt, labels = _confusable(n_per=300)
+    ids = np.array([f"r{i}" for i in range(len(pX))], dtype=object)
+    fit = np.sort(np.random.default_rng(0).choice(len(pX), len(pX) // 10, replace=False))
+    seeded = _first_pass(sX, pX, pt, ids, fit, 40)
+    kw = {"seed_texts": st, "pool_texts": [pt[i] for i in fit], "pool_ids": ids[fit], "seeded": seeded}
+    one = fit_space("embedding-graph", sX, pX[fit], graph=GraphConfig(seed_neighbours=5, second_pass=0,
+                                                                      shortlist=40), **kw)
+    two = fit_space("embedding-graph", sX, pX[fit], graph=GraphConfig(seed_neighbours=5, second_pass=3,
+                                                                      shortlist=40), **kw)
+    nodes_one = set(one.method.node_ids.to_pylist())
+    free = np.array([i not in nodes_one for i in seeded[2]])
+    s = one.score(seeded[0], seeded[2], seeded[1]).score
+    order = np.flatnonzero(free)[np.argsort(-s[free], kind="stable")]
+    want = set(seeded[2][order[: 3 * len(sX)]])
+    assert set(two.method.node_ids.to_pylist()) - nodes_one == want
+    assert len(two.method.graph_nodes) == len(one.method.graph_nodes) + 3 * len(sX)
+    assert (labels[[int(i[1:]) for i in want]] == "a").mean() > 0.8  # mostly the target's rows

@@ -55,17 +55,20 @@ class DrawResults:
 def precision_over_draws(X: np.ndarray, ids: np.ndarray, is_target: np.ndarray,
                          spaces: list[str], budgets: tuple[int, ...], draws: int, n_seeds: int,
                          sae: Any = None, first_seed: int = 1000, texts: np.ndarray | None = None,
-                         fit_sample: float = 1.0, **fit_kw: Any) -> DrawResults:
+                         fit_sample: float = 1.0, use_text: bool = True, **fit_kw: Any) -> DrawResults:
     """Precision of each space over `draws` seed draws (see the module docstring); `texts` (one
     per row) feed the lexical channel of `embedding-graph`, and, as in `saescope curate`, a pool
     row whose stripped text is a seed's is not a candidate (`seed_duplicate_mask`). The SAE codes
     of all rows are computed once and sliced for each draw (the encoder is row-wise).
     `fit_sample` < 1: the spaces are fitted on that uniform fraction of the pool (as `saescope
-    curate` fits on `fit_sample` rows of a larger pool) and score the whole pool."""
+    curate` fits on `fit_sample` rows of a larger pool) and score the whole pool. `use_text`
+    False: the spaces do not read the texts (`saescope curate --no-use-text`), but the
+    seed-duplicate rule still does, as in `saescope curate`."""
     import time
 
     from saescope.curate.select import candidate_order
-    from saescope.curate.spaces import encode_codes, fit_space
+    from saescope.curate.spaces import GraphConfig, encode_codes, fit_space
+    from saescope.curate.spaces.graph import first_pass_depth
 
     if not 0 < fit_sample <= 1:
         raise ValueError(f"fit_sample must be in (0, 1], got {fit_sample}")
@@ -86,11 +89,12 @@ def precision_over_draws(X: np.ndarray, ids: np.ndarray, is_target: np.ndarray,
         kw: dict[str, Any] = {"pool_ids": ids[fit_rows]}
         if codes is not None:
             kw.update(seed_codes=codes[seed_rows], pool_codes=codes[fit_rows])
-        if texts is not None:
+        if texts is not None and use_text:
             kw.update(seed_texts=texts[seed_rows].tolist(), pool_texts=texts[fit_rows].tolist())
-        graph = fit_kw.get("graph")
-        if graph is not None and graph.node_sample == "seeded":
-            kw["seeded"] = _seeded(X, ids, texts, seed_rows, pool_rows, fit_rows, graph.seed_neighbours)
+        graph = fit_kw.get("graph") or GraphConfig()
+        if graph is not None and first_pass_depth(graph) and len(fit_rows) < len(pool_rows):
+            # (when the sample is the pool, the first pass finds only rows that are nodes already)
+            kw["seeded"] = _seeded(X, ids, texts if use_text else None, seed_rows, pool_rows, fit_rows, graph)
         dup = (seed_duplicate_mask(texts[seed_rows], texts[pool_rows]) if texts is not None
                else np.zeros(len(pool_rows), dtype=bool))
         for name in spaces:
@@ -108,15 +112,18 @@ def precision_over_draws(X: np.ndarray, ids: np.ndarray, is_target: np.ndarray,
 
 
 def _seeded(X: np.ndarray, ids: np.ndarray, texts: np.ndarray | None, seed_rows: np.ndarray,
-            pool_rows: np.ndarray, fit_rows: np.ndarray, per_seed: int) -> tuple:
-    """`fit_space`'s `seeded`: the first pass of `node_sample` seeded over the whole pool (centred
-    on the fit sample's mean, as the fitted space is)."""
-    from saescope.curate.spaces.graph import seeded_rows
+            pool_rows: np.ndarray, fit_rows: np.ndarray, graph: Any) -> tuple:
+    """`fit_space`'s `seeded`: the first pass of `node_sample` seeded / `second_pass` over the
+    whole pool (centred on the fit sample's mean, as the fitted space is), as `saescope curate`
+    runs it (`pipeline.seeded_nodes`)."""
+    from saescope.curate.spaces.graph import first_pass_depth, seeded_rows
     from saescope.linalg import unit_rows
 
     mean = X[fit_rows].astype(np.float64).mean(axis=0).astype(np.float32)
-    rows = pool_rows[seeded_rows(unit_rows(X[seed_rows], mean), X[pool_rows], mean, per_seed)]
-    return X[rows], None if texts is None else texts[rows].tolist(), ids[rows]
+    pos, rank = seeded_rows(unit_rows(X[seed_rows], mean), X[pool_rows], mean, first_pass_depth(graph),
+                            ranks=True)
+    rows = pool_rows[pos]
+    return X[rows], None if texts is None else texts[rows].tolist(), ids[rows], rank
 
 
 def seed_duplicate_mask(seed_texts: np.ndarray, pool_texts: np.ndarray) -> np.ndarray:

@@ -131,26 +131,30 @@ def fit_or_resume(cfg: CurateConfig, inp: Inputs, fit_dir: Path, scores_dir: Pat
 
 def seeded_nodes(cfg: CurateConfig, inp: Inputs, sample_X: np.ndarray,
                  text_field: str | None) -> tuple | None:
-    """`embedding-graph` with `graph.node_sample` seeded: the first pass over the whole pool (each
-    seed's nearest rows by centred cosine, `spaces.graph.seeded_rows`, one shard at a time) and
-    those rows' (raw inputs, texts, ids); None for any other space or node sample."""
+    """`embedding-graph` with `graph.node_sample` seeded or a `graph.second_pass`: the first pass
+    over the whole pool (each seed's `graph.first_pass_depth` nearest rows by centred cosine,
+    `spaces.graph.seeded_rows`, one shard at a time) and those rows' (raw inputs, texts, ids,
+    best rank); None for any other space or without a first pass."""
     from saescope.curate.layout import rows_at
-    from saescope.curate.spaces.graph import seeded_rows
+    from saescope.curate.spaces.graph import first_pass_depth, seeded_rows
     from saescope.data.vectors import list_column_to_numpy
     from saescope.linalg import unit_rows
 
     sel = cfg.selection
-    if sel.space not in GRAPH_SPACES or sel.graph.node_sample != "seeded" or inp.seeds is None:
+    depth = first_pass_depth(sel.graph)
+    if sel.space not in GRAPH_SPACES or depth == 0 or inp.seeds is None:
         return None
+    if inp.layout.num_rows <= min(cfg.execution.fit_sample, sel.graph.nodes):
+        return None  # every pool row is a node already: the first pass would add none
     vcol, lay = inp.layout.vector_column, inp.layout
     mean = sample_X.astype(np.float64).mean(axis=0).astype(np.float32)
     shards = (list_column_to_numpy(read_rows(sh, lay, None, columns=[vcol])[vcol], cfg.inputs.pool, vcol)
               for sh in lay.shards)
-    pos = seeded_rows(unit_rows(inp.seeds.X, mean), shards, mean, sel.graph.seed_neighbours, inp.device)
+    pos, rank = seeded_rows(unit_rows(inp.seeds.X, mean), shards, mean, depth, inp.device, ranks=True)
     table = rows_at(lay, pos, [vcol] + ([text_field] if text_field else []))
     return (list_column_to_numpy(table[vcol], cfg.inputs.pool, vcol),
             table[text_field].to_pylist() if text_field else None,
-            np.asarray(table["id"].to_pylist(), dtype=object))
+            np.asarray(table["id"].to_pylist(), dtype=object), rank)
 
 
 def seed_text_list(inp: Inputs, field: str) -> list[str | None]:

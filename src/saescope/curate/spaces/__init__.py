@@ -92,7 +92,7 @@ def fit_space(
     seed_codes: sp.csr_matrix | None = None,
     pool_codes: sp.csr_matrix | None = None,
     progress: bool = False,
-    seeded: tuple[np.ndarray, Sequence[str | None] | None, np.ndarray | None] | None = None,
+    seeded: tuple | None = None,
 ) -> FittedSpace:
     """Fit a space on the seeds' raw inputs and a uniform sample of the pool's raw inputs.
 
@@ -105,8 +105,9 @@ def fit_space(
     sample's ids) let it leave a sampled row out of its own neighbours when it is scored.
     `seed_codes` / `pool_codes`: the SAE codes of the seeds / the sample when the caller has them
     (they are not computed again). `progress` shows the graph's stages on stderr. `seeded`: (raw
-    inputs, texts, ids) of the seeds' nearest pool rows (`graph.seeded_rows`), extra nodes of
-    `embedding-graph` with `node_sample` seeded (other spaces ignore them)."""
+    inputs, texts, ids[, ranks]) of the seeds' nearest pool rows (`graph.seeded_rows`): extra nodes
+    of `embedding-graph` with `node_sample` seeded and candidates of its `second_pass` (other
+    spaces ignore them)."""
     features = _check_fit_inputs(name, seeds_X, pool_sample_X, sae, features)
     if features is not None:
         method: Space = FeatureSpace(features)
@@ -149,6 +150,7 @@ def fit_space(
     if seeded is not None:
         data.seeded_X, data.seeded_ids = seeded[0], seeded[2]
         data.seeded_texts = list(seeded[1]) if seeded[1] is not None else None
+        data.seeded_rank = seeded[3] if len(seeded) > 3 else None
     method.fit(data, rep)
     if clusters:
         rep.cluster_centers = fit_kmeans(sample_A, clusters, seed)

@@ -100,6 +100,10 @@ class FitData:
     """Their texts (with the lexical channel)."""
     seeded_ids: np.ndarray | None = None
     """Their row ids (rows already in the sample are not added twice)."""
+    seeded_rank: np.ndarray | None = None
+    """int [e] each row's best rank among a seed's nearest rows (0: a seed's nearest; None: all
+    are seed neighbours): rows under `seed_neighbours` become nodes, the rest are only
+    candidates of the graph's `second_pass`."""
 
 
 class Space:
