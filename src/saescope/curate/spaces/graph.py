@@ -90,12 +90,15 @@ class GraphConfig:
     the reference) or `approx` (a faiss HNSW index over the nodes' embeddings; a row's text
     neighbours are found among its embedding neighbours and a shortlist from an inverted index
     over the nodes' n-grams, re-ranked by their exact tf-idf cosine)."""
-    ef_search: int = 32
-    """`approx`: HNSW candidate list per query (at least `k + 1`; larger: closer to exact, slower)."""
+    ef_search: int = 21
+    """`approx`: HNSW candidate list per query (at least `k + 1`; larger: closer to exact,
+    slower). With `text_query_terms` and `text_shortlist`, chosen on 4 MMLU tuning subjects x draw
+    0 of `benchmarks/curate_approx_mmlu.py --tuning` (tried 32 / 8 / 16 and 21 / 4 / 16: equal
+    precision, the second cheaper), reported on the held-out subjects (docs/results/curation.md)."""
     text_shortlist: int = 16
     """`approx` with texts: nodes shortlisted per row by the inverted index (beside the row's
     embedding neighbours), then re-ranked by their exact cosine."""
-    text_query_terms: int = 8
+    text_query_terms: int = 4
     """`approx` with texts: the row's highest-weighted n-grams whose posting lists make the
     shortlist (fewer: shorter lists, cheaper, rougher)."""
     node_sample: str = "seeded"
