@@ -41,8 +41,11 @@ class BatchTopKOptions:
 
     threshold_momentum: float = 0.01
     """Weight of the current batch in the running average of the threshold."""
-    auxk_alpha: float = 1 / 32
-    """Weight of the AuxK loss on dead latents (0 disables AuxK)."""
+    auxk_alpha: float = 1.0
+    """Weight of the AuxK loss on dead latents (0 disables AuxK). 1 (SAELens's coefficient)
+    rather than Gao et al.'s 1/32: on planted development dictionaries (docs/results/sae.md)
+    pairs of atoms merged into one latent that fires for either, and the stronger AuxK split
+    more of them (atoms recovered 96.4% against 91.9% over six runs)."""
     dead_samples: int | None = None
     """A latent is dead (and joins AuxK) after this many training samples without firing;
     None: the run's dead window (one epoch of training rows, at most 10M samples)."""

@@ -129,10 +129,12 @@ class JumpReLUOptions:
     """eps, the width of the straight-through kernel (in scaled-input units)."""
     threshold_init: float = 0.1
     """Initial theta of every latent."""
-    auxk_alpha: float = 1 / 32
+    auxk_alpha: float = 1.0
     """Weight of the AuxK loss on dead latents (Gao et al. 2024, as topk; 0 disables): a
     latent below its threshold on every row gets no reconstruction gradient, so without it
-    the latents the penalty pushes out never return."""
+    the latents the penalty pushes out never return. 1 (SAELens's coefficient, as batchtopk)
+    rather than 1/32: more planted atoms recovered on development dictionaries
+    (docs/results/sae.md)."""
     dead_samples: int | None = None
     """A latent is dead (and joins AuxK) after this many training samples without firing;
     None: the run's dead window (one epoch of training rows, at most 10M samples)."""

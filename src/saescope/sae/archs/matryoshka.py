@@ -11,7 +11,7 @@ prefix must reconstruct the input on its own:
 so early latents learn general features and later ones refine them instead of absorbing
 them. The paper's loss is the mean of all G prefix FVUs, i.e. beta = G - 1 (4 with the
 default prefixes) up to the constant 1/G. saescope's default beta is 0.25 and its AuxK weight
-alpha is 1 (SAELens's coefficient; BatchTopK's 1/32 otherwise): with the paper's weighting, a
+alpha is BatchTopK's 1 (SAELens's coefficient): with the paper's weighting, a
 prefix narrower than the true dictionary learns blends of atoms ("feature hedging", Chanin et
 al. 2025, arXiv:2505.11756) that take top-k slots, the latents after the last inner prefix
 only feel 1/G of the loss and die, and on planted dictionaries of equally frequent atoms
@@ -43,9 +43,6 @@ class MatryoshkaOptions(BatchTopKOptions):
     """beta, the weight of the mean inner-prefix FVU beside the whole dictionary's FVU (the
     paper's mean over all prefixes is beta = number of inner prefixes). 0.25 was chosen on
     planted dictionaries other than the reported ones (docs/results/sae.md)."""
-    auxk_alpha: float = 1.0
-    """Weight of the AuxK loss on dead latents (SAELens's coefficient; 0 disables): the latents
-    outside every inner prefix are trained by the whole dictionary's FVU alone and die more."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
