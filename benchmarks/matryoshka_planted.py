@@ -14,6 +14,9 @@ Every SAE has 64 latents and k 3; seeds 0 and 1.
 
 The point is the pair of SAELens rows: if its BatchTopK recovers the atoms and its Matryoshka
 does not, the low recovery is the published objective's, not saescope's implementation.
+Since 3b19060 saescope's Matryoshka default is no longer the published objective: its loss is
+FVU(whole dictionary) + 0.25 x mean inner-prefix FVU with AuxK weight 1 (saescope.sae.archs.
+matryoshka); `benchmarks/planted_archs.py` prints every architecture at its defaults.
 
     python benchmarks/matryoshka_planted.py [--seeds 0,1] [--saelens-lr 3e-3]
 """
