@@ -42,7 +42,8 @@ class MatryoshkaOptions(BatchTopKOptions):
     inner_weight: float = 0.25
     """beta, the weight of the mean inner-prefix FVU beside the whole dictionary's FVU (the
     paper's mean over all prefixes is beta = number of inner prefixes). 0.25 was chosen on
-    planted dictionaries other than the reported ones (docs/results/sae.md)."""
+    planted dictionaries other than the reported ones (docs/results/sae.md); a lower beta
+    trades the inner prefixes' own reconstruction for recovering the true features."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
