@@ -351,3 +351,19 @@ def test_input_standardize_folds_the_statistics_and_reports_standardised_fvu(tmp
     assert m["input_standardize"] and m["fvu"] == pytest.approx(fvu, rel=1e-4)
     assert m["fvu"] < 0.9  # the SAE learned the other 15 dimensions, not only the massive one
     assert r.metrics["fvu"] == pytest.approx(m["fvu"])
+
+
+@pytest.mark.parametrize("arch", ["topk", "relu", "jumprelu"])
+def test_encoder_starts_as_a_scaled_copy_of_the_decoder(sparse_X, arch):
+    """init_encoder_scale s: W_enc = s W_dec^T before the first step (1, the tied start of
+    Gao et al., by default; 0.01 is SAELens's effective start, docs/results/sae.md)."""
+    from saescope.sae.train import Trainer
+
+    X, _ = sparse_X
+    sae = Trainer(X, small_cfg(sae=SAEConfig(arch=arch, k=3, num_latents=64))).sae
+    assert torch.allclose(sae.encoder.weight, sae.W_dec, atol=1e-7)
+    small = Trainer(X, small_cfg(sae=SAEConfig(arch=arch, k=3, num_latents=64,
+                                               init_encoder_scale=0.01))).sae
+    assert torch.allclose(small.encoder.weight, 0.01 * small.W_dec, atol=1e-9)
+    with pytest.raises(ConfigError, match="init_encoder_scale"):
+        SAEConfig(init_encoder_scale=0.0)

@@ -99,6 +99,10 @@ class SAEConfig:
     """Keep decoder rows unit norm; None takes the architecture's default (all but relu)."""
     init_b_dec: str = "geometric_median"
     """Initial decoder bias: geometric_median | mean | zeros of a data sample."""
+    init_encoder_scale: float = 1.0
+    """The encoder starts as this multiple of the transposed decoder (unit-norm rows); 0.01
+    is SAELens's effective start (`saescope.sae.init.scale_encoder`: lower FVU in short runs,
+    more dead latents)."""
     d_in: int = 0
     """Input dimension; filled in from the data when training starts."""
     options: dict[str, Any] = field(default_factory=dict)
@@ -122,6 +126,8 @@ class SAEConfig:
             )
         if self.normalize_decoder is None:
             self.normalize_decoder = arch.normalize_decoder_default
+        if not self.init_encoder_scale > 0:
+            raise ConfigError(f"init_encoder_scale must be > 0, got {self.init_encoder_scale}")
         self.options = dataclasses.asdict(arch.parse_options(self.options))
         if self.d_in:
             self.check_sizes()

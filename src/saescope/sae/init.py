@@ -59,10 +59,34 @@ def fold_standardization(sae, mean: torch.Tensor, std: torch.Tensor) -> None:
 
 
 @torch.no_grad()
+def scale_encoder(sae, scale: float) -> None:
+    """Multiply the encoder weights by `scale` (a small encoder at the start of training).
+
+    The model starts with W_enc = W_dec^T, unit-norm decoder rows (Gao et al. 2024, sec. A.1).
+    SAELens's TopK starts with decoder rows at norm 0.1 (the "heuristic" initialisation of
+    Anthropic's Circuits Updates, April 2024), W_enc = W_dec^T, and multiplies pre-activations
+    by the decoder norms: pre-activations 0.1 x 0.1 = 0.01 times ours. With Adam, whose steps
+    have a size set by the learning rate and not by the weights, a small encoder turns towards
+    the data within the first steps instead of staying near the random decoder. Measured on
+    an inner 90/10 split of the MMLU MiniLM training rows (3,072 latents, k 32, 980 steps of
+    batch 256; docs/results/sae.md): validation FVU 0.333 at scale 1, 0.303 at 0.1, 0.294 at
+    0.01, against SAELens's 0.323 at the same learning rate. TopK selection does not depend
+    on the scale; the activations start small and grow. The default stays 1: latents that
+    lose the first steps stay small, and with the demo's early-stopped training (batch 64,
+    1,536 latents) 1.4% (0.1) to 4.4% (0.01) of the latents ended dead, against 0.13% at 1,
+    at the same validation FVU (0.338 against 0.341).
+    """
+    sae.encoder.weight.mul_(scale)
+
+
+@torch.no_grad()
 def init_from_sample(sae, x_scaled: torch.Tensor) -> None:
-    """b_dec from the (scaled) sample as `init_b_dec` says, then the architecture's own init."""
+    """b_dec from the (scaled) sample as `init_b_dec` says, the encoder scaled by
+    `init_encoder_scale`, then the architecture's own init (which sees the scaled encoder)."""
     if sae.cfg.init_b_dec == "geometric_median":
         sae.b_dec.copy_(geometric_median(x_scaled))
     elif sae.cfg.init_b_dec == "mean":
         sae.b_dec.copy_(x_scaled.mean(0))
+    if sae.cfg.init_encoder_scale != 1:
+        scale_encoder(sae, sae.cfg.init_encoder_scale)
     sae.arch.init_from_data(sae, x_scaled)
