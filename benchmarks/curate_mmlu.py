@@ -144,7 +144,14 @@ def inflated(X, ids, subject, texts, n: int, cache: Path):
     from saescope.data.embed import embed_table
     from saescope.data.vectors import read_vectors
 
-    extra = docstring_corpus(n)
+    listed = cache / f"docstrings_{hashlib.sha256(str(INFLATE_PACKAGES).encode()).hexdigest()[:10]}.json"
+    if not listed.is_file():  # parsing the packages takes minutes
+        listed.write_text(json.dumps(docstring_corpus(n)))
+    extra = json.loads(listed.read_text())
+    if len(extra) < n:
+        extra = docstring_corpus(n)
+        listed.write_text(json.dumps(extra))
+    extra = extra[:n]
     key = hashlib.sha256("\n".join(extra).encode()).hexdigest()[:10]
     path = cache / f"docstrings_{n}_{key}.parquet"
     if not path.is_file():

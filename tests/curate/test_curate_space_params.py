@@ -296,3 +296,21 @@ def test_second_pass_adds_the_first_graphs_best_shortlist_rows():
     assert set(two.method.node_ids.to_pylist()) - nodes_one == want
     assert len(two.method.graph_nodes) == len(one.method.graph_nodes) + 3 * len(sX)
     assert (labels[[int(i[1:]) for i in want]] == "a").mean() > 0.8  # mostly the target's rows
+
+
+def test_first_pass_nodes_stay_within_the_node_budget():
+    """Seeded nodes and the second pass shrink the uniform draw, and never take the nodes beside
+    the seeds past `nodes`."""
+    from test_curate_text import _confusable
+
+    sX, st, pX, pt, _ = _confusable(n_per=300)
+    ids = np.array([f"r{i}" for i in range(len(pX))], dtype=object)
+    fit = np.sort(np.random.default_rng(0).choice(len(pX), 300, replace=False))
+    seeded = _first_pass(sX, pX, pt, ids, fit, 200)
+    for nodes in (2000, 400, 100):
+        fs = fit_space("embedding-graph", sX, pX[fit], seed_texts=st, pool_texts=[pt[i] for i in fit],
+                       pool_ids=ids[fit], seeded=seeded, graph=GraphConfig(nodes=nodes, seed_neighbours=10))
+        n = len(fs.method.graph_nodes) - len(sX)
+        assert n <= nodes and len(set(fs.method.node_ids.to_pylist())) == n  # no row twice
+        if nodes == 2000:
+            assert n > 300 + 10  # with room, the first pass's nodes come on top of the sample

@@ -291,7 +291,8 @@ class GraphSpace(Space):
 
     def _second_pass_rows(self, data: FitData, extra: np.ndarray, counts: tuple | None) -> np.ndarray:
         """Positions in `data.seeded_X` of the `second_pass x seeds` first-pass rows that the
-        first graph scores best, among those that are not nodes yet."""
+        first graph scores best, among those that are not nodes yet (no more than keep the
+        nodes beside the seeds within `nodes`)."""
         X = data.seeded_X
         T = None if counts is None else text_units(counts[2], self.text_idf, self.text_max_terms)
         own = self.self_index(data.seeded_ids)
@@ -301,7 +302,8 @@ class GraphSpace(Space):
         if own is not None:
             free &= own < 0
         cand = np.flatnonzero(free)
-        n = min(len(cand), self.cfg.second_pass * len(data.seeds_X))  # type: ignore[arg-type]
+        room = self.cfg.nodes - (len(self.graph_nodes) - len(data.seeds_X))  # type: ignore[arg-type]
+        n = max(0, min(len(cand), self.cfg.second_pass * len(data.seeds_X), room))  # type: ignore[arg-type]
         return np.sort(cand[np.argsort(-f[cand], kind="stable")[:n]])
 
     def _fit_feedback(self, data: FitData, counts: tuple, sample_self: np.ndarray,
