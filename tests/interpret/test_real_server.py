@@ -116,3 +116,43 @@ def test_llm_explainer_over_http_parses_and_caches(server, run_files):
     assert m2["llm_stats"]["calls"] == 0 and m2["llm_stats"]["cache_hits"] >= N_LATENTS
     again = pq.read_table(out / "latents.parquet").to_pandas()
     assert again.explanation.tolist() == lat.explanation.tolist()
+
+
+def test_token_level_explainer_over_http(server, run_files):
+    """A per-token store: the real model reads windows with the firing token <<marked>>, and its
+    answers parse into explanations without the prompt's echo or the marks."""
+    import numpy as np
+    import torch
+
+    from saescope.cli.main import run
+    from saescope.sae import SAEConfig, SparseAutoencoder
+
+    base, folder = server
+    texts, _ = corpus(120, seed=4)
+    docs, pos, toks = [], [], []
+    for d, t in enumerate(texts):
+        for p, w in enumerate(t.split(), start=1):
+            docs.append(f"d{d}")
+            pos.append(p)
+            toks.append(" " + w)
+    X = hash_embed(toks, 32)
+    store = run_files / "tokens.parquet"
+    emb = pa.FixedSizeListArray.from_arrays(pa.array(X.ravel(), pa.float32()), 32)
+    pq.write_table(pa.table({"id": [f"{d}:{p}" for d, p in zip(docs, pos, strict=True)], "embedding": emb,
+                             "doc_id": docs, "position": pa.array(pos, pa.int32()), "token": toks}), store)
+    SparseAutoencoder(SAEConfig(k=2, expansion_factor=1), d_in=32,
+                      generator=torch.Generator().manual_seed(0)).save(run_files / "tok_sae")
+    out = run_files / "tok_interp"
+    assert run(["interpret", run_files / "tok_sae", "--data", store, "--out", out, "--explainer", "llm",
+                "--llm-base-url", base, "--llm-model", folder, "--scorer", "none", "--select", 2,
+                "--min-fires", 20, "--explain-examples", 5, "--explain-max-tokens", 24,
+                "--cache", run_files / "cache.sqlite", "--no-progress"]) == 0
+    ex = pq.read_table(out / "examples.parquet").to_pandas()
+    assert ex.text.str.contains("<<").all() and (ex.tokens.map(len) > 1).any()
+    lat = pq.read_table(out / "latents.parquet").to_pandas()
+    live = lat[lat.status != "dead"]
+    print(f"token-level parse rate {(live.status == 'ok').mean():.2f}: {live.explanation.tolist()}")
+    assert len(live) == 2 and (live.status == "ok").sum() >= 1, live[["latent", "status"]].to_string()
+    for e in live.explanation.dropna():
+        assert "<<" not in e and not e.lower().startswith("the marked tokens")
+    assert np.isfinite(live.density).all()
