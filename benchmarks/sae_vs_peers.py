@@ -29,6 +29,13 @@ file is loaded on its own so that its LLM-client dependencies are not needed.
     python benchmarks/sae_vs_peers.py [--rows 3072x16,3072x32,6144x32]
         [--tools saescope,sparsify,hypothesaes] [--budget equal,defaults] [--archs topk]
 
+`--tools saelens --saelens-archs topk,batchtopk,matryoshka,jumprelu [--saelens-lr LR]
+[--saelens-options JSON] [--saelens-trainer JSON]` adds SAELens 6.x rows (its own `SAETrainer`
+over a data provider of the same batches; equal budget only). `--inner` is for choosing
+settings: it trains on 90% of the training rows and reports on the other 10%, never loading the
+reported validation rows; `--saescope-config JSON` sets saescope TrainConfig/SAEConfig fields
+(e.g. '{"sae": {"init_encoder_scale": 0.01}}').
+
 `--tokens FILE [--standardize]` trains on SmolLM2 token rows instead (the per-token cache of
 benchmarks/curate_activations.py, split by held-out questions as that benchmark's token SAE is).
 """
