@@ -32,3 +32,21 @@ def test_smollm2_answers_with_chat_template_prefill_and_logprobs(tmp_path):
     llm2 = LLM(backend, cache)
     (c2,) = llm2.run([req])
     assert c2.cached and c2.text == c.text and llm2.stats["calls"] == 0
+
+
+@pytest.mark.slow
+def test_smollm2_detection_list_is_closed_at_the_asked_count(tmp_path):
+    """SmolLM2-135M left alone writes 30 answers for 8 texts; with `n_items` the local backend
+    closes the list at n, so the strict parser reads it."""
+    pytest.importorskip("gguf")
+    from saescope.interpret.prompts import parse_detection
+
+    texts = ["lava flows from the crater", "a violin concerto", "the volcano erupted", "a senate vote",
+             "magma under the crust", "the orchestra tuned up", "ash fell on the town"]
+    msgs = detection_messages("volcanoes", texts)
+    prefill, allowed = FORMAT["detection"]
+    params = {"temperature": 0.0, "max_tokens": 40 + 6 * len(texts), "prefill": prefill, "allowed": allowed,
+              "seed": 0, "n_items": len(texts)}
+    (c,) = LLM(TransformersBackend("smollm2"), ResponseCache(tmp_path / "c.sqlite")).run([Req(msgs, params)])
+    assert not isinstance(c, Exception), c
+    assert parse_detection(c.text, len(texts)) is not None, c.text

@@ -321,6 +321,7 @@ class TransformersBackend:
         self._model: Any = None
         self._tok: Any = None
         self._masks: dict[tuple[str, ...], Any] = {}
+        self._pieces: list[str] | None = None
 
     def _load(self) -> None:
         if self._model is not None:
@@ -352,7 +353,7 @@ class TransformersBackend:
             vocab = len(self._tok)
             mask = torch.zeros(vocab, dtype=torch.bool)
             want = set(allowed)
-            pieces = self._tok.batch_decode([[i] for i in range(vocab)])
+            pieces = self._vocab_pieces()
             for i, piece in enumerate(pieces):
                 if piece.strip() in want or (piece and not piece.strip() and " " in want):
                     mask[i] = True
@@ -367,6 +368,38 @@ class TransformersBackend:
             if scores.shape[-1] > len(m):
                 m = torch.cat([m, torch.zeros(scores.shape[-1] - len(m), dtype=torch.bool, device=scores.device)])
             return scores.masked_fill(~m[: scores.shape[-1]], float("-inf"))
+
+        return processor
+
+    def _vocab_pieces(self) -> list[str]:
+        """The text of every token of the vocabulary (decoded once)."""
+        if self._pieces is None:
+            self._pieces = self._tok.batch_decode([[i] for i in range(len(self._tok))])
+        return self._pieces
+
+    def _count_processor(self, n_items: int, n_in: int) -> Any:
+        """A logits processor that closes a list of `n_items` one-token answers (detection's 0/1):
+        no closing bracket before the n-th answer, nothing but one after it. Without it a small
+        model writes on past the count (SmolLM2-135M wrote 30 answers for 8 texts), and the
+        strict parser refuses the list."""
+        import torch
+
+        pieces = [p.strip() for p in self._vocab_pieces()]
+        close = torch.tensor([p in ("]", "]}") for p in pieces], dtype=torch.bool)
+        brace = torch.tensor([p == "}" for p in pieces], dtype=torch.bool)
+
+        def processor(input_ids: Any, scores: Any) -> Any:
+            gen = [i for i in input_ids[0, n_in:].tolist() if i < len(pieces)]
+            answers = sum(pieces[i].isdigit() for i in gen)
+            if answers >= n_items:
+                keep = brace if gen and pieces[gen[-1]].endswith("]") else close
+            else:
+                keep = ~(close | brace)
+            m = torch.zeros(scores.shape[-1], dtype=torch.bool)
+            m[: len(keep)] = keep[: scores.shape[-1]]
+            if answers < n_items:
+                m[len(keep):] = True
+            return scores.masked_fill(~m.to(scores.device), float("-inf"))
 
         return processor
 
@@ -396,7 +429,10 @@ class TransformersBackend:
             if allowed:
                 from transformers import LogitsProcessorList
 
-                gen_kwargs["logits_processor"] = LogitsProcessorList([self._allowed_processor(tuple(allowed))])
+                procs = [self._allowed_processor(tuple(allowed))]
+                if params.get("n_items"):  # a list of exactly n answers (detection)
+                    procs.append(self._count_processor(int(params["n_items"]), enc["input_ids"].shape[1]))
+                gen_kwargs["logits_processor"] = LogitsProcessorList(procs)
             if temperature > 0:
                 gen_kwargs["temperature"] = temperature
                 torch.manual_seed(int(params.get("seed", 0)))

@@ -282,7 +282,9 @@ def _run_jobs(
             "allowed": allowed,
             "json_schema": schema,
         }
-        reqs = [Request(j.messages, {**params, "max_tokens": _max_tokens(j.n)}) for j in pending]
+        # detection's n one-token answers: the local backend closes the list at n ("n_items")
+        count = (lambda j: {"n_items": j.n}) if name == "detection" else (lambda j: {})
+        reqs = [Request(j.messages, {**params, "max_tokens": _max_tokens(j.n), **count(j)}) for j in pending]
         results = llm.run(reqs, progress)
         still = []
         for job, res in zip(pending, results, strict=True):
