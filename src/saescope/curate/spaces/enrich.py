@@ -39,8 +39,23 @@ class EnrichConfig:
             raise ConfigError(f"enrichment smoothing alpha must be > 0, got {self.alpha}")
 
 
+class ExplainedByEnrichment:
+    """A space whose selection is explained by DSIR-style log-odds weights of the latents
+    (`self.enrichment`, float32 [M] or None): `sae-enrich`, whose score they are, and the graph,
+    which fits them beside its score to say which latents a chosen row shares with the seeds."""
+
+    enrichment: np.ndarray | None
+
+    @property
+    def latent_weights(self) -> np.ndarray | None:
+        return self.enrichment
+
+    def contributions(self, codes: sp.csr_matrix, rep: FittedSpace) -> sp.csr_matrix | None:
+        return enrichment_contributions(codes, self.enrichment)
+
+
 @register
-class EnrichSpace(Space):
+class EnrichSpace(ExplainedByEnrichment, Space):
     """Score = `enrichment_scores(codes, enrichment_weights(seeds, pool sample))`."""
 
     names = ("sae-enrich",)
@@ -57,13 +72,6 @@ class EnrichSpace(Space):
 
     def score(self, chunk: Chunk, rep: FittedSpace) -> np.ndarray:
         return enrichment_scores(chunk.codes, self.enrichment)
-
-    @property
-    def latent_weights(self) -> np.ndarray | None:
-        return self.enrichment
-
-    def contributions(self, codes: sp.csr_matrix, rep: FittedSpace) -> sp.csr_matrix | None:
-        return enrichment_contributions(codes, self.enrichment)
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return {"enrichment": self.enrichment}, {"params": asdict(self.cfg)}

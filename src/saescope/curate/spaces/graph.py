@@ -46,7 +46,7 @@ from saescope.curate.knn import (
     top_k,
 )
 from saescope.curate.spaces.base import Chunk, FitData, FittedSpace, Space, register
-from saescope.curate.spaces.enrich import enrichment_contributions, enrichment_weights
+from saescope.curate.spaces.enrich import ExplainedByEnrichment, enrichment_weights
 from saescope.curate.spaces.pu import pu_classifier
 from saescope.curate.text import TEXT_FEATURES, fit_idf, hashed_counts, text_units
 from saescope.errors import ConfigError
@@ -159,7 +159,7 @@ class GraphConfig:
 
 
 @register
-class GraphSpace(Space):
+class GraphSpace(ExplainedByEnrichment, Space):
     """Manifold ranking on the nodes, induced to any row (see the module docstring)."""
 
     names = ("embedding-graph",)
@@ -387,14 +387,7 @@ class GraphSpace(Space):
         w = self.cfg.text_weight
         return ((e + w * t) / (1.0 + w)).astype(np.float32)
 
-    # ------------------------------------------------------------------ why, state
-    @property
-    def latent_weights(self) -> np.ndarray | None:
-        return self.enrichment
-
-    def contributions(self, codes: sp.csr_matrix, rep: FittedSpace) -> sp.csr_matrix | None:
-        return enrichment_contributions(codes, self.enrichment)
-
+    # ------------------------------------------ state (the why-columns: ExplainedByEnrichment)
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays = {k: v for k, v in (("graph_nodes", self.graph_nodes), ("graph_scores", self.graph_scores),
                                     ("text_idf", self.text_idf), ("graph_coef", self.graph_coef),
