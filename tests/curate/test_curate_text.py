@@ -43,6 +43,37 @@ def test_tf_idf_rows_follow_the_definition():
     assert nbr[0, 0] == 2 and cos[0, 0] == pytest.approx(w_d / np.hypot(w_c, w_d), rel=1e-5)
 
 
+def _sklearn_counts(texts):
+    """What `hashed_counts` computed before it was vectorised: scikit-learn's own hashing."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    vec = HashingVectorizer(analyzer="word", ngram_range=(1, 2), n_features=TEXT_FEATURES,
+                            alternate_sign=False, norm=None, lowercase=True, dtype=np.float32)
+    C = sp.csr_matrix(vec.transform(["" if t is None else str(t) for t in texts]))
+    C.data = (1.0 + np.log(C.data)).astype(np.float32)
+    return C
+
+
+def test_hashed_counts_are_scikit_learns_features_bit_for_bit():
+    """Every saved fit holds node rows and an idf over these buckets: the numpy hashing must give
+    scikit-learn's HashingVectorizer features exactly (buckets, counts, order, dtype)."""
+    odd = ["", None, "a", "a b c", "Hello, World! hello world", "ÀÉÎõü straße İstanbul ΑΣ ΟΔΟΣ σ",
+           "日本語のテキスト 漢字 123 ４５６", "emoji 😀😀 x😀y a_b __ _x tab\tsep\nnew\rline",
+           "café cafe\u0301 x\u0301y", "١٢٣ عربي", "a" * 300 + " " + "b" * 299, "x\x00y zz\x00zz",
+           "ǅemo ǈj", "ﬁnance ﬂow", "ⅻ ½ ² x²y ①②", "\ud800 lone surrogate zz", 12345, "ab\u200bcd ef\u00a0gh",
+           "abc" * 5 + " end", "the cell's ATP (ΔG < 0) -- 3.5% of $x_1$"]
+    rng = np.random.default_rng(0)
+    chars = list("abcdefghij ABC.,;:'-_\n\t0123") + ["é", "ß", "Σ", "日", "😀", "\u0301", "İ", "ﬁ", "²"]
+    rand = ["".join(rng.choice(chars, rng.integers(0, 60))) for _ in range(400)]
+    for texts in (odd, rand, odd[::-1] + rand[:50], [""], [None, None], ["only one"]):
+        got, want = hashed_counts(texts), _sklearn_counts(texts)
+        assert got.shape == want.shape and got.dtype == want.dtype == np.float32
+        np.testing.assert_array_equal(got.indptr, want.indptr)
+        np.testing.assert_array_equal(got.indices, want.indices)
+        np.testing.assert_array_equal(got.data, want.data)
+    assert hashed_counts([]).shape == (0, TEXT_FEATURES)
+
+
 def test_pruning_keeps_each_rows_highest_weighted_ngrams():
     rng = np.random.default_rng(0)
     A = sp.random(30, 500, density=0.05, random_state=1, format="csr", dtype=np.float32)

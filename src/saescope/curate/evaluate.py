@@ -55,7 +55,8 @@ class DrawResults:
 def precision_over_draws(X: np.ndarray, ids: np.ndarray, is_target: np.ndarray,
                          spaces: list[str], budgets: tuple[int, ...], draws: int, n_seeds: int,
                          sae: Any = None, first_seed: int = 1000, texts: np.ndarray | None = None,
-                         fit_sample: float = 1.0, use_text: bool = True, **fit_kw: Any) -> DrawResults:
+                         fit_sample: float = 1.0, use_text: bool = True, first_draw: int = 0,
+                         **fit_kw: Any) -> DrawResults:
     """Precision of each space over `draws` seed draws (see the module docstring); `texts` (one
     per row) feed the lexical channel of `embedding-graph`, and, as in `saescope curate`, a pool
     row whose stripped text is a seed's is not a candidate (`seed_duplicate_mask`). The SAE codes
@@ -63,7 +64,8 @@ def precision_over_draws(X: np.ndarray, ids: np.ndarray, is_target: np.ndarray,
     `fit_sample` < 1: the spaces are fitted on that uniform fraction of the pool (as `saescope
     curate` fits on `fit_sample` rows of a larger pool) and score the whole pool. `use_text`
     False: the spaces do not read the texts (`saescope curate --no-use-text`), but the
-    seed-duplicate rule still does, as in `saescope curate`."""
+    seed-duplicate rule still does, as in `saescope curate`. `first_draw`: the draws run are
+    `first_draw .. first_draw + draws - 1` (one draw at a time gives the same figures)."""
     import time
 
     from saescope.curate.select import candidate_order
@@ -78,7 +80,7 @@ def precision_over_draws(X: np.ndarray, ids: np.ndarray, is_target: np.ndarray,
     out.best = {b: min(1.0, n_in_pool / b) for b in budgets}
     codes = encode_codes(sae, X) if sae is not None else None
     ids = np.asarray(ids, dtype=str)
-    for r in range(draws):
+    for r in range(first_draw, first_draw + draws):
         seed_rows, pool = seed_pool_split(is_target, n_seeds, np.random.default_rng(first_seed + r))
         pool_rows = np.flatnonzero(pool)
         fit_rows = pool_rows
