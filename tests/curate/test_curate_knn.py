@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from saescope.curate.knn import keep_top, rerank_sparse, row_top, shortlist_sparse, top_k
@@ -68,3 +69,26 @@ def test_shortlist_and_rerank_find_the_exact_sparse_neighbours():
     assert not (nbr == own[:, None]).any()
     assert all(len(set(r[c > 0])) == (c > 0).sum() for r, c in zip(nbr, cos, strict=True))  # no repeats
     assert cos.sum() / exact_cos.sum() > 0.9
+
+
+def test_compiled_kernels_give_the_numpy_kernels_output_exactly():
+    """The numba twins of the shortlist and the re-rank (used when numba is installed) return the
+    numpy versions' candidates, neighbours and cosines bit for bit, ties and empty rows included."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(2)
+    for levels in (0, 3):  # distinct values, then heavy ties
+        Q = sp.csr_matrix(unit_csr(_sparse(rng, 200, 400, 0.04, levels)), dtype=np.float32)  # as text_units
+        Q = sp.csr_matrix(sp.diags((np.arange(200) % 17 > 0).astype(np.float32)) @ Q)  # some empty rows
+        Q.eliminate_zeros()
+        B = sp.csr_matrix(unit_csr(_sparse(rng, 300, 400, 0.04, levels)), dtype=np.float32)
+        BT = sp.csr_matrix(B.T)
+        for L, terms in ((5, 2), (16, 4), (40, 400)):
+            cand = {jit: shortlist_sparse(Q, BT, L, terms, jit=jit) for jit in (False, True)}
+            np.testing.assert_array_equal(cand[True], cand[False])
+            full = np.hstack([cand[False], cand[False][:, :3], rng.integers(-1, 300, (200, 7))])
+            own = rng.integers(-1, 300, 200)
+            out = {jit: rerank_sparse(Q, B, full, 10, own, jit=jit) for jit in (False, True)}
+            np.testing.assert_array_equal(out[True][0], out[False][0])
+            np.testing.assert_array_equal(out[True][1], out[False][1])
+    assert (np.diff(Q.indptr) == 0).any() and (cand[False] == -1).any()  # empty rows, short lists
+    assert (cand[False][:, 0] >= 0).any()

@@ -14,7 +14,10 @@ neighbours have index 0 and cosine 0.
 The approximate path of `embedding-graph` (`GraphConfig.index` approx) lives here too: a faiss
 HNSW index for dense rows (`hnsw_index`, `ann_top_k`), and for sparse tf-idf rows an
 inverted-index shortlist (`shortlist_sparse`) whose candidates are re-ranked exactly
-(`rerank_sparse`); `row_top` / `keep_top` select each sparse row's largest entries.
+(`rerank_sparse`); `row_top` / `keep_top` select each sparse row's largest entries. With numba
+installed (`pip install 'saescope[fast]'`) the shortlist and the re-rank's products run as
+compiled kernels (`curate._knn_jit`) that return the numpy versions' output bit for bit, about 3x
+to 4x faster; without it, the numpy versions run.
 """
 
 from __future__ import annotations
@@ -168,14 +171,54 @@ def row_top(A: sp.csr_matrix, m: int, block: int = 256) -> tuple[np.ndarray, np.
     return keep, np.arange(len(keep)) - (ck - np.bincount(rows[keep], minlength=n))[rows[keep]]
 
 
-def shortlist_sparse(Q: sp.csr_matrix, B_T: sp.csr_matrix, L: int, query_terms: int) -> np.ndarray:
+_JIT: Any = None
+
+
+def jit_kernels() -> Any:
+    """The compiled twins of `shortlist_sparse` and `rerank_sparse` (`curate._knn_jit`), or None
+    when numba is not installed (then the numpy versions run; both give the same output)."""
+    global _JIT
+    if _JIT is None:
+        try:
+            from saescope.curate import _knn_jit
+        except ImportError:
+            _knn_jit = False  # type: ignore[assignment]
+        _JIT = _knn_jit
+    return _JIT or None
+
+
+def _kernels(jit: bool | None, A: Any, B: Any) -> Any:
+    """The compiled kernels where they apply (float32 rows, the dtype of the tf-idf rows; `jit`
+    None: when numba is installed, False: never, True: required)."""
+    kernels = jit_kernels() if jit is not False else None
+    if jit and kernels is None:
+        raise ImportError("jit=True needs numba")
+    return kernels if A.dtype == B.dtype == np.float32 else None
+
+
+def _sorted_csr(A: sp.csr_matrix) -> sp.csr_matrix:
+    A = sp.csr_matrix(A)
+    if not A.has_sorted_indices:
+        A = A.copy()
+        A.sort_indices()
+    return A
+
+
+def shortlist_sparse(Q: sp.csr_matrix, B_T: sp.csr_matrix, L: int, query_terms: int,
+                     jit: bool | None = None) -> np.ndarray:
     """int64 [n, L] candidate rows of `B` for each row of `Q` (-1: none): the `L` largest partial
     products over each query row's `query_terms` largest entries. `B_T` is `B` transposed (CSR),
     i.e. an inverted index: a column's posting list is one of its rows, and the product of the
     pruned queries with it touches only the posting lists of those terms (query-term pruning of
     term-at-a-time retrieval; high-weight, high-idf terms have short lists). Moffat & Zobel,
     "Self-indexing inverted files for fast text retrieval", ACM TOIS 1996, for the idea of
-    evaluating only a query's most informative terms."""
+    evaluating only a query's most informative terms. `jit`: the compiled kernel (None: when numba
+    is installed; the same output)."""
+    Q, B_T = _sorted_csr(Q), sp.csr_matrix(B_T)  # query terms in column order
+    kernels = _kernels(jit, Q, B_T)
+    if kernels is not None:
+        return kernels.shortlist(Q.indptr, Q.indices, Q.data, B_T.indptr, B_T.indices, B_T.data,
+                                 B_T.shape[1], L, query_terms)
     R = sp.csr_matrix(keep_top(sp.csr_matrix(Q, copy=True), query_terms) @ B_T)
     R.eliminate_zeros()
     keep, rank = row_top(R, L)
@@ -198,14 +241,27 @@ def keep_top(A: sp.csr_matrix, m: int) -> sp.csr_matrix:
 
 
 def rerank_sparse(Q: sp.csr_matrix, B: sp.csr_matrix, cand: np.ndarray, k: int,
-                  self_index: np.ndarray | None = None, block: int = 32
+                  self_index: np.ndarray | None = None, block: int = 32, jit: bool | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
     """`top_k` of the sparse unit rows `Q` among each row's candidate rows of `B` only (`cand`
     [n, L]; -1 and repeated candidates are skipped), with exact cosines: the second stage of a
     shortlist. A block of `block` query rows is scattered into a dense buffer once, so each
-    candidate's entries are looked up, not merged."""
+    candidate's entries are looked up, not merged. `jit`: the compiled kernel for the products
+    (None: when numba is installed; the same output)."""
     n, L = cand.shape
     Q, B = sp.csr_matrix(Q), sp.csr_matrix(B)
+    kernels = _kernels(jit, Q, B)
+    if kernels is not None:
+        G = kernels.rerank_dots(Q.indptr, Q.indices, Q.data, B.indptr, B.indices, B.data,
+                                np.ascontiguousarray(cand, dtype=np.int64), Q.shape[1])
+    else:
+        G = _rerank_dots(Q, B, cand, block)
+    return _rerank_top(G, cand, k, self_index)
+
+
+def _rerank_dots(Q: sp.csr_matrix, B: sp.csr_matrix, cand: np.ndarray, block: int) -> np.ndarray:
+    """float32 [n, L] products of each row of `Q` with its candidate rows of `B` (numpy)."""
+    n, L = cand.shape
     G = np.full((n, L), -np.inf, dtype=np.float32)
     D = np.zeros((min(block, max(n, 1)), Q.shape[1]), dtype=np.float32)
     for lo in range(0, n, block):
@@ -219,6 +275,13 @@ def rerank_sparse(Q: sp.csr_matrix, B: sp.csr_matrix, cand: np.ndarray, k: int,
         g = np.bincount(seg, weights=D[seg // L, R.indices] * R.data, minlength=len(c))
         G[lo:hi] = g.reshape(hi - lo, L)
         D[qr, q.indices] = 0.0
+    return G
+
+
+def _rerank_top(G: np.ndarray, cand: np.ndarray, k: int, self_index: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The `k` best candidates by the products `G` (-1, repeated and own candidates skipped)."""
+    n, L = cand.shape
     G[cand < 0] = -np.inf
     order = np.argsort(cand, axis=1, kind="stable")  # repeated candidates: keep the first
     srt = np.take_along_axis(cand, order, axis=1)
