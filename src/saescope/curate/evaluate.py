@@ -97,6 +97,10 @@ def precision_over_draws(X: np.ndarray, ids: np.ndarray, is_target: np.ndarray,
         if graph is not None and first_pass_depth(graph) and len(fit_rows) < len(pool_rows):
             # (when the sample is the pool, the first pass finds only rows that are nodes already)
             kw["seeded"] = _seeded(X, ids, texts if use_text else None, seed_rows, pool_rows, fit_rows, graph)
+        if len(fit_rows) < len(pool_rows) or len(pool_rows) > graph.nodes:
+            # as `saescope curate` (`pipeline.cascade_share`): the graph's two-stage scoring,
+            # calibrated for the largest budget, on a pool larger than its node sample
+            kw["cascade_share"] = max(budgets) / len(pool_rows)
         dup = (seed_duplicate_mask(texts[seed_rows], texts[pool_rows]) if texts is not None
                else np.zeros(len(pool_rows), dtype=bool))
         for name in spaces:

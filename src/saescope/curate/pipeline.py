@@ -100,6 +100,7 @@ def fit_or_resume(cfg: CurateConfig, inp: Inputs, fit_dir: Path, scores_dir: Pat
     on the seeds and a pool sample (and old scores removed)."""
     from saescope.data.vectors import list_column_to_numpy
 
+    share = cascade_share(cfg, inp)
     info = {
         "key": cfg.scoring_key(),
         "features": inp.features,
@@ -108,6 +109,7 @@ def fit_or_resume(cfg: CurateConfig, inp: Inputs, fit_dir: Path, scores_dir: Pat
         "pool": inp.layout.fingerprint(),
         "executor": cfg.execution.executor,
         "sidecar": 2,  # sidecars with `text_hash` (older ones are rescored)
+        "cascade_share": share,  # the cut of the graph's two-stage scoring depends on the budget
     }
     if saved_info(fit_dir) == jsonable(info):
         return load_space(fit_dir, cfg.inputs.sae, inp.device)
@@ -124,9 +126,25 @@ def fit_or_resume(cfg: CurateConfig, inp: Inputs, fit_dir: Path, scores_dir: Pat
                       pool_texts=sample[tcol].to_pylist() if use_text else None, text_field=tcol,
                       text_max_terms=sel.text_max_terms, graph=sel.graph, pu=sel.pu,
                       enrich=sel.enrich, pool_ids=np.asarray(sample["id"].to_pylist(), dtype=object),
-                      progress=progress, seeded=seeded_nodes(cfg, inp, Xs, tcol if use_text else None))
+                      progress=progress, seeded=seeded_nodes(cfg, inp, Xs, tcol if use_text else None),
+                      cascade_share=share)
     save_space(fit_dir, space, info)
     return space
+
+
+def cascade_share(cfg: CurateConfig, inp: Inputs) -> float | None:
+    """The budget's share of the pool when `embedding-graph`'s two-stage scoring may serve the
+    selection (`GraphConfig.cascade` auto, `spaces.cascade`), else None: only a plain top-budget
+    selection (no threshold, quotas or dedup, which read scores below the budget's) of a pool
+    larger than the graph's node sample (a pool whose rows are all nodes, the demo's, is scored
+    in full, as it skips the first pass)."""
+    sel = cfg.selection
+    if (sel.space not in GRAPH_SPACES or sel.graph.cascade != "auto" or inp.seeds is None
+            or sel.budget is None or sel.threshold is not None or sel.clusters or sel.dedup is not None):
+        return None
+    if inp.layout.num_rows <= min(cfg.execution.fit_sample, sel.graph.nodes):
+        return None
+    return sel.budget / inp.layout.num_rows
 
 
 def seeded_nodes(cfg: CurateConfig, inp: Inputs, sample_X: np.ndarray,
@@ -213,8 +231,12 @@ def select_rows(cfg: CurateConfig, inp: Inputs, space: FittedSpace, scores_dir: 
     if sel.budget is not None and not sel.clusters and sel.dedup is None:
         top = TopRows(sel.budget)
         id_hashes = []
+        floor, n_full = _cascade_floor(space), 0
         for shard, t in iter_columns(inp.layout, scores_dir, ["score", "text_hash", "id"]):
-            s = rules.apply(shard.start, t["score"].to_numpy(), t["text_hash"].to_numpy())
+            raw = t["score"].to_numpy()
+            if floor is not None:
+                n_full += int(np.count_nonzero(raw >= floor))
+            s = rules.apply(shard.start, raw, t["text_hash"].to_numpy())
             keep = np.flatnonzero(np.isfinite(s))
             top.add(shard.start + keep, s[keep])
             id_hashes.append(_id_hashes(t["id"]))
@@ -226,8 +248,20 @@ def select_rows(cfg: CurateConfig, inp: Inputs, space: FittedSpace, scores_dir: 
         order = top.order(fetch_ids, tie_seed=sel.seed)
         table, shards = rows_at(inp.layout, scores_dir, order)
         check_unique_ids(table["id"], cfg.inputs.pool)
-        return _picked(cfg, inp, scores_dir, rules, table, shards, None)
+        picked = _picked(cfg, inp, scores_dir, rules, table, shards, None)
+        if floor is not None:
+            picked.counts["n_full_scores"] = n_full
+            if n_full < sel.budget:
+                log.warning("the graph's cascade scored %d rows in full, fewer than the budget %d: the "
+                            "last selected rows are in the order of its proxy", n_full, sel.budget)
+        return picked
     return _select_in_memory(cfg, inp, space, scores_dir, rules)
+
+
+def _cascade_floor(space: FittedSpace | None) -> float | None:
+    """The score under which a sidecar row was ruled out by the graph's cascade (None: no cascade)."""
+    cas = getattr(getattr(space, "method", None), "cascade", None)
+    return cas.floor if cas is not None and cas.active else None
 
 
 def _select_in_memory(cfg: CurateConfig, inp: Inputs, space: FittedSpace, scores_dir: Path,
@@ -549,11 +583,22 @@ def build_manifest(cfg: CurateConfig, inp: Inputs, run: SpaceRun,
         "device": inp.device,
         "executor": cfg.execution.executor,
         "metrics": run.metrics,
+        "cascade": _cascade_info(run),
         "baselines": baselines,
         "timings": {**{k: round(v, 3) for k, v in run.timings.items()}, "total_s": round(seconds, 3)},
         "files": {"selected": "selected.parquet", "scores": "scores/",
                   "projection": "projection.parquet" if cfg.output.projection_sample else None},
     })
+
+
+def _cascade_info(run: SpaceRun) -> dict[str, Any] | None:
+    """The graph's two-stage scoring (`spaces.cascade`): its calibration, the score under which a
+    row was ruled out by the proxy (`floor`) and how many rows were scored in full; None: none."""
+    cas = getattr(run.space.method, "cascade", None)
+    if cas is None:
+        return None
+    return {**cas.info, "active": cas.active, "cut": cas.cut if cas.active else None, "floor": cas.floor,
+            "n_full_scores": run.metrics.get("n_full_scores")}
 
 
 def _space_info(cfg: CurateConfig, inp: Inputs, run: SpaceRun) -> dict[str, Any] | None:

@@ -104,6 +104,9 @@ class FitData:
     """int [e] each row's best rank among a seed's nearest rows (0: a seed's nearest; None: all
     are seed neighbours): rows under `seed_neighbours` become nodes, the rest are only
     candidates of the graph's `second_pass`."""
+    cascade_share: float | None = None
+    """The budget's share of the pool that the fitted space will select from (`embedding-graph`
+    calibrates its two-stage scoring on it, `GraphConfig.cascade`; None: every row in full)."""
 
 
 class Space:

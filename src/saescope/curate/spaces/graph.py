@@ -46,6 +46,7 @@ from saescope.curate.knn import (
     top_k,
 )
 from saescope.curate.spaces.base import Chunk, FitData, FittedSpace, Space, register
+from saescope.curate.spaces.cascade import Cascade, fit_cascade, seed_cosines
 from saescope.curate.spaces.enrich import ExplainedByEnrichment, enrichment_weights
 from saescope.curate.spaces.pu import pu_classifier
 from saescope.curate.text import TEXT_FEATURES, fit_idf, hashed_counts, text_units
@@ -132,6 +133,38 @@ class GraphConfig:
     sample and the first pass's node rows; the unlabelled rows stay the uniform sample). Chosen
     on the tuning subjects with `node_sample` (seeded: 100% / 78% kept with `sample`, 104% / 90%
     with `nodes`)."""
+    cascade: str = "auto"
+    """Two-stage scoring (`curate.spaces.cascade`): `auto` scores every row with a cheap linear
+    proxy of the graph score first and only the rows it cannot rule out with the full graph, when
+    the caller gives the budget's share of the pool (`saescope curate` does so only for a plain
+    top-budget selection of a pool larger than the node sample); `off`: every row in full (the
+    reference)."""
+    cascade_depth: float = 1.5
+    """The cut is calibrated on the sample rows whose full score is in the top `cascade_depth x
+    budget` rows' share of the sample (the rows that could reach the budget, with room)."""
+    cascade_margin: float = 1.0
+    """The cut keeps `1 + cascade_margin` times the share of sample rows whose proxy reaches
+    that of the `cascade_recall` quantile of those rows (a margin for the pool's rows that the
+    sample does not hold)."""
+    cascade_recall: float = 0.9
+    """Share of those sample rows, the ones the proxy ranks highest, that the cut is set to keep
+    (1: every one; lower: rows that the graph ranks high and the proxy low may be given up).
+    Chosen with `cascade_depth` 1.5 and `cascade_margin` 1 (the only depth tried; margins 0.5
+    and 1, recalls 1, .99, .95, .9) on the 10 MMLU tuning subjects x draw 0 at 1/10 and 1/50 of
+    the pool (no setting moved p@100 or p@500 by more than .002; .9 with margin 1 rescored the
+    fewest rows while keeping at least 99% of the full scores' top 100 and 98% of the top 500)
+    and on the synthetic 200,000-row pool of `benchmarks/curate_pool_scale.py` (recall 1 had
+    to rescore 93% of it, .9 rescored 4.6%); docs/results/curation.md."""
+    cascade_min_rows: int = 100
+    """Calibrate on at least this many of the sample's best rows (a tiny budget share would leave
+    a handful)."""
+    cascade_ridge: float = 1.0
+    """L2 strength of the proxy's ridge regression on the sample. The proxy's features (unit
+    centred input, cosines to the nearest seed and to the seed centroid) and this strength were
+    chosen on 5 MMLU tuning subjects x draw 0 at 1/10 of the pool and the synthetic pool, among
+    the centred cosine, the nearest-seed cosine, the classifier's embedding part, logistic
+    regressions on the sample's top rows and ridge regressions (1, 10, 100; on the features or
+    on the input alone): it needed the fewest rows rescored to keep every top row."""
 
     def __post_init__(self) -> None:
         for name in ("k", "steps", "nodes"):
@@ -156,6 +189,12 @@ class GraphConfig:
             raise ConfigError("graph.second_pass must be >= 0 and graph.shortlist >= 1")
         if self.seed_neighbours < 1:
             raise ConfigError(f"graph.seed_neighbours must be >= 1, got {self.seed_neighbours}")
+        if self.cascade not in ("auto", "off"):
+            raise ConfigError(f"graph.cascade: unknown {self.cascade!r} (choose from auto, off)")
+        if not self.cascade_depth > 0 or self.cascade_margin < 0 or self.cascade_min_rows < 1 or self.cascade_ridge < 0 \
+                or not 0 < self.cascade_recall <= 1:
+            raise ConfigError("graph.cascade_depth must be > 0, graph.cascade_margin and graph.cascade_ridge >= 0, "
+                              "graph.cascade_min_rows >= 1, graph.cascade_recall in (0, 1]")
 
 
 @register
@@ -197,6 +236,10 @@ class GraphSpace(ExplainedByEnrichment, Space):
         """The faiss HNSW index over `graph_nodes` (`index` approx; None: exact search)."""
         self._text_index: sp.csr_matrix | None = None
         """`text_nodes` transposed, the inverted index of `approx` (built when first needed)."""
+        self.cascade: Cascade | None = None
+        """The first stage of two-stage scoring (`GraphConfig.cascade`; None: every row in full)."""
+        self._sample_full: np.ndarray | None = None
+        """The pool sample's full scores from the last fit of the classifier (not saved)."""
 
     # ------------------------------------------------------------------ fit
     def fit(self, data: FitData, rep: FittedSpace) -> None:
@@ -228,6 +271,8 @@ class GraphSpace(ExplainedByEnrichment, Space):
                 more = self._second_pass_rows(data, extra, counts)
                 if len(more):  # none when every shortlist row is a node already
                     self._fit_nodes(data, rep, rows, np.union1d(extra, more), counts, bar)
+            if data.cascade_share is not None and self.cfg.cascade == "auto":
+                self._fit_cascade(data, rep, data.cascade_share)
             if rep.sae is not None:
                 bar.set_postfix_str("explanations")
                 self.enrichment = enrichment_weights(data.encode("seeds"), data.encode("pool"))
@@ -332,15 +377,58 @@ class GraphSpace(ExplainedByEnrichment, Space):
                                         self.cfg.feedback_c, data.seed)
         z = self.classifier(data.pool_X, T_pool)
         self.graph_fuse = np.array([f.mean(), _sd(f), z.mean(), _sd(z)], dtype=np.float64)
+        self._sample_full = (f - f.mean()) / _sd(f) + (z - z.mean()) / _sd(z)  # `_score` of the sample
 
     # ------------------------------------------------------------------ score
     def score(self, chunk: Chunk, rep: FittedSpace) -> np.ndarray:
         """The induced graph score, plus (lexical channel) the standardised self-trained
-        classifier beside the standardised induced score."""
+        classifier beside the standardised induced score; with a cascade, only for the rows its
+        proxy does not rule out (the others score below every full score, in the proxy's order)."""
+        rows = np.arange(len(chunk.X))
+        out = None
+        if self.cascade is not None and self.cascade.active:
+            p = self.cascade.proxy(unit_rows(chunk.X, self.mean), chunk.max_sim, chunk.centroid_sim)
+            rows = np.flatnonzero(p >= self.cascade.cut)
+            out = self.cascade.below(p)
+            if len(rows) == len(chunk.X):
+                out = None
+        X = chunk.X if out is None else chunk.X[rows]
         T = None
         if self.text_field is not None:
-            T = text_units(chunk.texts, self.text_idf, self.text_max_terms)  # type: ignore[arg-type]
-        return self._score(chunk.X, T, self.self_index(chunk.ids))
+            texts = chunk.texts if out is None else [chunk.texts[i] for i in rows]  # type: ignore[index]
+            T = text_units(texts, self.text_idf, self.text_max_terms)  # type: ignore[arg-type]
+        ids = chunk.ids if out is None or chunk.ids is None else np.asarray(chunk.ids)[rows]
+        full = self._score(X, T, self.self_index(ids))
+        if out is None:
+            return full
+        out[rows] = full
+        return out.astype(np.float32)
+
+    def _fit_cascade(self, data: FitData, rep: FittedSpace, share: float) -> None:
+        """The cascade's proxy and cut (`curate.spaces.cascade.fit_cascade`), calibrated on the
+        pool sample's full scores for a budget of `share` of the pool."""
+        full = self._sample_full
+        if full is None:  # no lexical channel: the sample's induced scores were not needed yet
+            full = self.induction(data.pool_X, None, self.self_index(data.pool_ids)).astype(np.float64)
+        U = unit_rows(data.pool_X, self.mean)
+        cfg = self.cfg
+        self.cascade = fit_cascade(U, *seed_cosines(U, rep.seed_units, rep.centroid), full, share,
+                                   self._full_score_floor(), cfg.cascade_depth, cfg.cascade_margin,
+                                   cfg.cascade_min_rows, cfg.cascade_ridge, cfg.cascade_recall)
+        self._sample_full = None
+
+    def _full_score_floor(self) -> float:
+        """A lower bound of `_score` over any row: the induced score is a weighted mean of node
+        scores (or 0), and the classifier's `|u . w_emb + t . w_text| <= |w_emb| + |w_text|` for
+        unit (or zero) rows."""
+        lo = min(0.0, float(self.graph_scores.min()))  # type: ignore[union-attr]
+        if self.graph_fuse is None or self.graph_coef is None:
+            return lo
+        d = len(self.mean)  # type: ignore[arg-type]
+        mf, sf, mz, sz = self.graph_fuse
+        z_lo = -(np.linalg.norm(self.graph_coef[:d].astype(np.float64))
+                 + np.linalg.norm(self.graph_coef[d:].astype(np.float64)))
+        return float((lo - mf) / sf + (z_lo - mz) / sz)
 
     def _score(self, X: np.ndarray, T: sp.csr_matrix | None, own: np.ndarray | None) -> np.ndarray:
         """`score` of raw rows `X` with their unit tf-idf rows `T` (None: no lexical channel) and
@@ -400,6 +488,8 @@ class GraphSpace(ExplainedByEnrichment, Space):
                           text_nodes_indptr=np.ascontiguousarray(T.indptr, dtype=np.int64))
         if self.ann is not None:
             arrays["graph_hnsw"] = index_to_array(self.ann)
+        if self.cascade is not None:
+            arrays.update(self.cascade.to_arrays())
         if self.node_ids is not None:
             offsets, data = self.node_ids.buffers()[1:3]
             off = np.frombuffer(offsets, np.int32, len(self.node_ids) + 1).copy()
@@ -408,6 +498,8 @@ class GraphSpace(ExplainedByEnrichment, Space):
                                        if data is not None else np.zeros(0, np.uint8))
         meta = {"text_field": self.text_field, "text_max_terms": self.text_max_terms,
                 "params": asdict(self.cfg)}
+        if self.cascade is not None:
+            meta["cascade"] = self.cascade.info
         return arrays, meta
 
     @classmethod
@@ -423,6 +515,7 @@ class GraphSpace(ExplainedByEnrichment, Space):
                 shape=(len(arrays["text_nodes_indptr"]) - 1, TEXT_FEATURES))
         if "graph_hnsw" in arrays:
             g.ann = index_from_array(arrays["graph_hnsw"])
+        g.cascade = Cascade.from_arrays(arrays, meta.get("cascade"))
         if "node_ids_offsets" in arrays:
             off = arrays["node_ids_offsets"].astype(np.int32)
             g.node_ids = pa.StringArray.from_buffers(len(off) - 1, pa.py_buffer(off.tobytes()),
