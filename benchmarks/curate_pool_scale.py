@@ -128,23 +128,34 @@ def curate_once(args: argparse.Namespace, root: Path, executor: str) -> Any:
            "--graph-index", args.graph_index, "--projection-sample", "0", "--no-progress",
            "--overwrite", "--device", "cpu", "--executor", executor]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    load0 = load()
     t0 = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd + list(args.curate_args), check=True, env=env, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     man = json.loads((out / "manifest.json").read_text())
     tm = man["timings"]
     print(f"saescope curate --executor {executor}, {args.rows:,} rows x {args.dim}, texts, embedding-graph "
-          f"--graph-index {args.graph_index}, {args.workers} workers: {wall:.0f} s wall "
-          f"(fit {tm['fit_s']:.0f} s, score {tm['score_s']:.0f} s, select {tm['select_s']:.1f} s, "
-          f"read back {tm['materialize_s']:.1f} s); CPU {cpu:.0f} s over all its processes "
-          f"({cpu / args.rows * 1e3:.3f} ms a row; Ray's own workers are not counted); "
-          f"precision@{args.budget} {man['metrics']['precision']:.3f}; peak RSS of the largest process "
-          f"{float(peak_file.read_text()):.0f} MiB; "
-          f"score {tm['score_s'] / args.rows * 1e3:.2f} ms a row over {args.workers} workers "
-          f"(load {load()})", flush=True)
+          f"--graph-index {args.graph_index} {' '.join(args.curate_args)}, {args.workers} workers: "
+          f"{wall:.0f} s wall, {cpu:.0f} s CPU over all its processes ({cpu / args.rows * 1e3:.3f} ms a "
+          f"row; Ray's own workers are not counted); precision@{args.budget} "
+          f"{man['metrics']['precision']:.3f}; peak RSS of the largest process "
+          f"{float(peak_file.read_text()):.0f} MiB; load {load0} at the start, {load()} at the end", flush=True)
+    phases = [("fit (all)", "fit"), ("  pool sample", "sample"), ("  first pass", "first_pass"),
+              ("score", "score"), ("select", "select"), ("read back", "materialize")]
+    print("| phase | wall s | CPU s |\n| --- | --- | --- |")
+    for label, key in phases:
+        if f"{key}_s" in tm:
+            print(f"| {label} | {tm[key + '_s']:.1f} | {tm.get(key + '_cpu_s', float('nan')):.1f} |")
+    known = sum(tm.get(f"{k}_s", 0.0) for k in ("fit", "score", "select", "materialize"))
+    print(f"| other (start-up, inputs, the dominant-dimension check, outputs) | {wall - known:.1f} | |")
+    cas = man.get("cascade")
+    if cas:
+        print(f"cascade: active {cas['active']}, {cas.get('n_full_scores')} of {args.rows:,} rows scored in "
+              f"full (calibrated: top {cas['q']:.4f} of the sample, {cas.get('positives')} rows, "
+              f"{cas.get('sample_share', float('nan')):.4f} of the sample kept)", flush=True)
     return pq.read_table(out / "selected.parquet", columns=["id", "rank", "score"])
 
 
@@ -269,6 +280,8 @@ def main() -> None:
     ap.add_argument("--graph-index", default="approx", choices=("exact", "approx"))
     ap.add_argument("--executor", default="local",
                     help="comma-separated executors of the end-to-end run (local,ray: both, selections compared)")
+    ap.add_argument("--curate-args", default="",
+                    help="more `saescope curate` options, space-separated (e.g. `--graph-cascade off`)")
     ap.add_argument("--kernel-nodes", type=int, default=0, help="graph nodes of the kernel timing (0: skip)")
     ap.add_argument("--kernel-data", default="synthetic", choices=("synthetic", "mmlu"),
                     help="kernel rows: the synthetic topics, or jittered MMLU rows (MiniLM, texts)")
@@ -276,6 +289,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None, help="folder for the data (default: a temp folder)")
     ap.add_argument("--select-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    args.curate_args = args.curate_args.split()
     if args.select_child:
         select_only(args)
         return

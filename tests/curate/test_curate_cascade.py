@@ -137,3 +137,20 @@ def test_curate_turns_the_cascade_off_where_selection_reads_below_the_budget(pla
     (no cut fitted), so every row is scored in full."""
     man = _curate(planted, tmp_path / "c", **kw)
     assert man["cascade"] is None
+
+
+def test_first_pass_keeps_the_rows_it_chooses():
+    """`seeded_rows(keep_rows=True)` returns the raw rows at its positions (kept while the
+    shards stream by, so `saescope curate` reads no vectors again), across chunks."""
+    from saescope.curate.spaces.graph import seeded_rows
+    from saescope.linalg import unit_rows
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(1000, 8)).astype(np.float32)
+    S = unit_rows(rng.normal(size=(4, 8)).astype(np.float32), None)
+    pos, rank = seeded_rows(S, X, None, 30, ranks=True)
+    pos2, rank2, rows = seeded_rows(S, (X[a:a + 97] for a in range(0, 1000, 97)), None, 30, ranks=True,
+                                    keep_rows=True)
+    np.testing.assert_array_equal(pos2, pos)
+    np.testing.assert_array_equal(rank2, rank)
+    np.testing.assert_array_equal(rows, X[pos])

@@ -9,7 +9,7 @@ scoring, with a message naming the file, row or field.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,9 @@ class Inputs:
     """Stripped seed texts (None when the seeds or the pool have no text column)."""
     explanations: dict[int, str] | None = None
     """latent -> explanation from `interpretation` (None without one)."""
+    samples: dict[tuple, Any] = field(default_factory=dict)
+    """Pool samples read so far, by (rows, seed, columns) (`pipeline.pool_sample`: the fit and the
+    dominant-dimension check share one read of the pool)."""
 
 
 # ---------------------------------------------------------------------------- vectors

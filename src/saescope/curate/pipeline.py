@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import resource
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,39 +68,47 @@ def run_space(cfg: CurateConfig, inp: Inputs, workdir: Path, progress: bool = Tr
               keep_units: int = 0) -> SpaceRun:
     """Fit (or resume), score the pending shards, select, and read back the selection."""
     timings: dict[str, float] = {}
-    t0 = time.perf_counter()
     fit_dir, scores_dir = workdir / "fit", workdir / "scores"
-    space = fit_or_resume(cfg, inp, fit_dir, scores_dir, progress)
-    timings["fit_s"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
+    with _phase(timings, "fit"):
+        space = fit_or_resume(cfg, inp, fit_dir, scores_dir, progress, timings)
     ex = cfg.execution
     hash_field = cfg.inputs.text_field if inp.seed_texts else None  # the seed-duplicate rule
-    if ex.executor == "ray":
-        executors.run_ray(inp.layout, space, scores_dir, ex.chunk_size, sae_dir=cfg.inputs.sae,
-                          address=ex.ray_address, progress=progress, hash_field=hash_field)
-    else:
-        executors.run_local(inp.layout, space, scores_dir, ex.chunk_size, workers=ex.workers,
-                            fit_dir=fit_dir, sae_dir=cfg.inputs.sae, progress=progress,
-                            hash_field=hash_field)
-    timings["score_s"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    picked = select_rows(cfg, inp, space, scores_dir)
-    timings["select_s"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    selected, metrics, units = materialize(cfg, inp, space, picked, keep_units, progress)
+    with _phase(timings, "score"):
+        if ex.executor == "ray":
+            executors.run_ray(inp.layout, space, scores_dir, ex.chunk_size, sae_dir=cfg.inputs.sae,
+                              address=ex.ray_address, progress=progress, hash_field=hash_field)
+        else:
+            executors.run_local(inp.layout, space, scores_dir, ex.chunk_size, workers=ex.workers,
+                                fit_dir=fit_dir, sae_dir=cfg.inputs.sae, progress=progress,
+                                hash_field=hash_field)
+    with _phase(timings, "select"):
+        picked = select_rows(cfg, inp, space, scores_dir)
+    with _phase(timings, "materialize"):
+        selected, metrics, units = materialize(cfg, inp, space, picked, keep_units, progress)
     metrics.update(picked.counts)
-    timings["materialize_s"] = time.perf_counter() - t0
     return SpaceRun(space, selected, metrics, int(picked.counts["n_candidates"]), units,
                     picked.cluster_sizes, timings)
 
 
+@contextmanager
+def _phase(timings: dict[str, float], name: str) -> Iterator[None]:
+    """Record `<name>_s` (wall) and `<name>_cpu_s` (CPU seconds of this process and of its
+    finished child processes, the local workers; Ray's workers are not counted)."""
+    def cpu() -> float:
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return time.process_time() + kids.ru_utime + kids.ru_stime
+
+    t0, c0 = time.perf_counter(), cpu()
+    yield
+    timings[f"{name}_s"] = time.perf_counter() - t0
+    timings[f"{name}_cpu_s"] = cpu() - c0
+
+
 def fit_or_resume(cfg: CurateConfig, inp: Inputs, fit_dir: Path, scores_dir: Path,
-                  progress: bool = False) -> FittedSpace:
+                  progress: bool = False, timings: dict[str, float] | None = None) -> FittedSpace:
     """The fitted space: read back from `fit/` when it was fitted on the same inputs, else fitted
-    on the seeds and a pool sample (and old scores removed)."""
+    on the seeds and a pool sample (and old scores removed). `timings`: gets the phases of the
+    fit (`sample`, `first_pass`; see `_phase`)."""
     from saescope.data.vectors import list_column_to_numpy
 
     share = cascade_share(cfg, inp)
@@ -116,9 +127,13 @@ def fit_or_resume(cfg: CurateConfig, inp: Inputs, fit_dir: Path, scores_dir: Pat
     shutil.rmtree(scores_dir, ignore_errors=True)
     shutil.rmtree(fit_dir, ignore_errors=True)
     sel, vcol, tcol = cfg.selection, inp.layout.vector_column, cfg.inputs.text_field
-    use_text = sel.space in GRAPH_SPACES and sel.use_text and inp.seed_texts is not None
-    sample = sample_rows(inp.layout, cfg.execution.fit_sample, sel.seed, [vcol] + [tcol] * use_text)
-    Xs = list_column_to_numpy(sample[vcol], cfg.inputs.pool, vcol)
+    use_text = reads_texts(cfg, inp)
+    timings = {} if timings is None else timings
+    with _phase(timings, "sample"):
+        sample = pool_sample(cfg, inp, [vcol] + [tcol] * use_text)
+        Xs = list_column_to_numpy(sample[vcol], cfg.inputs.pool, vcol)
+    with _phase(timings, "first_pass"):
+        seeded = seeded_nodes(cfg, inp, Xs, tcol if use_text else None)
     space = fit_space(sel.space, inp.seeds.X if inp.seeds is not None else None, Xs, sae=inp.sae,
                       aggregate=sel.aggregate, clusters=sel.clusters, features=inp.features,
                       seed=sel.seed, device=inp.device,
@@ -126,10 +141,28 @@ def fit_or_resume(cfg: CurateConfig, inp: Inputs, fit_dir: Path, scores_dir: Pat
                       pool_texts=sample[tcol].to_pylist() if use_text else None, text_field=tcol,
                       text_max_terms=sel.text_max_terms, graph=sel.graph, pu=sel.pu,
                       enrich=sel.enrich, pool_ids=np.asarray(sample["id"].to_pylist(), dtype=object),
-                      progress=progress, seeded=seeded_nodes(cfg, inp, Xs, tcol if use_text else None),
-                      cascade_share=share)
+                      progress=progress, seeded=seeded, cascade_share=share)
     save_space(fit_dir, space, info)
     return space
+
+
+def reads_texts(cfg: CurateConfig, inp: Inputs) -> bool:
+    """The space reads the rows' texts (`embedding-graph`'s lexical channel)."""
+    sel = cfg.selection
+    return sel.space in GRAPH_SPACES and sel.use_text and inp.seed_texts is not None
+
+
+def pool_sample(cfg: CurateConfig, inp: Inputs, columns: list[str]) -> pa.Table:
+    """The fit's uniform pool sample (`fit_sample` rows, `selection.seed`) with `columns`, read
+    once per run: a sample read for fewer columns is served from one read for more (the pool's
+    row groups are read whole, so each read costs a pass over the pool)."""
+    n, seed = cfg.execution.fit_sample, cfg.selection.seed
+    for (n0, seed0, cols), table in inp.samples.items():
+        if (n0, seed0) == (n, seed) and set(columns) <= set(cols):
+            return table.select(["id", *dict.fromkeys(columns)])
+    table = sample_rows(inp.layout, n, seed, columns)
+    inp.samples[(n, seed, tuple(columns))] = table
+    return table
 
 
 def cascade_share(cfg: CurateConfig, inp: Inputs) -> float | None:
@@ -168,10 +201,10 @@ def seeded_nodes(cfg: CurateConfig, inp: Inputs, sample_X: np.ndarray,
     mean = sample_X.astype(np.float64).mean(axis=0).astype(np.float32)
     shards = (list_column_to_numpy(read_rows(sh, lay, None, columns=[vcol])[vcol], cfg.inputs.pool, vcol)
               for sh in lay.shards)
-    pos, rank = seeded_rows(unit_rows(inp.seeds.X, mean), shards, mean, depth, inp.device, ranks=True)
-    table = rows_at(lay, pos, [vcol] + ([text_field] if text_field else []))
-    return (list_column_to_numpy(table[vcol], cfg.inputs.pool, vcol),
-            table[text_field].to_pylist() if text_field else None,
+    pos, rank, X = seeded_rows(unit_rows(inp.seeds.X, mean), shards, mean, depth, inp.device, ranks=True,
+                               keep_rows=True)
+    table = rows_at(lay, pos, [text_field] if text_field else [])  # ids and texts: no vectors read again
+    return (X, table[text_field].to_pylist() if text_field else None,
             np.asarray(table["id"].to_pylist(), dtype=object), rank)
 
 
@@ -189,7 +222,8 @@ def warn_dominant_dimensions(cfg: CurateConfig, inp: Inputs) -> None:
     from saescope.data.vectors import list_column_to_numpy
 
     vcol = inp.layout.vector_column
-    sample = sample_rows(inp.layout, cfg.execution.fit_sample, cfg.selection.seed, [vcol])
+    # the columns of the fit's sample, so that the fit reads the pool no second time for it
+    sample = pool_sample(cfg, inp, [vcol] + [cfg.inputs.text_field] * reads_texts(cfg, inp))
     flag = (inp.layout.schema.metadata or {}).get(b"saescope.first_token_excluded")
     msg = dominant_dimensions(list_column_to_numpy(sample[vcol], cfg.inputs.pool, vcol),
                               first_token_excluded=None if flag is None else flag == b"True")

@@ -560,13 +560,15 @@ def _text_approx(T: sp.csr_matrix, nodes: sp.csr_matrix, inverted: sp.csr_matrix
 
 def seeded_rows(seed_units: np.ndarray, pool: np.ndarray | Iterable[np.ndarray],
                 mean: np.ndarray | None, per_seed: int, device: str = "cpu",
-                chunk: int = 65_536, ranks: bool = False) -> Any:
+                chunk: int = 65_536, ranks: bool = False, keep_rows: bool = False) -> Any:
     """The first pass of `node_sample` seeded: sorted pool positions of the union of each seed's
     `per_seed` nearest rows by cosine of the unit centred rows (`seed_units`: the seeds' unit
     centred rows; `mean`: the centring). `pool`: the raw rows, an array (read `chunk` rows at a
     time) or an iterable of consecutive chunks (a pool's shards). One matrix product per chunk and
     a running top-`per_seed` per seed, so memory is bounded by the chunk. `ranks`: also return
-    each row's best rank among its seeds' nearest (0: a seed's nearest), as `(positions, ranks)`."""
+    each row's best rank among its seeds' nearest (0: a seed's nearest), as `(positions, ranks)`.
+    `keep_rows`: also return the raw rows at those positions, kept during the pass (so the pool
+    is not read again for them), as the last element of a tuple."""
     import torch
 
     if isinstance(pool, np.ndarray):
@@ -576,6 +578,7 @@ def seeded_rows(seed_units: np.ndarray, pool: np.ndarray | Iterable[np.ndarray],
     pos = np.zeros((m, 0), dtype=np.int64)
     S = torch.from_numpy(np.ascontiguousarray(seed_units, dtype=np.float32)).to(device)
     start = 0
+    kept_pos, kept_X = np.zeros(0, dtype=np.int64), None
     for X in pool:
         U = torch.from_numpy(np.ascontiguousarray(unit_rows(X, mean), dtype=np.float32)).to(device)
         c = (S @ U.T).cpu().numpy()
@@ -583,12 +586,28 @@ def seeded_rows(seed_units: np.ndarray, pool: np.ndarray | Iterable[np.ndarray],
         idx = np.hstack([pos, np.broadcast_to(np.arange(start, start + len(X)), c.shape)])
         top = np.argsort(-vals, axis=1, kind="stable")[:, :per_seed]
         best, pos = np.take_along_axis(vals, top, 1), np.take_along_axis(idx, top, 1)
+        if keep_rows:
+            kept_pos, kept_X = _kept_rows(np.unique(pos), kept_pos, kept_X, X, start)
         start += len(X)
+    rows = (kept_X if kept_X is not None else np.zeros((0, seed_units.shape[1]), np.float32),)
     if not ranks:
-        return np.unique(pos)
+        return (np.unique(pos), *rows) if keep_rows else np.unique(pos)
     flat, order = pos.ravel(), np.argsort(np.broadcast_to(np.arange(pos.shape[1]), pos.shape).ravel(), kind="stable")
     uniq, first = np.unique(flat[order], return_index=True)
-    return uniq, (order[first] % max(pos.shape[1], 1)).astype(np.int64)
+    out = (uniq, (order[first] % max(pos.shape[1], 1)).astype(np.int64))
+    return (*out, *rows) if keep_rows else out
+
+
+def _kept_rows(want: np.ndarray, kept_pos: np.ndarray, kept_X: np.ndarray | None, X: np.ndarray,
+               start: int) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, raw rows) of the sorted positions `want`: rows kept before, or of the chunk `X`
+    that starts at pool position `start`."""
+    out = np.empty((len(want), X.shape[1]), dtype=X.dtype)
+    old = want < start
+    if kept_X is not None and old.any():
+        out[old] = kept_X[np.searchsorted(kept_pos, want[old])]
+    out[~old] = X[want[~old] - start]
+    return want, out
 
 
 def first_pass_depth(cfg: GraphConfig) -> int:
