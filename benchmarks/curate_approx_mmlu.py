@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> list[dict]:
         if args.all:
             targets = {**{f"domain: {d}": domain == d for d in MMLU_DOMAINS}, **targets}
     variants = ([("exact", {})] if not args.no_exact else []) + [
-        ("approx " + ",".join(f"{k}={v}" for k, v in s.items()), {"index": "approx", **s})
+        ("approx " + (",".join(f"{k}={v}" for k, v in s.items()) or "(defaults)"), {"index": "approx", **s})
         for s in settings(args.grid)]
     cells = []
     for r in range(args.first_draw, args.first_draw + args.draws):

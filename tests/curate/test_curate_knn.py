@@ -92,3 +92,23 @@ def test_compiled_kernels_give_the_numpy_kernels_output_exactly():
             np.testing.assert_array_equal(out[True][1], out[False][1])
     assert (np.diff(Q.indptr) == 0).any() and (cand[False] == -1).any()  # empty rows, short lists
     assert (cand[False][:, 0] >= 0).any()
+
+
+def test_the_nodes_text_graph_takes_the_fit_time_shortlist():
+    """`fit_shortlist` / `fit_query_terms` set the search of the nodes' own text
+    neighbours (the graph), `text_shortlist` / `text_query_terms` that of the scored rows: with a
+    fit-time shortlist as long as the nodes over every term, the graph's text neighbours are the
+    exact ones while the scored rows keep their short list."""
+    from saescope.curate.spaces.graph import GraphConfig, _text_approx
+
+    rng = np.random.default_rng(3)
+    B = sp.csr_matrix(unit_csr(_sparse(rng, 400, 600, 0.03)), dtype=np.float32)
+    own = np.arange(400)
+    exact_nbr, exact_cos = top_k(B, B, 10, self_index=own)
+    cfg = GraphConfig(index="approx", text_shortlist=2, text_query_terms=1,
+                      fit_shortlist=400, fit_query_terms=600)
+    none = np.full((400, 0), -1, dtype=np.int64)  # no embedding neighbours: the text search alone
+    nbr, cos = _text_approx(B, B, sp.csr_matrix(B.T), cfg, 10, own, none, of_nodes=True)
+    np.testing.assert_allclose(cos, exact_cos, atol=1e-6)
+    _, short = _text_approx(B, B, sp.csr_matrix(B.T), cfg, 10, own, none)
+    assert (short[:, 2:] == 0).all() and short.sum() < 0.5 * exact_cos.sum()

@@ -140,7 +140,9 @@ def _murmur3_32(buf: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.nd
     pad = np.concatenate([buf, np.zeros(4, dtype=np.uint8)]).astype(np.uint32)
     words = pad[:-3] | (pad[1:-2] << 8) | (pad[2:-1] << 16) | (pad[3:] << 24)  # LE word at each byte
     nblocks = length // 4
-    order = np.argsort(-nblocks, kind="stable")
+    top = int(nblocks.max(initial=0))
+    # longest first; a stable sort of 16-bit keys is a radix sort in numpy
+    order = np.argsort((top - nblocks).astype(np.uint16 if top < 2**16 else np.int64), kind="stable")
     s, nb = start[order], nblocks[order]
     h = np.zeros(len(order), dtype=np.uint32)
     active = np.searchsorted(-nb, -np.arange(int(nb.max(initial=0))), side="left")  # nb > j

@@ -102,6 +102,12 @@ class GraphConfig:
     text_query_terms: int = 4
     """`approx` with texts: the row's highest-weighted n-grams whose posting lists make the
     shortlist (fewer: shorter lists, cheaper, rougher)."""
+    fit_shortlist: int = 16
+    """`approx` with texts: `text_shortlist` for the text neighbours of the nodes themselves (the
+    graph that manifold ranking spreads over), searched once at fit time, so it can afford a
+    longer shortlist than the scored rows."""
+    fit_query_terms: int = 4
+    """`approx` with texts: `text_query_terms` for the nodes' own text neighbours (fit time)."""
     node_sample: str = "seeded"
     """Which pool rows become nodes: `uniform` (a uniform draw of the pool sample) or `seeded`
     (the same, plus each seed's `seed_neighbours` nearest pool rows by centred cosine, found by a
@@ -179,8 +185,10 @@ class GraphConfig:
             raise ConfigError(f"graph.feedback_c must be > 0, got {self.feedback_c}")
         if self.index not in ("exact", "approx"):
             raise ConfigError(f"graph.index: unknown {self.index!r} (choose from exact, approx)")
-        if min(self.ef_search, self.text_shortlist, self.text_query_terms) < 1:
-            raise ConfigError("graph.ef_search, graph.text_shortlist and graph.text_query_terms must be >= 1")
+        if min(self.ef_search, self.text_shortlist, self.text_query_terms, self.fit_shortlist,
+               self.fit_query_terms) < 1:
+            raise ConfigError("graph.ef_search, text_shortlist, text_query_terms, fit_shortlist and "
+                              "fit_query_terms must be >= 1")
         if self.node_sample not in ("uniform", "seeded"):
             raise ConfigError(f"graph.node_sample: unknown {self.node_sample!r} (choose from uniform, seeded)")
         if self.feedback_from not in ("sample", "nodes"):
@@ -549,12 +557,15 @@ def _neighbours(U: np.ndarray, T: sp.csr_matrix | None, g: GraphSpace, k: int,
 
 
 def _text_approx(T: sp.csr_matrix, nodes: sp.csr_matrix, inverted: sp.csr_matrix, cfg: GraphConfig,
-                 k: int, self_index: np.ndarray | None, emb_nbr: np.ndarray
+                 k: int, self_index: np.ndarray | None, emb_nbr: np.ndarray, of_nodes: bool = False
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Text neighbours (approx): the rows' embedding neighbours `emb_nbr` and `text_shortlist`
     nodes from the inverted index (`inverted`: `nodes` transposed) over their `text_query_terms`
-    best n-grams, re-ranked by the exact tf-idf cosine."""
-    cand = shortlist_sparse(T, inverted, cfg.text_shortlist, cfg.text_query_terms)
+    best n-grams, re-ranked by the exact tf-idf cosine; `of_nodes`: the rows are the nodes (the
+    graph, at fit time: `fit_shortlist`, `fit_query_terms`)."""
+    L, terms = ((cfg.fit_shortlist, cfg.fit_query_terms) if of_nodes
+                else (cfg.text_shortlist, cfg.text_query_terms))
+    cand = shortlist_sparse(T, inverted, L, terms)
     return rerank_sparse(T, nodes, np.hstack([emb_nbr, cand]), k, self_index)
 
 
@@ -664,7 +675,8 @@ def manifold_ranking(nodes: np.ndarray, n_seeds: int, k: int | None = None, alph
         S = _normalised(_knn_graph(nbr, cos))
         if text_nodes is not None:
             inverted = sp.csr_matrix(text_nodes.T)
-            S_text = _normalised(_knn_graph(*_text_approx(text_nodes, text_nodes, inverted, cfg, k, own, nbr)))
+            S_text = _normalised(_knn_graph(*_text_approx(text_nodes, text_nodes, inverted, cfg, k, own, nbr,
+                                                          of_nodes=True)))
             S = _normalised(S + cfg.text_weight * S_text)
     else:
         S = _normalised(_knn_graph(*top_k(nodes, nodes, k, device, own)))
