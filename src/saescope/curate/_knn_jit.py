@@ -125,3 +125,38 @@ def rerank_dots(q_indptr: np.ndarray, q_indices: np.ndarray, q_data: np.ndarray,
         for p in range(q_indptr[i], q_indptr[i + 1]):
             D[q_indices[p]] = 0
     return G
+
+
+@njit(cache=True)
+def top_candidates(G: np.ndarray, cand: np.ndarray, k: int, own: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """`knn._rerank_top`: per row, the `k` candidates of largest product (ties: the earlier
+    slot), skipping -1, a repeat of an earlier slot and the row's own node `own` (-1: none);
+    missing neighbours are index 0, cosine 0. An insertion sort of the row's `L` slots."""
+    n, L = cand.shape
+    nbr = np.zeros((n, k), dtype=np.int64)
+    cos = np.zeros((n, k), dtype=np.float32)
+    keep = np.empty(L, dtype=np.int64)
+    for i in range(n):
+        m = 0
+        for j in range(L):
+            c = cand[i, j]
+            if c < 0 or c == own[i] or G[i, j] == -np.inf:
+                continue
+            repeat = False
+            for jj in range(j):
+                if cand[i, jj] == c:
+                    repeat = True
+                    break
+            if repeat:
+                continue
+            x, p = G[i, j], m
+            while p > 0 and G[i, keep[p - 1]] < x:
+                keep[p] = keep[p - 1]
+                p -= 1
+            keep[p] = j
+            m += 1
+        for r in range(min(m, k)):
+            nbr[i, r] = cand[i, keep[r]]
+            cos[i, r] = G[i, keep[r]]
+    return nbr, cos

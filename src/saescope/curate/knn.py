@@ -248,15 +248,15 @@ def rerank_sparse(Q: sp.csr_matrix, B: sp.csr_matrix, cand: np.ndarray, k: int,
     shortlist. A block of `block` query rows is scattered into a dense buffer once, so each
     candidate's entries are looked up, not merged. `jit`: the compiled kernel for the products
     (None: when numba is installed; the same output)."""
-    n, L = cand.shape
+    n = cand.shape[0]
     Q, B = sp.csr_matrix(Q), sp.csr_matrix(B)
     kernels = _kernels(jit, Q, B)
-    if kernels is not None:
-        G = kernels.rerank_dots(Q.indptr, Q.indices, Q.data, B.indptr, B.indices, B.data,
-                                np.ascontiguousarray(cand, dtype=np.int64), Q.shape[1])
-    else:
-        G = _rerank_dots(Q, B, cand, block)
-    return _rerank_top(G, cand, k, self_index)
+    if kernels is None:
+        return _rerank_top(_rerank_dots(Q, B, cand, block), cand, k, self_index)
+    cand = np.ascontiguousarray(cand, dtype=np.int64)
+    G = kernels.rerank_dots(Q.indptr, Q.indices, Q.data, B.indptr, B.indices, B.data, cand, Q.shape[1])
+    own = np.full(n, -1, dtype=np.int64) if self_index is None else np.asarray(self_index, dtype=np.int64)
+    return kernels.top_candidates(G, cand, k, own)
 
 
 def _rerank_dots(Q: sp.csr_matrix, B: sp.csr_matrix, cand: np.ndarray, block: int) -> np.ndarray:
