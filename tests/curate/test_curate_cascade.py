@@ -154,3 +154,29 @@ def test_first_pass_keeps_the_rows_it_chooses():
     np.testing.assert_array_equal(pos2, pos)
     np.testing.assert_array_equal(rank2, rank)
     np.testing.assert_array_equal(rows, X[pos])
+
+
+@pytest.mark.parametrize("with_ids", [True, False])
+def test_rows_at_reads_the_rows_at_positions_row_group_by_row_group(tmp_path, with_ids):
+    """`layout.rows_at` (the fit's sample, the first pass's rows) returns the rows at the given
+    positions with their ids, across files, shards and row groups."""
+    import pyarrow as pa
+
+    from saescope.curate.layout import pool_layout, rows_at
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "pool").mkdir()
+    X = rng.normal(size=(230, 4)).astype(np.float32)
+    for f, (lo, hi) in enumerate([(0, 100), (100, 230)]):
+        cols = {"embedding": pa.array(list(X[lo:hi]), pa.list_(pa.float32(), 4)),
+                "n": np.arange(lo, hi)}
+        if with_ids:
+            cols = {"id": [f"x{i}" for i in range(lo, hi)], **cols}
+        pq.write_table(pa.table(cols), tmp_path / "pool" / f"p{f}.parquet", row_group_size=17)
+    layout = pool_layout(tmp_path / "pool", shard_rows=40)
+    take = np.sort(rng.choice(230, 60, replace=False))
+    t = rows_at(layout, take, ["n", "embedding"])
+    assert t.column_names[0] == "id"
+    assert t["n"].to_pylist() == take.tolist()
+    assert t["id"].to_pylist() == [f"x{i}" if with_ids else f"row-{i}" for i in take]
+    np.testing.assert_array_equal(np.stack(t["embedding"].to_numpy(zero_copy_only=False)), X[take])

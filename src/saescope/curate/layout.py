@@ -168,12 +168,34 @@ def sample_rows(layout: PoolLayout, n: int, seed: int, columns: list[str]) -> pa
 
 
 def rows_at(layout: PoolLayout, take: np.ndarray, columns: list[str]) -> pa.Table:
-    """The pool rows at sorted positions `take`, with `id` and `columns`, read shard by shard."""
+    """The pool rows at sorted positions `take`, with `id` and `columns`, read row group by row
+    group (memory: one row group plus the rows taken, not a shard)."""
+    cols = list(dict.fromkeys([*columns, *([layout.id_column] if layout.id_column else [])]))
     parts = []
     for shard in layout.shards:
         lo, hi = np.searchsorted(take, [shard.start, shard.start + shard.num_rows])
         if hi <= lo:
             continue
-        table = read_rows(shard, layout, None, columns=columns)
-        parts.append(table.take(pa.array(take[lo:hi] - shard.start)))
+        pf = pq.ParquetFile(shard.file)
+        offset = shard.start
+        for g in shard.row_groups:
+            n = pf.metadata.row_group(g).num_rows
+            a, b = np.searchsorted(take, [offset, offset + n])
+            if b > a:
+                table = pf.read_row_group(g, columns=cols).take(pa.array(take[a:b] - offset))
+                parts.append(_with_ids(table, layout, take[a:b]))
+            offset += n
     return pa.concat_tables(parts)
+
+
+def _with_ids(table: pa.Table, layout: PoolLayout, positions: np.ndarray) -> pa.Table:
+    """`table` (pool rows at global `positions`) with its ids as a first `id` string column."""
+    if layout.id_column is None:
+        sid = pa.array([f"row-{int(p)}" for p in positions], type=pa.string())
+    else:
+        col = table[layout.id_column]
+        if col.null_count:
+            raise InputError(f"pool column {layout.id_column!r} has a null id near global row {int(positions[0])}")
+        sid = col.cast(pa.string())
+        table = table.drop_columns([layout.id_column])
+    return table.add_column(0, "id", sid)

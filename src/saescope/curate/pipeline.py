@@ -199,9 +199,10 @@ def seeded_nodes(cfg: CurateConfig, inp: Inputs, sample_X: np.ndarray,
         return None  # every pool row is a node already: the first pass would add none
     vcol, lay = inp.layout.vector_column, inp.layout
     mean = sample_X.astype(np.float64).mean(axis=0).astype(np.float32)
-    shards = (list_column_to_numpy(read_rows(sh, lay, None, columns=[vcol])[vcol], cfg.inputs.pool, vcol)
-              for sh in lay.shards)
-    pos, rank, X = seeded_rows(unit_rows(inp.seeds.X, mean), shards, mean, depth, inp.device, ranks=True,
+    batches = (list_column_to_numpy(b.column(0), cfg.inputs.pool, vcol)  # memory: a batch, not a shard
+               for sh in lay.shards
+               for b in pq.ParquetFile(sh.file).iter_batches(cfg.execution.chunk_size, list(sh.row_groups), [vcol]))
+    pos, rank, X = seeded_rows(unit_rows(inp.seeds.X, mean), batches, mean, depth, inp.device, ranks=True,
                                keep_rows=True)
     table = rows_at(lay, pos, [text_field] if text_field else [])  # ids and texts: no vectors read again
     return (X, table[text_field].to_pylist() if text_field else None,
