@@ -180,3 +180,21 @@ def test_rows_at_reads_the_rows_at_positions_row_group_by_row_group(tmp_path, wi
     assert t["n"].to_pylist() == take.tolist()
     assert t["id"].to_pylist() == [f"x{i}" if with_ids else f"row-{i}" for i in take]
     np.testing.assert_array_equal(np.stack(t["embedding"].to_numpy(zero_copy_only=False)), X[take])
+
+
+def test_first_pass_streaming_top_lists_match_a_full_sort():
+    """The first pass's running top lists (merged chunk by chunk) are those of one stable sort
+    of every row's cosine per seed, ties (repeated rows) included."""
+    from saescope.curate.spaces.graph import seeded_rows
+    from saescope.linalg import unit_rows
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(700, 6)).astype(np.float32)
+    X[350:420] = X[0:70]  # exact repeats: ties broken by position
+    S = unit_rows(rng.normal(size=(3, 6)).astype(np.float32), None)
+    C = S @ unit_rows(X, None).T
+    top = np.argsort(-C, axis=1, kind="stable")[:, :25]
+    pos, rank = seeded_rows(S, (X[a:a + 64] for a in range(0, 700, 64)), None, 25, ranks=True)
+    np.testing.assert_array_equal(pos, np.unique(top))
+    best = {p: min(r for r in range(25) for s in range(3) if top[s, r] == p) for p in np.unique(top)}
+    np.testing.assert_array_equal(rank, [best[p] for p in pos])

@@ -593,11 +593,15 @@ def seeded_rows(seed_units: np.ndarray, pool: np.ndarray | Iterable[np.ndarray],
     for X in pool:
         U = torch.from_numpy(np.ascontiguousarray(unit_rows(X, mean), dtype=np.float32)).to(device)
         c = (S @ U.T).cpu().numpy()
-        vals = np.hstack([best, c])
-        idx = np.hstack([pos, np.broadcast_to(np.arange(start, start + len(X)), c.shape)])
-        top = np.argsort(-vals, axis=1, kind="stable")[:, :per_seed]
-        best, pos = np.take_along_axis(vals, top, 1), np.take_along_axis(idx, top, 1)
-        if keep_rows:
+        if best.shape[1] == per_seed:  # full: only entries above a seed's current last can enter
+            changed = _merge_top(best, pos, c, start)
+        else:
+            vals = np.hstack([best, c])
+            idx = np.hstack([pos, np.broadcast_to(np.arange(start, start + len(X)), c.shape)])
+            top = np.argsort(-vals, axis=1, kind="stable")[:, :per_seed]
+            best, pos = np.take_along_axis(vals, top, 1), np.take_along_axis(idx, top, 1)
+            changed = True
+        if keep_rows and changed:
             kept_pos, kept_X = _kept_rows(np.unique(pos), kept_pos, kept_X, X, start)
         start += len(X)
     rows = (kept_X if kept_X is not None else np.zeros((0, seed_units.shape[1]), np.float32),)
@@ -607,6 +611,20 @@ def seeded_rows(seed_units: np.ndarray, pool: np.ndarray | Iterable[np.ndarray],
     uniq, first = np.unique(flat[order], return_index=True)
     out = (uniq, (order[first] % max(pos.shape[1], 1)).astype(np.int64))
     return (*out, *rows) if keep_rows else out
+
+
+def _merge_top(best: np.ndarray, pos: np.ndarray, c: np.ndarray, start: int) -> bool:
+    """Merge the chunk's cosines `c` (pool positions from `start`) into each seed's full running
+    top list (`best`, `pos`, in place), as a stable sort of `[best | c]` would: an entry enters
+    only if above the list's last (a tie keeps the earlier row). Returns whether any entered."""
+    hit = c > best[:, -1:]
+    rows = np.flatnonzero(hit.any(axis=1))
+    for r in rows:
+        cols = np.flatnonzero(hit[r])
+        v = np.concatenate([best[r], c[r, cols]])
+        order = np.argsort(-v, kind="stable")[: best.shape[1]]
+        best[r], pos[r] = v[order], np.concatenate([pos[r], start + cols])[order]
+    return len(rows) > 0
 
 
 def _kept_rows(want: np.ndarray, kept_pos: np.ndarray, kept_X: np.ndarray | None, X: np.ndarray,
