@@ -265,7 +265,7 @@ def select_rows(cfg: CurateConfig, inp: Inputs, space: FittedSpace, scores_dir: 
     rules = Rules(seed_hashes, cfg.by_features, sel.threshold)
     if sel.budget is not None and not sel.clusters and sel.dedup is None:
         top = TopRows(sel.budget)
-        id_hashes = []
+        id_hashes, filled = np.empty(inp.layout.num_rows, dtype=np.int64), 0  # 8 bytes a row, once
         floor, n_full = _cascade_floor(space), 0
         for shard, t in iter_columns(inp.layout, scores_dir, ["score", "text_hash", "id"]):
             raw = t["score"].to_numpy()
@@ -274,8 +274,9 @@ def select_rows(cfg: CurateConfig, inp: Inputs, space: FittedSpace, scores_dir: 
             s = rules.apply(shard.start, raw, t["text_hash"].to_numpy())
             keep = np.flatnonzero(np.isfinite(s))
             top.add(shard.start + keep, s[keep])
-            id_hashes.append(_id_hashes(t["id"]))
-        _check_unique_streamed(np.concatenate(id_hashes), inp, scores_dir, cfg.inputs.pool)
+            id_hashes[filled:filled + t.num_rows] = _id_hashes(t["id"])
+            filled += t.num_rows
+        _check_unique_streamed(id_hashes[:filled], inp, scores_dir, cfg.inputs.pool)
 
         def fetch_ids(pos: np.ndarray) -> np.ndarray:
             return np.asarray(rows_at(inp.layout, scores_dir, pos, ["id"])[0]["id"].to_pylist(), dtype=object)
@@ -369,9 +370,10 @@ def _id_hashes(ids: pa.ChunkedArray) -> np.ndarray:
 
 def _check_unique_streamed(hashes: np.ndarray, inp: Inputs, scores_dir: Path, pool: str) -> None:
     """InputError naming an id that occurs twice in the pool, from one int64 hash a row (8 bytes a
-    row, not the ids themselves); rows whose hashes collide are read back to tell a repeated id
-    from a hash collision."""
-    h = np.sort(hashes)
+    row, not the ids themselves; `hashes` is sorted in place, no copy); rows whose hashes collide
+    are read back to tell a repeated id from a hash collision."""
+    h = hashes
+    h.sort()
     clash = np.unique(h[1:][h[1:] == h[:-1]])
     if not len(clash):
         return
