@@ -90,13 +90,13 @@ PEAK_WRAPPER = (
     "def _peak():\n"
     "    own = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
     "    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-    "    open(OUT, 'w').write(str(max(own, kids) / 1024))\n"
+    "    open(OUT, 'w').write(f'{own / 1024} {kids / 1024}')\n"
     "atexit.register(_peak)\n"
     "sys.argv = sys.argv[1:]\n"
     "runpy.run_module('saescope.cli.main', run_name='__main__')\n"
 )
-"""Runs `saescope ...` and writes the peak resident set of its largest process (itself or a
-worker) to the file named by its first argument."""
+"""Runs `saescope ...` and writes the peak resident sets (MiB) of itself and of its largest child
+(a worker) to the file named by its first argument."""
 
 
 def end_to_end(args: argparse.Namespace, root: Path) -> None:
@@ -137,20 +137,23 @@ def curate_once(args: argparse.Namespace, root: Path, executor: str) -> Any:
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     man = json.loads((out / "manifest.json").read_text())
     tm = man["timings"]
+    own, kids = (float(v) for v in peak_file.read_text().split())
     print(f"saescope curate --executor {executor}, {args.rows:,} rows x {args.dim}, texts, embedding-graph "
           f"--graph-index {args.graph_index} {' '.join(args.curate_args)}, {args.workers} workers: "
           f"{wall:.0f} s wall, {cpu:.0f} s CPU over all its processes ({cpu / args.rows * 1e3:.3f} ms a "
           f"row; Ray's own workers are not counted); precision@{args.budget} "
-          f"{man['metrics']['precision']:.3f}; peak RSS of the largest process "
-          f"{float(peak_file.read_text()):.0f} MiB; load {load0} at the start, {load()} at the end", flush=True)
+          f"{man['metrics']['precision']:.3f}; peak RSS {max(own, kids):.0f} MiB (CLI process {own:.0f}, "
+          f"largest worker or other child {kids:.0f}); load {load0} at the start, {load()} at the end", flush=True)
     phases = [("fit (all)", "fit"), ("  pool sample", "sample"), ("  first pass", "first_pass"),
               ("score", "score"), ("select", "select"), ("read back", "materialize")]
-    print("| phase | wall s | CPU s |\n| --- | --- | --- |")
+    print("| phase | wall s | CPU s | peak RSS of the CLI process by then, MiB |\n| --- | --- | --- | --- |")
     for label, key in phases:
         if f"{key}_s" in tm:
-            print(f"| {label} | {tm[key + '_s']:.1f} | {tm.get(key + '_cpu_s', float('nan')):.1f} |")
+            print(f"| {label} | {tm[key + '_s']:.1f} | {tm.get(key + '_cpu_s', float('nan')):.1f} | "
+                  f"{tm.get(key + '_peak_mib', float('nan')):.0f} |")
     known = sum(tm.get(f"{k}_s", 0.0) for k in ("fit", "score", "select", "materialize"))
-    print(f"| other (start-up, inputs, the dominant-dimension check, outputs) | {wall - known:.1f} | |")
+    print(f"| other (start-up, inputs and their finiteness check, the dominant-dimension check, outputs) "
+          f"| {wall - known:.1f} | | |")
     cas = man.get("cascade")
     if cas:
         print(f"cascade: active {cas['active']}, {cas.get('n_full_scores')} of {args.rows:,} rows scored in "

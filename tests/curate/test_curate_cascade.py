@@ -159,7 +159,8 @@ def test_first_pass_keeps_the_rows_it_chooses():
 @pytest.mark.parametrize("with_ids", [True, False])
 def test_rows_at_reads_the_rows_at_positions_row_group_by_row_group(tmp_path, with_ids):
     """`layout.rows_at` (the fit's sample, the first pass's rows) returns the rows at the given
-    positions with their ids, across files, shards and row groups."""
+    positions with their ids, and `read_rows` the rows with given ids (the read-back), across
+    files, shards and row groups."""
     import pyarrow as pa
 
     from saescope.curate.layout import pool_layout, rows_at
@@ -180,6 +181,11 @@ def test_rows_at_reads_the_rows_at_positions_row_group_by_row_group(tmp_path, wi
     assert t["n"].to_pylist() == take.tolist()
     assert t["id"].to_pylist() == [f"x{i}" if with_ids else f"row-{i}" for i in take]
     np.testing.assert_array_equal(np.stack(t["embedding"].to_numpy(zero_copy_only=False)), X[take])
+    from saescope.curate.layout import read_rows
+
+    want = set(t["id"].to_pylist())
+    got = pa.concat_tables([read_rows(sh, layout, want, ["n"]) for sh in layout.shards])
+    assert got["n"].to_pylist() == take.tolist() and set(got["id"].to_pylist()) == want
 
 
 def test_first_pass_streaming_top_lists_match_a_full_sort():

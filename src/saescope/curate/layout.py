@@ -145,18 +145,28 @@ def iter_chunks(shard: Shard, layout: PoolLayout, chunk_size: int,
 
 def read_rows(shard: Shard, layout: PoolLayout, ids: set[str] | None = None,
               columns: list[str] | None = None) -> pa.Table:
-    """The shard's rows whose id is in `ids` (all rows when None), with an `id` string column."""
+    """The shard's rows whose id is in `ids` (all rows when None), with an `id` string column;
+    with `ids`, read and filtered row group by row group (memory: a row group, not the shard)."""
     if columns is not None and layout.id_column is not None:
         columns = list(dict.fromkeys([*columns, layout.id_column]))
     pf = pq.ParquetFile(shard.file)
-    table = pf.read_row_groups(list(shard.row_groups), columns=columns)
-    sid = pa.array(shard_ids(table, layout, shard.start), type=pa.string())
+    if ids is None:
+        return _shard_table(pf.read_row_groups(list(shard.row_groups), columns=columns), layout, shard.start)
+    want = pa.array(sorted(ids), type=pa.string())
+    parts, offset = [], shard.start
+    for g in shard.row_groups:
+        table = _shard_table(pf.read_row_group(g, columns=columns), layout, offset)
+        offset += table.num_rows
+        parts.append(table.filter(pc.is_in(table["id"], value_set=want)))
+    return pa.concat_tables(parts)
+
+
+def _shard_table(table: pa.Table, layout: PoolLayout, offset: int) -> pa.Table:
+    """Consecutive pool rows from global row `offset`, with their ids as a first `id` string column."""
+    sid = pa.array(shard_ids(table, layout, offset), type=pa.string())
     if layout.id_column is not None and layout.id_column in table.column_names:
         table = table.drop_columns([layout.id_column])
-    table = table.add_column(0, "id", sid)
-    if ids is not None:
-        table = table.filter(pc.is_in(table["id"], value_set=pa.array(sorted(ids), type=pa.string())))
-    return table
+    return table.add_column(0, "id", sid)
 
 
 def sample_rows(layout: PoolLayout, n: int, seed: int, columns: list[str]) -> pa.Table:

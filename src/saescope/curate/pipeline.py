@@ -92,8 +92,9 @@ def run_space(cfg: CurateConfig, inp: Inputs, workdir: Path, progress: bool = Tr
 
 @contextmanager
 def _phase(timings: dict[str, float], name: str) -> Iterator[None]:
-    """Record `<name>_s` (wall) and `<name>_cpu_s` (CPU seconds of this process and of its
-    finished child processes, the local workers; Ray's workers are not counted)."""
+    """Record `<name>_s` (wall), `<name>_cpu_s` (CPU seconds of this process and of its finished
+    child processes, the local workers; Ray's workers are not counted) and `<name>_peak_mib`
+    (this process's peak resident set so far, `VmHWM`; where /proc has it)."""
     def cpu() -> float:
         kids = resource.getrusage(resource.RUSAGE_CHILDREN)
         return time.process_time() + kids.ru_utime + kids.ru_stime
@@ -102,6 +103,11 @@ def _phase(timings: dict[str, float], name: str) -> Iterator[None]:
     yield
     timings[f"{name}_s"] = time.perf_counter() - t0
     timings[f"{name}_cpu_s"] = cpu() - c0
+    try:
+        with open("/proc/self/status") as f:
+            timings[f"{name}_peak_mib"] = next(int(x.split()[1]) for x in f if x.startswith("VmHWM")) / 1024
+    except (OSError, StopIteration):
+        pass
 
 
 def fit_or_resume(cfg: CurateConfig, inp: Inputs, fit_dir: Path, scores_dir: Path,
