@@ -131,10 +131,12 @@ def test_curate_runs_the_cascade_and_records_it(planted, tmp_path):
     assert (sel >= cas["floor"]).all()
 
 
-@pytest.mark.parametrize("kw", [{"threshold": 0.0}, {"clusters": 2}, {"budget": None, "threshold": 0.5}])
+@pytest.mark.parametrize("kw", [{"threshold": 0.0}, {"clusters": 2}, {"budget": None, "threshold": 0.5},
+                                {"fit_sample": 50_000}])
 def test_curate_turns_the_cascade_off_where_selection_reads_below_the_budget(planted, tmp_path, kw):
     """A threshold, quotas or no budget read scores the cascade would not compute: it is off
-    (no cut fitted), so every row is scored in full."""
+    (no cut fitted), so every row is scored in full; so it is on a pool that the sample holds
+    whole (every row a node: the demo's figures do not change)."""
     man = _curate(planted, tmp_path / "c", **kw)
     assert man["cascade"] is None
 
