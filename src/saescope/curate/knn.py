@@ -231,12 +231,21 @@ def shortlist_sparse(Q: sp.csr_matrix, B_T: sp.csr_matrix, L: int, query_terms: 
 def keep_top(A: sp.csr_matrix, m: int) -> sp.csr_matrix:
     """`A` (CSR; its indices are sorted in place) with only each row's `m` largest entries (ties:
     the lower column); rows with fewer entries are unchanged."""
-    if int(np.diff(A.indptr).max(initial=0)) <= m:
+    cnt = np.diff(A.indptr)
+    long = np.flatnonzero(cnt > m)
+    if not len(long):
         return A
-    keep, _ = row_top(A, m)
-    rows = np.repeat(np.arange(A.shape[0], dtype=np.int64), np.diff(A.indptr))[keep]
+    A.sort_indices()
+    keep_long, _ = row_top(A[long], m)  # only the rows that lose entries
+    lens = cnt[long]
+    pos = np.repeat(A.indptr[long] - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
+    keep = np.ones(A.nnz, dtype=bool)
+    keep[pos] = False
+    keep[pos[keep_long]] = True
+    kept = cnt.astype(np.int64)
+    kept[long] = m  # a long row keeps exactly m
     indptr = np.zeros(A.shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=A.shape[0]), out=indptr[1:])
+    np.cumsum(kept, out=indptr[1:])
     return sp.csr_matrix((A.data[keep], A.indices[keep], indptr), shape=A.shape)
 
 

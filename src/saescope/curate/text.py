@@ -78,10 +78,12 @@ def hashed_counts(texts: Sequence[str | None]) -> sp.csr_matrix:
     start, end = start[keep], end[keep]
     lens = np.fromiter(map(len, low), dtype=np.int64, count=n)
     row = np.searchsorted(np.cumsum(lens + 1), start, side="right")
-    if len(cp) and cp.max() >= 0x80:  # code point -> UTF-8 byte offset
-        nbytes = 1 + (cp >= 0x80).astype(np.int64) + (cp >= 0x800) + (cp >= 0x10000)
-        off = np.concatenate([[0], np.cumsum(nbytes)])
-        start, end = off[start], off[end]
+    wide = np.flatnonzero(cp >= 0x80)
+    if len(wide):  # code point -> UTF-8 byte offset: add the extra bytes of the wide ones before
+        c = cp[wide]
+        extra = np.concatenate([[0], np.cumsum(1 + (c >= 0x800).astype(np.int64) + (c >= 0x10000))])
+        start = start + extra[np.searchsorted(wide, start)]
+        end = end + extra[np.searchsorted(wide, end)]
     buf = np.frombuffer(joined.encode("utf-8", "surrogatepass"), dtype=np.uint8)
     stream, tok_start, tok_len = _token_stream(buf, start, end - start)
     pair = np.flatnonzero(row[1:] == row[:-1])  # bigrams: consecutive tokens of one text
