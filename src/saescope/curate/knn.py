@@ -89,30 +89,107 @@ HNSW_EF_CONSTRUCTION = 40
 """Candidate list while the HNSW graph is built."""
 
 
-def hnsw_index(B: np.ndarray) -> Any:
-    """A faiss HNSW index (inner product) over the unit rows `B`, built in row order.
+def hnsw_index(B: np.ndarray, parts: list[np.ndarray] | None = None) -> Any:
+    """A faiss HNSW index (inner product) over the unit rows `B`, built in row order; with `parts`
+    (disjoint arrays of row positions covering `B`, more than one non-empty), a `PartedIndex` of
+    one HNSW index a part.
 
     Hierarchical navigable small-world graphs (Malkov & Yashunin, IEEE TPAMI 2020) as
     implemented by faiss (Douze et al., "The Faiss library", arXiv:2401.08281)."""
     import faiss
 
+    parts = [np.asarray(p, dtype=np.int64) for p in parts or () if len(p)]
+    if len(parts) > 1:
+        return PartedIndex([hnsw_index(B[p]) for p in parts], parts)
     index = faiss.IndexHNSWFlat(B.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
     index.add(np.ascontiguousarray(B, dtype=np.float32))
     return index
 
 
+class PartedIndex:
+    """HNSW indexes over disjoint parts of the rows, each searched, the results merged by
+    similarity. A dense cluster of rows (the graph's first-pass nodes around the seeds) inside
+    one HNSW graph traps the greedy search of queries that belong elsewhere when the
+    similarities are noisy (it returns the cluster as their neighbours); in an index of its own
+    it can only add its rows where they are nearer than the other part's."""
+
+    MAGIC = b"SAESCOPE-PARTED-HNSW-1"
+    """First bytes of `index_to_array`'s output for a parted index (faiss's begin otherwise)."""
+
+    def __init__(self, parts: list[Any], ids: list[np.ndarray]) -> None:
+        self.parts = parts
+        """faiss HNSW indexes, one a part."""
+        self.ids = ids
+        """int64 row positions of each part's rows, in the part's order."""
+
+    def search(self, Q: np.ndarray, k: int, ef: int) -> tuple[np.ndarray, np.ndarray]:
+        """(similarities, row positions) [n, k] of each query's `k` best over all parts (-1 where
+        the parts hold fewer rows)."""
+        sims, idxs = [], []
+        for index, ids in zip(self.parts, self.ids, strict=True):
+            sim, idx = _search(index, Q, k, ef)
+            sims.append(np.where(idx >= 0, sim, -np.inf))
+            idxs.append(np.where(idx >= 0, ids[np.maximum(idx, 0)], -1))
+        sim, idx = np.hstack(sims), np.hstack(idxs)
+        top = np.argsort(-sim, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(sim, top, 1), np.take_along_axis(idx, top, 1)
+
+    def to_bytes(self) -> bytes:
+        import faiss
+
+        out = [self.MAGIC, np.int64(len(self.parts)).tobytes()]
+        for index, ids in zip(self.parts, self.ids, strict=True):
+            blob = faiss.serialize_index(index).tobytes()
+            out += [np.int64(len(ids)).tobytes(), ids.astype(np.int64).tobytes(), np.int64(len(blob)).tobytes(), blob]
+        return b"".join(out)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> PartedIndex:
+        import faiss
+
+        at = len(cls.MAGIC)
+
+        def take(n: int) -> bytes:
+            nonlocal at
+            at += n
+            return data[at - n:at]
+
+        parts, ids = [], []
+        for _ in range(int(np.frombuffer(take(8), np.int64)[0])):
+            ids.append(np.frombuffer(take(8 * int(np.frombuffer(take(8), np.int64)[0])), np.int64).copy())
+            blob = np.frombuffer(take(int(np.frombuffer(take(8), np.int64)[0])), np.uint8)
+            parts.append(faiss.deserialize_index(blob.copy()))
+        return cls(parts, ids)
+
+
+def _search(index: Any, Q: np.ndarray, k: int, ef: int) -> tuple[np.ndarray, np.ndarray]:
+    """`index.search` of the float32 queries `Q` with `efSearch` `ef` (a faiss HNSW index or a
+    `PartedIndex`)."""
+    Q = np.ascontiguousarray(Q, dtype=np.float32)
+    if isinstance(index, PartedIndex):
+        return index.search(Q, k, ef)
+    index.hnsw.efSearch = ef
+    return index.search(Q, k)
+
+
 def index_to_array(index: Any) -> np.ndarray:
-    """The faiss index as uint8 bytes (faiss's own format; saved with the fit in safetensors)."""
+    """The faiss index as uint8 bytes (faiss's own format; a `PartedIndex`: its own, holding
+    faiss's; saved with the fit in safetensors)."""
     import faiss
 
+    if isinstance(index, PartedIndex):
+        return np.frombuffer(index.to_bytes(), dtype=np.uint8).copy()
     return np.asarray(faiss.serialize_index(index), dtype=np.uint8)
 
 
 def index_from_array(data: np.ndarray) -> Any:
     import faiss
 
-    return faiss.deserialize_index(np.ascontiguousarray(data, dtype=np.uint8))
+    data = np.ascontiguousarray(data, dtype=np.uint8)
+    if data[:len(PartedIndex.MAGIC)].tobytes() == PartedIndex.MAGIC:
+        return PartedIndex.from_bytes(data.tobytes())
+    return faiss.deserialize_index(data)
 
 
 def ann_top_k(index: Any, Q: np.ndarray, k: int, ef_search: int,
@@ -124,9 +201,8 @@ def ann_top_k(index: Any, Q: np.ndarray, k: int, ef_search: int,
     cos = np.zeros((n, k), dtype=np.float32)
     if n == 0 or k < 1:
         return nbr, cos
-    index.hnsw.efSearch = max(ef_search, k + 1)
     extra = int(self_index is not None)
-    sim, idx = index.search(np.ascontiguousarray(Q, dtype=np.float32), k + extra)
+    sim, idx = _search(index, Q, k + extra, max(ef_search, k + 1))
     if extra:
         drop = idx == np.asarray(self_index)[:, None]
         drop[~drop.any(axis=1), -1] = True

@@ -172,6 +172,15 @@ class GraphConfig:
     regressions on the sample's top rows and ridge regressions (1, 10, 100; on the features or
     on the input alone): it needed the fewest rows rescored to keep every top row."""
 
+    split_index: bool = True
+    """`approx` with first-pass nodes: the seeds and the first pass's rows get an HNSW index of
+    their own beside the uniform sample's (`knn.PartedIndex`: both searched, merged by cosine).
+    In one index that dense cluster trapped the greedy search of rows of other topics on noisy
+    vectors, which then got the cluster as neighbours and a high score: on the synthetic pool of
+    `benchmarks/curate_pool_scale.py` (200k rows, graph on 1/20) precision@2000 .984 in one
+    index, 1.000 split (docs/results/curation.md). No effect without first-pass nodes (the demo,
+    `node_sample` uniform without `second_pass`) or with `index` exact."""
+
     def __post_init__(self) -> None:
         for name in ("k", "steps", "nodes"):
             if getattr(self, name) < 1:
@@ -328,7 +337,10 @@ class GraphSpace(ExplainedByEnrichment, Space):
             self.text_idf = fit_idf(node_counts)
             self.text_nodes = text_units(node_counts, self.text_idf, self.text_max_terms)
         if self.cfg.index == "approx":
-            self.ann = hnsw_index(self.graph_nodes)
+            parts = None
+            if self.cfg.split_index and len(extra):  # the seeds and the first pass's rows apart
+                parts = [m + np.arange(len(rows)), np.r_[np.arange(m), m + len(rows) + np.arange(len(extra))]]
+            self.ann = hnsw_index(self.graph_nodes, parts)
         self._drop_caches()
         self.graph_scores = manifold_ranking(self.graph_nodes, m, cfg=self.cfg, device=self.device,
                                              text_nodes=self.text_nodes, ann=self.ann)
