@@ -102,11 +102,15 @@ class GraphConfig:
     text_query_terms: int = 4
     """`approx` with texts: the row's highest-weighted n-grams whose posting lists make the
     shortlist (fewer: shorter lists, cheaper, rougher)."""
-    fit_shortlist: int = 16
+    fit_shortlist: int = 64
     """`approx` with texts: `text_shortlist` for the text neighbours of the nodes themselves (the
     graph that manifold ranking spreads over), searched once at fit time, so it can afford a
-    longer shortlist than the scored rows."""
-    fit_query_terms: int = 4
+    longer shortlist than the scored rows. With `fit_query_terms` chosen without labels, by the
+    share of the exact 20 text neighbours found among 50,000 jittered MMLU rows
+    (`benchmarks/curate_approx_recall.py`; tried 16 / 4, 32 / 8, 64 / 16: 46% / 63% / 81% of
+    them, 88% / 95% / 98.5% of their cosine mass), reported on the MMLU benchmark's 14 targets x
+    5 draws (docs/results/curation.md)."""
+    fit_query_terms: int = 16
     """`approx` with texts: `text_query_terms` for the nodes' own text neighbours (fit time)."""
     node_sample: str = "seeded"
     """Which pool rows become nodes: `uniform` (a uniform draw of the pool sample) or `seeded`
