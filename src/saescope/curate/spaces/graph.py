@@ -132,8 +132,13 @@ class GraphConfig:
     """Rows per seed added as nodes by a second pass (0: none): the graph is fitted, scores the
     first pass's shortlist (each seed's `shortlist` nearest pool rows), and is fitted again with
     the best-scored shortlist rows that are not nodes yet as more nodes (the graph's own best
-    rows densify the target's region that a uniform sample covers thinly). 20 was the one value
-    tried (tuning subjects, see `node_sample`)."""
+    rows densify the target's region that a uniform sample covers thinly). 20 against 0 on the
+    10 MMLU tuning subjects x draw 0 at 1/10 of the pool (kept 104% / 95% of the full-graph gain
+    against 104% / 90%, see `node_sample`). Admitting a shortlist row only if the first graph
+    scores it at least the 5% or 25% quantile of its scores of the seeds' `seed_neighbours`
+    nearest rows was tried on the same rows (105% / 96%, 102% / 94%: within one draw's noise)
+    and not kept: the second pass adds no row of another topic where the shortlist holds more
+    of the target than it adds (docs/results/curation.md)."""
     shortlist: int = 200
     """`second_pass`: nearest pool rows per seed that the first pass keeps as its candidates
     (the one value tried)."""
