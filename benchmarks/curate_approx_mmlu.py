@@ -43,6 +43,15 @@ def settings(grid: str) -> list[dict[str, int]]:
     return out
 
 
+def _approx_defaults() -> dict[str, int]:
+    """The approximate search's GraphConfig defaults, named in each variant (defaults change)."""
+    from saescope.curate.spaces import GraphConfig
+
+    g = GraphConfig()
+    return {k: getattr(g, k) for k in ("ef_search", "text_shortlist", "text_query_terms", "fit_shortlist",
+                                       "fit_query_terms")}
+
+
 def run(args: argparse.Namespace) -> list[dict]:
     """Every cell as a dict {target, draw, variant, p100, p500, wall, cpu}, appended to `--out`."""
     import torch
@@ -64,7 +73,7 @@ def run(args: argparse.Namespace) -> list[dict]:
         if args.all:
             targets = {**{f"domain: {d}": domain == d for d in MMLU_DOMAINS}, **targets}
     variants = ([("exact", {})] if not args.no_exact else []) + [
-        ("approx " + (",".join(f"{k}={v}" for k, v in s.items()) or "(defaults)"), {"index": "approx", **s})
+        ("approx " + ",".join(f"{k}={v}" for k, v in {**_approx_defaults(), **s}.items()), {"index": "approx", **s})
         for s in settings(args.grid)]
     cells = []
     for r in range(args.first_draw, args.first_draw + args.draws):
@@ -99,7 +108,7 @@ def t_interval(v: np.ndarray) -> tuple[float, float]:
 def report(cells: list[dict]) -> None:
     """Mean precision per variant, the paired gap to exact (95% t over cells and over draws), and
     the per-cell differences."""
-    names = list(dict.fromkeys(c["variant"] for c in cells))
+    names = sorted(dict.fromkeys(c["variant"] for c in cells), key=lambda n: n != "exact")  # exact first
     by = {(c["variant"], c["target"], c["draw"]): c for c in cells}
     keys = sorted({(c["target"], c["draw"]) for c in cells if all((n, c["target"], c["draw"]) in by
                                                                     for n in names)},
@@ -152,10 +161,7 @@ def main() -> None:
                     help="print the tables of `--out` files instead of running")
     args = ap.parse_args()
     if args.from_json:
-        cells = [json.loads(x) for f in args.from_json for x in f.read_text().splitlines() if x.strip()]
-        for c in cells:  # files written before the defaults had a name
-            c["variant"] = "approx (defaults)" if c["variant"] == "approx " else c["variant"]
-        report(cells)
+        report([json.loads(x) for f in args.from_json for x in f.read_text().splitlines() if x.strip()])
         return
     t0 = time.perf_counter()
     cells = run(args)
