@@ -256,8 +256,12 @@ def jit_kernels() -> Any:
     global _JIT
     if _JIT is None:
         try:
+            import numba
+
+            if tuple(int(v) for v in numba.__version__.split(".")[:2]) < (0, 59):
+                raise ImportError(f"numba {numba.__version__} is older than the 'fast' extra's 0.59")
             from saescope.curate import _knn_jit
-        except ImportError:
+        except (ImportError, ValueError):
             _knn_jit = False  # type: ignore[assignment]
         _JIT = _knn_jit
     return _JIT or None
