@@ -181,14 +181,18 @@ class GraphConfig:
     regressions on the sample's top rows and ridge regressions (1, 10, 100; on the features or
     on the input alone): it needed the fewest rows rescored to keep every top row."""
 
-    split_index: bool = True
+    split_index: bool = False
     """`approx` with first-pass nodes: the seeds and the first pass's rows get an HNSW index of
     their own beside the uniform sample's (`knn.PartedIndex`: both searched, merged by cosine).
-    In one index that dense cluster trapped the greedy search of rows of other topics on noisy
-    vectors, which then got the cluster as neighbours and a high score: on the synthetic pool of
-    `benchmarks/curate_pool_scale.py` (200k rows, graph on 1/20) precision@2000 .984 in one
-    index, 1.000 split (docs/results/curation.md). No effect without first-pass nodes (the demo,
-    `node_sample` uniform without `second_pass`) or with `index` exact."""
+    In one index that dense cluster can trap the greedy search of rows of other topics on noisy
+    vectors, which then get the cluster as neighbours and a high score; split, the cluster's
+    best nodes always compete by cosine with what the sample's index found. On the synthetic
+    pool of `benchmarks/curate_pool_scale.py` (precision at 40% of the target): 200k rows with
+    the graph on 1/40, 1/20, 1/200: split 1.000, 1.000, .9985, one index .9985, .996, .995;
+    1M rows on 1/20: split .912, one index .941 with `ef_search` 21, .989 and .980 with 64
+    (exact: 1.000; docs/results/curation.md). Off by default, as it lost at the 1M rows of
+    the issue's target with the default `ef_search`. No effect without first-pass nodes or
+    with `index` exact."""
 
     def __post_init__(self) -> None:
         for name in ("k", "steps", "nodes"):
