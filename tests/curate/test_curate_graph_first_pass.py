@@ -38,11 +38,11 @@ def test_approx_first_pass_nodes_do_not_trap_rows_of_other_topics():
     """With `index` approx, the seeds and the first pass's rows in the same HNSW graph as the
     uniform sample trapped the greedy search of rows of other topics in that cluster (5% of them
     got mostly target rows as neighbours, so a high score), and precision fell below the uniform
-    node sample's and the centred baseline's (1.0 here). Their own index (`split_index`) keeps
-    such rows out (off by default: at 1M rows it lost with the default `ef_search`)."""
+    node sample's and the centred baseline's (1.0 here). The first pass's rows in an index of
+    their own (`split_index`) keep such rows out."""
     S, X, top = _topics()
     budget = 1200  # 40% of the target's 3,000 rows
-    fs, ids = _fit_at_scale(S, X, GraphConfig(index="approx", split_index=True))
+    fs, ids = _fit_at_scale(S, X, GraphConfig(index="approx"))
     g = fs.method
     assert len(g.graph_nodes) > len(S) + len(X) // 20 + 500  # the first pass added nodes
     off = np.flatnonzero(top != 0)[:5000]

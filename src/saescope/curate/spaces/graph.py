@@ -181,18 +181,17 @@ class GraphConfig:
     regressions on the sample's top rows and ridge regressions (1, 10, 100; on the features or
     on the input alone): it needed the fewest rows rescored to keep every top row."""
 
-    split_index: bool = False
-    """`approx` with first-pass nodes: the seeds and the first pass's rows get an HNSW index of
-    their own beside the uniform sample's (`knn.PartedIndex`: both searched, merged by cosine).
-    In one index that dense cluster can trap the greedy search of rows of other topics on noisy
-    vectors, which then get the cluster as neighbours and a high score; split, the cluster's
-    best nodes always compete by cosine with what the sample's index found. On the synthetic
-    pool of `benchmarks/curate_pool_scale.py` (precision at 40% of the target): 200k rows with
-    the graph on 1/40, 1/20, 1/200: split 1.000, 1.000, .9985, one index .9985, .996, .995;
-    1M rows on 1/20: split .912, one index .941 with `ef_search` 21, .989 and .980 with 64
-    (exact: 1.000; docs/results/curation.md). Off by default, as it lost at the 1M rows of
-    the issue's target with the default `ef_search`. No effect without first-pass nodes or
-    with `index` exact."""
+    split_index: bool = True
+    """`approx` with first-pass nodes: the first pass's rows get an HNSW index of their own beside
+    that of the seeds and the uniform sample (`knn.PartedIndex`: both searched, merged by
+    cosine). In one index that dense cluster traps the greedy search of rows of other topics on
+    noisy vectors, which then get the cluster as neighbours and a high score. On the synthetic
+    pool of `benchmarks/curate_pool_scale.py` (precision at 40% of the target; chosen on these
+    rows, docs/results/curation.md): 1M rows with the graph on 1/20: .991 split, .941 in one
+    index (exact: 1.000); 200k rows on 1/20, 1/40, 1/200: 1.000, 1.000, .9985 split, .996,
+    .9985, .995 in one index. With the seeds in the first pass's index instead: 1M .912 (their
+    chance cosines then always compete). No effect without first-pass nodes or with `index`
+    exact."""
 
     def __post_init__(self) -> None:
         for name in ("k", "steps", "nodes"):
@@ -351,8 +350,8 @@ class GraphSpace(ExplainedByEnrichment, Space):
             self.text_nodes = text_units(node_counts, self.text_idf, self.text_max_terms)
         if self.cfg.index == "approx":
             parts = None
-            if self.cfg.split_index and len(extra):  # the seeds and the first pass's rows apart
-                parts = [m + np.arange(len(rows)), np.r_[np.arange(m), m + len(rows) + np.arange(len(extra))]]
+            if self.cfg.split_index and len(extra):  # the first pass's rows apart
+                parts = [np.arange(m + len(rows)), m + len(rows) + np.arange(len(extra))]
             self.ann = hnsw_index(self.graph_nodes, parts)
         self._drop_caches()
         self.graph_scores = manifold_ranking(self.graph_nodes, m, cfg=self.cfg, device=self.device,
