@@ -280,7 +280,9 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--budget", type=int, default=10_000)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--graph-index", default="approx", choices=("exact", "approx"))
+    ap.add_argument("--graph-index", default="auto", choices=("auto", "exact", "approx"),
+                    help="the end-to-end run's `--graph-index` (auto, the default: approx on a pool "
+                         "larger than the node sample)")
     ap.add_argument("--executor", default="local",
                     help="comma-separated executors of the end-to-end run (local,ray: both, selections compared)")
     ap.add_argument("--curate-args", default="",

@@ -73,3 +73,27 @@ def test_parted_index_merges_its_parts_and_saves():
     own = want[:, 0]  # the identity rule: a row's own node is dropped
     np.testing.assert_array_equal(ann_top_k(index, Q, 4, 200, own)[0], want[:, 1:])
     assert not isinstance(hnsw_index(B, [np.arange(300), np.zeros(0, np.int64)]), PartedIndex)
+
+
+def test_index_auto_is_approx_on_a_pool_larger_than_the_node_sample_and_exact_otherwise():
+    """`GraphConfig.index` auto (the default): the approximate search where the pool is larger
+    than what the graph holds as nodes, exact where every pool row can be a node (the demo's
+    case, whose figures must not move); the fitted space records the index it used, so a saved
+    fit scores as it was fitted."""
+    from saescope.curate.spaces.graph import GraphSpace, resolve_index
+
+    cfg = GraphConfig()
+    assert cfg.index == "auto"
+    assert resolve_index(cfg, 1000, None) == "exact"
+    assert resolve_index(cfg, 1000, 1000) == "exact"
+    assert resolve_index(cfg, 1000, 1001) == "approx"
+    assert resolve_index(GraphConfig(nodes=500), 1000, 1000) == "approx"  # nodes a sample of the sample
+    assert resolve_index(GraphConfig(index="exact"), 10, 10**8) == "exact"
+    S, X, _ = _topics(rows=3000, dim=32, topics=4, n_seeds=8)
+    whole = fit_space("embedding-graph", S, X)
+    assert whole.method.cfg.index == "exact" and whole.method.ann is None
+    part = fit_space("embedding-graph", S, X[:1000], pool_rows=len(X))
+    assert part.method.cfg.index == "approx" and part.method.ann is not None
+    arrays, meta = part.method.state()
+    assert meta["params"]["index"] == "approx"
+    assert GraphSpace.from_state(arrays, meta).ann is not None

@@ -26,7 +26,7 @@ def test_graph_parameters_are_saved_with_the_fit(planted):
     arrays, meta = small.state()
     assert meta["params"]["k"] == 5 and meta["params"]["steps"] == 10
     again = FittedSpace.from_state(arrays, json.loads(json.dumps(meta)))
-    assert again.method.cfg == GraphConfig(k=5, steps=10)
+    assert again.method.cfg == GraphConfig(k=5, steps=10, index="exact")  # the index it used (auto: the sample is the pool)
     np.testing.assert_array_equal(again.score(d.pool_X, ids).score, s_small)
 
 

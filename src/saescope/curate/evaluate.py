@@ -88,7 +88,7 @@ def precision_over_draws(X: np.ndarray, ids: np.ndarray, is_target: np.ndarray,
             n_fit = max(1, round(fit_sample * len(pool_rows)))
             fit_rows = np.sort(np.random.default_rng(first_seed + r).choice(pool_rows, n_fit, replace=False))
         S, P = X[seed_rows], X[pool_rows]
-        kw: dict[str, Any] = {"pool_ids": ids[fit_rows]}
+        kw: dict[str, Any] = {"pool_ids": ids[fit_rows], "pool_rows": len(pool_rows)}
         if codes is not None:
             kw.update(seed_codes=codes[seed_rows], pool_codes=codes[fit_rows])
         if texts is not None and use_text:

@@ -147,7 +147,8 @@ def fit_or_resume(cfg: CurateConfig, inp: Inputs, fit_dir: Path, scores_dir: Pat
                       pool_texts=sample[tcol].to_pylist() if use_text else None, text_field=tcol,
                       text_max_terms=sel.text_max_terms, graph=sel.graph, pu=sel.pu,
                       enrich=sel.enrich, pool_ids=np.asarray(sample["id"].to_pylist(), dtype=object),
-                      progress=progress, seeded=seeded, cascade_share=share)
+                      progress=progress, seeded=seeded, cascade_share=share,
+                      pool_rows=inp.layout.num_rows)
     save_space(fit_dir, space, info)
     return space
 

@@ -94,6 +94,7 @@ def fit_space(
     progress: bool = False,
     seeded: tuple | None = None,
     cascade_share: float | None = None,
+    pool_rows: int | None = None,
 ) -> FittedSpace:
     """Fit a space on the seeds' raw inputs and a uniform sample of the pool's raw inputs.
 
@@ -109,7 +110,8 @@ def fit_space(
     inputs, texts, ids[, ranks]) of the seeds' nearest pool rows (`graph.seeded_rows`): extra nodes
     of `embedding-graph` with `node_sample` seeded and candidates of its `second_pass` (other
     spaces ignore them). `cascade_share`: the budget's share of the pool, for the two-stage scoring
-    of `embedding-graph` (`GraphConfig.cascade`; None: every row scored in full)."""
+    of `embedding-graph` (`GraphConfig.cascade`; None: every row scored in full). `pool_rows`: rows
+    of the whole pool (`GraphConfig.index` auto; None: the sample is the pool)."""
     features = _check_fit_inputs(name, seeds_X, pool_sample_X, sae, features)
     if features is not None:
         method: Space = FeatureSpace(features)
@@ -148,7 +150,8 @@ def fit_space(
     texts = _text_pair(seed_texts, pool_texts, seeds_X, len(pool_sample_X))
     data = FitData(seeds_X, pool_sample_X, seeds_A, sample_A, encode, seed,
                    *(texts or (None, None)), pool_ids=pool_ids, text_field=text_field,
-                   text_max_terms=text_max_terms, progress=progress, cascade_share=cascade_share)
+                   text_max_terms=text_max_terms, progress=progress, cascade_share=cascade_share,
+                   pool_rows=pool_rows)
     if seeded is not None:
         data.seeded_X, data.seeded_ids = seeded[0], seeded[2]
         data.seeded_texts = list(seeded[1]) if seeded[1] is not None else None

@@ -107,6 +107,10 @@ class FitData:
     cascade_share: float | None = None
     """The budget's share of the pool that the fitted space will select from (`embedding-graph`
     calibrates its two-stage scoring on it, `GraphConfig.cascade`; None: every row in full)."""
+    pool_rows: int | None = None
+    """Rows of the whole pool the sample was drawn from (`embedding-graph`'s `index` auto: the
+    approximate search when the pool is larger than its node sample; None: the sample is the
+    pool)."""
 
 
 class Space:

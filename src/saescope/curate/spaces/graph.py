@@ -28,7 +28,7 @@ Similarity columns as `embedding-centered`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,10 @@ from saescope.curate.spaces.pu import pu_classifier
 from saescope.curate.text import TEXT_FEATURES, fit_idf, hashed_counts, text_units
 from saescope.errors import ConfigError
 from saescope.linalg import unit_rows
+
+
+INDEXES = ("auto", "exact", "approx")
+"""`GraphConfig.index` choices."""
 
 
 @dataclass
@@ -86,11 +90,17 @@ class GraphConfig:
     ACL 1995; PU feedback, Liu et al., ICDM 2003). Chosen on the tuning cells."""
     feedback_c: float = 0.1
     """Inverse L2 strength of the self-trained classifier (tried 0.03 and 0.1 on the tuning cells)."""
-    index: str = "exact"
+    index: str = "auto"
     """Neighbour search of the node graph and of the scored rows: `exact` (every node compared,
-    the reference) or `approx` (a faiss HNSW index over the nodes' embeddings; a row's text
+    the reference), `approx` (a faiss HNSW index over the nodes' embeddings; a row's text
     neighbours are found among its embedding neighbours and a shortlist from an inverted index
-    over the nodes' n-grams, re-ranked by their exact tf-idf cosine)."""
+    over the nodes' n-grams, re-ranked by their exact tf-idf cosine) or `auto`: `approx` when the
+    pool is larger than the node sample (the caller gives `FitData.pool_rows`; there exact costs
+    `nodes x d` a pool row and the fit `nodes^2 d` twice, minutes at 50,000 nodes), `exact` when
+    every pool row can be a node (the demo; MMLU at fit sample 1). The fitted space saves the
+    index it used. On the 14 targets x 5 draws of `benchmarks/curate_approx_mmlu.py --all`
+    (every pool row a node) approx was -.001 / -.002 from exact at p@100 / p@500; at 1/10 and
+    1/50 of the pool see docs/results/curation.md."""
     ef_search: int = 21
     """`approx`: HNSW candidate list per query (at least `k + 1`; larger: closer to exact,
     slower). With `text_query_terms` and `text_shortlist`, chosen on 4 MMLU tuning subjects x draw
@@ -204,8 +214,8 @@ class GraphConfig:
             raise ConfigError("graph.text_weight and graph.feedback must be >= 0")
         if not self.feedback_c > 0:
             raise ConfigError(f"graph.feedback_c must be > 0, got {self.feedback_c}")
-        if self.index not in ("exact", "approx"):
-            raise ConfigError(f"graph.index: unknown {self.index!r} (choose from exact, approx)")
+        if self.index not in INDEXES:
+            raise ConfigError(f"graph.index: unknown {self.index!r} (choose from {', '.join(INDEXES)})")
         if min(self.ef_search, self.text_shortlist, self.text_query_terms, self.fit_shortlist,
                self.fit_query_terms) < 1:
             raise ConfigError("graph.ef_search, text_shortlist, text_query_terms, fit_shortlist and "
@@ -283,6 +293,7 @@ class GraphSpace(ExplainedByEnrichment, Space):
         texts = data.seed_texts is not None and data.pool_texts is not None
         if texts and data.seeded_X is not None and data.seeded_texts is None:
             raise ConfigError("graph.node_sample seeded / second_pass with texts needs the first pass's texts")
+        self.cfg = replace(self.cfg, index=resolve_index(self.cfg, len(data.pool_X), data.pool_rows))
         extra = self._seeded_extra(data)
         passes = 1 + (self.cfg.second_pass > 0 and data.seeded_X is not None)
         rows = np.arange(len(data.pool_X))
@@ -661,6 +672,16 @@ def _kept_rows(want: np.ndarray, kept_pos: np.ndarray, kept_X: np.ndarray | None
         out[old] = kept_X[np.searchsorted(kept_pos, want[old])]
     out[~old] = X[want[~old] - start]
     return want, out
+
+
+def resolve_index(cfg: GraphConfig, sample_rows: int, pool_rows: int | None) -> str:
+    """The neighbour search a fit uses: `cfg.index`, with `auto` made `approx` when the pool
+    (`pool_rows`; None: the sample is the pool) is larger than what the graph can hold as nodes
+    (the sample's `sample_rows`, at most `cfg.nodes`), else `exact`."""
+    if cfg.index != "auto":
+        return cfg.index
+    at_scale = pool_rows is not None and pool_rows > min(sample_rows, cfg.nodes)
+    return "approx" if at_scale else "exact"
 
 
 def first_pass_depth(cfg: GraphConfig) -> int:
