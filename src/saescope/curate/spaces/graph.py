@@ -53,7 +53,6 @@ from saescope.curate.text import TEXT_FEATURES, fit_idf, hashed_counts, text_uni
 from saescope.errors import ConfigError
 from saescope.linalg import unit_rows
 
-
 INDEXES = ("auto", "exact", "approx")
 """`GraphConfig.index` choices."""
 
